@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs every Debian package pxedust needs to build and test (and, with --bench, to benchmark
+# against its peers). Idempotent: does nothing when everything is already present.
+#
+# Daemon packages (tftpd-hpa, atftpd, dnsmasq, ...) must never start on this machine's real
+# interfaces, so service start-up is denied through policy-rc.d for the duration of the install.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config ccache
+  libasio-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  clang-14 libclang-rt-14-dev
+)
+test_pkgs=(
+  curl tftp-hpa atftp iproute2 python3
+)
+# atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
+bench_pkgs=(
+  tftpd-hpa dnsmasq-base
+)
+
+want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+[[ "${1:-}" == "--bench" ]] && want+=("${bench_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee $policy >/dev/null
+  $SUDO chmod +x $policy
+  created_policy=1
+fi
+cleanup() { [[ $created_policy == 1 ]] && $SUDO rm -f $policy; }
+trap cleanup EXIT
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

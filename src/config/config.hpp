@@ -1,0 +1,102 @@
+// The daemon's configuration: one TOML file, one section per service, plus [[group]] and [[host]].
+//
+// This is the only module that throws on bad input: load() validates everything up front and fails
+// with a ConfigError naming file, line, column and key and saying what was expected. Unknown keys are
+// errors (a typo must not silently fall back to a default). Every default is stated where it is
+// declared below. Values are immutable once loaded; a reload builds a whole new Config.
+#pragma once
+
+#include <asio/ip/address.hpp>
+#include <asio/ip/address_v4.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/log.hpp"
+#include "common/mac.hpp"
+
+namespace pxedust::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct SocketAddress {
+  asio::ip::address address;
+  std::uint16_t port = 0;
+  [[nodiscard]] std::string toString() const;
+  friend bool operator==(const SocketAddress&, const SocketAddress&) = default;
+};
+
+struct LogConfig {
+  log::Level level = log::Level::Info;
+};
+
+struct DaemonConfig {
+  // How long SIGTERM waits for transfers and sessions in flight before cutting them off.
+  std::chrono::milliseconds shutdownGrace{10'000};
+};
+
+struct StorageConfig {
+  // Where base images and per-host overlays live.
+  std::string dir = "/var/lib/pxedust";
+};
+
+// Serve a different file to each host under one requested name: `request` is matched exactly
+// (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}.
+struct TftpPerHostRule {
+  std::string request;
+  std::string file;
+};
+
+struct TftpConfig {
+  bool enabled = false;  // true when the file has a [tftp] section
+  std::vector<SocketAddress> listen;  // default: 0.0.0.0:69
+  std::string root;                   // required: the directory served; nothing outside it is reachable
+  // Local ports for transfer sockets (each transfer has its own TID); 0,0 lets the kernel choose.
+  std::uint16_t transferPortLow = 0;
+  std::uint16_t transferPortHigh = 0;
+  std::uint32_t maxTransfers = 4096;   // concurrent transfers; beyond it, requests get an error
+  std::uint32_t maxBlksize = 65464;    // RFC 2348 maximum; also clamped to the interface MTU - 32
+  std::uint32_t maxWindowsize = 64;    // RFC 7440 windowsize granted at most
+  std::chrono::milliseconds timeout{1000};  // retransmit timeout when the client negotiates none
+  std::uint32_t retries = 6;           // retransmissions of one packet before the transfer is abandoned
+  double clientRate = 50.0;            // new requests per second per client address; 0 = unlimited
+  std::uint32_t clientBurst = 100;     // requests a client may make at once before the rate applies
+  std::vector<TftpPerHostRule> perHost;
+};
+
+struct GroupConfig {
+  std::string name;
+};
+
+struct HostConfig {
+  std::string name;  // a host name label: letters, digits and '-', at most 63
+  std::optional<MacAddress> mac;
+  std::optional<asio::ip::address_v4> ip;
+  std::string group;  // empty: no group
+};
+
+struct Config {
+  std::string source;  // the file it came from, for messages
+  LogConfig log;
+  DaemonConfig daemon;
+  StorageConfig storage;
+  TftpConfig tftp;
+  std::vector<GroupConfig> groups;
+  std::vector<HostConfig> hosts;
+};
+
+// Throws ConfigError.
+Config loadFile(const std::string& path);
+Config loadString(std::string_view text, const std::string& sourceName);
+
+// "1.2.3.4:69", "1.2.3.4", "[::1]:69", "::"; the port defaults to `defaultPort`.
+std::optional<SocketAddress> parseSocketAddress(std::string_view text, std::uint16_t defaultPort);
+
+}  // namespace pxedust::config

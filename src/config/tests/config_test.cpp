@@ -1,0 +1,111 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace pxedust::config;
+
+namespace {
+std::string errorOf(std::string_view text) {
+  try {
+    loadString(text, "test.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, FullExample) {
+  auto c = loadString(R"(
+[log]
+level = "debug"
+[daemon]
+shutdown_grace = 2.5
+[tftp]
+listen = ["127.0.0.1:6969", "[::1]"]
+root = "/srv/tftp"
+transfer_ports = [30000, 30099]
+max_blksize = 1468
+timeout = 0.5
+client_rate = 0
+per_host = [ { request = "/boot.cfg", file = "hosts/{name}/boot.cfg" } ]
+[[group]]
+name = "lab"
+[[host]]
+name = "alpha"
+mac = "52:54:00:00:00:01"
+ip = "10.9.0.11"
+group = "lab"
+[[host]]
+name = "beta"
+)",
+                      "test.toml");
+  EXPECT_EQ(c.log.level, pxedust::log::Level::Debug);
+  EXPECT_EQ(c.daemon.shutdownGrace.count(), 2500);
+  ASSERT_TRUE(c.tftp.enabled);
+  ASSERT_EQ(c.tftp.listen.size(), 2u);
+  EXPECT_EQ(c.tftp.listen[0].toString(), "127.0.0.1:6969");
+  EXPECT_EQ(c.tftp.listen[1].toString(), "[::1]:69");
+  EXPECT_EQ(c.tftp.transferPortLow, 30000);
+  EXPECT_EQ(c.tftp.maxBlksize, 1468u);
+  EXPECT_EQ(c.tftp.timeout.count(), 500);
+  EXPECT_EQ(c.tftp.clientRate, 0.0);
+  ASSERT_EQ(c.tftp.perHost.size(), 1u);
+  EXPECT_EQ(c.tftp.perHost[0].request, "boot.cfg");
+  ASSERT_EQ(c.hosts.size(), 2u);
+  EXPECT_EQ(c.hosts[0].mac->toString(), "52:54:00:00:00:01");
+  EXPECT_EQ(c.hosts[0].ip->to_string(), "10.9.0.11");
+  EXPECT_EQ(c.hosts[0].group, "lab");
+  EXPECT_FALSE(c.hosts[1].mac);
+}
+
+TEST(Config, DefaultsWithoutSections) {
+  auto c = loadString("", "empty.toml");
+  EXPECT_FALSE(c.tftp.enabled);
+  EXPECT_EQ(c.log.level, pxedust::log::Level::Info);
+}
+
+TEST(Config, TftpDefaultListen) {
+  auto c = loadString("[tftp]\nroot = \"/x\"\n", "t.toml");
+  ASSERT_EQ(c.tftp.listen.size(), 1u);
+  EXPECT_EQ(c.tftp.listen[0].toString(), "0.0.0.0:69");
+}
+
+TEST(Config, ErrorsNameFileLineAndKey) {
+  EXPECT_EQ(errorOf("[tftp]\nroot = \"/x\"\nmax_blksize = 70000\n"),
+            "test.toml:3:15: tftp.max_blksize: expected an integer in 512..65464, got 70000");
+  EXPECT_EQ(errorOf("[tftp]\nroot = \"/x\"\nblksize = 1\n"), "test.toml:3:1: tftp.blksize: unknown key");
+  EXPECT_EQ(errorOf("[tftp]\nlisten = [\"1.2.3.4\"]\n"),
+            "test.toml:1:1: tftp.root: missing required key 'root' in [tftp]");
+  EXPECT_EQ(errorOf("[tftp]\nroot = 5\n"), "test.toml:2:8: tftp.root: expected a string, got an integer");
+}
+
+TEST(Config, RejectsBadValues) {
+  EXPECT_NE(errorOf("[tftpd]\n").find("test.toml:1:2: tftpd: unknown key"), std::string::npos);
+  EXPECT_NE(errorOf("[log]\nlevel = \"loud\"\n").find("log.level: expected one of"), std::string::npos);
+  EXPECT_NE(errorOf("[tftp]\nroot=\"/x\"\nlisten=[\"1.2.3.4:99999\"]\n").find("tftp.listen"), std::string::npos);
+  EXPECT_NE(errorOf("[tftp]\nroot=\"/x\"\nlisten=[\"1.2.3.4\", \"1.2.3.4:69\"]\n").find("listed twice"), std::string::npos);
+  EXPECT_NE(errorOf("[tftp]\nroot=\"/x\"\ntransfer_ports=[5,4]\n").find("low <= high"), std::string::npos);
+  EXPECT_NE(errorOf("[tftp]\nroot=\"/x\"\nper_host=[{request=\"a\", file=\"../{name}\"}]\n").find("'..'"), std::string::npos);
+  EXPECT_NE(errorOf("[tftp]\nroot=\"/x\"\nper_host=[{request=\"a\", file=\"{hostname}\"}]\n").find("unknown variable {hostname}"), std::string::npos);
+  EXPECT_NE(errorOf("[tftp]\nroot=\"/x\"\nper_host=[{request=\"a\", file=\"x\", extra=1}]\n").find("tftp.per_host.extra: unknown key"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname=\"a/b\"\n").find("not a host name"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname=\"a\"\nmac=\"zz\"\n").find("expected a MAC"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname=\"a\"\nip=\"10.0.0.300\"\n").find("expected an IPv4"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname=\"a\"\ngroup=\"nope\"\n").find("no [[group]] is named 'nope'"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname=\"a\"\n[[host]]\nname=\"a\"\n").find("already defined at line 1"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname=\"a\"\nmac=\"52:54:00:00:00:01\"\n[[host]]\nname=\"b\"\nmac=\"52-54-00-00-00-01\"\n")
+                .find("already belongs to host 'a'"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[tftp\n").find("test.toml:1:"), std::string::npos);
+}
+
+TEST(Config, SocketAddressParsing) {
+  EXPECT_EQ(parseSocketAddress("10.0.0.1", 69)->toString(), "10.0.0.1:69");
+  EXPECT_EQ(parseSocketAddress("[fe80::1]:4011", 69)->toString(), "[fe80::1]:4011");
+  EXPECT_EQ(parseSocketAddress("::", 69)->toString(), "[::]:69");
+  EXPECT_FALSE(parseSocketAddress("10.0.0.1:0", 69));
+  EXPECT_FALSE(parseSocketAddress("10.0.0.1:x", 69));
+  EXPECT_FALSE(parseSocketAddress("host.example:69", 69));
+  EXPECT_FALSE(parseSocketAddress("[::1", 69));
+}
