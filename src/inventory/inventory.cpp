@@ -1,0 +1,34 @@
+#include "inventory/inventory.hpp"
+
+namespace pxedust::inventory {
+
+std::shared_ptr<const Inventory> Inventory::fromConfig(const config::Config& config) {
+  auto inv = std::make_shared<Inventory>();
+  inv->hosts_.reserve(config.hosts.size());
+  for (const auto& h : config.hosts) inv->hosts_.push_back(Host{h.name, h.mac, h.ip, h.group});
+  // Indexes are built after hosts_ stops growing, so the name views stay valid.
+  for (std::size_t i = 0; i < inv->hosts_.size(); ++i) {
+    const auto& h = inv->hosts_[i];
+    inv->byName_.emplace(h.name, i);
+    if (h.mac) inv->byMac_.emplace(h.mac->value(), i);
+    if (h.ip) inv->byIp_.emplace(h.ip->to_uint(), i);
+  }
+  return inv;
+}
+
+const Host* Inventory::byMac(const MacAddress& mac) const {
+  auto it = byMac_.find(mac.value());
+  return it == byMac_.end() ? nullptr : &hosts_[it->second];
+}
+
+const Host* Inventory::byIp(const asio::ip::address_v4& ip) const {
+  auto it = byIp_.find(ip.to_uint());
+  return it == byIp_.end() ? nullptr : &hosts_[it->second];
+}
+
+const Host* Inventory::byName(std::string_view name) const {
+  auto it = byName_.find(name);
+  return it == byName_.end() ? nullptr : &hosts_[it->second];
+}
+
+}  // namespace pxedust::inventory

@@ -1,0 +1,46 @@
+// The host model every service shares: who each machine is (name, MAC, IP, group).
+//
+// An Inventory is an immutable snapshot built from the config; services hold a
+// shared_ptr<const Inventory> and a reload swaps in a new one, so a lookup never sees a half-applied
+// change and needs no lock. Lookups are hash-map hits: DHCP asks by MAC, TFTP and HTTP by IP, iSCSI
+// by name.
+#pragma once
+
+#include <asio/ip/address_v4.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/mac.hpp"
+#include "config/config.hpp"
+
+namespace pxedust::inventory {
+
+struct Host {
+  std::string name;
+  std::optional<MacAddress> mac;
+  std::optional<asio::ip::address_v4> ip;
+  std::string group;
+};
+
+class Inventory {
+ public:
+  static std::shared_ptr<const Inventory> fromConfig(const config::Config& config);
+
+  [[nodiscard]] const Host* byMac(const MacAddress& mac) const;
+  [[nodiscard]] const Host* byIp(const asio::ip::address_v4& ip) const;
+  [[nodiscard]] const Host* byName(std::string_view name) const;
+  [[nodiscard]] const std::vector<Host>& hosts() const { return hosts_; }
+
+ private:
+  std::vector<Host> hosts_;
+  std::unordered_map<std::uint64_t, std::size_t> byMac_;
+  std::unordered_map<std::uint32_t, std::size_t> byIp_;
+  std::unordered_map<std::string_view, std::size_t> byName_;  // views into hosts_[i].name
+};
+
+}  // namespace pxedust::inventory

@@ -1,0 +1,111 @@
+#include "tftp/file_window.hpp"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/async_result.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+
+namespace pxedust::tftp {
+
+FileWindow::FileWindow(int fd, std::uint64_t size, std::uint32_t blksize, std::uint32_t windowsize)
+    : fd_(fd), size_(size), blksize_(blksize), windowsize_(std::max<std::uint32_t>(windowsize, 1)) {
+  std::size_t window = std::size_t{blksize_} * windowsize_;
+  std::size_t capacity = std::max(window, kMinBuffer / blksize_ * blksize_);
+  buffer_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(capacity, size_)));
+}
+
+FileWindow::FileWindow(std::vector<std::uint8_t> content, std::uint32_t blksize)
+    : size_(content.size()), blksize_(blksize), buffer_(std::move(content)) {
+  bufferLength_ = buffer_.size();
+}
+
+bool FileWindow::ready(std::uint64_t first, std::uint64_t last) const {
+  std::uint64_t start = (first - 1) * blksize_;
+  std::uint64_t end = std::min(size_, last * blksize_);
+  return start >= bufferOffset_ && end <= bufferOffset_ + bufferLength_;
+}
+
+FileWindow::Range FileWindow::refillRange(std::uint64_t first) const {
+  std::uint64_t start = (first - 1) * blksize_;
+  return {start, static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), size_ - start))};
+}
+
+bool FileWindow::fillNow(std::uint64_t first) {
+  if (fd_ < 0) return ready(first, first);
+  auto r = refillRange(first);
+  if (r.length == 0) {
+    bufferOffset_ = r.offset;
+    bufferLength_ = 0;
+    return true;
+  }
+  iovec iov{buffer_.data(), r.length};
+  ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(r.offset), RWF_NOWAIT);
+  if (n < 0 || static_cast<std::size_t>(n) < r.length) return false;  // a miss: the pool reads it
+  bufferOffset_ = r.offset;
+  bufferLength_ = r.length;
+  return true;
+}
+
+asio::awaitable<Result<void>> FileWindow::fill(std::uint64_t first, asio::thread_pool& pool) {
+  auto r = refillRange(first);
+  bufferOffset_ = r.offset;
+  bufferLength_ = 0;
+  int fd = fd_;
+  std::uint8_t* dst = buffer_.data();
+  // Read on the pool; complete on the awaiting coroutine's executor (the loop).
+  auto [err, got] = co_await asio::async_initiate<decltype(asio::use_awaitable), void(int, std::size_t)>(
+      [&pool, fd, dst, r](auto handler) {
+        asio::post(pool, [handler = std::move(handler), fd, dst, r]() mutable {
+          std::size_t done = 0;
+          int error = 0;
+          while (done < r.length) {
+            ssize_t n = ::pread(fd, dst + done, r.length - done, static_cast<off_t>(r.offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+              error = n < 0 ? errno : 0;
+              break;
+            }
+            done += static_cast<std::size_t>(n);
+          }
+          auto ex = asio::get_associated_executor(handler);
+          asio::post(ex, [handler = std::move(handler), error, done]() mutable { std::move(handler)(error, done); });
+        });
+      },
+      asio::use_awaitable);
+  if (err != 0) co_return Error{std::string("read: ") + std::strerror(err), err};
+  if (got < r.length) co_return Error{"file shrank during the transfer", 0};
+  bufferLength_ = got;
+  co_return Result<void>{};
+}
+
+std::span<const std::uint8_t> FileWindow::block(std::uint64_t b) const {
+  std::uint64_t start = (b - 1) * blksize_;
+  std::uint64_t end = std::min(size_, start + blksize_);
+  return std::span<const std::uint8_t>(buffer_).subspan(static_cast<std::size_t>(start - bufferOffset_),
+                                                        static_cast<std::size_t>(end - start));
+}
+
+std::vector<std::uint8_t> toNetascii(std::span<const std::uint8_t> raw) {
+  std::vector<std::uint8_t> out;
+  out.reserve(raw.size() + raw.size() / 16);
+  for (auto c : raw) {
+    if (c == '\n') {
+      out.push_back('\r');
+      out.push_back('\n');
+    } else if (c == '\r') {
+      out.push_back('\r');
+      out.push_back('\0');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace pxedust::tftp

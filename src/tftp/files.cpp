@@ -1,0 +1,121 @@
+#include "tftp/files.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.hpp"
+
+namespace pxedust::tftp {
+namespace {
+constexpr FileError kNotFound{wire::ErrorCode::FileNotFound, "File not found", "not_found"};
+constexpr FileError kEscape{wire::ErrorCode::AccessViolation, "Access violation", "outside_root"};
+constexpr FileError kDenied{wire::ErrorCode::AccessViolation, "Permission denied", "permission"};
+constexpr FileError kNotRegular{wire::ErrorCode::AccessViolation, "Not a regular file", "not_regular"};
+constexpr FileError kTooLong{wire::ErrorCode::FileNotFound, "File name too long", "name_too_long"};
+constexpr FileError kBadName{wire::ErrorCode::AccessViolation, "Invalid file name", "bad_name"};
+constexpr FileError kInternal{wire::ErrorCode::NotDefined, "Cannot open file", "open_failed"};
+}  // namespace
+
+Normalized normalizeRequest(std::string_view requested) {
+  Normalized out;
+  if (requested.size() > kMaxRequestName) {
+    out.error = kTooLong;
+    return out;
+  }
+  out.path.reserve(requested.size());
+  std::size_t i = 0;
+  while (i < requested.size()) {
+    // One component: up to the next '/' or '\'.
+    std::size_t j = i;
+    while (j < requested.size() && requested[j] != '/' && requested[j] != '\\') ++j;
+    auto part = requested.substr(i, j - i);
+    i = j + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      out.error = kEscape;
+      return out;
+    }
+    for (unsigned char c : part) {
+      if (c < 0x20 || c == 0x7f) {
+        out.error = kBadName;
+        return out;
+      }
+    }
+    if (!out.path.empty()) out.path.push_back('/');
+    out.path.append(part);
+  }
+  if (out.path.empty()) out.error = kNotFound;
+  return out;
+}
+
+std::string applyPerHost(const std::vector<config::TftpPerHostRule>& rules, const std::string& path,
+                         const inventory::Host* host) {
+  if (host == nullptr) return path;
+  for (const auto& rule : rules) {
+    if (rule.request != path) continue;
+    std::string out;
+    const std::string& t = rule.file;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (t[i] != '{') {
+        out.push_back(t[i]);
+        continue;
+      }
+      auto end = t.find('}', i);  // validated at config load: always present, variable known
+      auto var = std::string_view(t).substr(i + 1, end - i - 1);
+      if (var == "name") out += host->name;
+      else if (var == "mac") out += host->mac ? host->mac->toString('-') : "unknown";
+      else if (var == "ip") out += host->ip ? host->ip->to_string() : "unknown";
+      else if (var == "group") out += host->group.empty() ? "default" : host->group;
+      i = end;
+    }
+    return out;
+  }
+  return path;
+}
+
+OpenFile openBeneath(int rootFd, const std::string& relativePath) {
+  OpenFile out;
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, rootFd, relativePath.c_str(), &how, sizeof how);
+  if (fd < 0) {
+    switch (errno) {
+      case ENOENT:
+      case ENOTDIR: out.error = kNotFound; break;
+      case ENAMETOOLONG: out.error = kTooLong; break;
+      case EXDEV:
+      case ELOOP: out.error = kEscape; break;  // RESOLVE_BENEATH refused an escape
+      case EACCES:
+      case EPERM: out.error = kDenied; break;
+      case EISDIR: out.error = kNotRegular; break;
+      default:
+        PXD_WARN("tftp.open_failed", "path={} error={}", log::q(relativePath), log::q(std::strerror(errno)));
+        out.error = kInternal;
+    }
+    return out;
+  }
+  out.fd.reset(static_cast<int>(fd));
+  struct stat st{};
+  if (::fstat(out.fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    out.fd.reset();
+    out.error = kNotRegular;
+    return out;
+  }
+  out.size = static_cast<std::uint64_t>(st.st_size);
+  return out;
+}
+
+Result<UniqueFd> openRoot(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errnoError("cannot open TFTP root " + dir + ": " + std::strerror(errno), errno);
+  return UniqueFd(fd);
+}
+
+}  // namespace pxedust::tftp

@@ -1,0 +1,82 @@
+#include "tftp/files.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace pxedust;
+using namespace pxedust::tftp;
+namespace fs = std::filesystem;
+
+TEST(TftpFiles, Normalize) {
+  EXPECT_EQ(normalizeRequest("/pxelinux.0").path, "pxelinux.0");
+  EXPECT_EQ(normalizeRequest("//a//./b/").path, "a/b");
+  EXPECT_EQ(normalizeRequest("\\boot\\x64\\wdsnbp.com").path, "boot/x64/wdsnbp.com");
+  EXPECT_EQ(normalizeRequest("/etc/passwd").path, "etc/passwd");  // absolute means "from the root"
+  EXPECT_TRUE(normalizeRequest("../etc/passwd").error);
+  EXPECT_TRUE(normalizeRequest("a/../../b").error);
+  EXPECT_TRUE(normalizeRequest("..\\..\\etc\\passwd").error);
+  EXPECT_TRUE(normalizeRequest("a\nb").error);
+  EXPECT_TRUE(normalizeRequest("/").error);
+  EXPECT_TRUE(normalizeRequest(std::string(600, 'a')).error);
+  EXPECT_EQ(normalizeRequest(std::string(600, 'a')).error->code, wire::ErrorCode::FileNotFound);
+  EXPECT_EQ(normalizeRequest("..").error->code, wire::ErrorCode::AccessViolation);
+}
+
+TEST(TftpFiles, PerHost) {
+  std::vector<config::TftpPerHostRule> rules{{"boot.cfg", "hosts/{name}/boot.cfg"},
+                                             {"pxelinux.cfg/default", "pxelinux.cfg/01-{mac}"}};
+  inventory::Host h{"alpha", MacAddress::parse("52:54:00:00:00:01"), std::nullopt, "lab"};
+  EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/alpha/boot.cfg");
+  EXPECT_EQ(applyPerHost(rules, "pxelinux.cfg/default", &h), "pxelinux.cfg/01-52-54-00-00-00-01");
+  EXPECT_EQ(applyPerHost(rules, "boot.cfg", nullptr), "boot.cfg");
+  EXPECT_EQ(applyPerHost(rules, "other", &h), "other");
+}
+
+class TftpOpen : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() / ("pxedust-files-" + std::to_string(::getpid()));
+    fs::remove_all(base_);
+    fs::create_directories(base_ / "root/sub");
+    std::ofstream(base_ / "root/sub/file") << "hello";
+    std::ofstream(base_ / "secret") << "secret";
+    fs::create_symlink("/etc/hostname", base_ / "root/abs-link");
+    fs::create_symlink("../../secret", base_ / "root/sub/up-link");
+    fs::create_symlink("file", base_ / "root/sub/ok-link");
+    ::mkfifo((base_ / "root/fifo").c_str(), 0644);
+    auto r = openRoot((base_ / "root").string());
+    ASSERT_TRUE(r.ok());
+    root_ = std::move(*r);
+  }
+  void TearDown() override { fs::remove_all(base_); }
+  fs::path base_;
+  UniqueFd root_;
+};
+
+TEST_F(TftpOpen, ServesRegularFilesBeneathTheRoot) {
+  auto f = openBeneath(root_.get(), "sub/file");
+  ASSERT_FALSE(f.error);
+  EXPECT_EQ(f.size, 5u);
+  auto l = openBeneath(root_.get(), "sub/ok-link");
+  EXPECT_FALSE(l.error);
+}
+
+TEST_F(TftpOpen, NothingEscapes) {
+  EXPECT_EQ(openBeneath(root_.get(), "abs-link").error->code, wire::ErrorCode::AccessViolation);
+  EXPECT_EQ(openBeneath(root_.get(), "sub/up-link").error->code, wire::ErrorCode::AccessViolation);
+  EXPECT_EQ(openBeneath(root_.get(), "missing").error->code, wire::ErrorCode::FileNotFound);
+  EXPECT_EQ(openBeneath(root_.get(), "sub/file/x").error->code, wire::ErrorCode::FileNotFound);
+}
+
+TEST_F(TftpOpen, OnlyRegularFiles) {
+  auto d = openBeneath(root_.get(), "sub");
+  ASSERT_TRUE(d.error);
+  EXPECT_EQ(d.error->clientText, "Not a regular file");
+  auto p = openBeneath(root_.get(), "fifo");  // must not block
+  ASSERT_TRUE(p.error);
+  EXPECT_EQ(p.error->code, wire::ErrorCode::AccessViolation);
+}
