@@ -1,0 +1,93 @@
+// The `pxedust` command: serve, check-config, version, demo (and, with the block store, image and
+// overlay management). Every subcommand has --help.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/demo.hpp"
+#include "common/log.hpp"
+#include "config/config.hpp"
+#include "daemon/daemon.hpp"
+
+#ifndef PXEDUST_VERSION
+#define PXEDUST_VERSION "0.0.0"
+#endif
+
+using namespace pxedust;
+
+namespace {
+
+std::string describe(const config::Config& c) {
+  std::string s;
+  if (c.tftp.enabled) {
+    std::string addrs;
+    for (const auto& a : c.tftp.listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    s += fmt::format("  tftp: listening on {}, serving {}", addrs, c.tftp.root);
+    if (!c.tftp.perHost.empty()) s += fmt::format(" ({} per-host rules)", c.tftp.perHost.size());
+    s += "\n";
+  }
+  s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pxedust: a diskless network-boot server (DHCP, TFTP, HTTP, iSCSI, NBD)", "pxedust"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", PXEDUST_VERSION);
+
+  std::string configPath;
+  std::string logLevel;
+  auto* serve = app.add_subcommand("serve", "Run the daemon with a configuration file");
+  serve->add_option("-c,--config", configPath, "Configuration file (TOML)")->required();
+  serve->add_option("--log-level", logLevel, "Override [log] level: trace, debug, info, warn, error");
+
+  std::string checkPath;
+  auto* check = app.add_subcommand("check-config", "Validate a configuration file and summarize it");
+  check->add_option("file", checkPath, "Configuration file (TOML)")->required();
+
+  app.add_subcommand("version", "Print the version");
+
+  cli::DemoOptions demo;
+  auto* demoCmd = app.add_subcommand("demo", "Serve a built-in demo on loopback (no config needed)");
+  demoCmd->add_option("--address", demo.address, "Address to listen on (a loopback address)")->capture_default_str();
+  demoCmd->add_option("--port", demo.port, "TFTP port")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (app.got_subcommand("version")) {
+    fmt::print("pxedust {}\n", PXEDUST_VERSION);
+    return 0;
+  }
+  if (app.got_subcommand(check)) {
+    try {
+      auto c = config::loadFile(checkPath);
+      fmt::print("{}: ok\n{}", checkPath, describe(c));
+      return 0;
+    } catch (const config::ConfigError& e) {
+      fmt::print(stderr, "{}\n", e.what());
+      return 1;
+    }
+  }
+  if (app.got_subcommand(demoCmd)) return cli::runDemo(demo);
+  if (app.got_subcommand(serve)) {
+    config::Config c;
+    try {
+      c = config::loadFile(configPath);
+    } catch (const config::ConfigError& e) {
+      fmt::print(stderr, "pxedust: {}\n", e.what());
+      return 1;
+    }
+    if (!logLevel.empty()) {
+      auto lv = log::parseLevel(logLevel);
+      if (!lv) {
+        fmt::print(stderr, "pxedust: --log-level: expected trace, debug, info, warn or error, got '{}'\n", logLevel);
+        return 2;
+      }
+      c.log.level = *lv;
+    }
+    daemon::Daemon d(configPath, std::move(c));
+    return d.run();
+  }
+  return 0;
+}

@@ -1,0 +1,85 @@
+#include "daemon/daemon.hpp"
+
+#include <csignal>
+
+#include "common/log.hpp"
+
+#ifndef PXEDUST_VERSION
+#define PXEDUST_VERSION "0.0.0"
+#endif
+
+namespace pxedust::daemon {
+
+Daemon::Daemon(std::string configPath, config::Config config)
+    : configPath_(std::move(configPath)), config_(std::move(config)) {}
+
+Daemon::~Daemon() = default;
+
+Result<void> Daemon::applyConfig(const config::Config& config) {
+  auto hosts = inventory::Inventory::fromConfig(config);
+  if (config.tftp.enabled) {
+    if (!tftp_) tftp_ = std::make_unique<tftp::TftpService>(loop_);
+    if (auto r = tftp_->apply(config.tftp, hosts); !r) return r;
+  } else if (tftp_) {
+    tftp_->stopListening();  // the section was removed: transfers in flight still finish
+  }
+  log::setLevel(config.log.level);
+  return {};
+}
+
+int Daemon::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  log::setLevel(config_.log.level);
+  if (auto r = applyConfig(config_); !r) {
+    PXD_ERROR("daemon.start_failed", "config={} error={}", log::q(configPath_), log::q(r.error().message));
+    return 1;
+  }
+  if (!config_.tftp.enabled) PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
+  loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
+  loop_.onSignal(SIGINT, [this](int) { shutdown(); });
+  loop_.onSignal(SIGHUP, [this](int) { reload(); });
+  PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
+           config_.hosts.size(), ::getpid());
+  loop_.run();
+  PXD_INFO("daemon.stopped", "");
+  return 0;
+}
+
+void Daemon::reload() {
+  if (shuttingDown_) return;
+  config::Config next;
+  try {
+    next = config::loadFile(configPath_);
+  } catch (const config::ConfigError& e) {
+    PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(e.what()));
+    return;
+  }
+  if (auto r = applyConfig(next); !r) {
+    PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(r.error().message));
+    return;
+  }
+  config_ = std::move(next);
+  PXD_INFO("config.reloaded", "config={} hosts={}", log::q(configPath_), config_.hosts.size());
+}
+
+void Daemon::shutdown() {
+  if (shuttingDown_) {
+    PXD_WARN("daemon.shutdown_now", "in_flight={}", loop_.gate().inFlight());
+    if (tftp_) tftp_->abortTransfers();
+    loop_.stop();
+    return;
+  }
+  shuttingDown_ = true;
+  PXD_INFO("daemon.shutdown", "in_flight={} grace_ms={}", loop_.gate().inFlight(), config_.daemon.shutdownGrace.count());
+  if (tftp_) tftp_->stopListening();
+  loop_.gate().close([this] { loop_.stop(); });
+  graceTimer_ = std::make_unique<asio::steady_timer>(loop_.io(), config_.daemon.shutdownGrace);
+  graceTimer_->async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    PXD_WARN("daemon.grace_expired", "in_flight={}", loop_.gate().inFlight());
+    if (tftp_) tftp_->abortTransfers();
+    // Aborted transfers leave the gate on their next wake-up; the drain callback then stops the loop.
+  });
+}
+
+}  // namespace pxedust::daemon
