@@ -37,9 +37,12 @@ Result<void> UdpSocket::open(const asio::ip::udp::endpoint& bindTo, const UdpOpt
     if (rc != 0) return errnoError(std::string("packet info: ") + std::strerror(errno), errno);
     packetInfo_ = true;
   }
-  if (options.receiveBuffer > 0)
+  // The FORCE variants pass net.core.[rw]mem_max when we may (CAP_NET_ADMIN); else the capped size.
+  if (options.receiveBuffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &options.receiveBuffer, sizeof options.receiveBuffer) != 0)
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options.receiveBuffer, sizeof options.receiveBuffer);
-  if (options.sendBuffer > 0)
+  if (options.sendBuffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &options.sendBuffer, sizeof options.sendBuffer) != 0)
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options.sendBuffer, sizeof options.sendBuffer);
   socket_.bind(bindTo, ec);
   if (ec) {
@@ -137,6 +140,14 @@ unsigned UdpSocket::sendBatch(std::span<mmsghdr> messages) {
 asio::awaitable<std::error_code> UdpSocket::waitReadable() {
   std::error_code ec;
   co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> UdpSocket::receive(std::span<std::uint8_t> buffer, std::size_t& size,
+                                                    asio::ip::udp::endpoint& from) {
+  std::error_code ec;
+  size = co_await socket_.async_receive_from(asio::buffer(buffer.data(), buffer.size()), from,
+                                             asio::redirect_error(asio::use_awaitable, ec));
   co_return ec;
 }
 

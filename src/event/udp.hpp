@@ -60,7 +60,13 @@ class UdpSocket {
   unsigned sendBatch(std::span<mmsghdr> messages);
 
   // Completes when the socket is readable, or with operation_aborted after cancel()/close().
+  // For sockets drained with tryReceive(); each wait re-arms the descriptor (one epoll_ctl).
   asio::awaitable<std::error_code> waitReadable();
+  // Receives one datagram: tries at once, else waits for it without re-arming the descriptor.
+  // The cheapest way to take one datagram at a time (a transfer's ACKs); operation_aborted after
+  // cancel()/close(). A datagram longer than `buffer` is cut short.
+  asio::awaitable<std::error_code> receive(std::span<std::uint8_t> buffer, std::size_t& size,
+                                           asio::ip::udp::endpoint& from);
   void cancel();
   void close();
 

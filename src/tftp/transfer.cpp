@@ -10,8 +10,6 @@
 namespace pxedust::tftp {
 namespace {
 using Clock = std::chrono::steady_clock;
-// Datagrams handled per wake-up before the transfer yields to others (habit: cap work per wake-up).
-constexpr int kDrainBudget = 64;
 
 std::string endpointText(const asio::ip::udp::endpoint& ep) {
   return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
@@ -107,7 +105,6 @@ asio::awaitable<void> Transfer::run() {
     setState(State::Sending);
     needSend = true;
   }
-  bool yielded = false;
   while (state_ != State::Done) {
     if (needSend) {
       needSend = false;
@@ -133,21 +130,20 @@ asio::awaitable<void> Transfer::run() {
       deadline_ = Clock::now() + rto_;
       timedOut_ = false;  // a timeout that fired during a disk read is answered by this send
     }
-    std::error_code ec;
-    if (yielded) {
-      // The previous wake-up hit its budget with datagrams still queued: come back without waiting.
-      co_await asio::post(*shared_->io, asio::use_awaitable);
-    } else if (!timedOut_) {  // the timer may have fired while we were not waiting
+    std::error_code ec = asio::error::operation_aborted;
+    std::size_t size = 0;
+    if (!timedOut_) {  // the timer may have fired while we were not waiting (a disk read)
       armTimer();
       waiting_ = true;
-      ec = co_await socket_->waitReadable();
+      ec = co_await socket_->receive(rx_, size, from_);
       waiting_ = false;
     }
     if (aborted_) {
       finish(false, abortReason_);
       break;
     }
-    if (timedOut_) {
+    if (ec) {
+      if (!timedOut_) continue;  // cancelled without cause, or a transient error: wait again
       timedOut_ = false;
       if (retriesLeft_ == 0) {
         finish(false, state_ == State::AwaitOackAck ? "no_ack_for_oack" : "timeout");
@@ -165,14 +161,11 @@ asio::awaitable<void> Transfer::run() {
       }
       continue;
     }
-    if (ec && ec != asio::error::operation_aborted) {
-      finish(false, "socket_error");
-      break;
-    }
+    // A datagram came in. Should the deadline have passed at the same moment, the datagram wins:
+    // if it is no progress, the expired deadline fires again at once.
+    timedOut_ = false;
     bool progressed = false;
-    int handled = 0;
-    drain(progressed, handled);
-    yielded = handled == kDrainBudget;
+    onDatagram(std::span<const std::uint8_t>(rx_.data(), std::min(size, rx_.size())), progressed);
     if (state_ == State::Done) break;
     if (progressed) {
       retriesLeft_ = setup_.retries;
@@ -202,35 +195,28 @@ void Transfer::onTimer(const std::error_code& ec) {
   if (waiting_) socket_->cancel();
 }
 
-void Transfer::drain(bool& progressed, int& handled) {
-  for (; handled < kDrainBudget; ++handled) {
-    auto r = socket_->tryReceive(rx_);
-    if (!r) return;
-    std::span<const std::uint8_t> pkt(rx_.data(), std::min(r->size, rx_.size()));
-    if (r->from != setup_.client) {
-      // RFC 1350 §4: a packet from a wrong TID gets ERROR 5 and the transfer goes on.
-      ++shared_->stats->wrongTid;
-      PXD_DEBUG("tftp.wrong_tid", "client={} from={}", endpointText(setup_.client), endpointText(r->from));
-      sendError(wire::ErrorCode::UnknownTransferId, "Unknown transfer ID", r->from);
-      continue;
-    }
-    auto op = wire::peekOpcode(pkt);
-    if (op == static_cast<std::uint16_t>(wire::Opcode::Ack)) {
-      wire::Ack ack;
-      if (wire::parseAck(pkt, ack)) onAck(ack.block, progressed);
-      if (state_ == State::Done) return;
-      continue;
-    }
-    if (op == static_cast<std::uint16_t>(wire::Opcode::Error)) {
-      wire::ErrorPacket e;
-      wire::parseError(pkt, e);
-      finish(false, fmt::format("client_error code={} message={}", e.code, log::q(e.message)));
-      return;
-    }
-    sendError(wire::ErrorCode::IllegalOperation, "Illegal TFTP operation", setup_.client);
-    finish(false, fmt::format("illegal_opcode {}", op));
+void Transfer::onDatagram(std::span<const std::uint8_t> pkt, bool& progressed) {
+  if (from_ != setup_.client) {
+    // RFC 1350 §4: a packet from a wrong TID gets ERROR 5 and the transfer goes on.
+    ++shared_->stats->wrongTid;
+    PXD_DEBUG("tftp.wrong_tid", "client={} from={}", endpointText(setup_.client), endpointText(from_));
+    sendError(wire::ErrorCode::UnknownTransferId, "Unknown transfer ID", from_);
     return;
   }
+  auto op = wire::peekOpcode(pkt);
+  if (op == static_cast<std::uint16_t>(wire::Opcode::Ack)) {
+    wire::Ack ack;
+    if (wire::parseAck(pkt, ack)) onAck(ack.block, progressed);
+    return;
+  }
+  if (op == static_cast<std::uint16_t>(wire::Opcode::Error)) {
+    wire::ErrorPacket e;
+    wire::parseError(pkt, e);
+    finish(false, fmt::format("client_error code={} message={}", e.code, log::q(e.message)));
+    return;
+  }
+  sendError(wire::ErrorCode::IllegalOperation, "Illegal TFTP operation", setup_.client);
+  finish(false, fmt::format("illegal_opcode {}", op));
 }
 
 void Transfer::onAck(std::uint16_t block, bool& progressed) {

@@ -86,7 +86,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   void setState(State s);
   void armTimer();
   void onTimer(const std::error_code& ec);
-  void drain(bool& progressed, int& handled);
+  void onDatagram(std::span<const std::uint8_t> datagram, bool& progressed);
   void onAck(std::uint16_t block, bool& progressed);
   bool transmitWindow();  // false when the window's data is not in memory yet
   void sendOack();
@@ -122,7 +122,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   std::vector<std::uint8_t> headers_;
   std::vector<iovec> iov_;
   std::vector<mmsghdr> msgs_;
+  // Only ACK and ERROR are expected here; anything longer is cut to this size.
   std::array<std::uint8_t, 2048> rx_{};
+  asio::ip::udp::endpoint from_;
 };
 
 }  // namespace pxedust::tftp

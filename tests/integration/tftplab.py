@@ -118,8 +118,10 @@ client_rate = 0
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def curl_get(port, name, out, blksize=None, host=LOOPBACK, timeout=300):
+def curl_get(port, name, out, blksize=None, host=LOOPBACK, timeout=300, no_options=False):
     cmd = ["curl", "-s", "-S", "--max-time", str(timeout), "-o", out]
+    if no_options:  # plain RFC 1350: curl otherwise asks for a `timeout` of several seconds
+        cmd.append("--tftp-no-options")
     if blksize:
         cmd += ["--tftp-blksize", str(blksize)]
     cmd.append(f"tftp://{host}:{port}/{name}")
