@@ -18,6 +18,9 @@ test_pkgs=(
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(
   tftpd-hpa dnsmasq-base
+  linux-perf          # bench/tftp: server CPU incl. tftpd-hpa's auto-reaped per-transfer children
+  libwrap0 libpcre2-8-0   # the privately unpacked atftpd's libraries
+  qemu-utils nbdkit libnbd-bin fio   # bench/blockstore: qcow2 (qemu-img, qemu-nbd), nbdkit cow, fio nbd engine
 )
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")

@@ -1,9 +1,13 @@
 // The `pxedust` command: serve, check-config, version, demo (and, with the block store, image and
 // overlay management). Every subcommand has --help.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "cli/demo.hpp"
+#include "cli/storage_commands.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
@@ -52,6 +56,15 @@ int main(int argc, char** argv) {
   auto* demoCmd = app.add_subcommand("demo", "Serve a built-in demo on loopback (no config needed)");
   demoCmd->add_option("--address", demo.address, "Address to listen on (a loopback address)")->capture_default_str();
   demoCmd->add_option("--port", demo.port, "TFTP port")->capture_default_str();
+
+  // image/overlay: the store directory is [storage] dir of the configuration named by
+  // PXEDUST_CONFIG (default /etc/pxedust/pxedust.toml) when there is one, else /var/lib/pxedust.
+  cli::addStorageCommands(app, [] {
+    const char* env = std::getenv("PXEDUST_CONFIG");
+    std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
+    if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
+    return config::loadFile(path).storage.dir;  // a ConfigError says which file and why
+  });
 
   CLI11_PARSE(app, argc, argv);
 

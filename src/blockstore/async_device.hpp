@@ -1,0 +1,128 @@
+// AsyncBlockDevice: the event loop's way into a BlockDevice.
+//
+// Completion contract (SPDK bdev style, habit 12):
+//  * Every async* call completes exactly once, with a Result (an Error for a bad range too).
+//  * The completion never runs inside the async* call. It is posted to the completion handler's
+//    associated executor, or, when the handler has none, to the executor given at construction (the
+//    caller's event loop). A completion token such as asio::use_awaitable works as well as a callback:
+//        Result<void> r = co_await dev.asyncRead(off, buf, asio::use_awaitable);
+//  * The blocking call itself runs on a WorkerPool thread. Buffers must stay valid, and not be touched
+//    by the caller, until the completion runs. The BlockDevice is kept alive by the operation.
+//  * Shutdown: ~WorkerPool runs every queued operation before its threads exit, so every completion
+//    is still posted. If the target executor is destroyed without running (an io_context destroyed
+//    unrun), asio destroys the handler uncalled: stop the loop only after its gate drains.
+//  * Ordering: operations may complete in any order (like a disk's queue). A flush covers the writes
+//    that completed before it was submitted.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "blockstore/block_device.hpp"
+
+namespace pxedust::blockstore {
+
+// A small fixed pool of threads for blocking file I/O (pread/pwrite/fdatasync).
+class WorkerPool {
+ public:
+  explicit WorkerPool(unsigned threads = 4);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  template <typename F>
+  void post(F&& f) {
+    enqueue(std::make_unique<TaskImpl<std::decay_t<F>>>(std::forward<F>(f)));
+  }
+  [[nodiscard]] std::size_t threads() const { return threads_.size(); }
+
+ private:
+  struct Task {
+    virtual ~Task() = default;
+    virtual void run() = 0;
+  };
+  template <typename F>
+  struct TaskImpl final : Task {
+    explicit TaskImpl(F f) : fn(std::move(f)) {}
+    void run() override { fn(); }
+    F fn;
+  };
+  void enqueue(std::unique_ptr<Task> t);
+  void loop();
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Task>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+class AsyncBlockDevice {
+ public:
+  AsyncBlockDevice(std::shared_ptr<BlockDevice> device, WorkerPool& pool, asio::any_io_executor executor)
+      : dev_(std::move(device)), pool_(pool), executor_(std::move(executor)) {}
+
+  [[nodiscard]] BlockDevice& device() { return *dev_; }
+  [[nodiscard]] const std::shared_ptr<BlockDevice>& shared() const { return dev_; }
+
+  template <typename Token>
+  auto asyncRead(std::uint64_t offset, std::span<std::uint8_t> buf, Token&& token) {
+    return start<Result<void>>(std::forward<Token>(token), [offset, buf](BlockDevice& d) { return d.read(offset, buf); });
+  }
+  template <typename Token>
+  auto asyncWrite(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags, Token&& token) {
+    return start<Result<void>>(std::forward<Token>(token),
+                               [offset, data, flags](BlockDevice& d) { return d.write(offset, data, flags); });
+  }
+  template <typename Token>
+  auto asyncFlush(Token&& token) {
+    return start<Result<void>>(std::forward<Token>(token), [](BlockDevice& d) { return d.flush(); });
+  }
+  template <typename Token>
+  auto asyncTrim(std::uint64_t offset, std::uint64_t length, Token&& token) {
+    return start<Result<void>>(std::forward<Token>(token), [offset, length](BlockDevice& d) { return d.trim(offset, length); });
+  }
+  template <typename Token>
+  auto asyncWriteZeroes(std::uint64_t offset, std::uint64_t length, WriteFlags flags, Token&& token) {
+    return start<Result<void>>(std::forward<Token>(token),
+                               [offset, length, flags](BlockDevice& d) { return d.writeZeroes(offset, length, flags); });
+  }
+  template <typename Token>
+  auto asyncExtents(std::uint64_t offset, std::uint64_t length, Token&& token) {
+    return start<Result<std::vector<Extent>>>(std::forward<Token>(token),
+                                              [offset, length](BlockDevice& d) { return d.extents(offset, length); });
+  }
+
+ private:
+  template <typename R, typename Token, typename Op>
+  auto start(Token&& token, Op op) {
+    return asio::async_initiate<Token, void(R)>(
+        [this](auto handler, Op o) {
+          auto ex = asio::get_associated_executor(handler, executor_);
+          pool_.post([dev = dev_, o = std::move(o), h = std::move(handler),
+                      work = asio::make_work_guard(ex)]() mutable {
+            R result = o(*dev);
+            auto target = work.get_executor();
+            asio::post(target, [h = std::move(h), result = std::move(result)]() mutable { std::move(h)(std::move(result)); });
+            work.reset();
+          });
+        },
+        token, std::move(op));
+  }
+
+  std::shared_ptr<BlockDevice> dev_;
+  WorkerPool& pool_;
+  asio::any_io_executor executor_;
+};
+
+}  // namespace pxedust::blockstore
