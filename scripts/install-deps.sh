@@ -9,6 +9,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config ccache
   libasio-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libssl-dev                  # libcrypto: SHA-256 identities of base images
   libgtest-dev libgmock-dev
   clang-14 libclang-rt-14-dev
 )
