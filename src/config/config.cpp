@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -92,7 +93,7 @@ class Section {
         throw ConfigError(fmt::format("{}:{}:{}: {}: unknown key{}", file_, src.begin.line, src.begin.column,
                                       qualified(k.str()),
                                       name_.empty() ? " (sections are [log], [daemon], [storage], [tftp], "
-                                                      "[[group]], [[host]])"
+                                                      "[dhcp], [[group]], [[host]])"
                                                     : ""));
       }
     }
@@ -111,6 +112,7 @@ class Section {
   }
 
   const toml::table& table() const { return table_; }
+  const std::string& file() const { return file_; }
 
  private:
   const toml::table& table_;
@@ -223,6 +225,222 @@ void loadTftp(Section s, TftpConfig& out, const std::string& file) {
   s.finish();
 }
 
+std::optional<asio::ip::address_v4> parseV4(std::string_view text) {
+  std::error_code ec;
+  auto a = asio::ip::make_address_v4(std::string(text), ec);
+  if (ec) return std::nullopt;
+  return a;
+}
+
+std::optional<asio::ip::address_v4> ipv4(Section& s, std::string_view key) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto a = parseV4(*text);
+  if (!a) s.fail(s.get(key), key, fmt::format("expected an IPv4 address, got '{}'", *text));
+  return a;
+}
+
+// A list of IPv4 addresses: ["10.0.0.1", "10.0.0.2"] or one string.
+std::optional<std::vector<asio::ip::address_v4>> ipv4List(Section& s, std::string_view key) {
+  const auto* n = s.get(key);
+  if (n == nullptr) return std::nullopt;
+  std::vector<asio::ip::address_v4> out;
+  auto add = [&](const toml::node& el) {
+    auto text = el.value<std::string>();
+    auto a = text ? parseV4(*text) : std::nullopt;
+    if (!a) s.fail(&el, key, "expected IPv4 addresses like [\"10.0.0.1\", \"10.0.0.2\"]");
+    out.push_back(*a);
+  };
+  if (const auto* arr = n->as_array()) {
+    for (const auto& el : *arr) add(el);
+  } else {
+    add(*n);
+  }
+  if (out.empty()) s.fail(n, key, "expected at least one IPv4 address");
+  return out;
+}
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+struct DhcpOptionParse {
+  std::uint8_t code = 0;
+  std::vector<std::uint8_t> value;
+  std::string error;  // non-empty: the value was refused
+};
+
+// An option by code with hex ("0a:00:00:01") or text value.
+DhcpOptionParse parseDhcpOption(std::string_view nameOrCode, std::string_view value) {
+  DhcpOptionParse out;
+  unsigned code = 0;
+  auto [p, err] = std::from_chars(nameOrCode.data(), nameOrCode.data() + nameOrCode.size(), code);
+  if (err != std::errc() || p != nameOrCode.data() + nameOrCode.size() || code == 0 || code >= 255) {
+    out.error = "expected an option code 1..254";
+    return out;
+  }
+  out.code = static_cast<std::uint8_t>(code);
+  bool hex = value.size() >= 2 && value.find(':') != std::string_view::npos;
+  if (hex) {
+    std::size_t i = 0;
+    while (i < value.size()) {
+      int hi = hexDigit(value[i]);
+      int lo = i + 1 < value.size() ? hexDigit(value[i + 1]) : -1;
+      if (hi < 0 || lo < 0 || (i + 2 < value.size() && value[i + 2] != ':')) {
+        out.error = "expected hex bytes like \"0a:00:00:01\"";
+        return out;
+      }
+      out.value.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+      i += 3;
+    }
+  } else {
+    out.value.assign(value.begin(), value.end());
+  }
+  if (out.value.size() > 255 * 4) out.error = "is too long";
+  return out;
+}
+
+void loadDhcpSettings(Section& s, DhcpSettings& out) {
+  out.nextServer = ipv4(s, "next_server");
+  if (auto f = s.string("boot_file")) out.boot.any = *f;
+  if (const auto* n = s.get("boot")) {
+    const auto* t = n->as_table();
+    if (t == nullptr) s.fail(n, "boot", "expected a table like { bios = \"pxelinux.0\", uefi = \"ipxe.efi\" }");
+    Section b(*t, s.qualified("boot"), s.file());
+    auto take = [&](std::string_view key, std::optional<std::string>& dst) {
+      if (auto v = b.string(key)) {
+        if (v->empty() || v->size() > 1024) b.fail(b.get(key), key, "expected a file name or URL (1..1024 characters)");
+        dst = *v;
+      }
+    };
+    take("any", out.boot.any);
+    take("bios", out.boot.bios);
+    take("uefi", out.boot.uefi);
+    take("uefi32", out.boot.uefi32);
+    take("arm32", out.boot.arm32);
+    take("arm64", out.boot.arm64);
+    take("http", out.boot.http);
+    take("http_arm64", out.boot.httpArm64);
+    take("riscv64", out.boot.riscv64);
+    b.finish();
+  }
+  auto text = [&](std::string_view key, std::optional<std::string>& dst, std::size_t max) {
+    if (auto v = s.string(key)) {
+      if (v->empty() || v->size() > max) s.fail(s.get(key), key, fmt::format("expected 1..{} characters", max));
+      dst = *v;
+    }
+  };
+  text("ipxe_script", out.ipxeScript, 1024);
+  text("root_path", out.rootPath, 1024);
+  text("initiator_iqn", out.initiatorIqn, 223);
+  text("domain", out.domain, 255);
+  if (auto v = s.integer<std::int64_t>("lease_time", 60, 365LL * 24 * 3600)) out.leaseTime = std::chrono::seconds(*v);
+  out.routers = ipv4List(s, "routers");
+  out.dns = ipv4List(s, "dns");
+  if (const auto* n = s.get("options")) {
+    const auto* t = n->as_table();
+    if (t == nullptr) s.fail(n, "options", "expected a table like { ntp-servers = \"10.0.0.1\", 150 = \"0a:00:00:01\" }");
+    for (auto&& [k, v] : *t) {
+      auto value = v.value<std::string>();
+      if (!value) s.fail(&v, fmt::format("options.{}", k.str()), "expected the value as a string");
+      auto parsed = parseDhcpOption(k.str(), *value);
+      if (!parsed.error.empty()) s.fail(&v, fmt::format("options.{}", k.str()), parsed.error);
+      std::erase_if(out.options, [&](const DhcpOption& o) { return o.code == parsed.code; });
+      out.options.push_back({parsed.code, std::move(parsed.value)});
+    }
+  }
+}
+
+std::optional<std::pair<asio::ip::address_v4, std::uint8_t>> parsePrefix(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto a = parseV4(text.substr(0, slash));
+  unsigned len = 0;
+  auto rest = text.substr(slash + 1);
+  auto [p, err] = std::from_chars(rest.data(), rest.data() + rest.size(), len);
+  if (!a || err != std::errc() || p != rest.data() + rest.size() || len > 32 || len < 8) return std::nullopt;
+  return std::pair{*a, static_cast<std::uint8_t>(len)};
+}
+
+void loadDhcp(Section s, DhcpConfig& out, const std::string& storageDir) {
+  out.enabled = true;
+  const auto* ifs = s.array("interfaces");
+  if (ifs == nullptr) s.fail(nullptr, "interfaces", "missing required key 'interfaces' in [dhcp]: the interfaces DHCP answers on, e.g. [\"eth1\"]");
+  for (const auto& el : *ifs) {
+    auto name = el.value<std::string>();
+    if (!name || name->empty() || name->size() >= 16 || name->find('/') != std::string::npos)
+      s.fail(&el, "interfaces", "expected interface names like \"eth1\"");
+    if (std::find(out.interfaces.begin(), out.interfaces.end(), *name) != out.interfaces.end())
+      s.fail(&el, "interfaces", fmt::format("{} is listed twice", *name));
+    out.interfaces.push_back(*name);
+  }
+  if (out.interfaces.empty()) s.fail(s.get("interfaces"), "interfaces", "expected at least one interface");
+  if (auto m = s.string("mode")) {
+    if (*m == "server") out.mode = DhcpMode::Server;
+    else if (*m == "proxy") out.mode = DhcpMode::Proxy;
+    else s.fail(s.get("mode"), "mode", fmt::format("expected \"server\" or \"proxy\", got '{}'", *m));
+  }
+  if (auto u = s.string("unknown_clients")) {
+    if (*u == "pool") out.serveUnknown = true;
+    else if (*u == "ignore") out.serveUnknown = false;
+    else s.fail(s.get("unknown_clients"), "unknown_clients", fmt::format("expected \"pool\" or \"ignore\", got '{}'", *u));
+  }
+  out.leaseFile = s.string("lease_file").value_or(storageDir + "/dhcp.leases");
+  if (out.leaseFile.empty()) s.fail(s.get("lease_file"), "lease_file", "expected a file path");
+  if (auto v = s.integer<std::int64_t>("offer_hold", 1, 3600)) out.offerHold = std::chrono::seconds(*v);
+  if (auto v = s.integer<std::int64_t>("decline_hold", 0, 30LL * 24 * 3600)) out.declineHold = std::chrono::seconds(*v);
+  loadDhcpSettings(s, out.settings);
+  if (out.settings.leaseTime) out.defaultLeaseTime = *out.settings.leaseTime;
+
+  if (const auto* subnets = s.array("subnet")) {
+    for (const auto& el : *subnets) {
+      const auto* t = el.as_table();
+      if (t == nullptr) s.fail(&el, "subnet", "expected [[dhcp.subnet]] entries");
+      Section n(*t, "dhcp.subnet", s.file());
+      DhcpSubnet sub;
+      auto text = n.requiredString("subnet");
+      auto pfx = parsePrefix(text);
+      if (!pfx) n.fail(n.get("subnet"), "subnet", fmt::format("expected a network like \"10.0.0.0/24\" (prefix 8..32), got '{}'", text));
+      sub.prefix = pfx->second;
+      sub.network = asio::ip::address_v4(pfx->first.to_uint() & sub.mask().to_uint());
+      if (sub.network != pfx->first) n.fail(n.get("subnet"), "subnet", fmt::format("'{}' has host bits set; the network is {}", text, sub.toString()));
+      for (const auto& other : out.subnets)
+        if (other.contains(sub.network) || sub.contains(other.network))
+          n.fail(n.get("subnet"), "subnet", fmt::format("{} overlaps {}", sub.toString(), other.toString()));
+      if (const auto* pools = n.array("pools")) {
+        for (const auto& p : *pools) {
+          auto r = p.value<std::string>();
+          std::optional<asio::ip::address_v4> first, last;
+          if (r) {
+            auto dash = r->find('-');
+            if (dash != std::string::npos) {
+              first = parseV4(std::string_view(*r).substr(0, dash));
+              last = parseV4(std::string_view(*r).substr(dash + 1));
+            }
+          }
+          if (!first || !last || first->to_uint() > last->to_uint())
+            n.fail(&p, "pools", "expected ranges like \"10.0.0.100-10.0.0.199\" (first <= last)");
+          if (!sub.contains(*first) || !sub.contains(*last))
+            n.fail(&p, "pools", fmt::format("{} is not inside {}", *r, sub.toString()));
+          for (const auto& q : sub.pools)
+            if (first->to_uint() <= q.last.to_uint() && q.first.to_uint() <= last->to_uint())
+              n.fail(&p, "pools", fmt::format("{} overlaps another pool", *r));
+          sub.pools.push_back({*first, *last});
+        }
+      }
+      loadDhcpSettings(n, sub.settings);
+      n.finish();
+      out.subnets.push_back(std::move(sub));
+    }
+  }
+  if (out.mode == DhcpMode::Server && out.subnets.empty())
+    s.fail(nullptr, "subnet", "a DHCP server needs at least one [[dhcp.subnet]] (or mode = \"proxy\")");
+  s.finish();
+}
+
 Config build(const toml::table& root, const std::string& file) {
   Config c;
   c.source = file;
@@ -237,6 +455,7 @@ Config build(const toml::table& root, const std::string& file) {
   if (const auto* t = section("daemon")) loadDaemon(Section(*t, "daemon", file), c.daemon);
   if (const auto* t = section("storage")) loadStorage(Section(*t, "storage", file), c.storage);
   if (const auto* t = section("tftp")) loadTftp(Section(*t, "tftp", file), c.tftp, file);
+  if (const auto* t = section("dhcp")) loadDhcp(Section(*t, "dhcp", file), c.dhcp, c.storage.dir);
 
   auto tables = [&](std::string_view key) {
     std::vector<const toml::table*> out;
@@ -256,8 +475,9 @@ Config build(const toml::table& root, const std::string& file) {
   std::set<std::string> groupNames;
   for (const auto* t : tables("group")) {
     Section g(*t, "group", file);
-    GroupConfig gc{g.requiredString("name")};
+    GroupConfig gc{g.requiredString("name"), {}};
     if (!isHostLabel(gc.name)) g.fail(g.get("name"), "name", "expected letters, digits and '-' (at most 63)");
+    loadDhcpSettings(g, gc.dhcp);
     if (!groupNames.insert(gc.name).second) g.fail(g.get("name"), "name", fmt::format("group '{}' is defined twice", gc.name));
     g.finish();
     c.groups.push_back(std::move(gc));
@@ -290,6 +510,7 @@ Config build(const toml::table& root, const std::string& file) {
       if (!groupNames.contains(*g)) h.fail(h.get("group"), "group", fmt::format("no [[group]] is named '{}'", *g));
       hc.group = *g;
     }
+    loadDhcpSettings(h, hc.dhcp);
     h.finish();
     c.hosts.push_back(std::move(hc));
   }
@@ -298,6 +519,42 @@ Config build(const toml::table& root, const std::string& file) {
 }
 
 }  // namespace
+
+void DhcpSettings::inherit(const DhcpSettings& p) {
+  auto take = [](auto& mine, const auto& theirs) {
+    if (!mine && theirs) mine = theirs;
+  };
+  take(nextServer, p.nextServer);
+  take(boot.any, p.boot.any);
+  take(boot.bios, p.boot.bios);
+  take(boot.uefi, p.boot.uefi);
+  take(boot.uefi32, p.boot.uefi32);
+  take(boot.arm32, p.boot.arm32);
+  take(boot.arm64, p.boot.arm64);
+  take(boot.http, p.boot.http);
+  take(boot.httpArm64, p.boot.httpArm64);
+  take(boot.riscv64, p.boot.riscv64);
+  take(ipxeScript, p.ipxeScript);
+  take(rootPath, p.rootPath);
+  take(initiatorIqn, p.initiatorIqn);
+  take(leaseTime, p.leaseTime);
+  take(routers, p.routers);
+  take(dns, p.dns);
+  take(domain, p.domain);
+  for (const auto& o : p.options)
+    if (std::none_of(options.begin(), options.end(), [&](const DhcpOption& mine) { return mine.code == o.code; }))
+      options.push_back(o);
+}
+
+asio::ip::address_v4 DhcpSubnet::mask() const {
+  return asio::ip::address_v4(prefix == 0 ? 0U : ~std::uint32_t{0} << (32 - prefix));
+}
+
+bool DhcpSubnet::contains(asio::ip::address_v4 a) const {
+  return (a.to_uint() & mask().to_uint()) == network.to_uint();
+}
+
+std::string DhcpSubnet::toString() const { return fmt::format("{}/{}", network.to_string(), prefix); }
 
 std::string SocketAddress::toString() const {
   return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), port)

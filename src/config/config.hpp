@@ -71,8 +71,68 @@ struct TftpConfig {
   std::vector<TftpPerHostRule> perHost;
 };
 
+// DHCP answers that hosts inherit, most specific first: [[host]] < its [[group]] < its
+// [[dhcp.subnet]] < [dhcp]. An unset field inherits; the same keys are accepted at every level.
+struct DhcpBootFiles {
+  // The boot program for each client architecture (option 93): bios = 0; uefi = 6, 7, 9;
+  // arm32 = 10; arm64 = 11; http = 16 (x64 UEFI HTTP boot, a URL) and 19 (arm64 HTTP, a URL);
+  // riscv64 = 27 (and 28 HTTP). `any` is used when the architecture has no file of its own.
+  std::optional<std::string> any, bios, uefi, uefi32, arm32, arm64, http, httpArm64, riscv64;
+};
+
+struct DhcpOption {
+  std::uint8_t code = 0;
+  std::vector<std::uint8_t> value;
+};
+
+struct DhcpSettings {
+  std::optional<asio::ip::address_v4> nextServer;  // siaddr: the TFTP server
+  DhcpBootFiles boot;
+  std::optional<std::string> ipxeScript;    // what iPXE clients boot instead (a URL or file name)
+  std::optional<std::string> rootPath;      // option 17, e.g. "iscsi:10.0.0.1::::iqn..."
+  std::optional<std::string> initiatorIqn;  // option 203
+  std::optional<std::chrono::seconds> leaseTime;
+  std::optional<std::vector<asio::ip::address_v4>> routers;  // option 3
+  std::optional<std::vector<asio::ip::address_v4>> dns;      // option 6
+  std::optional<std::string> domain;                         // option 15
+  std::vector<DhcpOption> options;  // any option by name or code; later levels replace by code
+
+  // Fills every unset field of *this from `parent`.
+  void inherit(const DhcpSettings& parent);
+};
+
+struct DhcpRange {
+  asio::ip::address_v4 first, last;
+};
+
+struct DhcpSubnet {
+  asio::ip::address_v4 network;
+  std::uint8_t prefix = 24;
+  std::vector<DhcpRange> pools;  // dynamic ranges inside the subnet; may be empty (reservations only)
+  DhcpSettings settings;
+  [[nodiscard]] bool contains(asio::ip::address_v4 a) const;
+  [[nodiscard]] asio::ip::address_v4 mask() const;
+  [[nodiscard]] std::string toString() const;  // "10.0.0.0/24"
+};
+
+enum class DhcpMode { Server, Proxy };
+
+struct DhcpConfig {
+  bool enabled = false;             // true when the file has a [dhcp] section
+  std::vector<std::string> interfaces;  // required: answer on these and never on others
+  DhcpMode mode = DhcpMode::Server;
+  bool serveUnknown = true;         // clients without a [[host]]: served from a pool, or ignored
+  std::string leaseFile;            // default: <storage.dir>/dhcp.leases
+  std::chrono::seconds offerHold{60};      // an offered address stays reserved this long
+  std::chrono::seconds declineHold{3600};  // a DECLINEd address is not offered for this long
+  std::chrono::seconds defaultLeaseTime{3600};
+  DhcpSettings settings;            // [dhcp]'s own answers, inherited by subnets and hosts
+  std::vector<DhcpSubnet> subnets;
+};
+
 struct GroupConfig {
   std::string name;
+  DhcpSettings dhcp;
 };
 
 struct HostConfig {
@@ -80,6 +140,7 @@ struct HostConfig {
   std::optional<MacAddress> mac;
   std::optional<asio::ip::address_v4> ip;
   std::string group;  // empty: no group
+  DhcpSettings dhcp;   // the host's own; Inventory resolves inheritance
 };
 
 struct Config {
@@ -88,6 +149,7 @@ struct Config {
   DaemonConfig daemon;
   StorageConfig storage;
   TftpConfig tftp;
+  DhcpConfig dhcp;
   std::vector<GroupConfig> groups;
   std::vector<HostConfig> hosts;
 };

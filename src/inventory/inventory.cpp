@@ -5,7 +5,12 @@ namespace pxedust::inventory {
 std::shared_ptr<const Inventory> Inventory::fromConfig(const config::Config& config) {
   auto inv = std::make_shared<Inventory>();
   inv->hosts_.reserve(config.hosts.size());
-  for (const auto& h : config.hosts) inv->hosts_.push_back(Host{h.name, h.mac, h.ip, h.group});
+  for (const auto& h : config.hosts) {
+    Host host{h.name, h.mac, h.ip, h.group, h.dhcp};
+    for (const auto& g : config.groups)
+      if (g.name == h.group) host.dhcp.inherit(g.dhcp);
+    inv->hosts_.push_back(std::move(host));
+  }
   // Indexes are built after hosts_ stops growing, so the name views stay valid.
   for (std::size_t i = 0; i < inv->hosts_.size(); ++i) {
     const auto& h = inv->hosts_[i];

@@ -25,6 +25,9 @@ struct Host {
   std::optional<MacAddress> mac;
   std::optional<asio::ip::address_v4> ip;
   std::string group;
+  // DHCP answers of the host with its group's filled in (subnet and [dhcp] defaults are applied by
+  // the DHCP policy, which knows the subnet a request came from).
+  config::DhcpSettings dhcp;
 };
 
 class Inventory {

@@ -109,3 +109,71 @@ TEST(Config, SocketAddressParsing) {
   EXPECT_FALSE(parseSocketAddress("host.example:69", 69));
   EXPECT_FALSE(parseSocketAddress("[::1", 69));
 }
+
+TEST(Config, Dhcp) {
+  auto c = loadString(R"(
+[storage]
+dir = "/var/lib/pxd"
+[dhcp]
+interfaces = ["veth1"]
+next_server = "10.9.0.1"
+boot = { bios = "pxelinux.0", uefi = "ipxe.efi" }
+dns = ["10.9.0.1"]
+options = { 150 = "0a:09:00:01" }
+[[dhcp.subnet]]
+subnet = "10.9.0.0/24"
+pools = ["10.9.0.100-10.9.0.199"]
+routers = "10.9.0.1"
+lease_time = 600
+[[group]]
+name = "lab"
+root_path = "iscsi:10.9.0.1::::iqn.2026-11.org.example:lab"
+boot = { bios = "lab.0" }
+[[host]]
+name = "alpha"
+mac = "52:54:00:00:00:01"
+ip = "10.9.0.11"
+group = "lab"
+root_path = "iscsi:10.9.0.1::::iqn.2026-11.org.example:alpha"
+)", "t.toml");
+  ASSERT_TRUE(c.dhcp.enabled);
+  EXPECT_EQ(c.dhcp.mode, DhcpMode::Server);
+  EXPECT_EQ(c.dhcp.leaseFile, "/var/lib/pxd/dhcp.leases");
+  ASSERT_EQ(c.dhcp.subnets.size(), 1u);
+  const auto& sub = c.dhcp.subnets[0];
+  EXPECT_EQ(sub.toString(), "10.9.0.0/24");
+  EXPECT_TRUE(sub.contains(asio::ip::make_address_v4("10.9.0.255")));
+  EXPECT_FALSE(sub.contains(asio::ip::make_address_v4("10.9.1.0")));
+  EXPECT_EQ(sub.settings.leaseTime, std::chrono::seconds(600));
+  ASSERT_EQ(c.dhcp.settings.options.size(), 1u);
+  EXPECT_EQ(c.dhcp.settings.options[0].code, 150);
+  EXPECT_EQ(c.dhcp.settings.options[0].value, (std::vector<std::uint8_t>{10, 9, 0, 1}));
+
+  // host < group < subnet < [dhcp]
+  DhcpSettings s = c.hosts[0].dhcp;
+  s.inherit(c.groups[0].dhcp);
+  s.inherit(sub.settings);
+  s.inherit(c.dhcp.settings);
+  EXPECT_EQ(s.rootPath, "iscsi:10.9.0.1::::iqn.2026-11.org.example:alpha");
+  EXPECT_EQ(s.boot.bios, "lab.0");
+  EXPECT_EQ(s.boot.uefi, "ipxe.efi");
+  EXPECT_EQ(s.nextServer, asio::ip::make_address_v4("10.9.0.1"));
+  ASSERT_TRUE(s.routers);
+  EXPECT_EQ(s.routers->size(), 1u);
+}
+
+TEST(Config, DhcpErrors) {
+  EXPECT_NE(errorOf("[dhcp]\n[[dhcp.subnet]]\nsubnet = \"10.0.0.0/24\"\n").find("dhcp.interfaces"), std::string::npos);
+  EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\n").find("needs at least one [[dhcp.subnet]]"), std::string::npos);
+  EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\n[[dhcp.subnet]]\nsubnet = \"10.0.0.1/24\"\n").find("host bits"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\n[[dhcp.subnet]]\nsubnet = \"10.0.0.0/24\"\n"
+                    "pools = [\"10.0.1.1-10.0.1.9\"]\n").find("not inside"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\nmode = \"proxy\"\nboot = { bois = \"x\" }\n").find("dhcp.boot.bois: unknown key"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\nmode = \"proxy\"\noptions = { 300 = \"x\" }\n").find("options.300"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\nmode = \"proxy\"\nnext_server = \"x\"\n").find("t.toml:4:15: dhcp.next_server"),
+            std::string::npos) << errorOf("[dhcp]\ninterfaces = [\"e1\"]\nmode = \"proxy\"\nnext_server = \"x\"\n");
+}
