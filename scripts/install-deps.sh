@@ -15,6 +15,7 @@ build_pkgs=(
 )
 test_pkgs=(
   curl tftp-hpa atftp iproute2 python3
+  isc-dhcp-client busybox python3-scapy   # DHCP clients for tests/integration/test_dhcp.py
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(

@@ -29,6 +29,13 @@ std::string describe(const config::Config& c) {
     if (!c.tftp.perHost.empty()) s += fmt::format(" ({} per-host rules)", c.tftp.perHost.size());
     s += "\n";
   }
+  if (c.dhcp.enabled) {
+    std::string ifs;
+    for (const auto& i : c.dhcp.interfaces) ifs += (ifs.empty() ? "" : ", ") + i;
+    s += fmt::format("  dhcp: {} on {}", c.dhcp.mode == config::DhcpMode::Proxy ? "proxyDHCP" : "server", ifs);
+    for (const auto& sub : c.dhcp.subnets) s += fmt::format("; {} ({} pools)", sub.toString(), sub.pools.size());
+    s += "\n";
+  }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;
 }

@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "dhcp/wire/options.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -260,46 +262,31 @@ std::optional<std::vector<asio::ip::address_v4>> ipv4List(Section& s, std::strin
   return out;
 }
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 struct DhcpOptionParse {
   std::uint8_t code = 0;
   std::vector<std::uint8_t> value;
   std::string error;  // non-empty: the value was refused
 };
 
-// An option by code with hex ("0a:00:00:01") or text value.
+// `name = "value"` by the DHCP option table: "routers", "ntp-servers", "150", ...
 DhcpOptionParse parseDhcpOption(std::string_view nameOrCode, std::string_view value) {
   DhcpOptionParse out;
-  unsigned code = 0;
-  auto [p, err] = std::from_chars(nameOrCode.data(), nameOrCode.data() + nameOrCode.size(), code);
-  if (err != std::errc() || p != nameOrCode.data() + nameOrCode.size() || code == 0 || code >= 255) {
-    out.error = "expected an option code 1..254";
+  auto def = dhcp::wire::resolveOption(nameOrCode);
+  if (!def) {
+    out.error = def.error().message;
     return out;
   }
-  out.code = static_cast<std::uint8_t>(code);
-  bool hex = value.size() >= 2 && value.find(':') != std::string_view::npos;
-  if (hex) {
-    std::size_t i = 0;
-    while (i < value.size()) {
-      int hi = hexDigit(value[i]);
-      int lo = i + 1 < value.size() ? hexDigit(value[i + 1]) : -1;
-      if (hi < 0 || lo < 0 || (i + 2 < value.size() && value[i + 2] != ':')) {
-        out.error = "expected hex bytes like \"0a:00:00:01\"";
-        return out;
-      }
-      out.value.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-      i += 3;
-    }
-  } else {
-    out.value.assign(value.begin(), value.end());
+  if (def->space != dhcp::wire::OptionSpace::Dhcp) {
+    out.error = "expected a DHCP option, not a sub-option";
+    return out;
   }
-  if (out.value.size() > 255 * 4) out.error = "is too long";
+  auto bytes = dhcp::wire::encodeOptionValue(*def, value);
+  if (!bytes) {
+    out.error = bytes.error().message;
+    return out;
+  }
+  out.code = def->code;
+  out.value = std::move(*bytes);
   return out;
 }
 

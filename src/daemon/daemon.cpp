@@ -17,6 +17,15 @@ Daemon::~Daemon() = default;
 
 Result<void> Daemon::applyConfig(const config::Config& config) {
   auto hosts = inventory::Inventory::fromConfig(config);
+  // DHCP first: it is the one whose apply() can still refuse (an interface, the lease file) after
+  // TFTP has taken its new settings, and a refused reload must change nothing.
+  if (config.dhcp.enabled) {
+    if (!dhcp_) dhcp_ = std::make_unique<dhcp::DhcpService>(loop_);
+    if (auto r = dhcp_->apply(config, hosts); !r) return r;
+  } else if (dhcp_) {
+    dhcp_->stop();
+    dhcp_.reset();
+  }
   if (config.tftp.enabled) {
     if (!tftp_) tftp_ = std::make_unique<tftp::TftpService>(loop_);
     if (auto r = tftp_->apply(config.tftp, hosts); !r) return r;
@@ -34,7 +43,7 @@ int Daemon::run() {
     PXD_ERROR("daemon.start_failed", "config={} error={}", log::q(configPath_), log::q(r.error().message));
     return 1;
   }
-  if (!config_.tftp.enabled) PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
+  if (!config_.tftp.enabled && !config_.dhcp.enabled) PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
   loop_.onSignal(SIGINT, [this](int) { shutdown(); });
   loop_.onSignal(SIGHUP, [this](int) { reload(); });
@@ -72,6 +81,7 @@ void Daemon::shutdown() {
   shuttingDown_ = true;
   PXD_INFO("daemon.shutdown", "in_flight={} grace_ms={}", loop_.gate().inFlight(), config_.daemon.shutdownGrace.count());
   if (tftp_) tftp_->stopListening();
+  if (dhcp_) dhcp_->stop();
   loop_.gate().close([this] { loop_.stop(); });
   graceTimer_ = std::make_unique<asio::steady_timer>(loop_.io(), config_.daemon.shutdownGrace);
   graceTimer_->async_wait([this](const std::error_code& ec) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "dhcp/service.hpp"
 #include "event/loop.hpp"
 #include "inventory/inventory.hpp"
 #include "tftp/service.hpp"
@@ -32,6 +33,7 @@ class Daemon {
   void shutdown();
   event::Loop& loop() { return loop_; }
   [[nodiscard]] const tftp::TftpService* tftp() const { return tftp_.get(); }
+  [[nodiscard]] const dhcp::DhcpService* dhcp() const { return dhcp_.get(); }
 
  private:
   Result<void> applyConfig(const config::Config& config);
@@ -40,6 +42,7 @@ class Daemon {
   config::Config config_;
   event::Loop loop_;
   std::unique_ptr<tftp::TftpService> tftp_;
+  std::unique_ptr<dhcp::DhcpService> dhcp_;
   std::unique_ptr<asio::steady_timer> graceTimer_;
   bool shuttingDown_ = false;
 };

@@ -44,6 +44,15 @@ Result<void> UdpSocket::open(const asio::ip::udp::endpoint& bindTo, const UdpOpt
   if (options.sendBuffer > 0 &&
       ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &options.sendBuffer, sizeof options.sendBuffer) != 0)
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options.sendBuffer, sizeof options.sendBuffer);
+  if (options.broadcast && ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) != 0)
+    return errnoError(std::string("SO_BROADCAST: ") + std::strerror(errno), errno);
+  if (!options.device.empty() &&
+      ::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, options.device.data(),
+                   static_cast<socklen_t>(options.device.size())) != 0) {
+    int err = errno;
+    socket_.close();
+    return errnoError("bind to interface " + options.device + ": " + std::strerror(err), err);
+  }
   socket_.bind(bindTo, ec);
   if (ec) {
     socket_.close();

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <span>
 #include <system_error>
 
@@ -30,6 +31,8 @@ struct UdpOptions {
   bool reuseAddress = false;  // SO_REUSEADDR
   int receiveBuffer = 0;      // SO_RCVBUF in bytes; 0 keeps the system default
   int sendBuffer = 0;         // SO_SNDBUF in bytes; 0 keeps the system default
+  bool broadcast = false;     // SO_BROADCAST: may send to 255.255.255.255
+  std::string device{};       // SO_BINDTODEVICE: receive from and send through this interface only
 };
 
 struct Received {

@@ -119,7 +119,7 @@ interfaces = ["veth1"]
 next_server = "10.9.0.1"
 boot = { bios = "pxelinux.0", uefi = "ipxe.efi" }
 dns = ["10.9.0.1"]
-options = { 150 = "0a:09:00:01" }
+options = { 150 = "10.9.0.1", 224 = "0a:09" }
 [[dhcp.subnet]]
 subnet = "10.9.0.0/24"
 pools = ["10.9.0.100-10.9.0.199"]
@@ -145,9 +145,11 @@ root_path = "iscsi:10.9.0.1::::iqn.2026-11.org.example:alpha"
   EXPECT_TRUE(sub.contains(asio::ip::make_address_v4("10.9.0.255")));
   EXPECT_FALSE(sub.contains(asio::ip::make_address_v4("10.9.1.0")));
   EXPECT_EQ(sub.settings.leaseTime, std::chrono::seconds(600));
-  ASSERT_EQ(c.dhcp.settings.options.size(), 1u);
+  ASSERT_EQ(c.dhcp.settings.options.size(), 2u);
   EXPECT_EQ(c.dhcp.settings.options[0].code, 150);
   EXPECT_EQ(c.dhcp.settings.options[0].value, (std::vector<std::uint8_t>{10, 9, 0, 1}));
+  EXPECT_EQ(c.dhcp.settings.options[1].code, 224);  // unknown codes take hex
+  EXPECT_EQ(c.dhcp.settings.options[1].value, (std::vector<std::uint8_t>{10, 9}));
 
   // host < group < subnet < [dhcp]
   DhcpSettings s = c.hosts[0].dhcp;

@@ -1,0 +1,907 @@
+#include "dhcp/leases.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "common/checked.hpp"
+#include "common/log.hpp"
+
+namespace pxedust::dhcp {
+namespace {
+
+constexpr std::string_view kHeader = "# pxedust lease journal v1";
+constexpr std::string_view kCrcTag = " crc=";
+constexpr std::size_t kMaxTextField = 255;           // host name and UUID bytes, like their options
+constexpr std::uint64_t kMaxJournalBytes = 1ULL << 30;  // refuse to slurp anything larger
+constexpr int kMaxCorruptLinesLogged = 10;
+
+// CRC-32 (IEEE 802.3, reflected, as zlib's crc32()).
+constexpr std::array<std::uint32_t, 256> makeCrcTable() {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320U ^ (c >> 1) : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr auto kCrcTable = makeCrcTable();
+
+std::uint32_t crc32(std::string_view s) {
+  std::uint32_t c = 0xFFFFFFFFU;
+  for (unsigned char b : s) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFU;
+}
+
+constexpr char kHex[] = "0123456789abcdef";
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void appendHex(std::string& out, std::span<const std::uint8_t> bytes, bool colons) {
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (colons && i) out.push_back(':');
+    out.push_back(kHex[bytes[i] >> 4]);
+    out.push_back(kHex[bytes[i] & 15]);
+  }
+}
+
+std::optional<std::vector<std::uint8_t>> parseHex(std::string_view s, bool colons) {
+  std::vector<std::uint8_t> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (colons && !out.empty()) {
+      if (s[i] != ':') return std::nullopt;
+      ++i;
+    }
+    if (s.size() - i < 2) return std::nullopt;
+    int hi = hexValue(s[i]);
+    int lo = hexValue(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+// Host names come from peers: anything but [A-Za-z0-9._-] is written as %XX, so a name can never
+// break the line format or hide a newline.
+void appendEscaped(std::string& out, std::string_view s) {
+  for (unsigned char c : s) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                 c == '_' || c == '-';
+    if (plain) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+}
+
+std::optional<std::string> unescape(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (s.size() - i < 3) return std::nullopt;
+    int hi = hexValue(s[i + 1]);
+    int lo = hexValue(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+std::string_view kindName(LeaseKind k) { return k == LeaseKind::Static ? "static" : "dynamic"; }
+
+void appendLine(std::string& out, const Lease& l) {
+  const auto begin = out.size();
+  fmt::format_to(std::back_inserter(out), "lease addr={} state={} kind={} subnet={} start={} expire={} client=",
+                 formatLeaseAddress(l.address), leaseStateName(l.state), kindName(l.kind), l.subnetId, l.start,
+                 l.expiry);
+  out += l.client.toString();
+  out += " mac=";
+  out += l.mac.toString();
+  out += " host=";
+  appendEscaped(out, l.hostname);
+  out += " uuid=";
+  appendHex(out, l.uuid, false);
+  auto crc = crc32(std::string_view(out).substr(begin));
+  fmt::format_to(std::back_inserter(out), "{}{:08x}\n", kCrcTag, crc);
+}
+
+std::optional<UnixTime> parseTime(std::string_view s) {
+  auto d = parseDecimal(s);
+  if (!d || d->saturated || d->value > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  return static_cast<UnixTime>(d->value);
+}
+
+// One journal line (without its newline) into a lease, or the reason it is unusable.
+Result<Lease> parseLine(std::string_view line) {
+  auto bad = [](std::string why) { return Error{std::move(why), EINVAL}; };
+  auto tag = line.rfind(kCrcTag);
+  if (tag == std::string_view::npos || line.size() - tag != kCrcTag.size() + 8) return bad("no crc field");
+  auto crcText = parseHex(line.substr(tag + kCrcTag.size()), false);
+  if (!crcText || crcText->size() != 4) return bad("bad crc field");
+  std::uint32_t crcWant = 0;
+  for (auto b : *crcText) crcWant = crcWant << 8 | b;
+  const auto body = line.substr(0, tag);
+  if (crc32(body) != crcWant) return bad("crc mismatch");
+
+  static constexpr std::array<std::string_view, 11> kKeys = {"",       "addr=",   "state=",  "kind=",
+                                                             "subnet=", "start=", "expire=", "client=",
+                                                             "mac=",    "host=",  "uuid="};
+  std::array<std::string_view, kKeys.size()> v{};
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < kKeys.size(); ++i) {
+    auto end = body.find(' ', pos);
+    if ((end == std::string_view::npos) != (i + 1 == kKeys.size())) return bad("wrong number of fields");
+    auto tok = body.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    if (i == 0) {
+      if (tok != "lease") return bad("not a lease line");
+    } else {
+      if (!tok.starts_with(kKeys[i])) return bad(fmt::format("expected field {}", kKeys[i]));
+      v[i] = tok.substr(kKeys[i].size());
+    }
+    pos = end + 1;
+  }
+  Lease l;
+  auto addr = parseLeaseAddress(v[1]);
+  if (!addr) return bad("bad addr");
+  l.address = *addr;
+  if (v[2] == "bound") {
+    l.state = LeaseState::Bound;
+  } else if (v[2] == "released") {
+    l.state = LeaseState::Released;
+  } else if (v[2] == "declined") {
+    l.state = LeaseState::Declined;
+  } else {
+    return bad("bad state");
+  }
+  if (v[3] == "dynamic") {
+    l.kind = LeaseKind::Dynamic;
+  } else if (v[3] == "static") {
+    l.kind = LeaseKind::Static;
+  } else {
+    return bad("bad kind");
+  }
+  auto subnet = parseDecimal(v[4]);
+  if (!subnet || subnet->value > UINT32_MAX) return bad("bad subnet");
+  l.subnetId = static_cast<std::uint32_t>(subnet->value);
+  auto start = parseTime(v[5]);
+  auto expire = parseTime(v[6]);
+  if (!start || !expire) return bad("bad time");
+  l.start = *start;
+  l.expiry = *expire;
+  auto client = ClientKey::parse(v[7]);
+  if (!client) return bad("bad client");
+  l.client = std::move(*client);
+  auto mac = MacAddress::parse(v[8]);
+  if (!mac) return bad("bad mac");
+  l.mac = *mac;
+  auto host = unescape(v[9]);
+  if (!host || host->size() > kMaxTextField) return bad("bad host");
+  l.hostname = std::move(*host);
+  auto uuid = parseHex(v[10], false);
+  if (!uuid || uuid->size() > kMaxTextField) return bad("bad uuid");
+  l.uuid = std::move(*uuid);
+  return l;
+}
+
+std::string errnoText(int err) { return std::strerror(err); }
+
+Error ioError(std::string_view what, const std::filesystem::path& path, int err) {
+  return errnoError(fmt::format("{} {}: {}", what, path.string(), errnoText(err)), err);
+}
+
+Result<UniqueFd> openPath(const std::filesystem::path& path, int flags, mode_t mode = 0640) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return errnoError("open", errno);  // the caller names the file and the purpose
+  return UniqueFd(fd);
+}
+
+Result<void> pwriteAll(int fd, std::string_view data, std::uint64_t offset, const std::filesystem::path& path) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ioError("cannot write lease journal", path, errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Result<std::string> readAll(int fd, const std::filesystem::path& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ioError("cannot stat lease journal", path, errno);
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > kMaxJournalBytes) {
+    return Error{fmt::format("lease journal {} is {} bytes, more than the {} this build reads", path.string(), size,
+                             kMaxJournalBytes),
+                 EFBIG};
+  }
+  std::string out(size, '\0');
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ioError("cannot read lease journal", path, errno);
+    }
+    if (n == 0) break;  // shrank under us: read what is there
+    done += static_cast<std::size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+Result<void> syncDirOf(const std::filesystem::path& path) {
+  auto dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  auto fd = openPath(dir, O_RDONLY | O_DIRECTORY);
+  if (!fd) return ioError("cannot open lease journal directory", dir, fd.error().code);
+  if (::fsync(fd->get()) != 0) return ioError("fsync failed for lease journal directory", dir, errno);
+  return {};
+}
+
+std::filesystem::path withSuffix(const std::filesystem::path& p, std::string_view suffix) {
+  auto out = p;
+  out += std::string(suffix);
+  return out;
+}
+
+std::uint32_t maskOf(std::uint8_t prefix) { return prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix); }
+
+Error leaseError(LeaseErrc c, std::string message) { return Error{std::move(message), static_cast<int>(c)}; }
+
+}  // namespace
+
+// ---- small value types -------------------------------------------------------------------------
+
+std::string formatLeaseAddress(std::uint32_t a) {
+  return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+std::optional<std::uint32_t> parseLeaseAddress(std::string_view text) {
+  std::uint32_t out = 0;
+  for (int part = 0; part < 4; ++part) {
+    auto dot = text.find('.');
+    auto tok = text.substr(0, dot);
+    if ((dot == std::string_view::npos) != (part == 3)) return std::nullopt;
+    if (tok.empty() || tok.size() > 3 || (tok.size() > 1 && tok[0] == '0')) return std::nullopt;
+    auto d = parseDecimal(tok);
+    if (!d || d->value > 255) return std::nullopt;
+    out = out << 8 | static_cast<std::uint32_t>(d->value);
+    if (dot != std::string_view::npos) text.remove_prefix(dot + 1);
+  }
+  return out;
+}
+
+ClientKey ClientKey::fromMac(const MacAddress& mac) {
+  ClientKey k;
+  k.kind_ = Kind::HwAddr;
+  k.bytes_.assign(mac.bytes().begin(), mac.bytes().end());
+  return k;
+}
+
+ClientKey ClientKey::fromClientId(std::span<const std::uint8_t> id) {
+  ClientKey k;
+  k.kind_ = Kind::ClientId;
+  k.bytes_.assign(id.begin(), id.begin() + static_cast<std::ptrdiff_t>(std::min(id.size(), kMaxBytes)));
+  return k;
+}
+
+ClientKey ClientKey::identify(std::span<const std::uint8_t> clientId, const MacAddress& mac) {
+  return clientId.empty() ? fromMac(mac) : fromClientId(clientId);
+}
+
+std::string ClientKey::toString() const {
+  std::string s = kind_ == Kind::HwAddr ? "hw:" : "id:";
+  appendHex(s, bytes_, true);
+  return s;
+}
+
+std::optional<ClientKey> ClientKey::parse(std::string_view text) {
+  ClientKey k;
+  if (text.starts_with("hw:")) {
+    k.kind_ = Kind::HwAddr;
+  } else if (text.starts_with("id:")) {
+    k.kind_ = Kind::ClientId;
+  } else {
+    return std::nullopt;
+  }
+  auto bytes = parseHex(text.substr(3), true);
+  if (!bytes || bytes->empty() || bytes->size() > kMaxBytes) return std::nullopt;
+  if (k.kind_ == Kind::HwAddr && bytes->size() != 6) return std::nullopt;
+  k.bytes_ = std::move(*bytes);
+  return k;
+}
+
+std::size_t ClientKey::hash() const {
+  // FNV-1a over the kind and the bytes.
+  std::uint64_t h = 1469598103934665603ULL ^ static_cast<std::uint8_t>(kind_);
+  for (auto b : bytes_) h = (h ^ b) * 1099511628211ULL;
+  return static_cast<std::size_t>(h);
+}
+
+std::string_view leaseStateName(LeaseState s) {
+  switch (s) {
+    case LeaseState::Offered: return "offered";
+    case LeaseState::Bound: return "bound";
+    case LeaseState::Released: return "released";
+    case LeaseState::Declined: return "declined";
+    case LeaseState::Expired: return "expired";
+  }
+  return "unknown";
+}
+
+LeaseState Lease::stateAt(UnixTime now) const {
+  if (state == LeaseState::Released) return state;
+  return expiry > now ? state : LeaseState::Expired;
+}
+
+// ---- pools -------------------------------------------------------------------------------------
+
+Result<std::vector<LeaseDb::Pool>> LeaseDb::buildPools(std::vector<PoolConfig> configs,
+                                                        std::vector<RangeRef>& ranges) {
+  std::vector<Pool> pools;
+  ranges.clear();
+  std::unordered_set<std::uint32_t> ids;
+  for (auto& c : configs) {
+    const auto name = fmt::format("pool of subnet {} ({}/{})", c.subnetId, formatLeaseAddress(c.network),
+                                  c.prefixLength);
+    if (c.subnetId == 0) return Error{fmt::format("{}: subnet id 0 is reserved", name), EINVAL};
+    if (!ids.insert(c.subnetId).second) return Error{fmt::format("{}: duplicate subnet id", name), EINVAL};
+    if (c.prefixLength > 32) return Error{fmt::format("{}: prefix length above 32", name), EINVAL};
+    const auto mask = maskOf(c.prefixLength);
+    if ((c.network & ~mask) != 0) return Error{fmt::format("{}: network address has host bits set", name), EINVAL};
+    if (c.leaseTime == 0) return Error{fmt::format("{}: lease time must be at least 1 s", name), EINVAL};
+    Pool p;
+    p.broadcast = c.network | ~mask;
+    for (const auto& r : c.ranges) {
+      if (r.first > r.last || (r.first & mask) != c.network || (r.last & mask) != c.network) {
+        return Error{fmt::format("{}: range {}-{} is empty or not inside the subnet", name, formatLeaseAddress(r.first),
+                                 formatLeaseAddress(r.last)),
+                     EINVAL};
+      }
+      p.total += std::uint64_t{r.last} - r.first + 1;
+      if (c.prefixLength <= 30) {
+        if (c.network >= r.first && c.network <= r.last) --p.total;
+        if (p.broadcast >= r.first && p.broadcast <= r.last) --p.total;
+      }
+      ranges.push_back(RangeRef{r.first, r.last, pools.size()});
+    }
+    p.cursorNext = c.ranges.empty() ? 0 : c.ranges.front().first;
+    p.config = std::move(c);
+    pools.push_back(std::move(p));
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const RangeRef& a, const RangeRef& b) { return a.first < b.first; });
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].first <= ranges[i - 1].last) {
+      return Error{fmt::format("address range {}-{} (subnet {}) overlaps {}-{} (subnet {})",
+                               formatLeaseAddress(ranges[i].first), formatLeaseAddress(ranges[i].last),
+                               pools[ranges[i].pool].config.subnetId, formatLeaseAddress(ranges[i - 1].first),
+                               formatLeaseAddress(ranges[i - 1].last), pools[ranges[i - 1].pool].config.subnetId),
+                   EINVAL};
+    }
+  }
+  return pools;
+}
+
+void LeaseDb::applyPools(std::vector<Pool> pools, std::vector<RangeRef> ranges, std::vector<std::uint32_t> reserved) {
+  pools_ = std::move(pools);
+  ranges_ = std::move(ranges);
+  reserved_ = std::unordered_set<std::uint32_t>(reserved.begin(), reserved.end());
+  for (auto& [addr, e] : byAddr_) {
+    e.pool = poolOf(addr);
+    if (inFreeSet(e)) pools_[static_cast<std::size_t>(e.pool)].byFreeTime.emplace(e.lease.expiry, addr);
+  }
+}
+
+int LeaseDb::poolOf(std::uint32_t address) const {
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), address,
+                             [](std::uint32_t a, const RangeRef& r) { return a < r.first; });
+  if (it == ranges_.begin()) return -1;
+  --it;
+  return address <= it->last ? static_cast<int>(it->pool) : -1;
+}
+
+bool LeaseDb::assignable(const Pool& p, std::uint32_t a) const {
+  if (p.config.prefixLength <= 30 && (a == p.config.network || a == p.broadcast)) return false;
+  return !reserved_.contains(a);
+}
+
+bool LeaseDb::inFreeSet(const Entry& e) const {
+  return e.pool >= 0 && assignable(pools_[static_cast<std::size_t>(e.pool)], e.lease.address);
+}
+
+LeaseDb::Pool* LeaseDb::findPool(std::uint32_t subnetId) {
+  for (auto& p : pools_)
+    if (p.config.subnetId == subnetId) return &p;
+  return nullptr;
+}
+
+Result<void> LeaseDb::reconfigure(std::vector<PoolConfig> pools, std::vector<std::uint32_t> reserved) {
+  std::vector<RangeRef> ranges;
+  auto built = buildPools(std::move(pools), ranges);
+  if (!built) return built.error();
+  applyPools(std::move(*built), std::move(ranges), std::move(reserved));
+  return {};
+}
+
+// ---- the records -------------------------------------------------------------------------------
+
+const Lease& LeaseDb::put(Lease lease, bool durable) {
+  const auto addr = lease.address;
+  auto it = byAddr_.find(addr);
+  if (it != byAddr_.end()) {
+    Entry& old = it->second;
+    if (inFreeSet(old)) pools_[static_cast<std::size_t>(old.pool)].byFreeTime.erase({old.lease.expiry, addr});
+    auto cit = byClient_.find(Slot{old.lease.subnetId, old.lease.client});
+    if (cit != byClient_.end() && cit->second == addr) byClient_.erase(cit);
+    old.lease = std::move(lease);
+  } else {
+    it = byAddr_.emplace(addr, Entry{std::move(lease), 0, poolOf(addr)}).first;
+  }
+  Entry& e = it->second;
+  e.seq = ++seq_;
+  if (inFreeSet(e)) pools_[static_cast<std::size_t>(e.pool)].byFreeTime.emplace(e.lease.expiry, addr);
+  // A declined address is not the client's to come back to.
+  if (e.lease.state != LeaseState::Declined) byClient_[Slot{e.lease.subnetId, e.lease.client}] = addr;
+  if (durable) {
+    appendLine(pending_, e.lease);
+    ++pendingRecords_;
+  }
+  return e.lease;
+}
+
+void LeaseDb::eraseRecord(std::uint32_t address) {
+  auto it = byAddr_.find(address);
+  if (it == byAddr_.end()) return;
+  const Entry& e = it->second;
+  if (inFreeSet(e)) pools_[static_cast<std::size_t>(e.pool)].byFreeTime.erase({e.lease.expiry, address});
+  auto cit = byClient_.find(Slot{e.lease.subnetId, e.lease.client});
+  if (cit != byClient_.end() && cit->second == address) byClient_.erase(cit);
+  byAddr_.erase(it);
+}
+
+std::optional<std::uint32_t> LeaseDb::takeNeverUsed(Pool& p) {
+  const auto& ranges = p.config.ranges;
+  while (p.cursorRange < ranges.size()) {
+    if (p.cursorNext > ranges[p.cursorRange].last) {
+      if (++p.cursorRange < ranges.size()) p.cursorNext = ranges[p.cursorRange].first;
+      continue;
+    }
+    auto a = static_cast<std::uint32_t>(p.cursorNext++);
+    if (assignable(p, a) && !byAddr_.contains(a)) return a;
+  }
+  return std::nullopt;
+}
+
+Lease LeaseDb::newLease(std::uint32_t subnetId, const ClientInfo& client, std::uint32_t address, LeaseState state,
+                        UnixTime now, UnixTime expiry) {
+  Lease l;
+  l.address = address;
+  l.state = state;
+  l.kind = LeaseKind::Dynamic;
+  l.subnetId = subnetId;
+  l.start = now;
+  l.expiry = expiry;
+  l.client = client.key;
+  l.mac = client.mac;
+  l.hostname = client.hostname.substr(0, kMaxTextField);
+  l.uuid.assign(client.uuid.begin(),
+                client.uuid.begin() + static_cast<std::ptrdiff_t>(std::min(client.uuid.size(), kMaxTextField)));
+  return l;
+}
+
+Result<Lease> LeaseDb::offer(std::uint32_t subnetId, const ClientInfo& client,
+                             std::optional<std::uint32_t> requested, UnixTime now) {
+  Pool* p = findPool(subnetId);
+  if (p == nullptr) return leaseError(LeaseErrc::UnknownSubnet, fmt::format("no pool for subnet {}", subnetId));
+  const int pi = static_cast<int>(p - pools_.data());
+  const UnixTime offerEnd = now + options_.offerTimeout;
+
+  // 1. The client's own record: still held, or free again.
+  if (auto cit = byClient_.find(Slot{subnetId, client.key}); cit != byClient_.end()) {
+    const Entry& e = byAddr_.at(cit->second);
+    if (e.pool == pi && assignable(*p, e.lease.address)) {
+      if (e.lease.state == LeaseState::Bound && e.lease.activeAt(now)) return e.lease;  // renewed by bind()
+      if (e.lease.state == LeaseState::Offered || !e.lease.activeAt(now)) {
+        return put(newLease(subnetId, client, e.lease.address, LeaseState::Offered, now, offerEnd), false);
+      }
+    }
+  }
+  // 2. The address it asked for, if nobody holds it.
+  if (requested && poolOf(*requested) == pi && assignable(*p, *requested)) {
+    auto it = byAddr_.find(*requested);
+    if (it == byAddr_.end() || !it->second.lease.activeAt(now)) {
+      return put(newLease(subnetId, client, *requested, LeaseState::Offered, now, offerEnd), false);
+    }
+  }
+  // 3. Never used. 4. Free the longest.
+  std::optional<std::uint32_t> pick = takeNeverUsed(*p);
+  if (!pick && !p->byFreeTime.empty() && p->byFreeTime.begin()->first <= now) pick = p->byFreeTime.begin()->second;
+  if (!pick) {
+    return leaseError(LeaseErrc::NoFreeAddress,
+                      fmt::format("no free address in the pool of subnet {} ({}/{}, {} addresses)", subnetId,
+                                  formatLeaseAddress(p->config.network), p->config.prefixLength, p->total));
+  }
+  return put(newLease(subnetId, client, *pick, LeaseState::Offered, now, offerEnd), false);
+}
+
+// A client keeps one lease per subnet: binding a new address frees the one it held before.
+void LeaseDb::releaseOther(std::uint32_t subnetId, const ClientKey& client, std::uint32_t address, UnixTime now) {
+  auto cit = byClient_.find(Slot{subnetId, client});
+  if (cit == byClient_.end() || cit->second == address) return;
+  const Lease& other = byAddr_.at(cit->second).lease;
+  if (!other.activeAt(now) || other.state == LeaseState::Declined) return;
+  Lease r = other;
+  r.state = LeaseState::Released;
+  r.start = now;
+  r.expiry = now;
+  put(std::move(r), other.state == LeaseState::Bound);
+}
+
+Result<Lease> LeaseDb::bind(std::uint32_t subnetId, const ClientInfo& client, std::uint32_t address, UnixTime now,
+                            std::optional<std::uint32_t> leaseTime) {
+  Pool* p = findPool(subnetId);
+  if (p == nullptr) return leaseError(LeaseErrc::UnknownSubnet, fmt::format("no pool for subnet {}", subnetId));
+  const int pi = static_cast<int>(p - pools_.data());
+  if (poolOf(address) != pi) {
+    return leaseError(LeaseErrc::AddressUnavailable,
+                      fmt::format("{} is not in the pool of subnet {}", formatLeaseAddress(address), subnetId));
+  }
+  if (!assignable(*p, address)) {
+    return leaseError(LeaseErrc::AddressUnavailable,
+                      fmt::format("{} is reserved or not a host address", formatLeaseAddress(address)));
+  }
+  if (auto it = byAddr_.find(address); it != byAddr_.end()) {
+    const Lease& l = it->second.lease;
+    if (l.activeAt(now) && l.state == LeaseState::Declined) {
+      return leaseError(LeaseErrc::AddressUnavailable,
+                        fmt::format("{} was declined and is quarantined until {}", formatLeaseAddress(address),
+                                    l.expiry));
+    }
+    if (l.activeAt(now) && l.client != client.key) {
+      return leaseError(LeaseErrc::AddressUnavailable,
+                        fmt::format("{} is {} to {} until {}", formatLeaseAddress(address), leaseStateName(l.state),
+                                    l.client.toString(), l.expiry));
+    }
+  }
+  releaseOther(subnetId, client.key, address, now);
+  const UnixTime end = now + leaseTime.value_or(p->config.leaseTime);
+  return put(newLease(subnetId, client, address, LeaseState::Bound, now, end), true);
+}
+
+Result<Lease> LeaseDb::bindStatic(std::uint32_t subnetId, const ClientInfo& client, std::uint32_t address,
+                                  std::uint32_t leaseTime, UnixTime now) {
+  if (auto it = byAddr_.find(address); it != byAddr_.end()) {
+    const Lease& l = it->second.lease;
+    if (l.activeAt(now) && l.client != client.key) {
+      return leaseError(LeaseErrc::AddressUnavailable,
+                        fmt::format("{} is {} to {} until {}", formatLeaseAddress(address), leaseStateName(l.state),
+                                    l.client.toString(), l.expiry));
+    }
+  }
+  releaseOther(subnetId, client.key, address, now);
+  Lease l = newLease(subnetId, client, address, LeaseState::Bound, now, now + leaseTime);
+  l.kind = LeaseKind::Static;
+  return put(std::move(l), true);
+}
+
+Result<void> LeaseDb::release(const ClientKey& client, std::uint32_t address, UnixTime now) {
+  auto it = byAddr_.find(address);
+  if (it == byAddr_.end() || it->second.lease.client != client || !it->second.lease.activeAt(now) ||
+      it->second.lease.state == LeaseState::Declined) {
+    return leaseError(LeaseErrc::NoLease, fmt::format("{} holds no lease on {}", client.toString(),
+                                                      formatLeaseAddress(address)));
+  }
+  Lease r = it->second.lease;
+  const bool durable = r.state == LeaseState::Bound;  // an offer was never written
+  r.state = LeaseState::Released;
+  r.start = now;
+  r.expiry = now;
+  put(std::move(r), durable);
+  return {};
+}
+
+Result<void> LeaseDb::decline(const ClientKey& client, std::uint32_t address, UnixTime now) {
+  auto it = byAddr_.find(address);
+  if (it == byAddr_.end() || it->second.lease.client != client || !it->second.lease.activeAt(now) ||
+      it->second.lease.state == LeaseState::Declined) {
+    return leaseError(LeaseErrc::NoLease, fmt::format("{} holds no lease on {}", client.toString(),
+                                                      formatLeaseAddress(address)));
+  }
+  Lease d = it->second.lease;
+  d.state = LeaseState::Declined;
+  d.start = now;
+  d.expiry = now + options_.declineQuarantine;
+  put(std::move(d), true);
+  return {};
+}
+
+const Lease* LeaseDb::findByAddress(std::uint32_t address) const {
+  auto it = byAddr_.find(address);
+  return it == byAddr_.end() ? nullptr : &it->second.lease;
+}
+
+const Lease* LeaseDb::findByClient(std::uint32_t subnetId, const ClientKey& client) const {
+  auto cit = byClient_.find(Slot{subnetId, client});
+  return cit == byClient_.end() ? nullptr : &byAddr_.at(cit->second).lease;
+}
+
+void LeaseDb::forEach(const std::function<void(const Lease&)>& fn) const {
+  for (const auto& [addr, e] : byAddr_) fn(e.lease);
+}
+
+std::vector<PoolStats> LeaseDb::stats(UnixTime now) const {
+  std::vector<PoolStats> out(pools_.size());
+  std::vector<std::uint64_t> used(pools_.size());
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    out[i].subnetId = pools_[i].config.subnetId;
+    out[i].total = pools_[i].total;
+  }
+  for (auto a : reserved_) {
+    int pi = poolOf(a);
+    if (pi < 0) continue;
+    const Pool& p = pools_[static_cast<std::size_t>(pi)];
+    if (p.config.prefixLength <= 30 && (a == p.config.network || a == p.broadcast)) continue;
+    ++out[static_cast<std::size_t>(pi)].reserved;
+  }
+  for (const auto& [addr, e] : byAddr_) {
+    if (e.pool < 0 || !e.lease.activeAt(now)) continue;
+    auto& s = out[static_cast<std::size_t>(e.pool)];
+    const Pool& p = pools_[static_cast<std::size_t>(e.pool)];
+    if (p.config.prefixLength <= 30 && (addr == p.config.network || addr == p.broadcast)) continue;
+    if (e.lease.state == LeaseState::Bound) ++s.bound;
+    if (e.lease.state == LeaseState::Offered) ++s.offered;
+    if (e.lease.state == LeaseState::Declined) ++s.declined;
+    if (!reserved_.contains(addr)) ++used[static_cast<std::size_t>(e.pool)];
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) out[i].free = out[i].total - out[i].reserved - used[i];
+  return out;
+}
+
+// ---- the journal -------------------------------------------------------------------------------
+
+int LeaseDb::fault(JournalOp op) const { return options_.faultHook ? options_.faultHook(op) : 0; }
+
+bool LeaseDb::compactionDue() const {
+  const auto lines = journalRecords_ + pendingRecords_;
+  const auto live = static_cast<std::uint64_t>(byAddr_.size());
+  const auto threshold = std::max(options_.compactMinRecords, options_.compactFactor * live);
+  return lines > threshold && lines >= nextCompactAt_;
+}
+
+Result<void> LeaseDb::appendPending() {
+  if (pending_.empty()) return {};
+  if (int err = fault(JournalOp::Write)) {
+    needRewrite_ = true;
+    return ioError("cannot write lease journal", options_.path, err);
+  }
+  if (auto r = pwriteAll(journalFd_.get(), pending_, journalSize_, options_.path); !r) {
+    needRewrite_ = true;  // a partial line may sit past journalSize_: rewrite rather than trust the tail
+    return r;
+  }
+  int err = fault(JournalOp::Sync);
+  if (err == 0 && ::fdatasync(journalFd_.get()) != 0) err = errno;
+  if (err != 0) {
+    needRewrite_ = true;
+    return ioError("fdatasync failed for lease journal", options_.path, err);
+  }
+  journalSize_ += pending_.size();
+  journalRecords_ += pendingRecords_;
+  pending_.clear();
+  pendingRecords_ = 0;
+  return {};
+}
+
+Result<void> LeaseDb::writeSnapshot(UnixTime now) {
+  const auto& path = options_.path;
+  const auto tmp = withSuffix(path, ".tmp");
+  if (int err = fault(JournalOp::Compact)) return ioError("cannot write lease journal snapshot", tmp, err);
+
+  // Expired records of addresses outside every pool have nothing left to say.
+  std::vector<std::uint32_t> stale;
+  for (const auto& [addr, e] : byAddr_)
+    if (e.pool < 0 && !e.lease.activeAt(now)) stale.push_back(addr);
+  for (auto a : stale) eraseRecord(a);
+
+  std::vector<const Entry*> entries;
+  entries.reserve(byAddr_.size());
+  for (const auto& [addr, e] : byAddr_)
+    if (e.lease.state != LeaseState::Offered) entries.push_back(&e);
+  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+  std::string text;
+  text.reserve(entries.size() * 160 + 128);
+  fmt::format_to(std::back_inserter(text), "{}\n# snapshot now={} records={}\n", kHeader, now, entries.size());
+  for (const auto* e : entries) appendLine(text, e->lease);
+
+  auto fd = openPath(tmp, O_RDWR | O_CREAT | O_TRUNC);
+  if (!fd) return ioError("cannot create lease journal", tmp, fd.error().code);
+  auto fail = [&](Error e) -> Result<void> {
+    ::unlink(tmp.c_str());
+    return e;
+  };
+  if (auto r = pwriteAll(fd->get(), text, 0, tmp); !r) return fail(r.error());
+  if (::fdatasync(fd->get()) != 0) return fail(ioError("fdatasync failed for lease journal", tmp, errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    return fail(errnoError(fmt::format("cannot rename {} over {}: {}", tmp.string(), path.string(), errnoText(err)),
+                           err));
+  }
+  // The name now refers to the snapshot, whatever happens next.
+  journalFd_ = std::move(*fd);
+  journalSize_ = text.size();
+  journalRecords_ = entries.size();
+  pending_.clear();
+  pendingRecords_ = 0;
+  nextCompactAt_ = 0;
+  if (auto r = syncDirOf(path); !r) {
+    needRewrite_ = true;  // the rename may not be durable: do it all again next time
+    return r;
+  }
+  needRewrite_ = false;
+  return {};
+}
+
+Result<void> LeaseDb::compact(UnixTime now) {
+  auto r = writeSnapshot(now);
+  if (!r) PXD_WARN("dhcp.leases.compact_failed", "journal={} error={}", log::q(options_.path.string()),
+                   log::q(r.error().message));
+  return r;
+}
+
+Result<void> LeaseDb::sync(UnixTime now) {
+  if (needRewrite_) return compact(now);
+  if (compactionDue()) {
+    if (auto r = compact(now); r || needRewrite_) return r;
+    // The old journal is intact: keep appending to it, and retry after as many records again.
+    const auto lines = journalRecords_ + pendingRecords_;
+    nextCompactAt_ = lines + std::max<std::uint64_t>(options_.compactMinRecords, 1);
+  }
+  return appendPending();
+}
+
+Result<void> LeaseDb::load(UnixTime now) {
+  const auto& path = options_.path;
+  ::unlink(withSuffix(path, ".tmp").c_str());  // a compaction cut short by a crash (we hold the lock)
+  auto fd = openPath(path, O_RDWR);
+  if (!fd && fd.error().code == ENOENT) {
+    report_.created = true;
+    if (auto r = writeSnapshot(now); !r) return r;
+    PXD_INFO("dhcp.leases.created", "journal={}", log::q(path.string()));
+    return {};
+  }
+  if (!fd) return ioError("cannot open lease journal", path, fd.error().code);
+  auto text = readAll(fd->get(), path);
+  if (!text) return text.error();
+  journalFd_ = std::move(*fd);
+  const std::string_view all = *text;
+
+  std::size_t pos = 0;
+  if (!all.empty()) {
+    auto nl = all.find('\n');
+    if (nl == std::string_view::npos || all.substr(0, nl) != kHeader) {
+      return Error{fmt::format("{} is not a pxedust lease journal (first line is not \"{}\"); not touching it",
+                               path.string(), kHeader),
+                   EINVAL};
+    }
+    pos = nl + 1;
+  }
+  std::uint64_t lineNo = 1;
+  while (pos < all.size()) {
+    auto nl = all.find('\n', pos);
+    if (nl == std::string_view::npos) {
+      report_.tornBytes = all.size() - pos;
+      break;
+    }
+    auto line = all.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++lineNo;
+    if (line.empty() || line.front() == '#') continue;
+    ++report_.lines;
+    auto lease = parseLine(line);
+    if (!lease) {
+      if (++report_.corruptLines <= kMaxCorruptLinesLogged) {
+        PXD_WARN("dhcp.leases.corrupt_line", "journal={} line={} reason={}", log::q(path.string()), lineNo,
+                 log::q(lease.error().message));
+      }
+      continue;
+    }
+    put(std::move(*lease), false);
+  }
+  journalSize_ = pos;  // just past the last complete line
+  journalRecords_ = report_.lines;
+  report_.leases = byAddr_.size();
+
+  if (report_.tornBytes > 0) {
+    PXD_WARN("dhcp.leases.torn_tail", "journal={} ignored_bytes={}", log::q(path.string()), report_.tornBytes);
+    if (::ftruncate(journalFd_.get(), static_cast<off_t>(journalSize_)) != 0 || ::fdatasync(journalFd_.get()) != 0) {
+      return ioError("cannot cut the torn tail off lease journal", path, errno);
+    }
+  }
+  if (all.empty()) {
+    // An empty file (created by hand): give it its header.
+    if (auto r = writeSnapshot(now); !r) return r;
+  } else if (report_.corruptLines > 0) {
+    report_.savedCopy = withSuffix(path, ".bad");
+    ::unlink(report_.savedCopy.c_str());
+    if (::link(path.c_str(), report_.savedCopy.c_str()) != 0) {
+      PXD_WARN("dhcp.leases.keep_copy_failed", "journal={} copy={} error={}", log::q(path.string()),
+               log::q(report_.savedCopy.string()), log::q(errnoText(errno)));
+      report_.savedCopy.clear();
+    }
+    PXD_WARN("dhcp.leases.corrupt_lines", "journal={} skipped={} copy={}", log::q(path.string()),
+             report_.corruptLines, log::q(report_.savedCopy.string()));
+    (void)compact(now);  // on failure the old file stays valid (bad lines are skipped on every load)
+  } else if (compactionDue()) {
+    (void)compact(now);
+  }
+  PXD_INFO("dhcp.leases.loaded", "journal={} leases={} lines={} corrupt={} torn_bytes={}", log::q(path.string()),
+           report_.leases, report_.lines, report_.corruptLines, report_.tornBytes);
+  return {};
+}
+
+Result<LeaseDb> LeaseDb::open(LeaseDbOptions options, std::vector<PoolConfig> pools,
+                              std::vector<std::uint32_t> reserved, UnixTime now) {
+  if (options.path.empty() || options.path.filename().empty()) {
+    return Error{"lease journal path is empty or names a directory", EINVAL};
+  }
+  if (options.offerTimeout == 0) return Error{"lease offer timeout must be at least 1 s", EINVAL};
+  std::vector<RangeRef> ranges;
+  auto built = buildPools(std::move(pools), ranges);
+  if (!built) return built.error();
+
+  LeaseDb db;
+  db.options_ = std::move(options);
+  db.applyPools(std::move(*built), std::move(ranges), std::move(reserved));
+
+  const auto lockPath = withSuffix(db.options_.path, ".lock");
+  auto lock = openPath(lockPath, O_RDWR | O_CREAT);
+  if (!lock) {
+    return errnoError(fmt::format("lease journal directory {} is not usable: cannot create {}: {}",
+                                  db.options_.path.parent_path().string(), lockPath.string(),
+                                  errnoText(lock.error().code)),
+                      lock.error().code);
+  }
+  if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err == EWOULDBLOCK) {
+      return errnoError(fmt::format("lease journal {} is in use by another process (lock {} is held)",
+                                    db.options_.path.string(), lockPath.string()),
+                        EBUSY);
+    }
+    return ioError("cannot lock", lockPath, err);
+  }
+  db.lockFd_ = std::move(*lock);
+  if (auto r = db.load(now); !r) return r.error();
+  return db;
+}
+
+}  // namespace pxedust::dhcp

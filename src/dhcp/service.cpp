@@ -1,0 +1,258 @@
+#include "dhcp/service.hpp"
+
+#include <arpa/inet.h>
+#include <sys/uio.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+
+#include "common/log.hpp"
+#include "dhcp/convert.hpp"
+
+namespace pxedust::dhcp {
+namespace {
+
+constexpr int kBatch = 64;  // requests answered per wake-up (and per lease journal sync)
+
+UnixTime systemNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::size_t typeIndex(MessageType t) { return std::min<std::size_t>(static_cast<std::size_t>(t), 8); }
+
+}  // namespace
+
+struct DhcpService::Pending {
+  wire::Message message;
+  Request request;
+  Arrival arrival;
+  Decision decision;
+};
+
+DhcpService::DhcpService(event::Loop& loop, Clock clock) : loop_(loop), clock_(clock ? std::move(clock) : Clock(systemNow)) {}
+
+DhcpService::~DhcpService() { stop(); }
+
+Result<std::shared_ptr<DhcpService::Listener>> DhcpService::openListener(const InterfaceInfo& interface, std::uint16_t port) {
+  auto l = std::make_shared<Listener>(loop_.io());
+  l->interface = interface;
+  l->port = port;
+  event::UdpOptions o;
+  o.packetInfo = true;
+  o.reuseAddress = true;  // one socket per interface on the same port
+  o.broadcast = true;
+  o.device = interface.name;
+  o.receiveBuffer = 1 << 20;
+  if (auto r = l->socket.open(asio::ip::udp::endpoint(asio::ip::address_v4::any(), port), o); !r)
+    return Error{"dhcp: " + interface.name + ": " + r.error().message, r.error().code};
+  return l;
+}
+
+Result<void> DhcpService::apply(const config::Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  const auto& dc = config.dhcp;
+  // Everything that can fail happens before anything changes.
+  std::vector<InterfaceInfo> interfaces;
+  for (const auto& name : dc.interfaces) {
+    auto info = lookupInterface(name);
+    if (!info) return Error{"dhcp: " + info.error().message, info.error().code};
+    interfaces.push_back(*info);
+  }
+  if (config_ && leases_ && dc.mode == config::DhcpMode::Server && config_->leaseFile != dc.leaseFile)
+    return Error{"dhcp: lease_file cannot change while running (restart pxedust to move it)"};
+
+  std::vector<std::shared_ptr<Listener>> fresh;
+  std::vector<std::shared_ptr<Listener>> keep;
+  std::vector<std::uint16_t> ports = {67};
+  if (dc.mode == config::DhcpMode::Proxy) ports.push_back(4011);
+  for (const auto& info : interfaces) {
+    for (auto port : ports) {
+      auto same = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& l) {
+        return l->interface.name == info.name && l->interface.index == info.index && l->port == port;
+      });
+      if (same != listeners_.end()) {
+        (*same)->interface = info;  // its address may have changed
+        keep.push_back(*same);
+        continue;
+      }
+      auto l = openListener(info, port);
+      if (!l) return l.error();
+      fresh.push_back(*l);
+    }
+  }
+
+  std::optional<LeaseDb> opened;
+  auto pools = Policy::poolsFor(dc);
+  auto reserved = Policy::reservationsFor(config);
+  if (dc.mode == config::DhcpMode::Server) {
+    if (leases_) {
+      if (auto r = leases_->reconfigure(pools, reserved); !r) return Error{"dhcp: " + r.error().message, r.error().code};
+    } else {
+      LeaseDbOptions lo;
+      lo.path = dc.leaseFile;
+      lo.offerTimeout = static_cast<std::uint32_t>(dc.offerHold.count());
+      lo.declineQuarantine = static_cast<std::uint32_t>(dc.declineHold.count());
+      auto db = LeaseDb::open(std::move(lo), pools, reserved, clock_());
+      if (!db) return Error{"dhcp: lease file " + dc.leaseFile + ": " + db.error().message, db.error().code};
+      const auto& rep = db->loadReport();
+      PXD_INFO("dhcp.leases_loaded", "file={} leases={} corrupt_lines={} torn_bytes={} created={}", log::q(dc.leaseFile),
+               rep.leases, rep.corruptLines, rep.tornBytes, rep.created);
+      opened.emplace(std::move(*db));
+    }
+  }
+
+  // Commit.
+  if (opened) leases_.emplace(std::move(*opened));
+  config_ = std::make_shared<const config::DhcpConfig>(dc);
+  LeaseDb* db = dc.mode == config::DhcpMode::Server && leases_ ? &*leases_ : nullptr;
+  if (!policy_) policy_ = std::make_unique<Policy>(config_, hosts, db);
+  else policy_ = std::make_unique<Policy>(config_, hosts, db);
+  for (auto& l : listeners_) {
+    if (std::find(keep.begin(), keep.end(), l) == keep.end()) {
+      l->closed = true;
+      l->socket.close();
+    }
+  }
+  listeners_ = keep;
+  for (auto& l : fresh) {
+    listeners_.push_back(l);
+    asio::co_spawn(loop_.io(), serve(l), asio::detached);
+  }
+  for (const auto& l : listeners_)
+    PXD_INFO("dhcp.listening", "interface={} address={} port={} mode={}", l->interface.name,
+             formatLeaseAddress(l->interface.address), l->port,
+             dc.mode == config::DhcpMode::Proxy ? "proxy" : "server");
+  return {};
+}
+
+void DhcpService::stop() {
+  for (auto& l : listeners_) {
+    l->closed = true;
+    l->socket.close();
+  }
+  listeners_.clear();
+  if (leases_ && leases_->syncPending()) {
+    if (auto r = leases_->sync(clock_()); !r) PXD_ERROR("dhcp.lease_sync_failed", "error={}", log::q(r.error().message));
+  }
+}
+
+asio::awaitable<void> DhcpService::serve(std::shared_ptr<Listener> listener) {
+  std::array<std::uint8_t, 4096> buf{};
+  std::vector<Pending> batch;
+  while (!listener->closed) {
+    auto ec = co_await listener->socket.waitReadable();
+    if (listener->closed) co_return;
+    if (ec && ec != asio::error::operation_aborted) {
+      PXD_ERROR("dhcp.listen_error", "interface={} error={}", listener->interface.name, log::q(ec.message()));
+      co_return;
+    }
+    for (;;) {
+      batch.clear();
+      while (static_cast<int>(batch.size()) < kBatch && !listener->closed) {
+        auto rx = listener->socket.tryReceive(buf);
+        if (!rx) break;
+        Arrival at;
+        at.interface = &listener->interface;
+        at.localPort = listener->port;
+        at.sourceAddress = rx->from.address().is_v4() ? rx->from.address().to_v4().to_uint() : 0;
+        at.sourcePort = rx->from.port();
+        if (rx->ifindex != 0 && rx->ifindex != listener->interface.index) {
+          ++stats_.dropped[static_cast<std::size_t>(Drop::WrongInterface)];
+          PXD_DEBUG("dhcp.drop", "interface={} reason=wrong_interface ifindex={}", listener->interface.name, rx->ifindex);
+          continue;
+        }
+        auto decoded = decodeRequest(std::span<const std::uint8_t>(buf.data(), std::min(rx->size, buf.size())));
+        if (!decoded.request) {
+          ++stats_.dropped[static_cast<std::size_t>(decoded.drop)];
+          PXD_DEBUG("dhcp.drop", "interface={} from={}:{} reason={} error={}", listener->interface.name,
+                    rx->from.address().to_string(), rx->from.port(), dropName(decoded.drop), log::q(decoded.error));
+          continue;
+        }
+        ++stats_.received[typeIndex(decoded.request->type)];
+        batch.push_back(Pending{std::move(decoded.message), std::move(*decoded.request), at, {}});
+      }
+      if (!batch.empty()) answer(*listener, batch);
+      if (static_cast<int>(batch.size()) < kBatch || listener->closed) break;
+      co_await asio::post(loop_.io(), asio::use_awaitable);  // let other listeners and transfers run
+    }
+  }
+}
+
+void DhcpService::answer(Listener& listener, std::vector<Pending>& batch) {
+  ++stats_.batches;
+  // Clients that are nearly done first: under overload a REQUEST finishes a boot, a DISCOVER starts one.
+  std::stable_partition(batch.begin(), batch.end(), [](const Pending& p) { return p.request.type != MessageType::Discover; });
+  auto now = clock_();
+  bool needSync = false;
+  for (auto& p : batch) {
+    p.decision = policy_->handle(p.request, p.arrival, now);
+    if (p.decision.reply && p.decision.reply->needsSync) needSync = true;
+  }
+  if (leases_ && (needSync || leases_->syncPending())) {
+    ++stats_.syncs;
+    if (auto r = leases_->sync(now); !r) {
+      PXD_ERROR("dhcp.lease_sync_failed", "file={} error={} note=\"ACKs withheld; clients will retry\"",
+                log::q(config_->leaseFile), log::q(r.error().message));
+      for (auto& p : batch) {
+        if (p.decision.reply && p.decision.reply->needsSync) {
+          p.decision.reply.reset();
+          p.decision.drop = Drop::LeaseStoreFailed;
+        }
+      }
+    }
+  }
+  for (auto& p : batch) {
+    const auto& d = p.decision;
+    if (d.drop) {
+      ++stats_.dropped[static_cast<std::size_t>(*d.drop)];
+      PXD_DEBUG("dhcp.drop", "interface={} xid={:#010x} type={} reason={} {}", listener.interface.name, p.request.xid,
+                messageTypeName(p.request.type), dropName(*d.drop), d.detail);
+      continue;
+    }
+    PXD_DEBUG("dhcp.answer", "interface={} xid={:#010x} type={} {}", listener.interface.name, p.request.xid,
+              messageTypeName(p.request.type), d.detail);
+    if (d.reply) send(listener, p);
+  }
+}
+
+void DhcpService::send(Listener& listener, const Pending& p) {
+  const auto& reply = *p.decision.reply;
+  auto bytes = encodeReply(p.message, reply);
+  if (!bytes) {
+    ++stats_.sendErrors;
+    PXD_WARN("dhcp.encode_failed", "xid={:#010x} error={}", p.request.xid, log::q(bytes.error().message));
+    return;
+  }
+  std::uint32_t to = INADDR_BROADCAST;
+  std::uint16_t port = reply.toPort;
+  switch (reply.destination) {
+    case Destination::Broadcast: break;
+    case Destination::UnicastNew:
+      // The client cannot answer ARP before it has the address: tell the kernel where it is.
+      if (auto r = setNeighbour(listener.socket.fd(), listener.interface.name, reply.to, p.request.mac); r) {
+        to = reply.to;
+      } else {
+        PXD_DEBUG("dhcp.neighbour_failed", "error={} note=\"broadcasting instead\"", log::q(r.error().message));
+      }
+      break;
+    case Destination::Unicast:
+    case Destination::Relay:
+    case Destination::Source: to = reply.to; break;
+  }
+  iovec part{const_cast<std::uint8_t*>(bytes->data()), bytes->size()};
+  asio::ip::udp::endpoint ep(asio::ip::address_v4(to), port);
+  if (!listener.socket.send({&part, 1}, ep)) {
+    ++stats_.sendErrors;
+    PXD_WARN("dhcp.send_failed", "interface={} to={}:{} error={}", listener.interface.name, formatLeaseAddress(to), port,
+             log::q(std::strerror(errno)));
+    return;
+  }
+  ++stats_.sent[typeIndex(reply.type)];
+}
+
+}  // namespace pxedust::dhcp

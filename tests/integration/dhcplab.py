@@ -1,0 +1,134 @@
+"""A private network for the DHCP tests, made of network namespaces this test creates and removes.
+
+    [ns srv]  pxd0 10.213.0.1/24  <--veth-->  pxc0 (no address)  [ns cli]
+                                              10.214.0.1/32: a pretend relay, routed via 10.213.0.254
+
+Nothing touches the machine's own interfaces: both ends live in namespaces named after this
+process, the subnet exists only inside them, and pxedust runs inside the server namespace. A second
+veth pair (pxd1/pxc1) in the same namespaces lets a test check that DHCP stays silent on an
+interface it was not configured for. Processes are started and stopped by PID.
+"""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
+SERVER_IP = "10.213.0.1"
+RELAY_IP = "10.214.0.1"
+
+
+def run(*cmd, check=True, **kw):
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True, **kw)
+
+
+def can_make_namespaces():
+    name = f"pxdprobe{os.getpid()}"
+    try:
+        run("ip", "netns", "add", name)
+        run("ip", "netns", "del", name)
+        return True
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
+class Lab:
+    def __init__(self):
+        tag = f"{os.getpid() % 100000}"
+        self.srv = f"pxdsrv{tag}"
+        self.cli = f"pxdcli{tag}"
+        self.dir = tempfile.mkdtemp(prefix="pxedust-dhcp-")
+        run("ip", "netns", "add", self.srv)
+        run("ip", "netns", "add", self.cli)
+        for ns in (self.srv, self.cli):
+            self.ns(ns, "ip", "link", "set", "lo", "up")
+        for i in (0, 1):
+            run("ip", "link", "add", f"pxd{i}", "netns", self.srv, "type", "veth", "peer", "name", f"pxc{i}",
+                "netns", self.cli)
+            self.ns(self.srv, "ip", "link", "set", f"pxd{i}", "up")
+            self.ns(self.cli, "ip", "link", "set", f"pxc{i}", "up")
+        self.ns(self.srv, "ip", "addr", "add", f"{SERVER_IP}/24", "dev", "pxd0")
+        self.ns(self.srv, "ip", "addr", "add", "10.215.0.1/24", "dev", "pxd1")
+        # The pretend relay lives on the client side; the server reaches it through 10.213.0.254.
+        self.ns(self.cli, "ip", "addr", "add", f"{RELAY_IP}/32", "dev", "lo")
+        self.ns(self.srv, "ip", "route", "add", f"{RELAY_IP}/32", "via", "10.213.0.254", "dev", "pxd0")
+        self.server = None
+
+    def ns(self, ns, *cmd, check=True, **kw):
+        return run("ip", "netns", "exec", ns, *cmd, check=check, **kw)
+
+    def popen_ns(self, ns, cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", ns] + cmd, **kw)
+
+    def set_client_mac(self, mac, dev="pxc0"):
+        self.ns(self.cli, "ip", "link", "set", dev, "address", mac)
+        self.ns(self.cli, "ip", "addr", "flush", "dev", dev)
+
+    def give_client_relay_route(self):
+        # The client side answers ARP for 10.213.0.254 so the server can route replies to the relay.
+        self.ns(self.cli, "ip", "addr", "add", "10.213.0.254/24", "dev", "pxc0", check=False)
+
+    # --- pxedust -----------------------------------------------------------------------------
+    def write_config(self, text):
+        path = os.path.join(self.dir, "pxedust.toml")
+        with open(path, "w") as f:
+            f.write(f'[storage]\ndir = "{self.dir}"\n[log]\nlevel = "debug"\n' + text)
+        return path
+
+    def start(self, text):
+        cfg = self.write_config(text)
+        self.log = os.path.join(self.dir, "pxedust.log")
+        logf = open(self.log, "ab")
+        self.server = self.popen_ns(self.srv, [PXEDUST, "serve", "--config", cfg], stdout=logf, stderr=logf)
+        logf.close()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.server.poll() is not None:
+                raise AssertionError(f"pxedust exited {self.server.returncode}:\n{self.read_log()}")
+            if self.read_log().count("event=dhcp.listening") and "event=daemon.ready" in self.read_log():
+                return
+            time.sleep(0.05)
+        raise AssertionError("pxedust did not start:\n" + self.read_log())
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.server is None:
+            return None
+        if self.server.poll() is None:
+            self.server.send_signal(sig)
+            try:
+                self.server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        rc = self.server.returncode
+        self.server = None
+        return rc
+
+    def read_log(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except (OSError, AttributeError):
+            return ""
+
+    def leases(self):
+        try:
+            with open(os.path.join(self.dir, "dhcp.leases")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def close(self):
+        self.stop(signal.SIGKILL)
+        for ns in (self.srv, self.cli):
+            # Any client the test left behind dies with its namespace's processes, by PID.
+            pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run("ip", "netns", "del", ns, check=False)
+        subprocess.run(["rm", "-rf", self.dir])

@@ -1,0 +1,415 @@
+"""DHCP against real clients (isc-dhcp-client, busybox udhcpc) and scapy-crafted PXE/iPXE packets,
+inside network namespaces the test creates (dhcplab.py). Run as root; skipped where namespaces or
+the clients are missing."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+from dhcplab import RELAY_IP, SERVER_IP, Lab, can_make_namespaces
+
+try:
+    from scapy.all import BOOTP, DHCP  # noqa: E402
+    HAVE_SCAPY = True
+except ImportError:  # pragma: no cover
+    HAVE_SCAPY = False
+
+ALPHA_MAC = "52:54:00:aa:00:01"
+BETA_MAC = "52:54:00:aa:00:02"
+
+CONFIG_TEMPLATE = f"""
+[dhcp]
+interfaces = ["pxd0"]
+next_server = "{SERVER_IP}"
+boot = {{ bios = "pxelinux.0", uefi = "ipxe.efi", arm64 = "arm64/ipxe.efi", http = "http://{SERVER_IP}/uefi/ipxe.efi" }}
+ipxe_script = "http://{SERVER_IP}/boot.ipxe"
+decline_hold = 600
+[[dhcp.subnet]]
+subnet = "10.213.0.0/24"
+pools = ["{{pool}}"]
+routers = "{SERVER_IP}"
+dns = ["{SERVER_IP}"]
+lease_time = 600
+[[dhcp.subnet]]
+subnet = "10.214.0.0/24"
+pools = ["10.214.0.50-10.214.0.60"]
+root_path = "nfs:relayed"
+[[group]]
+name = "lab"
+root_path = "iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:lab"
+[[host]]
+name = "alpha"
+mac = "{ALPHA_MAC}"
+ip = "10.213.0.11"
+group = "lab"
+root_path = "iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:alpha"
+[[host]]
+name = "beta"
+mac = "{BETA_MAC}"
+group = "lab"
+"""
+
+
+CONFIG = CONFIG_TEMPLATE.replace("{pool}", "10.213.0.100-10.213.0.149")
+SMALL_POOL_CONFIG = CONFIG_TEMPLATE.replace("{pool}", "10.213.0.100-10.213.0.102")
+
+
+def needs_lab(cls):
+    if os.geteuid() != 0 or not can_make_namespaces():
+        return unittest.skip("needs root and network namespaces")(cls)
+    return cls
+
+
+class LabCase(unittest.TestCase):
+    config = CONFIG
+
+    def setUp(self):
+        self.lab = Lab()
+        self.addCleanup(self.lab.close)
+        self.lab.start(self.config)
+
+    def tearDown(self):
+        log = self.lab.read_log()
+        self.assertNotIn("runtime error", log)          # UBSan
+        self.assertNotIn("AddressSanitizer", log)
+
+    # --- real clients ------------------------------------------------------------------------
+    def dhclient(self, mac, extra_conf=""):
+        """One dhclient run (-1: give up after one attempt); returns the env its script saw."""
+        self.lab.set_client_mac(mac)
+        d = self.lab.dir
+        out = os.path.join(d, f"dhclient-{mac.replace(':', '')}.env")
+        script = os.path.join(d, "dhclient-script.sh")
+        with open(script, "w") as f:
+            f.write(f"#!/bin/sh\ncase \"$reason\" in BOUND|REBOOT|RENEW) env > {out};; esac\nexit 0\n")
+        os.chmod(script, 0o755)
+        conf = os.path.join(d, "dhclient.conf")
+        with open(conf, "w") as f:
+            f.write("request subnet-mask, routers, domain-name-servers, host-name, root-path;\n" + extra_conf)
+        pidfile = os.path.join(d, "dhclient.pid")
+        lease = os.path.join(d, f"dhclient-{mac.replace(':', '')}.leases")
+        with open(os.path.join(d, "dhclient.log"), "ab") as log:
+            proc = self.lab.popen_ns(self.lab.cli, ["dhclient", "-d", "-1", "-4", "-cf", conf, "-sf", script,
+                                                    "-lf", lease, "-pf", pidfile, "pxc0"],
+                                     stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and not os.path.exists(out):
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=10)
+        if not os.path.exists(out):
+            with open(os.path.join(d, "dhclient.log")) as f:
+                self.fail("dhclient got no lease:\n" + f.read()[-3000:] + "\n" + self.lab.read_log()[-3000:])
+        env = {}
+        with open(out) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                env[k] = v
+        os.unlink(out)
+        return env
+
+    def udhcpc(self, mac, release=False):
+        self.lab.set_client_mac(mac)
+        d = self.lab.dir
+        out = os.path.join(d, "udhcpc.env")
+        script = os.path.join(d, "udhcpc-script.sh")
+        with open(script, "w") as f:
+            # With -R the address must be on the interface: udhcpc sends its RELEASE from it.
+            add = "ip addr add $ip/${mask:-24} dev $interface" if release else ":"
+            f.write(f"#!/bin/sh\n[ \"$1\" = bound ] && {{ {add}; env > {out}; }}\nexit 0\n")
+        os.chmod(script, 0o755)
+        cmd = ["busybox", "udhcpc", "-i", "pxc0", "-n", "-f", "-t", "5", "-T", "2", "-s", script,
+               "-O", "rootpath", "-O", "hostname"]
+        if not release:
+            r = self.lab.ns(self.lab.cli, *(cmd + ["-q"]), check=False, timeout=60)
+            err = r.stderr
+        else:
+            # Stays bound until SIGTERM, then releases (-R) and exits.
+            proc = self.lab.popen_ns(self.lab.cli, cmd + ["-R"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+            deadline = time.time() + 30
+            while not os.path.exists(out) and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            time.sleep(0.2)  # let the script finish writing
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            err = proc.communicate(timeout=20)[1]
+        if not os.path.exists(out):
+            self.fail(f"udhcpc got no lease:\n{err[-2000:]}\n{self.lab.read_log()[-3000:]}")
+        env = {}
+        with open(out) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                env[k] = v
+        os.unlink(out)
+        return env
+
+
+@needs_lab
+class RealClients(LabCase):
+    @unittest.skipUnless(shutil.which("dhclient"), "isc-dhcp-client not installed")
+    def test_dhclient_gets_reservation_hostname_and_root_path(self):
+        env = self.dhclient(ALPHA_MAC)
+        self.assertEqual(env.get("new_ip_address"), "10.213.0.11")
+        self.assertEqual(env.get("new_host_name"), "alpha")
+        self.assertEqual(env.get("new_root_path"), f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:alpha")
+        self.assertEqual(env.get("new_routers"), SERVER_IP)
+        self.assertEqual(env.get("new_subnet_mask"), "255.255.255.0")
+
+    @unittest.skipUnless(shutil.which("busybox"), "busybox not installed")
+    def test_udhcpc_gets_reservation_hostname_and_root_path(self):
+        env = self.udhcpc(ALPHA_MAC)
+        self.assertEqual(env.get("ip"), "10.213.0.11")
+        self.assertEqual(env.get("hostname"), "alpha")
+        self.assertEqual(env.get("rootpath"), f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:alpha")
+
+    @unittest.skipUnless(shutil.which("busybox"), "busybox not installed")
+    def test_group_member_without_ip_gets_pool_address_and_group_root_path(self):
+        env = self.udhcpc(BETA_MAC)
+        self.assertIn(env.get("ip"), {"10.213.0.100", "10.213.0.101", "10.213.0.102"})
+        self.assertEqual(env.get("hostname"), "beta")
+        self.assertEqual(env.get("rootpath"), f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:lab")
+
+    @unittest.skipUnless(shutil.which("busybox"), "busybox not installed")
+    def test_pool_address_survives_restart_and_kill9_and_release_frees_it(self):
+        first = self.udhcpc("52:54:00:bb:00:01")["ip"]
+        self.assertIn(f"addr={first} state=bound", self.lab.leases())
+        # A clean restart, then a crash: the client keeps its address, no one else gets it.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            self.lab.stop(sig)
+            self.lab.start(self.config)
+            self.assertEqual(self.udhcpc("52:54:00:bb:00:01")["ip"], first)
+            other = self.udhcpc("52:54:00:bb:00:02")["ip"]
+            self.assertNotEqual(other, first)
+        # RELEASE frees it.
+        self.udhcpc("52:54:00:bb:00:01", release=True)
+        deadline = time.time() + 5
+        while f"addr={first} state=released" not in self.lab.leases() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn(f"addr={first} state=released", self.lab.leases())
+
+
+# --- scapy-crafted exchanges -----------------------------------------------------------------
+
+def mac_bytes(mac):
+    return bytes(int(x, 16) for x in mac.split(":"))
+
+
+def exchange(lab, packets, expect=1, listen_port=68, bind_ip="0.0.0.0", dest=("255.255.255.255", 67),
+             timeout=3.0, dev="pxc0"):
+    """Sends scapy-built packets from inside the client namespace and returns the replies' bytes."""
+    import json
+    import sys
+    code = f"""
+import socket, sys, time, json
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"{dev}")
+s.bind(("{bind_ip}", {listen_port}))
+pkts = [bytes.fromhex(h) for h in json.loads(sys.argv[1])]
+out = []
+for p in pkts:
+    s.sendto(p, ("{dest[0]}", {dest[1]}))
+    end = time.time() + {timeout}
+    got = 0
+    while got < {expect} and time.time() < end:
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            data, frm = s.recvfrom(4096)
+        except socket.timeout:
+            break
+        if len(data) > 240 and data[0] == 2:
+            out.append([data.hex(), frm[0], frm[1]])
+            got += 1
+print(json.dumps(out))
+"""
+    r = lab.ns(lab.cli, sys.executable, "-c", code, json.dumps([bytes(p).hex() for p in packets]), timeout=60)
+    return [(BOOTP(bytes.fromhex(h)), ip, port) for h, ip, port in json.loads(r.stdout)]
+
+
+def opts(reply):
+    """Options by scapy's name and by code."""
+    from scapy.layers.dhcp import DHCPRevOptions
+    out = {}
+    for o in reply[DHCP].options:
+        if isinstance(o, tuple):
+            value = o[1] if len(o) == 2 else o[1:]
+            out[o[0]] = value
+            if o[0] in DHCPRevOptions:
+                out[DHCPRevOptions[o[0]][0]] = value
+    return out
+
+
+def discover(mac, xid, options=(), giaddr="0.0.0.0", flags=0x8000, msg="discover"):
+    return (BOOTP(op=1, chaddr=mac_bytes(mac) + b"\0" * 10, xid=xid, flags=flags, giaddr=giaddr) /
+            DHCP(options=[("message-type", msg)] + list(options) + ["end"]))
+
+
+PXE_BIOS = [("vendor_class_id", b"PXEClient:Arch:00000:UNDI:002001"), (93, b"\x00\x00"),
+            (94, b"\x01\x02\x01"), (97, b"\x00" + bytes(range(16)))]
+PXE_UEFI = [("vendor_class_id", b"PXEClient:Arch:00007:UNDI:003016"), (93, b"\x00\x07")]
+PXE_ARM64 = [("vendor_class_id", b"PXEClient:Arch:00011:UNDI:003000"), (93, b"\x00\x0b")]
+HTTP_UEFI = [("vendor_class_id", b"HTTPClient:Arch:00016:UNDI:003001"), (93, b"\x00\x10")]
+IPXE = [("vendor_class_id", b"PXEClient:Arch:00000:UNDI:002001"), (93, b"\x00\x00"),
+        ("user_class", b"iPXE"), (175, b"\xb1\x05\x01\x10\xec\x81\x39\x13\x01\x01")]
+
+
+@needs_lab
+@unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
+class BootPolicy(LabCase):
+    def offer(self, mac, options, xid=0x1234, **kw):
+        replies = exchange(self.lab, [discover(mac, xid, options, **kw)])
+        self.assertEqual(len(replies), 1, self.lab.read_log()[-3000:])
+        reply = replies[0][0]
+        self.assertEqual(reply.xid, xid)
+        self.assertEqual(opts(reply)["message-type"], 2)
+        return reply
+
+    def test_architectures_get_their_own_boot_files(self):
+        cases = [(PXE_BIOS, "pxelinux.0"), (PXE_UEFI, "ipxe.efi"), (PXE_ARM64, "arm64/ipxe.efi"),
+                 (HTTP_UEFI, f"http://{SERVER_IP}/uefi/ipxe.efi")]
+        for i, (options, want) in enumerate(cases):
+            with self.subTest(want=want):
+                r = self.offer(f"52:54:00:cc:00:0{i}", options, xid=0x100 + i)
+                self.assertEqual(r.file.rstrip(b"\0").decode(), want)
+                self.assertEqual(r.siaddr, SERVER_IP)
+                o = opts(r)
+                if want.startswith("http"):
+                    self.assertEqual(o["vendor_class_id"], b"HTTPClient")
+                else:
+                    self.assertEqual(o["vendor_class_id"], b"PXEClient")
+        # The BIOS client's UUID (option 97) is echoed.
+        r = self.offer("52:54:00:cc:00:09", PXE_BIOS, xid=0x1ff)
+        self.assertEqual(opts(r)[97], b"\x00" + bytes(range(16)))
+
+    def test_ipxe_gets_script_and_no_pxedhcp_never_the_binary_again(self):
+        r = self.offer("52:54:00:cc:01:01", IPXE)
+        self.assertEqual(r.file.rstrip(b"\0").decode(), f"http://{SERVER_IP}/boot.ipxe")
+        self.assertEqual(opts(r)[175], b"\xb0\x01\x01")
+
+    def test_ipxe_host_gets_root_path(self):
+        r = self.offer(ALPHA_MAC, IPXE)
+        self.assertEqual(r.yiaddr, "10.213.0.11")
+        self.assertEqual(opts(r)["root_disk_path"], f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:alpha".encode())
+
+    def test_unicast_reply_without_broadcast_flag(self):
+        # iPXE does not set the broadcast flag: the OFFER goes to the offered address and the MAC.
+        self.lab.set_client_mac(ALPHA_MAC)
+        self.lab.ns(self.lab.cli, "ip", "addr", "add", "10.213.0.11/24", "dev", "pxc0")
+        replies = exchange(self.lab, [discover(ALPHA_MAC, 0x77, IPXE, flags=0)])
+        self.assertEqual(len(replies), 1, self.lab.read_log()[-3000:])
+        self.assertEqual(replies[0][0].yiaddr, "10.213.0.11")
+
+    def test_relayed_request_gets_the_relay_subnet_and_option82_back(self):
+        self.lab.give_client_relay_route()
+        agent = b"\x01\x04port\x02\x03abc"
+        replies = exchange(self.lab, [discover("52:54:00:cc:02:01", 0x99, [(82, agent)], giaddr=RELAY_IP, flags=0)],
+                           listen_port=67, bind_ip=RELAY_IP, dest=(SERVER_IP, 67))
+        self.assertEqual(len(replies), 1, self.lab.read_log()[-3000:])
+        r, src, sport = replies[0]
+        self.assertTrue(r.yiaddr.startswith("10.214.0."), r.yiaddr)
+        self.assertEqual(opts(r)["relay_agent_information"], agent)
+        self.assertEqual(opts(r)["root_disk_path"], b"nfs:relayed")
+        self.assertEqual((src, sport), (SERVER_IP, 67))
+
+    def test_request_for_wrong_address_gets_nak(self):
+        req = discover(ALPHA_MAC, 5, [("requested_addr", "10.213.0.12")], msg="request")
+        r = exchange(self.lab, [req])
+        self.assertEqual(len(r), 1)
+        self.assertEqual(opts(r[0][0])["message-type"], 6)
+
+    def test_silent_on_other_interfaces_and_garbage(self):
+        # pxd1 has an address but is not in [dhcp] interfaces: nothing comes back on it.
+        self.assertEqual(exchange(self.lab, [discover("52:54:00:ee:00:01", 7)], dev="pxc1", timeout=1.0), [])
+        # Garbage first, then a good request: still served.
+        bad = [b"\x01" * 10, bytes(300), bytes(discover("52:54:00:ee:00:02", 8))[:250]]
+        exchange(self.lab, bad, expect=0, timeout=0.2)
+        self.offer("52:54:00:ee:00:03", [], xid=9)
+
+
+@needs_lab
+@unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
+class Decline(LabCase):
+    config = SMALL_POOL_CONFIG
+    offer = BootPolicy.offer
+
+    def test_declined_address_is_not_offered_again(self):
+        # Pool: .100-.102. A client declines what it was given; the next clients never get it.
+        mac = "52:54:00:dd:00:01"
+        addr = self.offer(mac, [], xid=1).yiaddr
+        req = discover(mac, 2, [("requested_addr", addr), ("server_id", SERVER_IP)], msg="request")
+        ack = exchange(self.lab, [req])[0][0]
+        self.assertEqual(opts(ack)["message-type"], 5)
+        exchange(self.lab, [discover(mac, 3, [("requested_addr", addr), ("server_id", SERVER_IP)], msg="decline")],
+                 expect=0, timeout=0.5)
+        seen = set()
+        for i in range(2):
+            other = f"52:54:00:dd:01:0{i}"
+            got = self.offer(other, [], xid=10 + i).yiaddr
+            seen.add(got)
+            # Take it, so the next client needs another address.
+            exchange(self.lab, [discover(other, 20 + i, [("requested_addr", got), ("server_id", SERVER_IP)],
+                                         msg="request")])
+        self.assertNotIn(addr, seen)
+        self.assertEqual(len(seen), 2)
+        # Only the quarantined address is left: no offer at all.
+        self.assertEqual(exchange(self.lab, [discover("52:54:00:dd:02:00", 30)], timeout=1.0), [])
+        self.assertIn("reason=pool_exhausted", self.lab.read_log())
+        self.assertIn(f"addr={addr} state=declined", self.lab.leases())
+
+
+PROXY_CONFIG = f"""
+[dhcp]
+interfaces = ["pxd0"]
+mode = "proxy"
+boot = {{ bios = "undionly.kpxe", uefi = "ipxe.efi" }}
+ipxe_script = "http://{SERVER_IP}/boot.ipxe"
+"""
+
+
+@needs_lab
+@unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
+class Proxy(LabCase):
+    config = PROXY_CONFIG
+
+    def test_proxy_answers_pxe_clients_with_boot_info_only(self):
+        r = exchange(self.lab, [discover("52:54:00:ff:00:01", 0x31, PXE_UEFI)])
+        self.assertEqual(len(r), 1, self.lab.read_log()[-3000:])
+        reply = r[0][0]
+        self.assertEqual(reply.yiaddr, "0.0.0.0")
+        self.assertEqual(reply.file.rstrip(b"\0").decode(), "ipxe.efi")
+        o = opts(reply)
+        self.assertEqual(o["vendor_class_id"], b"PXEClient")
+        self.assertEqual(o["server_id"], SERVER_IP)
+        self.assertNotIn("lease_time", o)
+
+    def test_proxy_never_answers_non_pxe_clients(self):
+        self.assertEqual(exchange(self.lab, [discover("52:54:00:ff:00:02", 0x32)], timeout=1.0), [])
+        self.assertIn("reason=proxy_not_pxe", self.lab.read_log())
+
+    def test_port_4011_boot_server_discovery(self):
+        # The client has its address from the other server by now and asks on port 4011.
+        self.lab.set_client_mac("52:54:00:ff:00:03")
+        self.lab.ns(self.lab.cli, "ip", "addr", "add", "10.213.0.77/24", "dev", "pxc0")
+        req = (BOOTP(op=1, chaddr=mac_bytes("52:54:00:ff:00:03") + b"\0" * 10, xid=0x33, ciaddr="10.213.0.77") /
+               DHCP(options=[("message-type", "request")] + PXE_BIOS + ["end"]))
+        r = exchange(self.lab, [req], listen_port=4011, bind_ip="10.213.0.77", dest=(SERVER_IP, 4011))
+        self.assertEqual(len(r), 1, self.lab.read_log()[-3000:])
+        reply, src, sport = r[0]
+        self.assertEqual(opts(reply)["message-type"], 5)
+        self.assertEqual(reply.file.rstrip(b"\0").decode(), "undionly.kpxe")
+        self.assertEqual(sport, 4011)
+
+
+if __name__ == "__main__":
+    unittest.main()
