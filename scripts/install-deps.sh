@@ -16,6 +16,7 @@ build_pkgs=(
 test_pkgs=(
   curl tftp-hpa atftp iproute2 python3
   isc-dhcp-client busybox python3-scapy   # DHCP clients for tests/integration/test_dhcp.py
+  dnsmasq-base                            # the address server beside pxedust in proxy mode
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(
@@ -23,6 +24,7 @@ bench_pkgs=(
   linux-perf          # bench/tftp: server CPU incl. tftpd-hpa's auto-reaped per-transfer children
   libwrap0 libpcre2-8-0   # the privately unpacked atftpd's libraries
   qemu-utils nbdkit libnbd-bin fio   # bench/blockstore: qcow2 (qemu-img, qemu-nbd), nbdkit cow, fio nbd engine
+  kea-admin kea-dhcp4-server isc-dhcp-server   # bench/dhcp: perfdhcp (in kea-admin), Kea and ISC dhcpd as peers
 )
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
@@ -52,3 +54,17 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# A DHCP server started on a real network by accident hands out addresses to other people's machines:
+# policy-rc.d kept the peers' services from starting during the install; keep them from starting at
+# boot too (and stop any that started anyway). Only services of packages installed just now.
+for svc in isc-dhcp-server kea-dhcp4-server; do   # service name == package name
+  [[ " ${missing[*]} " == *" $svc "* ]] || continue
+  if [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/$svc ]]; then
+    $SUDO /etc/init.d/"$svc" stop >/dev/null 2>&1 || true
+  fi
+  if command -v systemctl >/dev/null; then $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true; fi
+  if command -v update-rc.d >/dev/null; then $SUDO update-rc.d "$svc" disable >/dev/null 2>&1 || true; fi
+done

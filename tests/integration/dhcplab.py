@@ -1,7 +1,9 @@
 """A private network for the DHCP tests, made of network namespaces this test creates and removes.
 
-    [ns srv]  pxd0 10.213.0.1/24  <--veth-->  pxc0 (no address)  [ns cli]
-                                              10.214.0.1/32: a pretend relay, routed via 10.213.0.254
+    [ns srv]  pxd0: a bridge, 10.213.0.1/24
+                pxb0 <--veth--> pxc0 (no address)                   [ns cli]
+                                10.214.0.1/32: a pretend relay, routed via 10.213.0.254
+                pxb2 <--veth--> pxp0 10.213.0.2/24 (with peer=True)  [ns peer]: another DHCP server
 
 Nothing touches the machine's own interfaces: both ends live in namespaces named after this
 process, the subnet exists only inside them, and pxedust runs inside the server namespace. A second
@@ -35,20 +37,29 @@ def can_make_namespaces():
 
 
 class Lab:
-    def __init__(self):
+    def __init__(self, peer=False):
         tag = f"{os.getpid() % 100000}"
         self.srv = f"pxdsrv{tag}"
         self.cli = f"pxdcli{tag}"
+        self.peer = f"pxdpeer{tag}" if peer else None
+        self.namespaces = [n for n in (self.srv, self.cli, self.peer) if n]
         self.dir = tempfile.mkdtemp(prefix="pxedust-dhcp-")
-        run("ip", "netns", "add", self.srv)
-        run("ip", "netns", "add", self.cli)
-        for ns in (self.srv, self.cli):
+        for ns in self.namespaces:
+            run("ip", "netns", "add", ns)
             self.ns(ns, "ip", "link", "set", "lo", "up")
-        for i in (0, 1):
-            run("ip", "link", "add", f"pxd{i}", "netns", self.srv, "type", "veth", "peer", "name", f"pxc{i}",
-                "netns", self.cli)
-            self.ns(self.srv, "ip", "link", "set", f"pxd{i}", "up")
-            self.ns(self.cli, "ip", "link", "set", f"pxc{i}", "up")
+        self.ns(self.srv, "ip", "link", "add", "pxd0", "type", "bridge", "forward_delay", "0")
+        self.ns(self.srv, "ip", "link", "set", "pxd0", "up")
+        pairs = [("pxb0", "pxc0", self.cli, "pxd0"), ("pxd1", "pxc1", self.cli, None)]
+        if peer:
+            pairs.append(("pxb2", "pxp0", self.peer, "pxd0"))
+        for here, there, ns, bridge in pairs:
+            run("ip", "link", "add", here, "netns", self.srv, "type", "veth", "peer", "name", there, "netns", ns)
+            if bridge:
+                self.ns(self.srv, "ip", "link", "set", here, "master", bridge)
+            self.ns(self.srv, "ip", "link", "set", here, "up")
+            self.ns(ns, "ip", "link", "set", there, "up")
+        if peer:
+            self.ns(self.peer, "ip", "addr", "add", "10.213.0.2/24", "dev", "pxp0")
         self.ns(self.srv, "ip", "addr", "add", f"{SERVER_IP}/24", "dev", "pxd0")
         self.ns(self.srv, "ip", "addr", "add", "10.215.0.1/24", "dev", "pxd1")
         # The pretend relay lives on the client side; the server reaches it through 10.213.0.254.
@@ -122,7 +133,7 @@ class Lab:
 
     def close(self):
         self.stop(signal.SIGKILL)
-        for ns in (self.srv, self.cli):
+        for ns in self.namespaces:
             # Any client the test left behind dies with its namespace's processes, by PID.
             pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
             for pid in pids:

@@ -66,9 +66,10 @@ def needs_lab(cls):
 
 class LabCase(unittest.TestCase):
     config = CONFIG
+    peer = False  # a third namespace for another DHCP server on the same link
 
     def setUp(self):
-        self.lab = Lab()
+        self.lab = Lab(peer=self.peer)
         self.addCleanup(self.lab.close)
         self.lab.start(self.config)
 
@@ -409,6 +410,128 @@ class Proxy(LabCase):
         self.assertEqual(opts(reply)["message-type"], 5)
         self.assertEqual(reply.file.rstrip(b"\0").decode(), "undionly.kpxe")
         self.assertEqual(sport, 4011)
+
+
+
+BURST = """
+import json, socket, sys, time
+from scapy.all import BOOTP, DHCP
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"pxc0")
+s.bind(("0.0.0.0", 68))
+print("ready", flush=True)
+def ask(pkt, xid, want):
+    s.sendto(bytes(pkt), ("255.255.255.255", 67))
+    end = time.time() + 0.3
+    while time.time() < end:
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            return None
+        r = BOOTP(data)
+        if r.xid == xid and DHCP in r and ("message-type", want) in r[DHCP].options:
+            return r
+    return None
+for i in range(int(sys.argv[1])):
+    mac = bytes([0x52, 0x54, 0x01, 0, i >> 8, i & 0xff])
+    xid = 0x10000 + i
+    base = BOOTP(op=1, chaddr=mac + bytes(10), xid=xid, flags=0x8000)
+    o = ask(base / DHCP(options=[("message-type", "discover"), "end"]), xid, 2)
+    if o is None:
+        continue
+    a = ask(base / DHCP(options=[("message-type", "request"), ("requested_addr", o.yiaddr),
+                                 ("server_id", "10.213.0.1"), "end"]), xid, 5)
+    if a is not None:
+        print(json.dumps([mac.hex(":"), a.yiaddr]), flush=True)
+"""
+
+
+@needs_lab
+@unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
+class Crash(LabCase):
+    def test_kill9_during_a_burst_loses_no_acked_lease_and_gives_no_address_twice(self):
+        import json
+        import random
+        import sys
+        rng = random.Random(5)
+        acked = {}
+        for round_ in range(3):
+            proc = self.lab.popen_ns(self.lab.cli, [sys.executable, "-c", BURST, "40"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self.assertEqual(proc.stdout.readline().strip(), "ready")
+            time.sleep(rng.uniform(0.2, 0.8))
+            self.lab.stop(signal.SIGKILL)  # mid-burst
+            out, _ = proc.communicate(timeout=120)
+            for line in out.splitlines():
+                mac, ip = json.loads(line)
+                acked[mac] = ip
+            self.lab.start(self.config)
+        self.assertGreater(len(acked), 0)
+        # No address was ACKed to two clients.
+        self.assertEqual(len(set(acked.values())), len(acked), acked)
+        # Every ACKed lease is in the journal, and its client gets the same address back.
+        journal = self.lab.leases()
+        for mac, ip in acked.items():
+            self.assertIn(f"addr={ip} state=bound", journal)
+        for mac, ip in list(acked.items())[:5]:
+            r = exchange(self.lab, [discover(mac, 0x55)])
+            self.assertEqual(r[0][0].yiaddr, ip)
+
+
+@needs_lab
+@unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
+@unittest.skipUnless(os.path.exists("/usr/sbin/dnsmasq"), "dnsmasq-base not installed")
+class ProxyBesideDnsmasq(LabCase):
+    """dnsmasq hands out addresses; pxedust, in proxy mode on the same link, only boot information."""
+    config = PROXY_CONFIG
+    peer = True
+
+    def setUp(self):
+        super().setUp()
+        d = self.lab.dir
+        with open(os.path.join(d, "dnsmasq.log"), "wb") as log:
+            self.dnsmasq = self.lab.popen_ns(self.lab.peer, [
+            "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=pxp0",
+            "--bind-interfaces", "--dhcp-range=10.213.0.150,10.213.0.160,10m", "--dhcp-authoritative",
+            "--no-ping", f"--dhcp-leasefile={d}/dnsmasq.leases", f"--pid-file={d}/dnsmasq.pid", "--user=root",
+            "--log-dhcp"], stdout=subprocess.DEVNULL, stderr=log)
+        self.addCleanup(self.stop_dnsmasq)
+        time.sleep(0.5)
+        self.assertIsNone(self.dnsmasq.poll(), "dnsmasq did not start")
+
+    def stop_dnsmasq(self):
+        if self.dnsmasq.poll() is None:
+            self.dnsmasq.terminate()
+            self.dnsmasq.wait(timeout=10)
+
+    def test_pxe_client_gets_address_from_peer_and_boot_info_from_pxedust(self):
+        mac = "52:54:00:ab:00:01"
+        replies = exchange(self.lab, [discover(mac, 0x41, PXE_UEFI)], expect=2)
+        by_server = {opts(r)["server_id"]: r for r, _, _ in replies}
+        self.assertEqual(set(by_server), {"10.213.0.2", SERVER_IP}, self.lab.read_log()[-2000:])
+        address = by_server["10.213.0.2"].yiaddr
+        self.assertTrue(address.startswith("10.213.0.1"), address)  # .150-.160 from dnsmasq
+        proxy = by_server[SERVER_IP]
+        self.assertEqual(proxy.yiaddr, "0.0.0.0")
+        self.assertEqual(proxy.file.rstrip(b"\0").decode(), "ipxe.efi")
+        self.assertEqual(opts(proxy)["vendor_class_id"], b"PXEClient")
+        # The client takes dnsmasq's address, then asks pxedust on port 4011.
+        self.lab.set_client_mac(mac)
+        self.lab.ns(self.lab.cli, "ip", "addr", "add", f"{address}/24", "dev", "pxc0")
+        req = (BOOTP(op=1, chaddr=mac_bytes(mac) + b"\0" * 10, xid=0x42, ciaddr=address) /
+               DHCP(options=[("message-type", "request")] + PXE_UEFI + ["end"]))
+        r = exchange(self.lab, [req], listen_port=4011, bind_ip=address, dest=(SERVER_IP, 4011))
+        self.assertEqual(len(r), 1, self.lab.read_log()[-2000:])
+        self.assertEqual(r[0][0].file.rstrip(b"\0").decode(), "ipxe.efi")
+
+    def test_non_pxe_client_hears_only_the_peer(self):
+        replies = exchange(self.lab, [discover("52:54:00:ab:00:02", 0x43)], expect=2, timeout=2.0)
+        servers = [opts(r)["server_id"] for r, _, _ in replies]
+        self.assertEqual(servers, ["10.213.0.2"])
+        self.assertIn("reason=proxy_not_pxe", self.lab.read_log())
 
 
 if __name__ == "__main__":

@@ -902,6 +902,7 @@ TEST(DhcpOptions, ResolveConfigKeys) {
   EXPECT_FALSE(resolveOption("256").ok());
   EXPECT_FALSE(resolveOption("52").ok());
   EXPECT_FALSE(resolveOption("dhcp-option-overload").ok());
+  EXPECT_FALSE(resolveOption("53").ok());
   auto bogus = resolveOption("bogus");
   ASSERT_FALSE(bogus.ok());
   EXPECT_NE(bogus.error().message.find("bogus"), std::string::npos);
@@ -968,8 +969,10 @@ TEST(DhcpOptions, EncodeConfigValues) {
   EXPECT_EQ(encodeAs("domain-search", "example.com, lab.example.com."),
             Packet().hex("07").text("example").hex("03").text("com").hex("00")
                 .hex("03").text("lab").hex("07").text("example").hex("03").text("com").hex("00").bytes());
-  EXPECT_EQ(encodeAs("dhcp-message-type", "offer"), hexBytes("02"));
-  EXPECT_EQ(encodeAs("dhcp-message-type", "DHCPACK"), hexBytes("05"));
+  auto messageType = *findOption(opt::kMessageType);  // not configurable, but its text form is
+  EXPECT_EQ(*encodeOptionValue(messageType, "offer"), hexBytes("02"));
+  EXPECT_EQ(*encodeOptionValue(messageType, "DHCPACK"), hexBytes("05"));
+  EXPECT_EQ(*encodeOptionValue(messageType, "8"), hexBytes("08"));
   EXPECT_EQ(encodeAs("rapid-commit", ""), Bytes{});
   EXPECT_EQ(encodeAs("ipxe.no-pxedhcp", "1"), hexBytes("01"));
   EXPECT_EQ(encodeAs("pxe.discovery-control", "8"), hexBytes("08"));
@@ -1000,8 +1003,9 @@ TEST(DhcpOptions, RefuseBadConfigValuesClearly) {
   refusal("classless-static-route", "10.0.0.0/8");
   refusal("domain-search", "a..b");
   refusal("domain-search", std::string(64, 'a') + ".com");
-  refusal("dhcp-message-type", "hello");
-  refusal("dhcp-message-type", "0");
+  auto messageType = *findOption(opt::kMessageType);
+  EXPECT_FALSE(encodeOptionValue(messageType, "hello").ok());
+  EXPECT_FALSE(encodeOptionValue(messageType, "0").ok());
   refusal("rapid-commit", "1");
   auto longValue = refusal("root-path", std::string(1025, 'x'));
   EXPECT_NE(longValue.find("at most 1024 bytes"), std::string::npos) << longValue;

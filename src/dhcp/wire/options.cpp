@@ -580,6 +580,8 @@ Result<OptionDefinition> resolveOption(std::string_view nameOrCode, std::string_
   }
   if (def->space == S::Dhcp && def->code == opt::kOverload)
     return Error{"option 52 (dhcp-option-overload) cannot be configured: the codec decides when to overload"};
+  if (def->space == S::Dhcp && def->code == opt::kMessageType)
+    return Error{"option 53 (dhcp-message-type) cannot be configured: the server decides what it answers"};
   if (wanted && *wanted != def->type) {
     // A known option keeps its own type; raw hex is always allowed.
     if (known && *wanted != T::Binary)

@@ -241,8 +241,9 @@ inline constexpr std::size_t kMaxConfiguredValue = 1024;
 
 // A config key -> definition: a name ("routers"), a code ("150"), or a code with a type name
 // ("150" + "ip-list"). A code the table does not know becomes {code, "option-<code>", Binary} (or
-// the given type); a type that contradicts a known code's own type is refused, as is code 0, 52
-// (the codec manages overload) and 255.
+// the given type); a type that contradicts a known code's own type is refused (except "binary"/"hex",
+// always allowed), as are codes 0 and 255 (framing), 52 (the codec manages overload) and 53 (the
+// server picks the message type).
 Result<OptionDefinition> resolveOption(std::string_view nameOrCode, std::string_view type = {});
 
 // Config text -> wire bytes for one option, e.g. ("routers", "10.0.0.1, 10.0.0.2") -> 8 bytes.

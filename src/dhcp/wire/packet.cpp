@@ -128,6 +128,7 @@ struct Layout {
 };
 
 constexpr std::size_t kMain = 0, kFile = 1, kSname = 2;
+constexpr std::size_t kSnameOffset = 44, kFileOffset = 108;  // in the datagram, for error messages
 
 bool uses(Overload ov, Overload field) {
   return (static_cast<unsigned>(ov) & static_cast<unsigned>(field)) != 0;
@@ -294,7 +295,7 @@ Result<Message> parseMessage(std::span<const std::uint8_t> datagram) {
   std::copy(file.begin(), file.end(), m.file.begin());
   if (cookie != kMagicCookie)
     return drop(DropReason::BadCookie,
-                fmt::format("magic cookie 0x{:08x} is not 0x63825363 (RFC 951 BOOTP without options)", cookie));
+                fmt::format("magic cookie 0x{:08x} is not 99.130.83.99 (0x63825363)", cookie));
 
   OptionCollector collector(m.options);
   std::optional<std::vector<std::uint8_t>> overload;  // option 52, concatenated like any other
@@ -306,11 +307,11 @@ Result<Message> parseMessage(std::span<const std::uint8_t> datagram) {
     m.overload = static_cast<Overload>((*overload)[0]);
     // RFC 2131 §4.1: `file` is read before `sname`.
     if (uses(m.overload, Overload::File)) {
-      if (auto res = parseField(m.file, 108, "file", collector, nullptr); !res) return res.error();
+      if (auto res = parseField(m.file, kFileOffset, "file", collector, nullptr); !res) return res.error();
       m.file.fill(0);
     }
     if (uses(m.overload, Overload::Sname)) {
-      if (auto res = parseField(m.sname, 44, "sname", collector, nullptr); !res) return res.error();
+      if (auto res = parseField(m.sname, kSnameOffset, "sname", collector, nullptr); !res) return res.error();
       m.sname.fill(0);
     }
   }
