@@ -92,13 +92,17 @@ class Lab:
         cfg = self.write_config(text)
         self.log = os.path.join(self.dir, "pxedust.log")
         logf = open(self.log, "ab")
+        start = logf.tell()  # the log is appended across restarts: only this run's lines count
         self.server = self.popen_ns(self.srv, [PXEDUST, "serve", "--config", cfg], stdout=logf, stderr=logf)
         logf.close()
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.server.poll() is not None:
                 raise AssertionError(f"pxedust exited {self.server.returncode}:\n{self.read_log()}")
-            if self.read_log().count("event=dhcp.listening") and "event=daemon.ready" in self.read_log():
+            with open(self.log, "rb") as f:
+                f.seek(start)
+                log = f.read().decode(errors="replace")
+            if "event=dhcp.listening" in log and "event=daemon.ready" in log:
                 return
             time.sleep(0.05)
         raise AssertionError("pxedust did not start:\n" + self.read_log())
