@@ -36,6 +36,18 @@ std::string describe(const config::Config& c) {
     for (const auto& sub : c.dhcp.subnets) s += fmt::format("; {} ({} pools)", sub.toString(), sub.pools.size());
     s += "\n";
   }
+  if (c.iscsi.enabled) {
+    std::string addrs;
+    for (const auto& a : c.iscsi.listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    std::size_t disks = 0, chap = 0;
+    for (const auto& h : c.hosts) {
+      if (!h.disk.image) continue;
+      ++disks;
+      if (h.disk.chap) ++chap;
+    }
+    s += fmt::format("  iscsi: listening on {}; {} targets ({} with CHAP), named {}\n", addrs, disks, chap,
+                     c.iscsi.targetName);
+  }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;
 }

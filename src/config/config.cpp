@@ -95,7 +95,7 @@ class Section {
         throw ConfigError(fmt::format("{}:{}:{}: {}: unknown key{}", file_, src.begin.line, src.begin.column,
                                       qualified(k.str()),
                                       name_.empty() ? " (sections are [log], [daemon], [storage], [tftp], "
-                                                      "[dhcp], [[group]], [[host]])"
+                                                      "[dhcp], [iscsi], [[group]], [[host]])"
                                                     : ""));
       }
     }
@@ -260,6 +260,127 @@ std::optional<std::vector<asio::ip::address_v4>> ipv4List(Section& s, std::strin
   }
   if (out.empty()) s.fail(n, key, "expected at least one IPv4 address");
   return out;
+}
+
+std::optional<Ipv4Network> parseNetwork(std::string_view text) {
+  auto slash = text.find('/');
+  auto a = parseV4(text.substr(0, slash));
+  if (!a) return std::nullopt;
+  Ipv4Network n{*a, 32};
+  if (slash != std::string_view::npos) {
+    auto p = text.substr(slash + 1);
+    unsigned v = 0;
+    auto [end, err] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (err != std::errc() || end != p.data() + p.size() || p.empty() || v > 32) return std::nullopt;
+    n.prefix = static_cast<std::uint8_t>(v);
+  }
+  std::uint32_t mask = n.prefix == 0 ? 0U : ~std::uint32_t{0} << (32 - n.prefix);
+  if ((a->to_uint() & ~mask) != 0) return std::nullopt;  // "10.0.0.5/24" is a typo, not a network
+  return n;
+}
+
+std::optional<std::vector<std::string>> stringList(Section& s, std::string_view key, std::string_view example) {
+  const auto* arr = s.array(key);
+  if (arr == nullptr) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& el : *arr) {
+    auto v = el.value<std::string>();
+    if (!v) s.fail(&el, key, fmt::format("expected a list of strings like {}", example));
+    out.push_back(*v);
+  }
+  return out;
+}
+
+std::optional<ChapCredentials> chapPair(Section& s, std::string_view userKey, std::string_view secretKey,
+                                        std::string_view defaultUser) {
+  auto user = s.string(userKey);
+  auto secret = s.string(secretKey);
+  if (!secret) {
+    if (user) s.fail(s.get(userKey), userKey, fmt::format("is set but {} is not", secretKey));
+    return std::nullopt;
+  }
+  // RFC 7143 section 9.2.1: CHAP secrets of at least 96 bits; a short one is guessable offline.
+  if (secret->size() < 12 || secret->size() > 255)
+    s.fail(s.get(secretKey), secretKey, fmt::format("expected 12..255 characters, got {}", secret->size()));
+  ChapCredentials c{user.value_or(std::string(defaultUser)), *secret};
+  if (user && (user->empty() || user->size() > 255))
+    s.fail(s.get(userKey), userKey, "expected 1..255 characters (it defaults to the host name)");
+  return c;
+}
+
+void loadDiskSettings(Section& s, DiskSettings& out, std::string_view owner) {
+  if (auto v = s.string("image")) {
+    if (v->empty() || v->size() > 64) s.fail(s.get("image"), "image", "expected an image name (1..64 characters)");
+    out.image = *v;
+  }
+  if (auto names = stringList(s, "iscsi_initiators", "[\"iqn.2010-04.org.ipxe:node1\"]")) {
+    for (const auto& n : *names)
+      if (auto why = checkIscsiName(n); why || n.empty())
+        s.fail(s.get("iscsi_initiators"), "iscsi_initiators",
+               fmt::format("'{}' is not an iSCSI name: {}", n, why.value_or("empty")));
+    out.initiators = std::move(*names);
+  }
+  if (auto nets = stringList(s, "iscsi_allow", "[\"10.0.0.0/24\", \"10.0.1.7\"]")) {
+    std::vector<Ipv4Network> v;
+    for (const auto& n : *nets) {
+      auto net = parseNetwork(n);
+      if (!net)
+        s.fail(s.get("iscsi_allow"), "iscsi_allow",
+               fmt::format("expected IPv4 networks like \"10.0.0.0/24\" or addresses, got '{}'", n));
+      v.push_back(*net);
+    }
+    if (v.empty()) s.fail(s.get("iscsi_allow"), "iscsi_allow", "expected at least one network");
+    out.allow = std::move(v);
+  }
+  out.chap = chapPair(s, "chap_user", "chap_secret", owner);
+  out.mutualChap = chapPair(s, "mutual_chap_user", "mutual_chap_secret", owner);
+}
+
+// On a host's settings once its group's are applied.
+void checkChap(Section& s, const DiskSettings& d) {
+  if (d.mutualChap && !d.chap)
+    s.fail(s.get("mutual_chap_secret"), "mutual_chap_secret", "mutual CHAP needs chap_secret as well");
+  if (d.chap && d.mutualChap && d.chap->secret == d.mutualChap->secret)
+    s.fail(s.get("mutual_chap_secret"), "mutual_chap_secret",
+           "must differ from chap_secret (RFC 7143 section 12.1.3: the same secret both ways invites reflection)");
+}
+
+void loadIscsi(Section s, IscsiConfig& out) {
+  out.enabled = true;
+  if (const auto* arr = s.array("listen")) {
+    for (const auto& el : *arr) {
+      auto text = el.value<std::string>();
+      std::optional<SocketAddress> a;
+      if (text) a = parseSocketAddress(*text, 3260);
+      if (!a) s.fail(&el, "listen", "expected addresses like \"0.0.0.0:3260\", \"10.0.0.1\" or \"[::]:3260\"");
+      if (std::find(out.listen.begin(), out.listen.end(), *a) != out.listen.end())
+        s.fail(&el, "listen", fmt::format("{} is listed twice", a->toString()));
+      out.listen.push_back(*a);
+    }
+    if (out.listen.empty()) s.fail(s.get("listen"), "listen", "expected at least one address");
+  } else {
+    out.listen.push_back({asio::ip::address_v4::any(), 3260});
+  }
+  if (auto t = s.string("target_name")) {
+    static const std::set<std::string_view> kVars = {"name", "mac", "group"};
+    for (std::size_t i = 0; i < t->size(); ++i) {
+      if ((*t)[i] != '{') continue;
+      auto end = t->find('}', i);
+      auto var = end == std::string::npos ? std::string_view{} : std::string_view(*t).substr(i + 1, end - i - 1);
+      if (!kVars.contains(var))
+        s.fail(s.get("target_name"), "target_name", "template variables are {name}, {mac} and {group}");
+      i = end;
+    }
+    if (t->find("{name}") == std::string::npos && t->find("{mac}") == std::string::npos)
+      s.fail(s.get("target_name"), "target_name", "must contain {name} or {mac}: every host needs its own target");
+    out.targetName = *t;
+  }
+  if (auto v = s.integer<std::uint16_t>("portal_group_tag", 1, 65535)) out.portalGroupTag = *v;
+  if (auto v = s.seconds("nop_interval", 0.1, 3600)) out.nopInterval = *v;
+  if (auto v = s.seconds("nop_timeout", 0.1, 3600)) out.nopTimeout = *v;
+  if (auto v = s.integer<std::uint32_t>("max_connections", 1, 1'000'000)) out.maxConnections = *v;
+  out.discoveryChap = chapPair(s, "discovery_chap_user", "discovery_chap_secret", "discovery");
+  s.finish();
 }
 
 struct DhcpOptionParse {
@@ -443,6 +564,7 @@ Config build(const toml::table& root, const std::string& file) {
   if (const auto* t = section("storage")) loadStorage(Section(*t, "storage", file), c.storage);
   if (const auto* t = section("tftp")) loadTftp(Section(*t, "tftp", file), c.tftp, file);
   if (const auto* t = section("dhcp")) loadDhcp(Section(*t, "dhcp", file), c.dhcp, c.storage.dir);
+  if (const auto* t = section("iscsi")) loadIscsi(Section(*t, "iscsi", file), c.iscsi);
 
   auto tables = [&](std::string_view key) {
     std::vector<const toml::table*> out;
@@ -462,15 +584,17 @@ Config build(const toml::table& root, const std::string& file) {
   std::set<std::string> groupNames;
   for (const auto* t : tables("group")) {
     Section g(*t, "group", file);
-    GroupConfig gc{g.requiredString("name"), {}};
+    GroupConfig gc{g.requiredString("name"), {}, {}};
     if (!isHostLabel(gc.name)) g.fail(g.get("name"), "name", "expected letters, digits and '-' (at most 63)");
     loadDhcpSettings(g, gc.dhcp);
+    loadDiskSettings(g, gc.disk, "");
     if (!groupNames.insert(gc.name).second) g.fail(g.get("name"), "name", fmt::format("group '{}' is defined twice", gc.name));
     g.finish();
     c.groups.push_back(std::move(gc));
   }
 
   std::map<std::string, std::string> names, macs, ips;  // value -> "line N" of its first definition
+  std::map<std::string, std::string> targets;          // iSCSI target name -> host
   for (const auto* t : tables("host")) {
     Section h(*t, "host", file);
     HostConfig hc;
@@ -498,6 +622,25 @@ Config build(const toml::table& root, const std::string& file) {
       hc.group = *g;
     }
     loadDhcpSettings(h, hc.dhcp);
+    loadDiskSettings(h, hc.disk, "");
+    for (const auto& grp : c.groups)
+      if (grp.name == hc.group) hc.disk.inherit(grp.disk);
+    // CHAP user names default to the host's name (a group's secret is shared, each host keeps its name).
+    if (hc.disk.chap && hc.disk.chap->user.empty()) hc.disk.chap->user = hc.name;
+    if (hc.disk.mutualChap && hc.disk.mutualChap->user.empty()) hc.disk.mutualChap->user = hc.name;
+    checkChap(h, hc.disk);
+    if (c.iscsi.enabled && hc.disk.image) {
+      // Host A must never reach host B's disk: a target needs something that tells its host apart.
+      if (!hc.ip && !hc.disk.allow && !hc.disk.initiators && !hc.disk.chap)
+        h.fail(h.get("image"), "image",
+               fmt::format("host '{}' has a disk but nothing tells it apart from other machines: set ip, "
+                           "iscsi_allow, iscsi_initiators or chap_secret (here or on its group)", hc.name));
+      auto target = iscsiTargetName(c.iscsi, hc);
+      if (auto why = checkIscsiName(target))
+        h.fail(h.get("name"), "name", fmt::format("target name '{}' (from [iscsi] target_name) {}", target, *why));
+      if (auto [it, fresh] = targets.emplace(target, hc.name); !fresh)
+        h.fail(h.get("name"), "name", fmt::format("target name '{}' is also host '{}''s", target, it->second));
+    }
     h.finish();
     c.hosts.push_back(std::move(hc));
   }
@@ -531,6 +674,66 @@ void DhcpSettings::inherit(const DhcpSettings& p) {
   for (const auto& o : p.options)
     if (std::none_of(options.begin(), options.end(), [&](const DhcpOption& mine) { return mine.code == o.code; }))
       options.push_back(o);
+}
+
+void DiskSettings::inherit(const DiskSettings& p) {
+  if (!image) image = p.image;
+  if (!initiators) initiators = p.initiators;
+  if (!allow) allow = p.allow;
+  if (!chap) chap = p.chap;
+  if (!mutualChap) mutualChap = p.mutualChap;
+}
+
+bool Ipv4Network::contains(asio::ip::address_v4 a) const {
+  std::uint32_t mask = prefix == 0 ? 0U : ~std::uint32_t{0} << (32 - prefix);
+  return (a.to_uint() & mask) == network.to_uint();
+}
+
+std::string Ipv4Network::toString() const { return fmt::format("{}/{}", network.to_string(), prefix); }
+
+std::optional<std::string> checkIscsiName(std::string_view n) {
+  if (n.empty()) return std::nullopt;
+  if (n.size() > 223) return std::string("is longer than 223 bytes");
+  auto hex = [](std::string_view h) {
+    return std::all_of(h.begin(), h.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); });
+  };
+  if (n.starts_with("eui.")) {
+    if (n.size() == 20 && hex(n.substr(4))) return std::nullopt;
+    return std::string("an eui. name has 16 hex digits");
+  }
+  if (n.starts_with("naa.")) {
+    if ((n.size() == 20 || n.size() == 36) && hex(n.substr(4))) return std::nullopt;
+    return std::string("a naa. name has 16 or 32 hex digits");
+  }
+  if (!n.starts_with("iqn.")) return std::string("expected iqn., eui. or naa. at the start");
+  // iqn.YYYY-MM.reversed-domain...
+  auto d = n.substr(4);
+  auto digits = [](std::string_view x) { return std::all_of(x.begin(), x.end(), [](char c) { return c >= '0' && c <= '9'; }); };
+  if (d.size() < 9 || !digits(d.substr(0, 4)) || d[4] != '-' || !digits(d.substr(5, 2)) || d[7] != '.')
+    return std::string("expected iqn.YYYY-MM.domain (e.g. iqn.2026-11.org.example:node1)");
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':'))
+      return fmt::format("has '{}': iqn names use lower-case letters, digits, '-', '.' and ':'", c);
+  return std::nullopt;
+}
+
+std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host) {
+  std::string out;
+  const std::string& t = iscsi.targetName;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '{') {
+      auto end = t.find('}', i);
+      auto var = std::string_view(t).substr(i + 1, end - i - 1);
+      if (var == "name") out += host.name;
+      else if (var == "mac") out += host.mac ? host.mac->toString() : std::string();
+      else if (var == "group") out += host.group;
+      i = end;
+      continue;
+    }
+    out += t[i];
+  }
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
 }
 
 asio::ip::address_v4 DhcpSubnet::mask() const {

@@ -130,9 +130,55 @@ struct DhcpConfig {
   std::vector<DhcpSubnet> subnets;
 };
 
+// An IPv4 network in CIDR form ("10.0.0.0/24"; a bare address is a /32).
+struct Ipv4Network {
+  asio::ip::address_v4 network;
+  std::uint8_t prefix = 32;
+  [[nodiscard]] bool contains(asio::ip::address_v4 a) const;
+  [[nodiscard]] std::string toString() const;
+  friend bool operator==(const Ipv4Network&, const Ipv4Network&) = default;
+};
+
+// A CHAP user name and secret (RFC 7143 section 12.1.3).
+struct ChapCredentials {
+  std::string user;
+  std::string secret;  // 12..255 bytes: RFC 7143 section 9.2.1 wants at least 96 bits
+  friend bool operator==(const ChapCredentials&, const ChapCredentials&) = default;
+};
+
+// The disk a host boots from over iSCSI: its base image and who may open it. Keys on [[group]] and
+// [[host]]; a host inherits what it does not set from its group.
+struct DiskSettings {
+  std::optional<std::string> image;  // `image`: base image name in the store; unset = the host has no disk
+  // `iscsi_initiators`: initiator names allowed to log in; unset = any name (the other checks still apply).
+  std::optional<std::vector<std::string>> initiators;
+  // `iscsi_allow`: source networks allowed to connect; unset = only the host's own `ip`, if it has one.
+  std::optional<std::vector<Ipv4Network>> allow;
+  // `chap_user`/`chap_secret`: the initiator must prove it knows the secret (user defaults to the host name).
+  std::optional<ChapCredentials> chap;
+  // `mutual_chap_user`/`mutual_chap_secret`: the target proves itself to the initiator as well.
+  std::optional<ChapCredentials> mutualChap;
+
+  void inherit(const DiskSettings& parent);
+};
+
+struct IscsiConfig {
+  bool enabled = false;               // true when the file has an [iscsi] section
+  std::vector<SocketAddress> listen;  // default: 0.0.0.0:3260
+  // Each host with an image gets one target named by this template ({name} {mac} {group}); names are
+  // lower-cased, as iSCSI names compare case-insensitively (RFC 3722).
+  std::string targetName = "iqn.2026-11.org.pxedust:{name}";
+  std::uint16_t portalGroupTag = 1;
+  std::chrono::milliseconds nopInterval{5000};   // an idle connection gets a NOP-In ping this often
+  std::chrono::milliseconds nopTimeout{15000};   // no answer for this long: the initiator is gone
+  std::uint32_t maxConnections = 1024;           // beyond it, new connections are closed at once
+  std::optional<ChapCredentials> discoveryChap;  // CHAP for SendTargets discovery sessions
+};
+
 struct GroupConfig {
   std::string name;
   DhcpSettings dhcp;
+  DiskSettings disk;
 };
 
 struct HostConfig {
@@ -141,6 +187,7 @@ struct HostConfig {
   std::optional<asio::ip::address_v4> ip;
   std::string group;  // empty: no group
   DhcpSettings dhcp;   // the host's own; Inventory resolves inheritance
+  DiskSettings disk;   // likewise
 };
 
 struct Config {
@@ -150,9 +197,17 @@ struct Config {
   StorageConfig storage;
   TftpConfig tftp;
   DhcpConfig dhcp;
+  IscsiConfig iscsi;
   std::vector<GroupConfig> groups;
   std::vector<HostConfig> hosts;
 };
+
+// An iSCSI name as RFC 3720 section 3.2.6 spells it: "iqn.YYYY-MM.reversed.domain[:anything]",
+// "eui." + 16 hex digits or "naa." + 16/32 hex digits; at most 223 bytes, lower case. Empty = valid.
+std::optional<std::string> checkIscsiName(std::string_view name);
+
+// The target name [iscsi] target_name gives `host`, lower-cased.
+std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host);
 
 // Throws ConfigError.
 Config loadFile(const std::string& path);

@@ -3,7 +3,7 @@
 // An Inventory is an immutable snapshot built from the config; services hold a
 // shared_ptr<const Inventory> and a reload swaps in a new one, so a lookup never sees a half-applied
 // change and needs no lock. Lookups are hash-map hits: DHCP asks by MAC, TFTP and HTTP by IP, iSCSI
-// by name.
+// by target name.
 #pragma once
 
 #include <asio/ip/address_v4.hpp>
@@ -28,6 +28,10 @@ struct Host {
   // DHCP answers of the host with its group's filled in (subnet and [dhcp] defaults are applied by
   // the DHCP policy, which knows the subnet a request came from).
   config::DhcpSettings dhcp;
+  // The host's disk (group settings applied by the config loader) and, when [iscsi] is on and the
+  // host has an image, the name of its iSCSI target; empty otherwise.
+  config::DiskSettings disk;
+  std::string iscsiTarget;
 };
 
 class Inventory {
@@ -37,6 +41,8 @@ class Inventory {
   [[nodiscard]] const Host* byMac(const MacAddress& mac) const;
   [[nodiscard]] const Host* byIp(const asio::ip::address_v4& ip) const;
   [[nodiscard]] const Host* byName(std::string_view name) const;
+  // By iSCSI target name, compared case-insensitively (RFC 3722: names are lower-cased before comparing).
+  [[nodiscard]] const Host* byTarget(std::string_view targetName) const;
   [[nodiscard]] const std::vector<Host>& hosts() const { return hosts_; }
 
  private:
@@ -44,6 +50,7 @@ class Inventory {
   std::unordered_map<std::uint64_t, std::size_t> byMac_;
   std::unordered_map<std::uint32_t, std::size_t> byIp_;
   std::unordered_map<std::string_view, std::size_t> byName_;  // views into hosts_[i].name
+  std::unordered_map<std::string_view, std::size_t> byTarget_;  // views into hosts_[i].iscsiTarget
 };
 
 }  // namespace pxedust::inventory

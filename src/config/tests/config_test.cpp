@@ -179,3 +179,99 @@ TEST(Config, DhcpErrors) {
   EXPECT_NE(errorOf("[dhcp]\ninterfaces = [\"e1\"]\nmode = \"proxy\"\nnext_server = \"x\"\n").find("t.toml:4:15: dhcp.next_server"),
             std::string::npos) << errorOf("[dhcp]\ninterfaces = [\"e1\"]\nmode = \"proxy\"\nnext_server = \"x\"\n");
 }
+
+TEST(Config, Iscsi) {
+  auto c = loadString(R"(
+[iscsi]
+listen = ["127.0.0.1", "[::1]:3261"]
+target_name = "iqn.2026-11.org.example:{group}.{name}"
+nop_interval = 2
+discovery_chap_secret = "discovery-secret"
+
+[[group]]
+name = "lab"
+image = "debian12"
+chap_secret = "group-secret-1"
+iscsi_allow = ["10.0.0.0/24"]
+
+[[host]]
+name = "Node1"
+group = "lab"
+mutual_chap_user = "target1"
+mutual_chap_secret = "target-secret-1"
+
+[[host]]
+name = "node2"
+ip = "10.0.0.12"
+image = "alpine"
+iscsi_initiators = ["iqn.2010-04.org.ipxe:node2"]
+
+[[host]]
+name = "nodisk"
+)", "t.toml");
+  ASSERT_TRUE(c.iscsi.enabled);
+  ASSERT_EQ(c.iscsi.listen.size(), 2U);
+  EXPECT_EQ(c.iscsi.listen[0].port, 3260);
+  EXPECT_EQ(c.iscsi.listen[1].port, 3261);
+  EXPECT_EQ(c.iscsi.nopInterval, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(c.iscsi.discoveryChap);
+  EXPECT_EQ(c.iscsi.discoveryChap->user, "discovery");
+  const auto& n1 = c.hosts[0];
+  EXPECT_EQ(n1.disk.image, "debian12");  // from the group
+  ASSERT_TRUE(n1.disk.chap);
+  EXPECT_EQ(n1.disk.chap->user, "Node1");  // a group's CHAP user defaults to each host's name
+  EXPECT_EQ(n1.disk.chap->secret, "group-secret-1");
+  EXPECT_EQ(n1.disk.mutualChap->user, "target1");
+  ASSERT_TRUE(n1.disk.allow);
+  EXPECT_TRUE((*n1.disk.allow)[0].contains(asio::ip::make_address_v4("10.0.0.77")));
+  EXPECT_FALSE((*n1.disk.allow)[0].contains(asio::ip::make_address_v4("10.0.1.77")));
+  EXPECT_EQ(iscsiTargetName(c.iscsi, n1), "iqn.2026-11.org.example:lab.node1");  // lower-cased
+  EXPECT_EQ(c.hosts[1].disk.image, "alpine");
+  EXPECT_EQ(c.hosts[1].disk.initiators->at(0), "iqn.2010-04.org.ipxe:node2");
+  EXPECT_FALSE(c.hosts[2].disk.image);
+
+  auto d = loadString("[iscsi]\n", "d.toml");
+  ASSERT_EQ(d.iscsi.listen.size(), 1U);
+  EXPECT_EQ(d.iscsi.listen[0].toString(), "0.0.0.0:3260");
+  EXPECT_EQ(d.iscsi.targetName, "iqn.2026-11.org.pxedust:{name}");
+}
+
+TEST(Config, IscsiErrors) {
+  // A disk nothing tells apart from other machines' would be anyone's.
+  EXPECT_NE(errorOf("[iscsi]\n[[host]]\nname = \"a\"\nimage = \"x\"\n").find("nothing tells it apart"), std::string::npos);
+  EXPECT_EQ(errorOf("[iscsi]\n[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\nimage = \"x\"\n"), "");
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nchap_secret = \"short\"\n").find("12..255"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nchap_user = \"u\"\n").find("chap_secret is not"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nmutual_chap_secret = \"0123456789abc\"\n").find("needs chap_secret"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nchap_secret = \"0123456789abc\"\nmutual_chap_secret = \"0123456789abc\"\n")
+                .find("must differ"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\niscsi_allow = [\"10.0.0.1/24\"]\n").find("iscsi_allow"), std::string::npos);
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\niscsi_initiators = [\"node\"]\n").find("not an iSCSI name"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[iscsi]\ntarget_name = \"iqn.2026-11.org.x:disk\"\n").find("must contain {name}"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[iscsi]\ntarget_name = \"iqn.2026-11.org.x:{ip}\"\n").find("template variables"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[iscsi]\ntarget_name = \"target-{name}\"\n[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\nimage = \"x\"\n")
+                .find("expected iqn."),
+            std::string::npos);
+  EXPECT_NE(errorOf("[iscsi]\ntarget_name = \"iqn.2026-11.org.x:{group}{mac}\"\n"
+                    "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\nimage = \"x\"\n"
+                    "[[host]]\nname = \"b\"\nip = \"10.0.0.2\"\nimage = \"x\"\n")
+                .find("is also host 'a''s"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[iscsi]\nbogus = 1\n").find("iscsi.bogus: unknown key"), std::string::npos);
+}
+
+TEST(Config, IscsiNames) {
+  EXPECT_FALSE(checkIscsiName("iqn.2026-11.org.pxedust:node1"));
+  EXPECT_FALSE(checkIscsiName("iqn.1993-08.org.debian:01:abcdef"));
+  EXPECT_FALSE(checkIscsiName("eui.02004567A425678D"));
+  EXPECT_FALSE(checkIscsiName("naa.52004567BA64678D"));
+  EXPECT_TRUE(checkIscsiName("iqn.2026-11.org.pxedust:Node1"));  // upper case
+  EXPECT_TRUE(checkIscsiName("iqn.26-11.org"));
+  EXPECT_TRUE(checkIscsiName("eui.123"));
+  EXPECT_TRUE(checkIscsiName(std::string(224, 'a')));
+}

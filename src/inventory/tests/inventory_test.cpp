@@ -30,3 +30,28 @@ ip = "10.9.0.12"
   EXPECT_EQ(inv->byMac(*MacAddress::parse("52:54:00:00:00:02")), nullptr);
   EXPECT_EQ(inv->byName("gamma"), nullptr);
 }
+
+TEST(Inventory, IscsiTargets) {
+  auto cfg = config::loadString(R"(
+[iscsi]
+[[group]]
+name = "lab"
+image = "debian12"
+[[host]]
+name = "Alpha"
+ip = "10.9.0.11"
+group = "lab"
+[[host]]
+name = "beta"
+ip = "10.9.0.12"
+)",
+                                "t.toml");
+  auto inv = inventory::Inventory::fromConfig(cfg);
+  const auto* a = inv->byName("Alpha");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->disk.image, "debian12");
+  EXPECT_EQ(a->iscsiTarget, "iqn.2026-11.org.pxedust:alpha");
+  EXPECT_EQ(inv->byTarget("IQN.2026-11.org.pxedust:ALPHA"), a);  // names compare case-insensitively
+  EXPECT_EQ(inv->byName("beta")->iscsiTarget, "");  // no image, no target
+  EXPECT_EQ(inv->byTarget("iqn.2026-11.org.pxedust:beta"), nullptr);
+}
