@@ -69,6 +69,9 @@ enum class OpKind : std::uint8_t {
   ReportSupportedOpcodes,
   PersistentReserveIn,
   PersistentReserveOut,
+  PreFetch,
+  OrWrite,
+  ReadDefectData,
 };
 
 struct CommandInfo {

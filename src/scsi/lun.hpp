@@ -164,6 +164,8 @@ class Lun {
   asio::awaitable<Response> verify(const Cdb& cdb, std::span<const std::uint8_t> data);
   asio::awaitable<Response> writeSame(const Cdb& cdb, std::span<const std::uint8_t> data);
   asio::awaitable<Response> unmap(const Cdb& cdb, std::span<const std::uint8_t> data);
+  asio::awaitable<Response> orWrite(const Cdb& cdb, std::span<const std::uint8_t> data);
+  Response readDefectData(const Cdb& cdb) const;
   asio::awaitable<Response> compareAndWrite(const Cdb& cdb, std::span<const std::uint8_t> data);
   asio::awaitable<Response> synchronizeCache();
   asio::awaitable<Response> getLbaStatus(const Cdb& cdb);

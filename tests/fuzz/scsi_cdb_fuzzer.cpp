@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case OpKind::Read:
     case OpKind::Write:
     case OpKind::WriteAndVerify:
+    case OpKind::OrWrite:
     case OpKind::Verify:
       if (c.lba > g.blocks || c.blocks > g.blocks - c.lba) std::abort();
       if (c.blocks > g.maxTransferBlocks) std::abort();
@@ -83,6 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (c.transferBytes > kMaxParameterListLength && c.direction == Direction::Out &&
       c.info->kind != OpKind::Write && c.info->kind != OpKind::WriteAndVerify && c.info->kind != OpKind::Verify &&
+      c.info->kind != OpKind::OrWrite &&
       c.info->kind != OpKind::CompareAndWrite && c.info->kind != OpKind::WriteSame) {
     std::abort();
   }

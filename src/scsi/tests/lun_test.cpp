@@ -478,6 +478,18 @@ TEST_F(OverlayLunTest, CompareAndWriteIsAtomicAgainstRacingWriters) {
   for (int i = 1; i < 32; i += 2) EXPECT_TRUE(results[i].isGood());
 }
 
+TEST_F(OverlayLunTest, OrWritePreFetchAndDefectData) {
+  EXPECT_TRUE(run(cdb10(0x2A, 40, 1), Bytes(512, 0x0F)).isGood());
+  EXPECT_TRUE(run(cdb16(0x8B, 40, 1), Bytes(512, 0xF0 | 0x01)).isGood());
+  EXPECT_EQ(run(cdb10(0x28, 40, 1)).dataIn, Bytes(512, 0xFF));
+  EXPECT_EQ(run(cdb16(0x8B, 40, 1, 0x20), Bytes(512)).sense, invalidFieldInCdb(1, 5).fixed());  // ORPROTECT
+  EXPECT_TRUE(run(cdb10(0x34, 0, 256, 0x02)).isGood());
+  EXPECT_TRUE(run(cdb16(0x90, 2047, 1)).isGood());
+  EXPECT_EQ(run(cdb16(0x90, 2047, 2)).sense, lbaOutOfRange().fixed());
+  Bytes rdd{0x37, 0, 0x18 | 0x05, 0, 0, 0, 0, 0, 32, 0};
+  EXPECT_EQ(run(rdd).dataIn, (Bytes{0, 0x05, 0, 0}));
+}
+
 TEST_F(OverlayLunTest, ModeSenseSelectAndSoftwareWriteProtect) {
   h_->hello(h_->b_);
   Bytes ms6{0x1A, 0x00, 0x0A, 0x00, 0xFF, 0x00};
