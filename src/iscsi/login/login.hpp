@@ -165,7 +165,6 @@ class LoginMachine {
   std::uint16_t tsih_ = 0;
   bool started_ = false;        // first request header seen (ISID/TSIH/CID recorded)
   bool identified_ = false;     // first complete request processed
-  bool firstAnswered_ = false;  // TargetPortalGroupTag sent
   bool complete_ = false;
   bool failed_ = false;
 };
