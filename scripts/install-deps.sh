@@ -16,8 +16,11 @@ build_pkgs=(
 )
 test_pkgs=(
   curl tftp-hpa atftp iproute2 python3
-  isc-dhcp-client busybox python3-scapy   # DHCP clients for tests/integration/test_dhcp.py
+  isc-dhcp-client busybox-static python3-scapy   # DHCP clients for tests/integration/test_dhcp.py
   dnsmasq-base                            # the address server beside pxedust in proxy mode
+  # tests/e2e: diskless VMs. busybox-static also goes into the client initramfs, with open-iscsi's
+  # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
+  qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(

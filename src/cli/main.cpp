@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/demo.hpp"
+#include "cli/initramfs_command.hpp"
 #include "cli/storage_commands.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
@@ -84,6 +85,8 @@ int main(int argc, char** argv) {
     if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
     return config::loadFile(path).storage.dir;  // a ConfigError says which file and why
   });
+
+  cli::addInitramfsCommands(app);
 
   CLI11_PARSE(app, argc, argv);
 

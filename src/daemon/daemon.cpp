@@ -1,6 +1,11 @@
 #include "daemon/daemon.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
 
 #include "common/log.hpp"
 
@@ -15,7 +20,20 @@ Daemon::Daemon(std::string configPath, config::Config config)
 
 Daemon::~Daemon() = default;
 
+// The state directory (leases, images, overlays) is made on first start, like a package's
+// /var/lib/<name> would be; 0750: overlays hold other machines' disks.
+Result<void> ensureStorageDir(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return {};
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{"storage dir " + dir + ": " + ec.message(), ec.value()};
+  ::chmod(dir.c_str(), 0750);
+  PXD_INFO("daemon.storage_created", "dir={}", log::q(dir));
+  return {};
+}
+
 Result<void> Daemon::applyConfig(const config::Config& config) {
+  if (auto r = ensureStorageDir(config.storage.dir); !r) return r;
   auto hosts = inventory::Inventory::fromConfig(config);
   // DHCP first: it is the one whose apply() can still refuse (an interface, the lease file) after
   // TFTP has taken its new settings, and a refused reload must change nothing.

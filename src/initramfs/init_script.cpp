@@ -1,0 +1,139 @@
+// The initramfs's /init and its DHCP hook, as busybox sh scripts.
+#include "initramfs/builder.hpp"
+
+namespace pxedust::initramfs {
+
+// Boot stages are printed as "pxedust-initramfs: STAGE key=value ..." lines on the console, which the
+// pxedust dashboard and the end-to-end tests read. Kernel command line:
+//   root=iscsi:SERVER:PROTO:PORT:LUN:TARGET   RFC 4173 root-path; else the iBFT iPXE wrote; else DHCP option 17
+//   pxedust.iface=NAME        the interface to bring up (default: the first with a link, by name)
+//   pxedust.initiator=IQN     initiator name when there is no iBFT (default iqn.2026-11.org.pxedust.initiator:HOST)
+//   pxedust.stop=dhcp         stop after DHCP (print the marker and power off): a network-boot smoke test
+//   pxedust.onfail=shell|reboot|poweroff   what a failed boot does (default: shell on the console)
+//   init=PATH                 the root's init (default /sbin/init)
+const char* const kInitScript = R"SH(#!/bin/busybox sh
+/bin/busybox mkdir -p /bin /sbin /proc /sys /dev /run /tmp /newroot
+/bin/busybox --install -s /bin
+export PATH=/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+say() { echo "pxedust-initramfs: $*"; }
+onfail=shell
+fail() {
+  say "failed $*"
+  case $onfail in
+    reboot) sleep 3; reboot -f ;;
+    poweroff) sleep 1; poweroff -f ;;
+    *) say "dropping to a shell"; exec sh ;;
+  esac
+}
+
+root= iface= initiator= stop= rinit=/sbin/init
+for arg in $(cat /proc/cmdline); do
+  case $arg in
+    root=*) root=${arg#root=} ;;
+    init=*) rinit=${arg#init=} ;;
+    pxedust.iface=*) iface=${arg#pxedust.iface=} ;;
+    pxedust.initiator=*) initiator=${arg#pxedust.initiator=} ;;
+    pxedust.stop=*) stop=${arg#pxedust.stop=} ;;
+    pxedust.onfail=*) onfail=${arg#pxedust.onfail=} ;;
+  esac
+done
+say "start kernel=$(uname -r)"
+
+for m in $(cat /etc/pxedust/modules); do
+  insmod "/lib/modules/$m" 2>/dev/null
+done
+
+ip link set lo up
+if [ -z "$iface" ]; then
+  n=0
+  while [ -z "$iface" ] && [ $n -lt 100 ]; do
+    for d in /sys/class/net/*; do
+      d=${d##*/}
+      [ "$d" = lo ] && continue
+      iface=$d
+      break
+    done
+    [ -z "$iface" ] && { sleep 0.1; n=$((n + 1)); }
+  done
+fi
+[ -n "$iface" ] || fail "network: no interface"
+ip link set "$iface" up
+say "dhcp iface=$iface"
+udhcpc -i "$iface" -s /etc/pxedust/udhcpc.script -n -q -t 10 -T 2 -O rootpath >/dev/null 2>&1 \
+  || fail "dhcp: no answer on $iface"
+. /run/pxedust/net.env
+[ -n "$hostname" ] && hostname "$hostname"
+say "network iface=$iface ip=$ip host=${hostname:-none} server=${serverid:-none}"
+if [ "$stop" = dhcp ]; then
+  say "marker host=${hostname:-none} ip=$ip"
+  poweroff -f
+fi
+
+# The root disk: the iBFT iPXE published (it logged in there itself), else root=, else option 17.
+[ -z "$root" ] && root=$rootpath
+if [ -d /sys/firmware/ibft/target0 ]; then
+  say "iscsi source=ibft target=$(cat /sys/firmware/ibft/target0/target-name 2>/dev/null)"
+  iscsistart -b >/tmp/iscsistart.log 2>&1 || { cat /tmp/iscsistart.log; fail "iscsi: login from the iBFT"; }
+else
+  case $root in
+    iscsi:*) ;;
+    *) fail "root: no iSCSI root (root=$root)" ;;
+  esac
+  # RFC 4173: iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>; the target name may contain ':'.
+  rest=${root#iscsi:}
+  server=${rest%%:*}; rest=${rest#*:}
+  rest=${rest#*:}
+  port=${rest%%:*}; rest=${rest#*:}
+  lun=${rest%%:*}; target=${rest#*:}
+  [ -n "$port" ] || port=3260
+  [ -n "$initiator" ] || initiator=iqn.2026-11.org.pxedust.initiator:${hostname:-$ip}
+  say "iscsi source=root-path server=$server port=$port target=$target initiator=$initiator"
+  iscsistart -i "$initiator" -t "$target" -g 1 -a "$server" -p "$port" >/tmp/iscsistart.log 2>&1 \
+    || { cat /tmp/iscsistart.log; fail "iscsi: login to $target at $server:$port"; }
+fi
+n=0
+dev=
+while [ $n -lt 200 ]; do
+  for b in /sys/block/sd*; do
+    [ -e "$b" ] && { dev=/dev/${b##*/}; break; }
+  done
+  [ -n "$dev" ] && [ -b "$dev" ] && break
+  dev=
+  sleep 0.1
+  n=$((n + 1))
+done
+[ -n "$dev" ] || fail "iscsi: logged in, but no disk appeared"
+say "disk dev=$dev"
+mount -t ext4 "$dev" /newroot || fail "root: cannot mount $dev"
+say "root mounted dev=$dev"
+for d in dev proc sys run; do
+  [ -d "/newroot/$d" ] && mount --move "/$d" "/newroot/$d" 2>/dev/null
+done
+say "switch_root init=$rinit"
+exec switch_root /newroot "$rinit"
+)SH";
+
+// udhcpc's hook: configures the interface and leaves what DHCP said in /run/pxedust/net.env.
+const char* const kUdhcpcScript = R"SH(#!/bin/sh
+q() { printf "%s='%s'\n" "$1" "$(printf %s "$2" | sed "s/'/'\\\\''/g")"; }
+case $1 in
+  deconfig) ip addr flush dev "$interface" 2>/dev/null; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    mkdir -p /run/pxedust
+    { q ip "$ip"; q mask "$mask"; q router "$router"; q dns "$dns"; q hostname "$hostname"; q domain "$domain"
+      q rootpath "$rootpath"; q serverid "$serverid"; q siaddr "$siaddr"
+    } > /run/pxedust/net.env
+    [ -n "$dns" ] && for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf
+    ;;
+esac
+exit 0
+)SH";
+
+}  // namespace pxedust::initramfs

@@ -1,0 +1,285 @@
+"""Virtual machines booting over a private network, for the end-to-end tests and the demo.
+
+    [netns pxde<pid>]   pxe0: a bridge, 10.219.0.1/24, where pxedust serves DHCP, TFTP and iSCSI
+                          pxet<N>: one tap device per VM, enslaved to the bridge
+                          QEMU runs inside the namespace, so its taps exist nowhere else
+
+Nothing here touches the machine's own interfaces or any address outside 10.219.0.0/24; the namespace
+is named after this process and removed on exit. Processes are started and stopped by PID.
+
+Assets (cached in build/e2e/): a Debian cloud kernel, unpacked from its package with `apt-get
+download` (a package, not installed on this machine), and the pxedust initramfs built for it.
+QEMU uses KVM when it works and falls back to TCG: on some hosts /dev/kvm exists but guests abort or
+hang on it, so KVM is probed once by booting the kernel to its first initramfs line.
+"""
+
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PXEDUST = os.environ.get("PXEDUST_BIN", os.path.join(TOP, "build", "release", "bin", "pxedust"))
+CACHE = os.environ.get("PXEDUST_E2E_CACHE", os.path.join(TOP, "build", "e2e"))
+SERVER_IP = "10.219.0.1"
+PREFIX = 24
+KERNEL_PACKAGE = "linux-image-cloud-amd64"  # has virtio-net, iscsi_tcp, nbd; no e1000
+MARK = "pxedust-initramfs:"
+
+
+def run(*cmd, check=True, **kw):
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True, **kw)
+
+
+def have(*tools):
+    return all(shutil.which(t) or os.path.exists(t) for t in tools)
+
+
+def qemu_missing():
+    """None when VMs can run here, else why not."""
+    for t in ("qemu-system-x86_64",):
+        if not shutil.which(t):
+            return f"{t} not installed (qemu-system-x86)"
+    if not os.path.exists("/usr/lib/ipxe/qemu/efi-virtio.rom"):
+        return "iPXE ROMs not installed (ipxe-qemu)"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun missing: no tap devices"
+    try:
+        name = f"pxdeprobe{os.getpid()}"
+        run("ip", "netns", "add", name)
+        run("ip", "netns", "del", name)
+    except (OSError, subprocess.CalledProcessError) as e:
+        return f"cannot create network namespaces: {e}"
+    return None
+
+
+# --- assets ------------------------------------------------------------------------------------------
+
+def kernel():
+    """(vmlinuz path, kernel root dir) of the Debian cloud kernel, fetched and unpacked once."""
+    root = os.path.join(CACHE, "kernel")
+    found = glob.glob(os.path.join(root, "boot", "vmlinuz-*"))
+    if found:
+        return found[0], root
+    os.makedirs(CACHE, exist_ok=True)
+    dl = tempfile.mkdtemp(dir=CACHE)
+    try:
+        # The meta package names the versioned one: download that, unpack it, never install it.
+        dep = run("apt-cache", "depends", KERNEL_PACKAGE).stdout
+        m = re.search(r"Depends: (linux-image-\S+)", dep)
+        if not m:
+            raise RuntimeError(f"apt-cache depends {KERNEL_PACKAGE}: no linux-image dependency:\n{dep}")
+        run("apt-get", "download", m.group(1), cwd=dl)
+        deb = glob.glob(os.path.join(dl, "*.deb"))[0]
+        tmp = root + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        run("dpkg-deb", "-x", deb, tmp)
+        os.rename(tmp, root)
+    finally:
+        shutil.rmtree(dl, ignore_errors=True)
+    return glob.glob(os.path.join(root, "boot", "vmlinuz-*"))[0], root
+
+
+def initramfs(kernel_root, iscsi=True):
+    out = os.path.join(CACHE, "initramfs-iscsi.img" if iscsi else "initramfs-net.img")
+    args = [PXEDUST, "initramfs", "build", "--kernel-root", kernel_root, "-o", out]
+    if not iscsi:
+        args.append("--no-iscsi")
+    run(*args)
+    return out
+
+
+_accel = None
+
+
+def accel(vmlinuz, initrd):
+    """"kvm" when a guest really runs under KVM here, else "tcg"; probed once per process."""
+    global _accel
+    if _accel:
+        return _accel
+    _accel = os.environ.get("PXEDUST_E2E_ACCEL", "")
+    if _accel:
+        return _accel
+    _accel = "tcg"
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "serial.log")
+            p = subprocess.Popen(["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-M", "pc", "-m", "256",
+                                  "-display", "none", "-serial", f"file:{log}", "-no-reboot", "-nic", "none",
+                                  "-kernel", vmlinuz, "-initrd", initrd,
+                                  "-append", "console=ttyS0 panic=-1 pxedust.iface=none pxedust.onfail=poweroff"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            end = time.time() + 30
+            while time.time() < end and p.poll() is None:
+                if MARK in _read(log):
+                    _accel = "kvm"
+                    break
+                time.sleep(0.2)
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    return _accel
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# --- the lab -----------------------------------------------------------------------------------------
+
+class Lab:
+    def __init__(self):
+        self.ns = f"pxde{os.getpid() % 100000}"
+        self.dir = tempfile.mkdtemp(prefix="pxedust-e2e-")
+        self.bridge = "pxe0"
+        self.server = None
+        self.log = os.path.join(self.dir, "pxedust.log")
+        self.vms = []
+        self.taps = 0
+        run("ip", "netns", "add", self.ns)
+        try:
+            self.exec("ip", "link", "set", "lo", "up")
+            self.exec("ip", "link", "add", self.bridge, "type", "bridge", "forward_delay", "0")
+            self.exec("ip", "addr", "add", f"{SERVER_IP}/{PREFIX}", "dev", self.bridge)
+            self.exec("ip", "link", "set", self.bridge, "up")
+        except Exception:
+            self.close()
+            raise
+
+    def exec(self, *cmd, check=True, **kw):
+        return run("ip", "netns", "exec", self.ns, *cmd, check=check, **kw)
+
+    def popen(self, cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns] + cmd, **kw)
+
+    def tap(self):
+        name = f"pxet{self.taps}"
+        self.taps += 1
+        self.exec("ip", "tuntap", "add", "dev", name, "mode", "tap")
+        self.exec("ip", "link", "set", name, "master", self.bridge)
+        self.exec("ip", "link", "set", name, "up")
+        return name
+
+    # pxedust
+    def start(self, config_text, ready=("event=daemon.ready",)):
+        cfg = os.path.join(self.dir, "pxedust.toml")
+        with open(cfg, "w") as f:
+            f.write(config_text)
+        logf = open(self.log, "ab")
+        start = logf.tell()
+        self.server = self.popen([PXEDUST, "serve", "--config", cfg], stdout=logf, stderr=logf)
+        logf.close()
+        end = time.time() + 30
+        while time.time() < end:
+            if self.server.poll() is not None:
+                raise AssertionError(f"pxedust exited {self.server.returncode}:\n{_read(self.log)}")
+            with open(self.log, "rb") as f:
+                f.seek(start)
+                text = f.read().decode(errors="replace")
+            if all(r in text for r in ready):
+                return
+            time.sleep(0.05)
+        raise AssertionError("pxedust did not start:\n" + _read(self.log))
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.server is None:
+            return None
+        if self.server.poll() is None:
+            self.server.send_signal(sig)
+            try:
+                self.server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        rc, self.server = self.server.returncode, None
+        return rc
+
+    def read_log(self):
+        return _read(self.log)
+
+    # VMs
+    def vm(self, mac, name, firmware="bios", extra=()):
+        return VM(self, mac, name, firmware, extra)
+
+    def close(self):
+        for vm in self.vms:
+            vm.kill()
+        self.stop()
+        run("ip", "netns", "del", self.ns, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class VM:
+    """One diskless QEMU machine on the lab bridge: a virtio NIC with iPXE in its option ROM."""
+
+    def __init__(self, lab, mac, name, firmware, extra):
+        self.lab, self.mac, self.name, self.firmware = lab, mac, name, firmware
+        self.serial = os.path.join(lab.dir, f"{name}.serial")
+        self.tap = lab.tap()
+        self.extra = list(extra)
+        self.proc = None
+        self.started = None
+        lab.vms.append(self)
+
+    def start(self, accel_kind="tcg"):
+        cmd = ["qemu-system-x86_64", "-M", "pc,graphics=off" if self.firmware == "bios" else "q35", "-m", "512",
+               "-display", "none", "-serial", f"file:{self.serial}", "-monitor", "none", "-no-reboot",
+               "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
+               "-device", f"virtio-net-pci,netdev=n0,mac={self.mac},bootindex=1",
+               "-boot", "order=n"]
+        if accel_kind == "kvm":
+            cmd += ["-accel", "kvm", "-cpu", "host"]
+        else:
+            cmd += ["-accel", "tcg"]
+        if self.firmware == "uefi":
+            vars_copy = os.path.join(self.lab.dir, f"{self.name}.vars.fd")
+            shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", vars_copy)
+            cmd += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                    "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
+        cmd += self.extra
+        open(self.serial, "w").close()
+        self.started = time.time()
+        with open(self.serial + ".stderr", "w") as err:
+            self.proc = self.lab.popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        return self
+
+    def text(self):
+        return _read(self.serial)
+
+    def wait_for(self, pattern, timeout):
+        """Seconds from QEMU start until `pattern` (a regex) appears on the serial console."""
+        rx = re.compile(pattern)
+        end = time.time() + timeout
+        while time.time() < end:
+            m = rx.search(self.text())
+            if m:
+                return time.time() - self.started, m
+            if self.proc.poll() is not None:
+                m = rx.search(self.text())
+                if m:
+                    return time.time() - self.started, m
+                raise AssertionError(f"{self.name}: QEMU exited {self.proc.returncode} before /{pattern}/:\n"
+                                     f"{self.text()[-3000:]}\n{_read(self.serial + '.stderr')[-1000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout}s:\n{self.text()[-3000:]}")
+
+    def wait_exit(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name}: still running after {timeout}s:\n{self.text()[-3000:]}")
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,93 @@
+"""A real machine boots diskless from pxedust: QEMU with iPXE in its NIC ROM (BIOS) or OVMF (UEFI),
+inside a network namespace the test creates (e2elab.py). The serial console is read for the
+initramfs's progress lines; each boot prints its time from QEMU start to the marker.
+
+Skipped, with the reason, only when QEMU cannot run here (no qemu-system-x86 / ipxe-qemu / tap /
+namespaces). PXEDUST_E2E_ACCEL=kvm|tcg overrides the accelerator probe."""
+
+import os
+import shutil
+import sys
+import unittest
+
+import e2elab
+
+WHY_NOT = e2elab.qemu_missing()
+BOOT_TIMEOUT = int(os.environ.get("PXEDUST_E2E_TIMEOUT", "600"))  # TCG on a busy 2-core machine is slow
+
+
+def setUpModule():
+    global VMLINUZ, KROOT, INITRD_NET, INITRD_ISCSI, ACCEL
+    if WHY_NOT:
+        return
+    VMLINUZ, KROOT = e2elab.kernel()
+    INITRD_NET = e2elab.initramfs(KROOT, iscsi=False)
+    ACCEL = e2elab.accel(VMLINUZ, INITRD_NET)
+    print(f"\ne2e: kernel {os.path.basename(VMLINUZ)}, accelerator {ACCEL}", file=sys.stderr)
+
+
+def tftp_root(path, vmlinuz, initrd, append, macs):
+    os.makedirs(os.path.join(path, "pxelinux.cfg"), exist_ok=True)
+    shutil.copy("/usr/lib/PXELINUX/pxelinux.0", path)
+    shutil.copy("/usr/lib/syslinux/modules/bios/ldlinux.c32", path)
+    shutil.copy(vmlinuz, os.path.join(path, "vmlinuz"))
+    shutil.copy(initrd, os.path.join(path, "initrd.img"))
+    for mac in macs:
+        with open(os.path.join(path, "pxelinux.cfg", "01-" + mac.replace(":", "-")), "w") as f:
+            f.write(f"DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n"
+                    f"  APPEND {append}\n")
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/lib/PXELINUX/pxelinux.0"), "pxelinux not installed")
+class BiosPxelinux(unittest.TestCase):
+    MAC = "52:54:00:e2:00:01"
+
+    def setUp(self):
+        self.lab = e2elab.Lab()
+
+    def tearDown(self):
+        rc = self.lab.stop()
+        log = self.lab.read_log()
+        self.lab.close()
+        self.assertEqual(rc, 0, log[-3000:])
+        self.assertNotIn("ERROR: AddressSanitizer", log)
+
+    def test_ipxe_rom_dhcp_tftp_pxelinux_kernel_marker(self):
+        root = os.path.join(self.lab.dir, "tftp")
+        tftp_root(root, VMLINUZ, INITRD_NET,
+                  "console=ttyS0 pxedust.stop=dhcp pxedust.onfail=poweroff panic=-1 edd=off quiet", [self.MAC])
+        self.lab.start(f"""
+[log]
+level = "info"
+[storage]
+dir = "{self.lab.dir}/store"
+[tftp]
+listen = ["{e2elab.SERVER_IP}:69"]
+root = "{root}"
+[dhcp]
+interfaces = ["{self.lab.bridge}"]
+[[dhcp.subnet]]
+subnet = "10.219.0.0/24"
+pools = ["10.219.0.100-10.219.0.150"]
+boot = {{ bios = "pxelinux.0" }}
+[[host]]
+name = "e2e-bios"
+mac = "{self.MAC}"
+ip = "10.219.0.11"
+""", ready=("event=daemon.ready", "event=dhcp.listening"))
+        vm = self.lab.vm(self.MAC, "bios1").start(ACCEL)
+        t_kernel, _ = vm.wait_for(r"pxedust-initramfs: start", BOOT_TIMEOUT)
+        t_marker, m = vm.wait_for(r"pxedust-initramfs: marker host=(\S+) ip=(\S+)", 120)
+        self.assertEqual(m.group(1), "e2e-bios")
+        self.assertEqual(m.group(2), "10.219.0.11")
+        vm.wait_exit(60)
+        print(f"\ne2e bios/pxelinux ({ACCEL}): kernel+initramfs running at {t_kernel:.1f}s, "
+              f"DHCP marker at {t_marker:.1f}s", file=sys.stderr)
+        log = e2elab._read(self.lab.log)
+        self.assertIn("event=tftp.done client=10.219.0.11", log)
+        self.assertIn("file=pxelinux.0", log)
+
+
+if __name__ == "__main__":
+    unittest.main()
