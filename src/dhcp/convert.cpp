@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+#include <utility>
+
 namespace pxedust::dhcp {
 
 Decoded decodeRequest(std::span<const std::uint8_t> datagram) {
@@ -65,20 +68,34 @@ Decoded decodeRequest(std::span<const std::uint8_t> datagram) {
   return d;
 }
 
-Result<std::vector<std::uint8_t>> encodeReply(const wire::Message& request, const Reply& reply) {
+namespace {
+template <typename R>
+Result<std::vector<std::uint8_t>> encode(const wire::Message& request, R&& reply) {
   auto m = wire::makeReply(request, static_cast<wire::MessageType>(reply.type));
   m.yiaddr = reply.yiaddr;
   m.siaddr = reply.siaddr;
   // A name too long for the 128-byte field (a long URL) travels in option 67 only.
   if (!reply.file.empty()) (void)m.setBootFile(reply.file);
   if (!reply.sname.empty()) (void)m.setServerName(reply.sname);
-  for (const auto& o : reply.options) m.set(o.code, o.value);
+  for (auto& o : reply.options) {
+    if constexpr (std::is_const_v<std::remove_reference_t<R>>) m.set(o.code, o.value);
+    else m.set(o.code, std::move(o.value));
+  }
   // Option 67 duplicates the file field: send it when asked for, or when the name did not fit.
   if (!reply.file.empty() && !request.requested(wire::opt::kBootFileName) && m.bootFile() == reply.file)
     m.remove(wire::opt::kBootFileName);
   auto encoded = wire::encodeMessage(m, wire::replyLimits(request));
   if (!encoded) return encoded.error();
   return std::move(encoded->bytes);
+}
+}  // namespace
+
+Result<std::vector<std::uint8_t>> encodeReply(const wire::Message& request, const Reply& reply) {
+  return encode(request, reply);
+}
+
+Result<std::vector<std::uint8_t>> encodeReply(const wire::Message& request, Reply&& reply) {
+  return encode(request, std::move(reply));
 }
 
 }  // namespace pxedust::dhcp

@@ -23,5 +23,8 @@ Decoded decodeRequest(std::span<const std::uint8_t> datagram);
 
 // The reply's datagram; empty when it cannot be encoded (logged by the caller).
 Result<std::vector<std::uint8_t>> encodeReply(const wire::Message& request, const Reply& reply);
+// The same, moving the option values out of `reply` instead of copying them (the service's path:
+// one allocation less per option per reply). `reply` keeps its type, addresses and destination.
+Result<std::vector<std::uint8_t>> encodeReply(const wire::Message& request, Reply&& reply);
 
 }  // namespace pxedust::dhcp

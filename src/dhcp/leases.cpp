@@ -114,13 +114,15 @@ std::optional<std::string> unescape(std::string_view s) {
 std::string_view kindName(LeaseKind k) { return k == LeaseKind::Static ? "static" : "dynamic"; }
 
 void appendLine(std::string& out, const Lease& l) {
+  // Straight into `out`, no temporary strings: a line is written for every ACK (bench/dhcp).
   const auto begin = out.size();
-  fmt::format_to(std::back_inserter(out), "lease addr={} state={} kind={} subnet={} start={} expire={} client=",
-                 formatLeaseAddress(l.address), leaseStateName(l.state), kindName(l.kind), l.subnetId, l.start,
-                 l.expiry);
-  out += l.client.toString();
+  const auto a = l.address;
+  fmt::format_to(std::back_inserter(out), "lease addr={}.{}.{}.{} state={} kind={} subnet={} start={} expire={} client={}",
+                 a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, leaseStateName(l.state), kindName(l.kind),
+                 l.subnetId, l.start, l.expiry, l.client.kind() == ClientKey::Kind::HwAddr ? "hw:" : "id:");
+  appendHex(out, l.client.bytes(), true);
   out += " mac=";
-  out += l.mac.toString();
+  appendHex(out, l.mac.bytes(), true);
   out += " host=";
   appendEscaped(out, l.hostname);
   out += " uuid=";

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/log.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -105,21 +107,44 @@ struct Policy::Exchange {
   const Arrival& at;
   const inventory::Host* host = nullptr;
   const config::DhcpSubnet* subnet = nullptr;
-  config::DhcpSettings settings{};
+  // The answers for this client: the precomputed [[dhcp.subnet]] < [dhcp] merge for a client without
+  // a [[host]] (no copy per packet), else `own`, the host's settings merged down.
+  const config::DhcpSettings* settings = nullptr;
+  config::DhcpSettings own{};
   std::optional<std::uint16_t> arch{};
   bool pxe = false, http = false, ipxe = false;
   std::uint32_t serverId = 0;
   ClientInfo client{};
-  std::string who{};  // "52:54:00:..:..:.. (alpha)" for log lines
+  // Decision::detail and `who` exist for the debug log line only: formatting them for every packet
+  // at info level cost more than choosing the address did (bench/dhcp), so they are made only when
+  // debug logging is on.
+  bool explain = false;
+  std::string who{};  // "52:54:00:..:..:.. (alpha)" for log lines, when explain
 };
 
 Policy::Policy(std::shared_ptr<const config::DhcpConfig> config, std::shared_ptr<const inventory::Inventory> hosts,
                LeaseDb* leases)
-    : config_(std::move(config)), hosts_(std::move(hosts)), leases_(leases) {}
+    : config_(std::move(config)), hosts_(std::move(hosts)), leases_(leases) {
+  resolveSettings();
+}
 
 void Policy::update(std::shared_ptr<const config::DhcpConfig> config, std::shared_ptr<const inventory::Inventory> hosts) {
   config_ = std::move(config);
   hosts_ = std::move(hosts);
+  resolveSettings();
+}
+
+void Policy::resolveSettings() {
+  globalSettings_ = config::DhcpSettings{};
+  globalSettings_.inherit(config_->settings);
+  subnetSettings_.clear();
+  subnetSettings_.reserve(config_->subnets.size());
+  for (const auto& s : config_->subnets) {
+    config::DhcpSettings merged;
+    merged.inherit(s.settings);
+    merged.inherit(config_->settings);
+    subnetSettings_.push_back(std::move(merged));
+  }
 }
 
 std::vector<PoolConfig> Policy::poolsFor(const config::DhcpConfig& config) {
@@ -153,7 +178,8 @@ Decision Policy::dropped(Drop why, std::string detail) {
 Decision Policy::handle(const Request& rq, const Arrival& at, UnixTime now) {
   Exchange x{rq, at};
   x.host = hosts_->byMac(rq.mac);
-  x.who = x.host != nullptr ? fmt::format("{} ({})", rq.mac.toString(), x.host->name) : rq.mac.toString();
+  x.explain = log::enabled(log::Level::Debug);
+  if (x.explain) x.who = x.host != nullptr ? fmt::format("{} ({})", rq.mac.toString(), x.host->name) : rq.mac.toString();
   x.serverId = at.interface->address;
   x.arch = rq.arch ? rq.arch : archFromVendorClass(rq.vendorClass);
   x.pxe = rq.vendorClass.starts_with("PXEClient");
@@ -166,12 +192,22 @@ Decision Policy::handle(const Request& rq, const Arrival& at, UnixTime now) {
 
   // The subnet: the relay's (giaddr), else the receiving interface's.
   std::uint32_t anchor = rq.giaddr != 0 ? rq.giaddr : at.interface->address;
-  for (const auto& s : config_->subnets)
-    if (s.contains(asio::ip::address_v4(anchor))) x.subnet = &s;
+  std::size_t subnetIndex = 0;
+  for (std::size_t i = 0; i < config_->subnets.size(); ++i) {
+    if (config_->subnets[i].contains(asio::ip::address_v4(anchor))) {
+      x.subnet = &config_->subnets[i];
+      subnetIndex = i;
+    }
+  }
 
-  if (x.host != nullptr) x.settings = x.host->dhcp;
-  if (x.subnet != nullptr) x.settings.inherit(x.subnet->settings);
-  x.settings.inherit(config_->settings);
+  if (x.host != nullptr) {
+    x.own = x.host->dhcp;
+    if (x.subnet != nullptr) x.own.inherit(x.subnet->settings);
+    x.own.inherit(config_->settings);
+    x.settings = &x.own;
+  } else {
+    x.settings = x.subnet != nullptr ? &subnetSettings_[subnetIndex] : &globalSettings_;
+  }
 
   if (config_->mode == config::DhcpMode::Proxy) return proxy(x);
   return serve(x, now);
@@ -215,7 +251,7 @@ void route(const Request& rq, Reply& r) {
 Decision Policy::discover(Exchange& x, UnixTime now) {
   Reply r;
   r.type = MessageType::Offer;
-  std::string how;
+  std::string_view how;
   if (x.host != nullptr && x.host->ip && x.subnet->contains(*x.host->ip)) {
     r.yiaddr = x.host->ip->to_uint();
     how = "reserved";
@@ -231,12 +267,12 @@ Decision Policy::discover(Exchange& x, UnixTime now) {
     how = "pool";
   }
   auto leaseTime = static_cast<std::uint32_t>(
-      (x.settings.leaseTime ? *x.settings.leaseTime : config_->defaultLeaseTime).count());
+      (x.settings->leaseTime ? *x.settings->leaseTime : config_->defaultLeaseTime).count());
   addConfiguration(x, r, true, leaseTime);
   addBoot(x, r);
   route(x.rq, r);
   Decision d;
-  d.detail = fmt::format("client={} offer={} from={}", x.who, formatLeaseAddress(r.yiaddr), how);
+  if (x.explain) d.detail = fmt::format("client={} offer={} from={}", x.who, formatLeaseAddress(r.yiaddr), how);
   d.reply = std::move(r);
   return d;
 }
@@ -249,7 +285,7 @@ Decision Policy::nak(Exchange& x, std::string why) {
   if (!x.rq.relayAgentInfo.empty()) r.options.push_back({kOptRelayInfo, x.rq.relayAgentInfo});
   route(x.rq, r);
   Decision d;
-  d.detail = fmt::format("client={} nak={}", x.who, why);
+  if (x.explain) d.detail = fmt::format("client={} nak={}", x.who, why);
   d.reply = std::move(r);
   return d;
 }
@@ -265,8 +301,8 @@ Decision Policy::request(Exchange& x, UnixTime now) {
     return nak(x, fmt::format("{} is not on subnet {}", formatLeaseAddress(addr), x.subnet->toString()));
 
   auto leaseTime = static_cast<std::uint32_t>(
-      (x.settings.leaseTime ? *x.settings.leaseTime : config_->defaultLeaseTime).count());
-  std::string how;
+      (x.settings->leaseTime ? *x.settings->leaseTime : config_->defaultLeaseTime).count());
+  std::string_view how;
   if (x.host != nullptr && x.host->ip && x.subnet->contains(*x.host->ip)) {
     if (addr != x.host->ip->to_uint())
       return nak(x, fmt::format("{} is reserved {}", x.host->name, x.host->ip->to_string()));
@@ -292,7 +328,7 @@ Decision Policy::request(Exchange& x, UnixTime now) {
   addBoot(x, r);
   route(rq, r);
   Decision d;
-  d.detail = fmt::format("client={} ack={} from={} lease={}s", x.who, formatLeaseAddress(addr), how, leaseTime);
+  if (x.explain) d.detail = fmt::format("client={} ack={} from={} lease={}s", x.who, formatLeaseAddress(addr), how, leaseTime);
   d.reply = std::move(r);
   return d;
 }
@@ -306,7 +342,7 @@ Decision Policy::release(Exchange& x, UnixTime now, bool decline) {
     return dropped(Drop::LeaseStoreFailed, r.error().message);
   }
   Decision d;
-  d.detail = fmt::format("client={} {}={}", x.who, decline ? "declined" : "released", formatLeaseAddress(addr));
+  if (x.explain) d.detail = fmt::format("client={} {}={}", x.who, decline ? "declined" : "released", formatLeaseAddress(addr));
   return d;
 }
 
@@ -322,7 +358,7 @@ Decision Policy::inform(Exchange& x) {
     r.to = x.at.sourceAddress;
   }
   Decision d;
-  d.detail = fmt::format("client={} inform", x.who);
+  if (x.explain) d.detail = fmt::format("client={} inform", x.who);
   d.reply = std::move(r);
   return d;
 }
@@ -338,9 +374,9 @@ Decision Policy::proxy(Exchange& x) {
   r.type = discovery ? MessageType::Ack : MessageType::Offer;
   r.options.push_back({kOptServerId, be32(x.serverId)});
   addBoot(x, r);
-  if (r.file.empty() && !x.settings.rootPath)
+  if (r.file.empty() && !x.settings->rootPath)
     return dropped(Drop::NoBootInfo, fmt::format("client={} arch={}: no boot file configured", x.who, x.arch.value_or(0)));
-  if (x.settings.rootPath) r.options.push_back({kOptRootPath, text(*x.settings.rootPath)});
+  if (x.settings->rootPath) r.options.push_back({kOptRootPath, text(*x.settings->rootPath)});
   if (!x.rq.relayAgentInfo.empty()) r.options.push_back({kOptRelayInfo, x.rq.relayAgentInfo});
   if (discovery) {
     r.destination = Destination::Source;
@@ -350,13 +386,14 @@ Decision Policy::proxy(Exchange& x) {
     route(x.rq, r);
   }
   Decision d;
-  d.detail = fmt::format("client={} proxy_{} file={}", x.who, discovery ? "ack" : "offer", r.file);
+  if (x.explain) d.detail = fmt::format("client={} proxy_{} file={}", x.who, discovery ? "ack" : "offer", r.file);
   d.reply = std::move(r);
   return d;
 }
 
 void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32_t leaseTime) const {
-  const auto& s = x.settings;
+  const auto& s = *x.settings;
+  r.options.reserve(16);
   r.options.push_back({kOptServerId, be32(x.serverId)});
   if (withLease) {
     r.options.push_back({kOptLeaseTime, be32(leaseTime)});
@@ -378,7 +415,7 @@ void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32
 }
 
 void Policy::addBoot(Exchange& x, Reply& r) const {
-  const auto& s = x.settings;
+  const auto& s = *x.settings;
   std::optional<std::string> file;
   if (x.ipxe) {
     // Never hand iPXE the iPXE binary again: its script, else nothing (it boots the root-path).

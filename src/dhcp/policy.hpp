@@ -163,10 +163,15 @@ class Policy {
   void addConfiguration(Exchange& x, Reply& reply, bool withLease, std::uint32_t leaseTime) const;
   void addBoot(Exchange& x, Reply& reply) const;
   static Decision dropped(Drop why, std::string detail);
+  void resolveSettings();
 
   std::shared_ptr<const config::DhcpConfig> config_;
   std::shared_ptr<const inventory::Inventory> hosts_;
   LeaseDb* leases_;  // null in proxy mode
+  // [[dhcp.subnet]] settings with [dhcp]'s inherited, one per config_->subnets entry, and [dhcp]'s
+  // alone: what a client without a [[host]] gets, merged once per configuration, not per packet.
+  std::vector<config::DhcpSettings> subnetSettings_;
+  config::DhcpSettings globalSettings_;
 };
 
 }  // namespace pxedust::dhcp

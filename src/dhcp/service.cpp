@@ -1,6 +1,8 @@
 #include "dhcp/service.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <asio/co_spawn.hpp>
@@ -33,6 +35,9 @@ struct DhcpService::Pending {
   Request request;
   Arrival arrival;
   Decision decision;
+  // The encoded reply and where it goes, filled by prepare() for the batch's one sendmmsg.
+  std::vector<std::uint8_t> bytes{};
+  sockaddr_in to{};
 };
 
 DhcpService::DhcpService(event::Loop& loop, Clock clock) : loop_(loop), clock_(clock ? std::move(clock) : Clock(systemNow)) {}
@@ -206,6 +211,10 @@ void DhcpService::answer(Listener& listener, std::vector<Pending>& batch) {
       }
     }
   }
+  std::array<mmsghdr, kBatch> messages{};
+  std::array<iovec, kBatch> parts{};
+  std::array<Pending*, kBatch> sending{};
+  std::size_t count = 0;
   for (auto& p : batch) {
     const auto& d = p.decision;
     if (d.drop) {
@@ -216,17 +225,32 @@ void DhcpService::answer(Listener& listener, std::vector<Pending>& batch) {
     }
     PXD_DEBUG("dhcp.answer", "interface={} xid={:#010x} type={} {}", listener.interface.name, p.request.xid,
               messageTypeName(p.request.type), d.detail);
-    if (d.reply) send(listener, p);
+    if (!d.reply || !prepare(listener, p) || count == sending.size()) continue;
+    parts[count] = iovec{p.bytes.data(), p.bytes.size()};
+    auto& h = messages[count].msg_hdr;
+    h = msghdr{};
+    h.msg_name = &p.to;
+    h.msg_namelen = sizeof p.to;
+    h.msg_iov = &parts[count];
+    h.msg_iovlen = 1;
+    sending[count++] = &p;
+  }
+  // One sendmmsg for the batch's replies; whatever it did not take (a full socket buffer, an error)
+  // goes one by one, so each failure is counted and logged with its own errno.
+  std::size_t done = count == 0 ? 0 : listener.socket.sendBatch({messages.data(), count});
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i >= done) send(listener, *sending[i]);
+    else ++stats_.sent[typeIndex(sending[i]->decision.reply->type)];
   }
 }
 
-void DhcpService::send(Listener& listener, const Pending& p) {
-  const auto& reply = *p.decision.reply;
-  auto bytes = encodeReply(p.message, reply);
+bool DhcpService::prepare(Listener& listener, Pending& p) {
+  auto& reply = *p.decision.reply;
+  auto bytes = encodeReply(p.message, std::move(reply));  // its options are not needed afterwards
   if (!bytes) {
     ++stats_.sendErrors;
     PXD_WARN("dhcp.encode_failed", "xid={:#010x} error={}", p.request.xid, log::q(bytes.error().message));
-    return;
+    return false;
   }
   std::uint32_t to = INADDR_BROADCAST;
   std::uint16_t port = reply.toPort;
@@ -244,7 +268,18 @@ void DhcpService::send(Listener& listener, const Pending& p) {
     case Destination::Relay:
     case Destination::Source: to = reply.to; break;
   }
-  iovec part{const_cast<std::uint8_t*>(bytes->data()), bytes->size()};
+  p.bytes = std::move(*bytes);
+  p.to = sockaddr_in{};
+  p.to.sin_family = AF_INET;
+  p.to.sin_port = htons(port);
+  p.to.sin_addr.s_addr = htonl(to);
+  return true;
+}
+
+void DhcpService::send(Listener& listener, const Pending& p) {
+  const std::uint32_t to = ntohl(p.to.sin_addr.s_addr);
+  const std::uint16_t port = ntohs(p.to.sin_port);
+  iovec part{const_cast<std::uint8_t*>(p.bytes.data()), p.bytes.size()};
   asio::ip::udp::endpoint ep(asio::ip::address_v4(to), port);
   if (!listener.socket.send({&part, 1}, ep)) {
     ++stats_.sendErrors;
@@ -252,7 +287,7 @@ void DhcpService::send(Listener& listener, const Pending& p) {
              log::q(std::strerror(errno)));
     return;
   }
-  ++stats_.sent[typeIndex(reply.type)];
+  ++stats_.sent[typeIndex(p.decision.reply->type)];
 }
 
 }  // namespace pxedust::dhcp

@@ -5,7 +5,8 @@
 // names; the receiving interface index is checked again on every datagram. Each wake-up takes a
 // bounded batch of requests (the socket buffer is the bounded queue behind it), answers REQUESTs
 // before DISCOVERs so clients that are nearly done finish first under load, makes the batch's lease
-// changes durable with one journal write + fdatasync, and only then sends the ACKs.
+// changes durable with one journal write + fdatasync, and only then sends the replies, all of the
+// batch's in one sendmmsg.
 //
 // apply() is used at start and on SIGHUP: it looks up every interface and opens every new socket
 // first, and changes nothing if one fails.
@@ -63,6 +64,9 @@ class DhcpService {
   Result<std::shared_ptr<Listener>> openListener(const InterfaceInfo& interface, std::uint16_t port);
   asio::awaitable<void> serve(std::shared_ptr<Listener> listener);
   void answer(Listener& listener, std::vector<Pending>& batch);
+  // Encodes p's reply and works out its destination (setting the neighbour entry if needed).
+  bool prepare(Listener& listener, Pending& p);
+  // Sends one prepared reply on its own (what sendmmsg left), counting and logging a failure.
   void send(Listener& listener, const Pending& p);
 
   event::Loop& loop_;
