@@ -19,7 +19,7 @@
 # usage: bench/dhcp/run.sh [--runs N] [--servers pxedust,kea,dnsmasq,dhcpd] [--quick]
 #          [--period S] [--clients N] [--instances K] [--mode relay|broadcast] [--cpu-rate R]
 #          [--prefill 20000,100000] [--pool N] [--pxedust BINARY] [--baseline BINARY]
-#          [--no-build] [--no-deps] [--no-strace]
+#          [--rows clean,peak,cpu,growth] [--no-build] [--no-deps] [--no-strace]
 # --baseline adds the server "pxedust-base": another pxedust binary (e.g. before a change), run
 # interleaved with the others and set up exactly like pxedust.
 set -euo pipefail
@@ -39,6 +39,7 @@ prefill_set=0
 pool_size=196606
 pxedust_bin=""
 baseline_bin=""
+rows="clean,peak,cpu,growth"
 build_pxedust=1
 install_deps=1
 use_strace=1
@@ -62,6 +63,7 @@ while (($#)); do
     --prefill) prefill=${2?--prefill LIST}; prefill_set=1; shift 2 ;;       # "" = no growth row
     --pxedust) pxedust_bin=${2:?--pxedust BINARY}; build_pxedust=0; shift 2 ;;
     --baseline) baseline_bin=${2:?--baseline BINARY}; shift 2 ;;
+    --rows) rows=${2:?--rows LIST}; shift 2 ;;
     --no-build) build_pxedust=0; shift ;;   # use build/release/bin/pxedust as it is
     --no-deps) install_deps=0; shift ;;     # skip scripts/install-deps.sh --bench
     --no-strace) use_strace=0; shift ;;
@@ -455,19 +457,20 @@ done
 
 for ((r = 1; r <= runs; r++)); do
   say "run $r of $runs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-  for name in "${active[@]}"; do cleanRate "$name" "$r" || say "  $name clean run $r: failed"; done
-  for name in "${active[@]}"; do
+  row() { [[ ",$rows," == *",$1,"* ]]; }
+  row clean && for name in "${active[@]}"; do cleanRate "$name" "$r" || say "  $name clean run $r: failed"; done
+  row peak && for name in "${active[@]}"; do
     j=$(loadRun "$name" peak "$r" "$peak_rate" 0) || continue
     read -r -a l <<<"$(lossOf "$j")"
     say "  $name peak run $r: ${l[1]} ACK/s, lost ${l[0]}"
   done
-  for name in "${active[@]}"; do
+  row cpu && for name in "${active[@]}"; do
     j=$(loadRun "$name" cpu "$r" "$cpu_rate" 0) || continue
     read -r -a l <<<"$(lossOf "$j")"
     say "  $name cpu run $r at $cpu_rate/s: ${l[1]} ACK/s, lost ${l[0]}"
   done
   for fill in "${prefill_list[@]}"; do
-    [[ -z $fill ]] && continue
+    [[ -z $fill ]] || ! row growth && continue
     for name in "${active[@]}"; do
       j=$(loadRun "$name" "growth" "$r" "$peak_rate" "$fill") || continue
       read -r -a l <<<"$(lossOf "$j")"
