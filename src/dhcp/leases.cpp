@@ -604,7 +604,10 @@ Result<Lease> LeaseDb::bindStatic(std::uint32_t subnetId, const ClientInfo& clie
                                   std::uint32_t leaseTime, UnixTime now) {
   if (auto it = byAddr_.find(address); it != byAddr_.end()) {
     const Lease& l = it->second.lease;
-    if (l.activeAt(now) && l.client != client.key) {
+    // A reservation belongs to the machine (its MAC), not to one client identifier: each boot stage
+    // (UEFI PXE, then iPXE, then the kernel) may send its own option 61, and every one of them must
+    // get the machine's address. Another machine's lease on it is still a conflict.
+    if (l.activeAt(now) && l.client != client.key && l.mac != client.mac) {
       return leaseError(LeaseErrc::AddressUnavailable,
                         fmt::format("{} is {} to {} until {}", formatLeaseAddress(address), leaseStateName(l.state),
                                     l.client.toString(), l.expiry));

@@ -420,6 +420,16 @@ TEST(Leases, ReservationsNetworkAndBroadcastAreNeverOffered) {
   EXPECT_TRUE(isLeaseError(conflict.error(), LeaseErrc::AddressUnavailable));
   EXPECT_EQ(db.stats(kT0)[0].bound, 1U);
   EXPECT_EQ(db.stats(kT0)[0].free, 0U);
+  // The same machine in its next boot stage, with another client identifier (UEFI PXE sends one,
+  // iPXE another, or none): the reservation is the machine's, so it gets the address again.
+  ClientInfo nextStage = client(1, "fixed");
+  nextStage.key = ClientKey::identify({}, nextStage.mac);
+  ASSERT_NE(nextStage.key, client(1).key);
+  auto again = db.bindStatic(1, nextStage, ip(10, 0, 0, 3), 7200, kT0);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->client, nextStage.key);
+  // Another machine still may not take a reserved address that is bound.
+  EXPECT_FALSE(db.bindStatic(1, client(5), ip(10, 0, 0, 3), 7200, kT0).ok());
   ASSERT_TRUE(db.sync(kT0).ok());
   { LeaseDb closed = std::move(db); }
   auto db2 = openOk(opts(dir), {p}, {ip(10, 0, 0, 3)});
