@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/demo.hpp"
+#include "cli/demo_image.hpp"
 #include "cli/initramfs_command.hpp"
 #include "cli/storage_commands.hpp"
 #include "common/log.hpp"
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   });
 
   cli::addInitramfsCommands(app);
+  cli::addDemoImageCommand(*app.get_subcommand("image"));
 
   CLI11_PARSE(app, argc, argv);
 

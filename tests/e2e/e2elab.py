@@ -233,7 +233,10 @@ class VM:
         cmd = ["qemu-system-x86_64", "-M", "pc,graphics=off" if self.firmware == "bios" else "q35", "-m", "512",
                "-display", "none", "-serial", f"file:{self.serial}", "-monitor", "none", "-no-reboot",
                "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
-               "-device", f"virtio-net-pci,netdev=n0,mac={self.mac},bootindex=1",
+               # UEFI: no iPXE option ROM, so OVMF's own network stack (EDK2 PXE) boots, as on real
+               # UEFI machines; BIOS: QEMU's iPXE ROM is the PXE firmware.
+               "-device", f"virtio-net-pci,netdev=n0,mac={self.mac},bootindex=1"
+               + (",romfile=" if self.firmware == "uefi" else ""),
                "-boot", "order=n"]
         if accel_kind == "kvm":
             cmd += ["-accel", "kvm", "-cpu", "host"]
@@ -269,7 +272,8 @@ class VM:
                 raise AssertionError(f"{self.name}: QEMU exited {self.proc.returncode} before /{pattern}/:\n"
                                      f"{self.text()[-3000:]}\n{_read(self.serial + '.stderr')[-1000:]}")
             time.sleep(0.2)
-        raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout}s:\n{self.text()[-3000:]}")
+        raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout}s; console:\n{self.text()[-3000:]}\n"
+                             f"pxedust log:\n{self.lab.read_log()[-4000:]}")
 
     def wait_exit(self, timeout):
         try:

@@ -6,6 +6,7 @@ Skipped, with the reason, only when QEMU cannot run here (no qemu-system-x86 / i
 namespaces). PXEDUST_E2E_ACCEL=kvm|tcg overrides the accelerator probe."""
 
 import os
+import re
 import shutil
 import sys
 import unittest
@@ -87,6 +88,68 @@ ip = "10.219.0.11"
         log = e2elab._read(self.lab.log)
         self.assertIn("event=tftp.done client=10.219.0.11", log)
         self.assertIn("file=pxelinux.0", log)
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "ovmf not installed")
+@unittest.skipUnless(os.path.exists("/usr/lib/ipxe/snponly.efi"), "ipxe not installed")
+class UefiIpxe(unittest.TestCase):
+    """OVMF's PXE (architecture 7, TFTP with windowsize) loads iPXE, which pxedust recognises as
+    iPXE and hands a script instead of iPXE again; the script boots the kernel over TFTP."""
+    MAC = "52:54:00:e2:00:07"
+
+    def setUp(self):
+        self.lab = e2elab.Lab()
+
+    def tearDown(self):
+        rc = self.lab.stop()
+        log = self.lab.read_log()
+        self.lab.close()
+        self.assertEqual(rc, 0, log[-3000:])
+        self.assertNotIn("ERROR: AddressSanitizer", log)
+
+    def test_ovmf_pxe_ipxe_script_kernel_marker(self):
+        root = os.path.join(self.lab.dir, "tftp")
+        os.makedirs(root)
+        shutil.copy("/usr/lib/ipxe/snponly.efi", root)
+        shutil.copy(VMLINUZ, os.path.join(root, "vmlinuz"))
+        shutil.copy(INITRD_NET, os.path.join(root, "initrd.img"))
+        with open(os.path.join(root, "boot.ipxe"), "w") as f:
+            # initrd= names the image for the kernel's EFI stub, which reads it from iPXE's file system.
+            f.write("#!ipxe\nkernel vmlinuz initrd=initrd.img console=ttyS0 pxedust.stop=dhcp "
+                    "pxedust.onfail=poweroff panic=-1 quiet\ninitrd initrd.img\nboot\n")
+        self.lab.start(f"""
+[log]
+level = "debug"
+[storage]
+dir = "{self.lab.dir}/store"
+[tftp]
+listen = ["{e2elab.SERVER_IP}:69"]
+root = "{root}"
+[dhcp]
+interfaces = ["{self.lab.bridge}"]
+[[dhcp.subnet]]
+subnet = "10.219.0.0/24"
+pools = ["10.219.0.100-10.219.0.150"]
+boot = {{ uefi = "snponly.efi" }}
+ipxe_script = "boot.ipxe"
+[[host]]
+name = "e2e-uefi"
+mac = "{self.MAC}"
+ip = "10.219.0.17"
+""", ready=("event=daemon.ready", "event=dhcp.listening"))
+        vm = self.lab.vm(self.MAC, "uefi1", firmware="uefi").start(ACCEL)
+        t_kernel, _ = vm.wait_for(r"pxedust-initramfs: start", BOOT_TIMEOUT)
+        t_marker, m = vm.wait_for(r"pxedust-initramfs: marker host=(\S+) ip=(\S+)", 120)
+        self.assertEqual(m.group(1), "e2e-uefi")
+        vm.wait_exit(60)
+        print(f"\ne2e uefi/ipxe ({ACCEL}): kernel+initramfs running at {t_kernel:.1f}s, "
+              f"DHCP marker at {t_marker:.1f}s", file=sys.stderr)
+        log = self.lab.read_log()
+        m = re.search(r"event=tftp.done client=10.219.0.17:\d+ file=snponly.efi .* windowsize=(\d+)", log)
+        self.assertIsNotNone(m, "EDK2's PXE did not load snponly.efi over TFTP")
+        print(f"e2e uefi: EDK2 fetched snponly.efi with windowsize {m.group(1)}", file=sys.stderr)
+        self.assertIn("file=boot.ipxe", log)
 
 
 if __name__ == "__main__":
