@@ -499,6 +499,10 @@ void loadDhcp(Section s, DhcpConfig& out, const std::string& storageDir) {
   out.leaseFile = s.string("lease_file").value_or(storageDir + "/dhcp.leases");
   if (out.leaseFile.empty()) s.fail(s.get("lease_file"), "lease_file", "expected a file path");
   if (auto v = s.integer<std::int64_t>("offer_hold", 1, 3600)) out.offerHold = std::chrono::seconds(*v);
+  if (const auto* n = s.get("answer_router_solicitations")) {
+    if (!n->is_boolean()) s.fail(n, "answer_router_solicitations", "expected true or false");
+    out.answerRouterSolicitations = n->as_boolean()->get();
+  }
   if (auto v = s.integer<std::int64_t>("decline_hold", 0, 30LL * 24 * 3600)) out.declineHold = std::chrono::seconds(*v);
   loadDhcpSettings(s, out.settings);
   if (out.settings.leaseTime) out.defaultLeaseTime = *out.settings.leaseTime;

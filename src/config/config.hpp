@@ -126,6 +126,9 @@ struct DhcpConfig {
   std::chrono::seconds offerHold{60};      // an offered address stays reserved this long
   std::chrono::seconds declineHold{3600};  // a DECLINEd address is not offered for this long
   std::chrono::seconds defaultLeaseTime{3600};
+  // Answer IPv6 router solicitations on the interfaces with "no IPv6 router here" (lifetime 0), so
+  // firmware such as iPXE does not wait seconds for one on every boot (dhcp/router_adverts.hpp).
+  bool answerRouterSolicitations = true;
   DhcpSettings settings;            // [dhcp]'s own answers, inherited by subnets and hosts
   std::vector<DhcpSubnet> subnets;
 };

@@ -40,7 +40,8 @@ struct DhcpService::Pending {
   sockaddr_in to{};
 };
 
-DhcpService::DhcpService(event::Loop& loop, Clock clock) : loop_(loop), clock_(clock ? std::move(clock) : Clock(systemNow)) {}
+DhcpService::DhcpService(event::Loop& loop, Clock clock)
+    : loop_(loop), clock_(clock ? std::move(clock) : Clock(systemNow)), adverts_(loop.io()) {}
 
 DhcpService::~DhcpService() { stop(); }
 
@@ -137,10 +138,15 @@ Result<void> DhcpService::apply(const config::Config& config, std::shared_ptr<co
     PXD_INFO("dhcp.listening", "interface={} address={} port={} mode={}", l->interface.name,
              formatLeaseAddress(l->interface.address), l->port,
              dc.mode == config::DhcpMode::Proxy ? "proxy" : "server");
+  std::vector<RouterAdverts::Interface> raOn;
+  if (dc.answerRouterSolicitations)
+    for (const auto& i : interfaces) raOn.push_back({i.name, i.index});
+  adverts_.apply(raOn);
   return {};
 }
 
 void DhcpService::stop() {
+  adverts_.stop();
   for (auto& l : listeners_) {
     l->closed = true;
     l->socket.close();

@@ -25,6 +25,7 @@
 #include "dhcp/interfaces.hpp"
 #include "dhcp/leases.hpp"
 #include "dhcp/policy.hpp"
+#include "dhcp/router_adverts.hpp"
 #include "event/loop.hpp"
 #include "event/udp.hpp"
 #include "inventory/inventory.hpp"
@@ -50,6 +51,7 @@ class DhcpService {
 
   [[nodiscard]] const DhcpStats& stats() const { return stats_; }
   [[nodiscard]] const LeaseDb* leases() const { return leases_ ? &*leases_ : nullptr; }
+  [[nodiscard]] const RouterAdvertStats& routerAdvertStats() const { return adverts_.stats(); }
 
  private:
   struct Listener {
@@ -75,6 +77,7 @@ class DhcpService {
   std::optional<LeaseDb> leases_;
   std::unique_ptr<Policy> policy_;
   std::vector<std::shared_ptr<Listener>> listeners_;
+  RouterAdverts adverts_;
   DhcpStats stats_;
 };
 

@@ -449,6 +449,48 @@ for i in range(int(sys.argv[1])):
 """
 
 
+RS_CLIENT = r"""
+import socket, struct, sys, time
+dev = sys.argv[1]
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+idx = socket.if_nametoindex(dev)
+end = time.time() + 6
+while time.time() < end:
+    try:
+        s.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ("ff02::2", 0, 0, idx))  # the kernel fills the checksum
+    except OSError:  # link-local address still tentative (DAD)
+        time.sleep(0.2)
+        continue
+    s.settimeout(0.5)
+    try:
+        while True:
+            data, frm = s.recvfrom(1500)
+            if data[0] == 134:
+                print("RA", data[1], struct.unpack("!H", data[6:8])[0], data[5], frm[0].split("%")[0])
+                sys.exit(0)
+    except socket.timeout:
+        pass
+print("none")
+"""
+
+
+@needs_lab
+class RouterSolicitations(LabCase):
+    """iPXE waits seconds for an IPv6 router on every boot unless one answers: pxedust answers with
+    "no router here" (lifetime 0, no M/O flags), on its DHCP interfaces and nowhere else."""
+
+    def test_answered_with_lifetime_zero_on_dhcp_interfaces_only(self):
+        import sys
+        r = self.lab.ns(self.lab.cli, sys.executable, "-c", RS_CLIENT, "pxc0", timeout=30)
+        words = r.stdout.split()
+        self.assertEqual(words[:4], ["RA", "0", "0", "0"], r.stdout + r.stderr)  # code 0, lifetime 0, no flags
+        self.assertTrue(words[4].startswith("fe80:"), r.stdout)
+        r = self.lab.ns(self.lab.cli, sys.executable, "-c", RS_CLIENT, "pxc1", timeout=30)
+        self.assertEqual(r.stdout.strip(), "none", "answered on an interface DHCP is not configured for")
+
+
 @needs_lab
 @unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
 class Crash(LabCase):
