@@ -374,9 +374,10 @@ Decision Policy::proxy(Exchange& x) {
   r.type = discovery ? MessageType::Ack : MessageType::Offer;
   r.options.push_back({kOptServerId, be32(x.serverId)});
   addBoot(x, r);
-  if (r.file.empty() && !x.settings->rootPath)
+  auto rootPath = rootPathFor(x);
+  if (r.file.empty() && !rootPath)
     return dropped(Drop::NoBootInfo, fmt::format("client={} arch={}: no boot file configured", x.who, x.arch.value_or(0)));
-  if (x.settings->rootPath) r.options.push_back({kOptRootPath, text(*x.settings->rootPath)});
+  if (rootPath) r.options.push_back({kOptRootPath, text(*rootPath)});
   if (!x.rq.relayAgentInfo.empty()) r.options.push_back({kOptRelayInfo, x.rq.relayAgentInfo});
   if (discovery) {
     r.destination = Destination::Source;
@@ -389,6 +390,17 @@ Decision Policy::proxy(Exchange& x) {
   if (x.explain) d.detail = fmt::format("client={} proxy_{} file={}", x.who, discovery ? "ack" : "offer", r.file);
   d.reply = std::move(r);
   return d;
+}
+
+// The configured root-path, else the host's own iSCSI disk in RFC 4173 form,
+// "iscsi:<server>:<protocol>:<port>:<LUN>:<target>" (empty fields are the defaults: TCP, 3260, LUN 0).
+std::optional<std::string> Policy::rootPathFor(const Exchange& x) const {
+  if (x.settings->rootPath) return x.settings->rootPath;
+  if (x.host == nullptr || x.host->iscsiTarget.empty() || !x.host->iscsiPortal) return std::nullopt;
+  const auto& portal = *x.host->iscsiPortal;
+  std::string server = portal.address.is_unspecified() ? formatLeaseAddress(x.serverId) : portal.address.to_string();
+  std::string port = portal.port == 3260 ? "" : std::to_string(portal.port);
+  return fmt::format("iscsi:{}::{}::{}", server, port, x.host->iscsiTarget);
 }
 
 void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32_t leaseTime) const {
@@ -405,7 +417,7 @@ void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32
   if (s.dns) r.options.push_back({kOptDns, addresses(*s.dns)});
   if (s.domain) r.options.push_back({kOptDomain, text(*s.domain)});
   if (x.host != nullptr) r.options.push_back({kOptHostName, text(x.host->name)});
-  if (s.rootPath) r.options.push_back({kOptRootPath, text(*s.rootPath)});
+  if (auto rootPath = rootPathFor(x)) r.options.push_back({kOptRootPath, text(*rootPath)});
   if (s.initiatorIqn) r.options.push_back({kOptIscsiInitiator, text(*s.initiatorIqn)});
   for (const auto& o : s.options) {
     std::erase_if(r.options, [&](const ReplyOption& mine) { return mine.code == o.code; });
@@ -420,7 +432,7 @@ void Policy::addBoot(Exchange& x, Reply& r) const {
   if (x.ipxe) {
     // Never hand iPXE the iPXE binary again: its script, else nothing (it boots the root-path).
     if (s.ipxeScript) file = s.ipxeScript;
-    else if (!s.rootPath) file = bootFileFor(s.boot, x.arch);
+    else if (!rootPathFor(x)) file = bootFileFor(s.boot, x.arch);
     r.options.push_back({kOptIpxe, {kIpxeNoPxeDhcp, 1, 1}});
   } else if (x.pxe || x.http) {
     file = bootFileFor(s.boot, x.arch);

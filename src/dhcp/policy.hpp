@@ -162,6 +162,7 @@ class Policy {
   Decision nak(Exchange& x, std::string why);
   void addConfiguration(Exchange& x, Reply& reply, bool withLease, std::uint32_t leaseTime) const;
   void addBoot(Exchange& x, Reply& reply) const;
+  [[nodiscard]] std::optional<std::string> rootPathFor(const Exchange& x) const;
   static Decision dropped(Drop why, std::string detail);
   void resolveSettings();
 

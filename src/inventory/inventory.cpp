@@ -9,8 +9,12 @@ std::shared_ptr<const Inventory> Inventory::fromConfig(const config::Config& con
   auto inv = std::make_shared<Inventory>();
   inv->hosts_.reserve(config.hosts.size());
   for (const auto& h : config.hosts) {
-    Host host{h.name, h.mac, h.ip, h.group, h.dhcp, h.disk, {}};
-    if (config.iscsi.enabled && h.disk.image) host.iscsiTarget = config::iscsiTargetName(config.iscsi, h);
+    Host host{h.name, h.mac, h.ip, h.group, h.dhcp, h.disk, {}, {}};
+    if (config.iscsi.enabled && h.disk.image) {
+      host.iscsiTarget = config::iscsiTargetName(config.iscsi, h);
+      for (const auto& a : config.iscsi.listen)
+        if (a.address.is_v4() && !host.iscsiPortal) host.iscsiPortal = a;
+    }
     for (const auto& g : config.groups)
       if (g.name == h.group) host.dhcp.inherit(g.dhcp);
     inv->hosts_.push_back(std::move(host));

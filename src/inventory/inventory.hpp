@@ -32,6 +32,9 @@ struct Host {
   // host has an image, the name of its iSCSI target; empty otherwise.
   config::DiskSettings disk;
   std::string iscsiTarget;
+  // Where that target is served: the first IPv4 [iscsi] listen address (0.0.0.0 = whichever address
+  // the host reaches us on). DHCP derives the host's root-path from it when none is configured.
+  std::optional<config::SocketAddress> iscsiPortal;
 };
 
 class Inventory {

@@ -23,6 +23,7 @@ def setUpModule():
         return
     VMLINUZ, KROOT = e2elab.kernel()
     INITRD_NET = e2elab.initramfs(KROOT, iscsi=False)
+    INITRD_ISCSI = e2elab.initramfs(KROOT, iscsi=True)
     ACCEL = e2elab.accel(VMLINUZ, INITRD_NET)
     print(f"\ne2e: kernel {os.path.basename(VMLINUZ)}, accelerator {ACCEL}", file=sys.stderr)
 
@@ -150,6 +151,91 @@ ip = "10.219.0.17"
         self.assertIsNotNone(m, "EDK2's PXE did not load snponly.efi over TFTP")
         print(f"e2e uefi: EDK2 fetched snponly.efi with windowsize {m.group(1)}", file=sys.stderr)
         self.assertIn("file=boot.ipxe", log)
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
+class IscsiRoot(unittest.TestCase):
+    """Two diskless hosts boot their root from one base image over iSCSI, each with its own overlay:
+    iPXE gets a root-path (derived from the host's disk) and a script from DHCP, hooks the SAN disk and writes the iBFT; the
+    initramfs logs in from the iBFT and switch_roots; the root's init counts boots on its disk."""
+    MACS = {"node-a": "52:54:00:e2:00:0a", "node-b": "52:54:00:e2:00:0b"}
+    IPS = {"node-a": "10.219.0.21", "node-b": "10.219.0.22"}
+
+    def setUp(self):
+        self.lab = e2elab.Lab()
+
+    def tearDown(self):
+        rc = self.lab.stop()
+        log = self.lab.read_log()
+        self.lab.close()
+        self.assertEqual(rc, 0, log[-3000:])
+        self.assertNotIn("ERROR: AddressSanitizer", log)
+
+    def cli(self, *args):
+        env = dict(os.environ, PXEDUST_CONFIG=self.config_path)
+        r = e2elab.subprocess.run([e2elab.PXEDUST, *args], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 0, f"pxedust {' '.join(args)}: {r.stderr}")
+        return r.stdout
+
+    def boot(self, host, label):
+        vm = self.lab.vm(self.MACS[host], label).start(ACCEL)
+        t, m = vm.wait_for(r"pxedust-demo: up host=(\S+) root=(\S+) boot-count=(\d+)", BOOT_TIMEOUT)
+        vm.wait_exit(120)
+        self.assertEqual(m.group(1), host)
+        print(f"\ne2e iscsi root {label} ({ACCEL}): {host} up at {t:.1f}s, boot-count {m.group(3)}", file=sys.stderr)
+        return int(m.group(3)), vm
+
+    def test_two_hosts_one_base_persistent_overlays_and_reset(self):
+        d = self.lab.dir
+        root = os.path.join(d, "tftp")
+        os.makedirs(root)
+        shutil.copy(VMLINUZ, os.path.join(root, "vmlinuz"))
+        shutil.copy(INITRD_ISCSI, os.path.join(root, "initrd.img"))
+        with open(os.path.join(root, "boot.ipxe"), "w") as f:
+            # edd=off: the kernel's EDD probe would make iPXE's SAN hook log in a second time.
+            f.write("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff quiet\n"
+                    "initrd initrd.img\nboot\n")
+        hosts = "".join(f"""
+[[host]]
+name = "{h}"
+mac = "{self.MACS[h]}"
+ip = "{self.IPS[h]}"
+image = "demo"
+""" for h in self.MACS)
+        config = f"""
+[log]
+level = "info"
+[storage]
+dir = "{d}/store"
+[tftp]
+listen = ["{e2elab.SERVER_IP}:69"]
+root = "{root}"
+[dhcp]
+interfaces = ["{self.lab.bridge}"]
+[[dhcp.subnet]]
+subnet = "10.219.0.0/24"
+ipxe_script = "boot.ipxe"
+[iscsi]
+listen = ["{e2elab.SERVER_IP}:3260"]
+{hosts}"""
+        self.config_path = os.path.join(d, "pxedust.toml")
+        with open(self.config_path, "w") as f:
+            f.write(config)
+        demo = os.path.join(d, "demo.img")
+        self.cli("image", "build-demo", "-o", demo)
+        self.cli("image", "import", demo, "--name", "demo", "--quiet")
+        self.lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening"))
+
+        self.assertEqual(self.boot("node-a", "a1")[0], 1)
+        self.assertEqual(self.boot("node-a", "a2")[0], 2)  # the overlay persisted across the reboot
+        self.assertEqual(self.boot("node-b", "b1")[0], 1)  # same base, its own overlay
+        self.lab.stop()
+        self.cli("overlay", "reset", "node-a")
+        self.lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening"))
+        self.assertEqual(self.boot("node-a", "a3")[0], 1)  # back to the base
+        self.lab.stop()
+        self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported
 
 
 if __name__ == "__main__":

@@ -152,6 +152,26 @@ TEST_F(PolicyTest, IpxeHostWithRootPathAndNoScriptGetsNoBootFile) {
   EXPECT_EQ(text(option(*d.reply, 17)), "iscsi:10.9.0.1::::iqn.2026-11.org.pxedust:alpha");
 }
 
+TEST_F(PolicyTest, HostWithADiskGetsItsIscsiRootPath) {
+  // No root_path configured: a host with an image gets its own target's, on the address it reached us on.
+  std::string cfg(kConfig);
+  const std::string rp = "root_path = \"iscsi:10.9.0.1::::iqn.2026-11.org.pxedust:alpha\"\n";
+  cfg.erase(cfg.find(rp), rp.size());
+  load(cfg + "image = \"deb\"\n[iscsi]\n");
+  auto d = run(discover("52:54:00:00:00:01"));
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(text(option(*d.reply, 17)), "iscsi:10.9.0.1::::iqn.2026-11.org.pxedust:alpha");
+  // A specific listen address and port are named as such (RFC 4173).
+  load(cfg + "image = \"deb\"\n[iscsi]\nlisten = [\"10.9.0.5:3261\"]\n");
+  d = run(discover("52:54:00:00:00:01"));
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(text(option(*d.reply, 17)), "iscsi:10.9.0.5::3261::iqn.2026-11.org.pxedust:alpha");
+  // Hosts without a disk get none.
+  d = run(discover("52:54:00:00:03:01"));
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(text(option(*d.reply, 17)), "<absent>");
+}
+
 TEST_F(PolicyTest, RequestStates) {
   // Selecting another server: silence.
   auto rq = discover("52:54:00:00:02:01");

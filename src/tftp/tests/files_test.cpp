@@ -29,7 +29,7 @@ TEST(TftpFiles, Normalize) {
 TEST(TftpFiles, PerHost) {
   std::vector<config::TftpPerHostRule> rules{{"boot.cfg", "hosts/{name}/boot.cfg"},
                                              {"pxelinux.cfg/default", "pxelinux.cfg/01-{mac}"}};
-  inventory::Host h{"alpha", MacAddress::parse("52:54:00:00:00:01"), std::nullopt, "lab", {}, {}, {}};
+  inventory::Host h{"alpha", MacAddress::parse("52:54:00:00:00:01"), std::nullopt, "lab", {}, {}, {}, {}};
   EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/alpha/boot.cfg");
   EXPECT_EQ(applyPerHost(rules, "pxelinux.cfg/default", &h), "pxelinux.cfg/01-52-54-00-00-00-01");
   EXPECT_EQ(applyPerHost(rules, "boot.cfg", nullptr), "boot.cfg");
