@@ -21,6 +21,7 @@ test_pkgs=(
   # tests/e2e: diskless VMs. busybox-static also goes into the client initramfs, with open-iscsi's
   # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
   qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
+  libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "blockstore/host_disks.hpp"
+#include "blockstore/store.hpp"
 #include "common/log.hpp"
 
 #ifndef PXEDUST_VERSION
@@ -44,6 +46,22 @@ Result<void> Daemon::applyConfig(const config::Config& config) {
     dhcp_->stop();
     dhcp_.reset();
   }
+  // iSCSI next: binding its listeners can still refuse the reload.
+  if (config.iscsi.enabled) {
+    if (!iscsi_) {
+      auto store = blockstore::Store::open(config.storage.dir);
+      if (!store) return Error{"[iscsi] store " + config.storage.dir + ": " + store.error().message, store.error().code};
+      iscsi_ = std::make_unique<iscsi::IscsiService>(loop_, std::make_shared<blockstore::HostDisks>(*store));
+      iscsiStorageDir_ = config.storage.dir;
+    } else if (config.storage.dir != iscsiStorageDir_) {
+      PXD_WARN("iscsi.storage_dir_changed", "running={} configured={} note=\"takes effect on restart\"",
+               log::q(iscsiStorageDir_), log::q(config.storage.dir));
+    }
+    if (auto r = iscsi_->apply(config.iscsi, hosts); !r) return r;
+  } else if (iscsi_) {
+    iscsi_->stop();  // the section was removed: its sessions are closed
+    iscsi_.reset();
+  }
   if (config.tftp.enabled) {
     if (!tftp_) tftp_ = std::make_unique<tftp::TftpService>(loop_);
     if (auto r = tftp_->apply(config.tftp, hosts); !r) return r;
@@ -61,7 +79,7 @@ int Daemon::run() {
     PXD_ERROR("daemon.start_failed", "config={} error={}", log::q(configPath_), log::q(r.error().message));
     return 1;
   }
-  if (!config_.tftp.enabled && !config_.dhcp.enabled) PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
+  if (!config_.tftp.enabled && !config_.dhcp.enabled && !config_.iscsi.enabled) PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
   loop_.onSignal(SIGINT, [this](int) { shutdown(); });
   loop_.onSignal(SIGHUP, [this](int) { reload(); });
@@ -93,6 +111,7 @@ void Daemon::shutdown() {
   if (shuttingDown_) {
     PXD_WARN("daemon.shutdown_now", "in_flight={}", loop_.gate().inFlight());
     if (tftp_) tftp_->abortTransfers();
+    if (iscsi_) iscsi_->abortConnections();
     loop_.stop();
     return;
   }
@@ -100,12 +119,14 @@ void Daemon::shutdown() {
   PXD_INFO("daemon.shutdown", "in_flight={} grace_ms={}", loop_.gate().inFlight(), config_.daemon.shutdownGrace.count());
   if (tftp_) tftp_->stopListening();
   if (dhcp_) dhcp_->stop();
+  if (iscsi_) iscsi_->stop();
   loop_.gate().close([this] { loop_.stop(); });
   graceTimer_ = std::make_unique<asio::steady_timer>(loop_.io(), config_.daemon.shutdownGrace);
   graceTimer_->async_wait([this](const std::error_code& ec) {
     if (ec) return;
     PXD_WARN("daemon.grace_expired", "in_flight={}", loop_.gate().inFlight());
     if (tftp_) tftp_->abortTransfers();
+    if (iscsi_) iscsi_->abortConnections();
     // Aborted transfers leave the gate on their next wake-up; the drain callback then stops the loop.
   });
 }

@@ -15,6 +15,7 @@
 #include "dhcp/service.hpp"
 #include "event/loop.hpp"
 #include "inventory/inventory.hpp"
+#include "iscsi/service.hpp"
 #include "tftp/service.hpp"
 
 namespace pxedust::daemon {
@@ -34,6 +35,7 @@ class Daemon {
   event::Loop& loop() { return loop_; }
   [[nodiscard]] const tftp::TftpService* tftp() const { return tftp_.get(); }
   [[nodiscard]] const dhcp::DhcpService* dhcp() const { return dhcp_.get(); }
+  [[nodiscard]] const iscsi::IscsiService* iscsi() const { return iscsi_.get(); }
 
  private:
   Result<void> applyConfig(const config::Config& config);
@@ -43,6 +45,8 @@ class Daemon {
   event::Loop loop_;
   std::unique_ptr<tftp::TftpService> tftp_;
   std::unique_ptr<dhcp::DhcpService> dhcp_;
+  std::unique_ptr<iscsi::IscsiService> iscsi_;
+  std::string iscsiStorageDir_;  // the store the iSCSI service opened (a new dir needs a restart)
   std::unique_ptr<asio::steady_timer> graceTimer_;
   bool shuttingDown_ = false;
 };

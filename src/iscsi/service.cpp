@@ -1,0 +1,150 @@
+#include "iscsi/service.hpp"
+
+#include <sys/random.h>
+
+#include <set>
+
+#include "common/log.hpp"
+
+namespace pxedust::iscsi {
+
+namespace {
+void cryptoRandom(std::span<std::uint8_t> out) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::getrandom(out.data() + got, out.size() - got, 0);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+}
+}  // namespace
+
+IscsiService::IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDisks> disks, unsigned diskThreads)
+    : loop_(loop), ctx_(std::make_shared<ServiceContext>(loop.executor())) {
+  ctx_->pool = std::make_unique<blockstore::WorkerPool>(diskThreads);
+  ctx_->luns = std::make_unique<LunCache>(std::move(disks), *ctx_->pool, loop.executor(), 1);
+  ctx_->random = cryptoRandom;
+}
+
+IscsiService::~IscsiService() {
+  for (auto& [k, l] : listeners_) l->close();
+  abortConnections();
+}
+
+std::vector<asio::ip::tcp::endpoint> IscsiService::listenEndpoints() const {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& [k, l] : listeners_) out.push_back(l->localEndpoint());
+  return out;
+}
+
+Result<void> IscsiService::apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  if (stopping_) return {};
+  // Bind new listeners first: a reload that cannot bind changes nothing.
+  std::vector<config::SocketAddress> listen = config.listen;
+  if (listen.empty()) listen.push_back(config::SocketAddress{asio::ip::address_v4::any(), 3260});
+  std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;
+  std::set<std::string> wanted;
+  for (const auto& a : listen) {
+    std::string key = a.toString();
+    wanted.insert(key);
+    if (listeners_.contains(key) || fresh.contains(key)) continue;
+    auto l = std::make_unique<event::TcpListener>(loop_.io(), [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
+    if (auto r = l->listen(asio::ip::tcp::endpoint(a.address, a.port)); !r) {
+      for (auto& [k, f] : fresh) f->close();
+      return Error{"[iscsi] " + r.error().message, r.error().code};
+    }
+    PXD_INFO("iscsi.listening", "address={}", key);
+    fresh.emplace(key, std::move(l));
+  }
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (!wanted.contains(it->first)) {
+      PXD_INFO("iscsi.listener_closed", "address={}", it->first);
+      it->second->close();
+      it = listeners_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [k, l] : fresh) listeners_.emplace(k, std::move(l));
+  maxConnections_ = config.maxConnections;
+
+  auto registry = std::make_shared<const TargetRegistry>(config, std::move(hosts));
+  ctx_->registry = registry;
+  ctx_->luns->setPortalGroupTag(config.portalGroupTag);
+  auto forgotten = ctx_->luns->retain(*registry);
+  // Sessions whose target is gone, changed disk, or no longer admits them.
+  std::vector<std::shared_ptr<Session>> closing;
+  ctx_->sessions.forEach([&](const std::shared_ptr<Session>& s) {
+    if (s->isDiscovery()) return;
+    const Target* t = registry->find(s->key().target);
+    bool keep = t && s->lun() && t->host == s->lun()->host && t->disk.image && *t->disk.image == s->lun()->image;
+    if (keep && t->disk.initiators) {
+      keep = std::any_of(t->disk.initiators->begin(), t->disk.initiators->end(),
+                         [&](const std::string& n) { return lowerCase(n) == s->key().initiator; });
+    }
+    if (!keep) closing.push_back(s);
+  });
+  for (auto& s : closing) {
+    PXD_INFO("iscsi.session_removed", "initiator={} target={} reason=\"target removed or changed on reload\"",
+             log::q(s->key().initiator), log::q(s->key().target));
+    if (s->close) {
+      auto weak = s->owner;
+      if (auto it = ctx_->connections.find(weak); it != ctx_->connections.end()) {
+        if (auto c = it->second.lock()) {
+          c->abort(Drop::TargetRemoved, "target removed or changed on reload");
+          continue;
+        }
+      }
+      s->close("target removed");
+    }
+  }
+  PXD_INFO("iscsi.applied", "targets={} listeners={} sessions={} luns_dropped={}", registry->targets().size(),
+           listeners_.size(), ctx_->sessions.size(), forgotten.size());
+  return {};
+}
+
+void IscsiService::accept(asio::ip::tcp::socket socket) {
+  ++ctx_->stats.connectionsAccepted;
+  std::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (stopping_ || ctx_->connections.size() >= maxConnections_) {
+    ctx_->stats.drop(stopping_ ? Drop::Shutdown : Drop::TooManyConnections);
+    PXD_WARN("iscsi.connection_refused", "peer={}:{} reason={}", remote.address().to_string(), remote.port(),
+             stopping_ ? "shutdown" : "too_many_connections");
+    socket.close(ec);
+    return;
+  }
+  auto ticket = loop_.gate().enter();
+  if (!ticket) {
+    ctx_->stats.drop(Drop::Shutdown);
+    socket.close(ec);
+    return;
+  }
+  std::uint64_t id = ctx_->nextConnectionId++;
+  PXD_DEBUG("iscsi.connection", "conn={} peer={}:{}", id, remote.address().to_string(), remote.port());
+  auto c = std::make_shared<Connection>(ctx_, std::move(socket), std::move(*ticket), id);
+  ctx_->connections[id] = c;
+  ++ctx_->stats.connectionsActive;
+  c->start();
+}
+
+void IscsiService::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& [k, l] : listeners_) l->close();
+  listeners_.clear();
+  auto conns = ctx_->connections;
+  for (auto& [id, w] : conns)
+    if (auto c = w.lock()) c->drain(Drop::Shutdown);
+}
+
+void IscsiService::abortConnections() {
+  auto conns = ctx_->connections;
+  for (auto& [id, w] : conns)
+    if (auto c = w.lock()) c->abort(Drop::Shutdown, "shutdown");
+}
+
+}  // namespace pxedust::iscsi

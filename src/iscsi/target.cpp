@@ -1,0 +1,172 @@
+#include "iscsi/target.hpp"
+
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+#include "common/log.hpp"
+#include "iscsi/wire/text.hpp"
+
+namespace pxedust::iscsi {
+
+std::string lowerCase(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+TargetRegistry::TargetRegistry(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts)
+    : config_(config) {
+  if (!hosts) return;
+  for (const auto& h : hosts->hosts()) {
+    if (h.iscsiTarget.empty() || !h.disk.image) continue;
+    Target t{lowerCase(h.iscsiTarget), h.name, h.disk, h.ip};
+    targets_.emplace(t.name, std::move(t));
+  }
+}
+
+const Target* TargetRegistry::find(std::string_view targetName) const {
+  auto it = targets_.find(lowerCase(targetName));
+  return it == targets_.end() ? nullptr : &it->second;
+}
+
+bool TargetRegistry::permits(const Target& t, std::string_view initiatorLower, const asio::ip::address& peer) {
+  asio::ip::address_v4 v4;
+  bool isV4 = false;
+  if (peer.is_v4()) {
+    v4 = peer.to_v4();
+    isV4 = true;
+  } else if (peer.is_v6() && peer.to_v6().is_v4_mapped()) {
+    v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+    isV4 = true;
+  }
+  if (t.disk.allow) {
+    if (!isV4) return false;
+    bool any = std::any_of(t.disk.allow->begin(), t.disk.allow->end(), [&](const auto& n) { return n.contains(v4); });
+    if (!any) return false;
+  } else if (t.hostIp) {
+    if (!isV4 || v4 != *t.hostIp) return false;
+  }
+  if (t.disk.initiators) {
+    bool any = std::any_of(t.disk.initiators->begin(), t.disk.initiators->end(),
+                           [&](const std::string& n) { return lowerCase(n) == initiatorLower; });
+    if (!any) return false;
+  }
+  return true;
+}
+
+namespace {
+std::optional<ChapCredentials> toChap(const std::optional<config::ChapCredentials>& c) {
+  if (!c) return std::nullopt;
+  return ChapCredentials{c->user, c->secret};
+}
+}  // namespace
+
+AccessDecision TargetRegistry::authorize(const LoginIdentity& id, const asio::ip::address& peer) const {
+  AccessDecision d;
+  if (id.sessionType == SessionType::Discovery) {
+    d.chap = toChap(config_.discoveryChap);
+    return d;
+  }
+  const Target* t = find(id.targetName);
+  if (!t) {
+    d.status = login_status::NotFound;
+    return d;
+  }
+  if (!permits(*t, lowerCase(id.initiatorName), peer)) {
+    d.status = login_status::AuthorizationFailure;
+    return d;
+  }
+  d.chap = toChap(t->disk.chap);
+  d.mutualChap = toChap(t->disk.mutualChap);
+  d.targetAlias = t->host;
+  return d;
+}
+
+std::vector<std::uint8_t> TargetRegistry::sendTargets(std::string_view initiatorLower, const asio::ip::address& peer,
+                                                      const std::string& portal, std::string_view only) const {
+  wire::TextWriter out;
+  for (const auto& [name, t] : targets_) {
+    if (!only.empty() && name != lowerCase(only)) continue;
+    if (!permits(t, initiatorLower, peer)) continue;
+    out.add("TargetName", name);
+    out.add("TargetAddress", portal);
+  }
+  return out.take();
+}
+
+
+asio::awaitable<Result<std::shared_ptr<HostLun>>> LunCache::open(const Target& target) {
+  std::string host = target.host;
+  std::string image = *target.disk.image;
+  std::string targetName = target.name;
+  if (auto it = luns_.find(host); it != luns_.end() && it->second->image == image) co_return it->second;
+  // The open runs on a worker; the result comes back through shared state and a timer used as
+  // an event (only the loop touches the timer; the worker hands its reference over to the loop).
+  using OpenResult = Result<std::shared_ptr<blockstore::BlockDevice>>;
+  struct OpenJob {
+    explicit OpenJob(asio::any_io_executor e) : timer(e) {}
+    std::shared_ptr<blockstore::HostDisks> disks;
+    std::string host, image;
+    std::optional<OpenResult> result;
+    asio::steady_timer timer;
+  };
+  auto job = std::make_shared<OpenJob>(executor_);
+  job->disks = disks_;
+  job->host = host;
+  job->image = image;
+  job->timer.expires_at(asio::steady_timer::time_point::max());
+  asio::any_io_executor ex = executor_;
+  pool_.post([job, ex]() mutable {
+    OpenResult r = job->disks->open(job->host, job->image);
+    asio::post(ex, [job = std::move(job), r = std::move(r)]() mutable {
+      job->result.emplace(std::move(r));
+      job->timer.cancel();
+    });
+  });
+  while (!job->result) {
+    std::error_code ec;
+    co_await job->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  OpenResult dev = std::move(*job->result);
+  if (!dev) co_return Error{dev.error().message, dev.error().code};
+  // Another session may have opened it while we waited: one Lun per host.
+  if (auto it = luns_.find(host); it != luns_.end() && it->second->image == image) co_return it->second;
+  auto async = std::make_shared<blockstore::AsyncBlockDevice>(*dev, pool_, executor_);
+  scsi::LunOptions opts;
+  opts.identity.deviceId = scsi::stableDeviceId("host " + host);
+  std::string serial = fmt::format("{:016x}", opts.identity.deviceId);
+  opts.identity.serial = serial;
+  opts.identity.targetName = targetName;
+  opts.identity.targetPortName = fmt::format("{},t,0x{:04x}", targetName, tpgt_);
+  auto hl = std::make_shared<HostLun>();
+  hl->host = host;
+  hl->image = image;
+  hl->targetName = targetName;
+  hl->lun = std::make_shared<scsi::Lun>(executor_, std::move(async), std::move(opts));
+  luns_[host] = hl;
+  PXD_INFO("iscsi.lun_opened", "host={} image={} blocks={} block_size={}", log::q(host), log::q(image),
+           hl->lun->geometry().blocks, hl->lun->geometry().blockSize);
+  co_return hl;
+}
+
+std::vector<std::string> LunCache::retain(const TargetRegistry& registry) {
+  std::vector<std::string> gone;
+  for (auto it = luns_.begin(); it != luns_.end();) {
+    const Target* t = registry.find(it->second->targetName);
+    if (!t || t->host != it->first || !t->disk.image || *t->disk.image != it->second->image) {
+      gone.push_back(it->first);
+      it = luns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return gone;
+}
+
+}  // namespace pxedust::iscsi

@@ -1,0 +1,453 @@
+"""iSCSI target integration tests: real initiators (libiscsi's iscsi-ls/iscsi-inq/iscsi-test-cu, QEMU's
+iSCSI driver) and a small raw-socket client against pxedust started as a process on 127.0.0.1, with a
+block store made by `pxedust image import`. A missing tool makes its test skip, not fail."""
+
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
+LOOPBACK = "127.0.0.1"
+PREFIX = "iqn.2026-11.org.pxedust:"
+CU1 = "iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test"
+CU2 = "iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test-2"
+SECRET = "node3-secret-123"
+# The conformance suite's pass floor measured on this target (CUnit counts skipped tests as passed).
+CU_PASS_FLOOR = int(os.environ.get("PXEDUST_CU_FLOOR", "590"))
+
+
+def have(*tools):
+    return all(shutil.which(t) for t in tools)
+
+
+def free_tcp_port():
+    for port in range(13260, 13300):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((LOOPBACK, port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 13260-13299")
+
+
+class Target:
+    """pxedust serve with an [iscsi] section, three hosts and a 16 MiB base image."""
+
+    def __init__(self, base_size=16 << 20):
+        self.dir = tempfile.mkdtemp(prefix="pxedust-iscsi-")
+        self.port = free_tcp_port()
+        self.config = os.path.join(self.dir, "pxedust.toml")
+        self.log = os.path.join(self.dir, "pxedust.log")
+        self.store = os.path.join(self.dir, "store")
+        self.proc = None
+        self.base = os.path.join(self.dir, "base.img")
+        rng = random.Random(5)
+        with open(self.base, "wb") as f:
+            f.write(rng.randbytes(base_size))
+        self.write_config()
+        env = dict(os.environ, PXEDUST_CONFIG=self.config)
+        subprocess.run([PXEDUST, "image", "import", self.base, "--name", "base"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.base, "rb") as f:
+            self.base_bytes = f.read()
+
+    def write_config(self, extra_hosts=""):
+        with open(self.config, "w") as f:
+            f.write(f"""
+[log]
+level = "debug"
+[daemon]
+shutdown_grace = 5
+[storage]
+dir = "{self.store}"
+[iscsi]
+listen = ["{LOOPBACK}:{self.port}"]
+nop_interval = 2
+nop_timeout = 6
+[[host]]
+name = "node1"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+iscsi_initiators = ["iqn.2026-01.test:node1"]
+[[host]]
+name = "node2"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+iscsi_initiators = ["iqn.2026-01.test:node2"]
+[[host]]
+name = "node3"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+chap_user = "node3"
+chap_secret = "{SECRET}"
+[[host]]
+name = "cu"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+iscsi_initiators = ["{CU1}", "{CU2}"]
+[[host]]
+name = "far"
+image = "base"
+iscsi_allow = ["10.99.0.0/16"]
+{extra_hosts}
+""")
+
+    def start(self):
+        logf = open(self.log, "a")
+        self.proc = subprocess.Popen([PXEDUST, "serve", "--config", self.config], stdout=logf, stderr=logf)
+        logf.close()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("pxedust exited: " + self.logtext()[-2000:])
+                time.sleep(0.05)
+        raise RuntimeError("pxedust did not listen")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def logtext(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def url(self, host="node1"):
+        return f"iscsi://{LOOPBACK}:{self.port}/{PREFIX}{host}/0"
+
+    def opts(self, host="node1", initiator=None):
+        initiator = initiator or f"iqn.2026-01.test:{host}"
+        return (f"driver=iscsi,transport=tcp,portal={LOOPBACK}:{self.port},target={PREFIX}{host},lun=0,"
+                f"initiator-name={initiator}")
+
+    def cleanup(self):
+        self.stop(signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run(args, timeout=120, check=False):
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=check)
+
+
+class TargetCase(unittest.TestCase):
+    def setUp(self):
+        if not os.path.exists(PXEDUST):
+            self.skipTest("no pxedust binary")
+        self.t = Target()
+        self.t.start()
+
+    def tearDown(self):
+        alive = self.t.proc is not None and self.t.proc.poll() is None
+        log = self.t.logtext()
+        self.t.cleanup()
+        self.assertNotIn("AddressSanitizer", log)
+        self.assertNotIn("runtime error", log)
+        if alive is False and self.t.proc is not None:
+            self.fail("pxedust died")
+
+
+class Discovery(TargetCase):
+    def test_ls_sees_own_target_only(self):
+        if not have("iscsi-ls"):
+            self.skipTest("iscsi-ls missing")
+        r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node1", f"iscsi://{LOOPBACK}:{self.t.port}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"{PREFIX}node1", r.stdout)
+        self.assertIn(f"Portal:{LOOPBACK}:{self.t.port},1", r.stdout)
+        self.assertNotIn(f"{PREFIX}node2", r.stdout)
+        self.assertNotIn(f"{PREFIX}far", r.stdout)
+
+    def test_inq_readcapacity(self):
+        if not have("iscsi-inq", "iscsi-readcapacity16"):
+            self.skipTest("libiscsi-bin missing")
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node1", self.t.url()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("DIRECT_ACCESS", r.stdout)
+        r = run(["iscsi-readcapacity16", "-i", "iqn.2026-01.test:node1", self.t.url()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"RETURNED LOGICAL BLOCK ADDRESS:{(16 << 20) // 512 - 1}", r.stdout)
+
+    def test_wrong_initiator_and_address_refused(self):
+        if not have("iscsi-inq"):
+            self.skipTest("iscsi-inq missing")
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node2", self.t.url("node1")])
+        self.assertNotEqual(r.returncode, 0)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:far", self.t.url("far")])  # not from 10.99/16
+        self.assertNotEqual(r.returncode, 0)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node1", self.t.url("nosuchhost")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("event=iscsi.login_failed", self.t.logtext())
+
+    def test_chap(self):
+        if not have("iscsi-inq"):
+            self.skipTest("iscsi-inq missing")
+        base = f"{LOOPBACK}:{self.t.port}/{PREFIX}node3/0"
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node3", f"iscsi://node3%{SECRET}@{base}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node3", f"iscsi://node3%wrong-secret-456@{base}"])
+        self.assertNotEqual(r.returncode, 0)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node3", f"iscsi://{base}"])
+        self.assertNotEqual(r.returncode, 0)
+
+
+class Qemu(TargetCase):
+    def test_convert_and_write_overlay_only(self):
+        if not have("qemu-img", "qemu-io"):
+            self.skipTest("qemu-utils missing")
+        out = os.path.join(self.t.dir, "out.raw")
+        r = run(["qemu-img", "convert", "--image-opts", "-O", "raw", self.t.opts("node1"), out], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == self.t.base_bytes, "node1 does not read back the base")
+        r = run(["qemu-io", "--image-opts", "-c", "write -P 0xab 0 1M", "-c", "write -P 0xcd 5M 300k", "-c", "flush",
+                 self.t.opts("node1")], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        r = run(["qemu-img", "convert", "--image-opts", "-O", "raw", self.t.opts("node1"), out], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        want = bytearray(self.t.base_bytes)
+        want[0:1 << 20] = b"\xab" * (1 << 20)
+        want[5 << 20:(5 << 20) + 300 * 1024] = b"\xcd" * (300 * 1024)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == bytes(want), "node1 does not read back its writes")
+        r = run(["qemu-img", "convert", "--image-opts", "-O", "raw", self.t.opts("node2"), out], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == self.t.base_bytes, "node2 sees node1's writes")
+        with open(self.t.base, "rb") as f:
+            self.assertTrue(f.read() == self.t.base_bytes)
+
+
+class Restart(TargetCase):
+    def _write_then_restart(self, sig):
+        if not have("qemu-img", "qemu-io"):
+            self.skipTest("qemu-utils missing")
+        r = run(["qemu-io", "--image-opts", "-c", "write -P 0x5a 2M 512k", "-c", "flush", self.t.opts("node1")])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        # A session that is in the middle of things when the daemon goes.
+        mid = subprocess.Popen(["qemu-io", "--image-opts", "-c", "write -P 0x77 4M 64k", "-c", "flush",
+                                "-c", "read -P 0x77 4M 64k", self.t.opts("node1")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.05)
+        self.t.stop(sig)
+        self.t.start()
+        # libiscsi reconnects (and logs in again) by itself; its commands then complete.
+        try:
+            mid.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            mid.kill()
+            mid.communicate()
+        out = os.path.join(self.t.dir, "after.raw")
+        r = run(["qemu-img", "convert", "--image-opts", "-O", "raw", self.t.opts("node1"), out], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[2 << 20:(2 << 20) + (512 << 10)], b"\x5a" * (512 << 10))
+        if mid.returncode == 0:  # its flush returned: the write must be there
+            self.assertEqual(data[4 << 20:(4 << 20) + (64 << 10)], b"\x77" * (64 << 10))
+
+    def test_sigterm(self):
+        self._write_then_restart(signal.SIGTERM)
+
+    def test_kill9(self):
+        self._write_then_restart(signal.SIGKILL)
+
+
+class Conformance(TargetCase):
+    def test_iscsi_test_cu(self):
+        if not have("iscsi-test-cu"):
+            self.skipTest("iscsi-test-cu missing")
+        r = run(["iscsi-test-cu", "-d", "-n", "-i", CU1, "-I", CU2, self.t.url("cu")], timeout=1800)
+        out = r.stdout + r.stderr
+        m = re.search(r"tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", out)
+        self.assertIsNotNone(m, out[-3000:])
+        total, ran, passed, failed = map(int, m.groups())
+        failures = sorted(set(re.findall(r"Suite (\S+), Test (\S+) had failures", out)))
+        print(f"\niscsi-test-cu: total={total} ran={ran} passed={passed} failed={failed} "
+              f"skipped_messages={out.count('[SKIPPED]')}")
+        for s, t in failures:
+            print(f"  FAILED {s}.{t}")
+        self.assertGreaterEqual(passed, CU_PASS_FLOOR)
+        known = int(os.environ.get("PXEDUST_CU_MAX_FAIL", "0"))
+        self.assertLessEqual(failed, known, failures)
+
+
+# ---- raw-socket client for bad input ------------------------------------------------------------
+
+def login_pdu(initiator, target=None, isid=b"\x80\x00\x00\x00\x00\x01", cmdsn=1, keys=None, discovery=False,
+              itt=1):
+    kv = {"InitiatorName": initiator, "SessionType": "Discovery" if discovery else "Normal"}
+    if target:
+        kv["TargetName"] = target
+    kv.update({"HeaderDigest": "None", "DataDigest": "None"})
+    if keys:
+        kv.update(keys)
+    data = b"".join(f"{k}={v}".encode() + b"\0" for k, v in kv.items())
+    return pdu(0x43, 0x87, data, lun=isid + b"\x00\x00", itt=itt, rest=struct.pack(">HHII", 0, 0, cmdsn, 0))
+
+
+def pdu(op, flags, data=b"", lun=b"\0" * 8, itt=1, rest=b"", ahs=b"", tail=None):
+    bhs = bytes([op, flags, 0, 0, len(ahs) // 4]) + len(data).to_bytes(3, "big") + lun + struct.pack(">I", itt)
+    bhs += rest + b"\0" * (28 - len(rest)) if tail is None else tail
+    bhs = bhs[:48]
+    pad = (4 - len(data) % 4) % 4
+    return bhs + ahs + data + b"\0" * pad
+
+
+def recv_pdu(s, timeout=5):
+    s.settimeout(timeout)
+    hdr = b""
+    while len(hdr) < 48:
+        c = s.recv(48 - len(hdr))
+        if not c:
+            return None
+        hdr += c
+    n = int.from_bytes(hdr[5:8], "big")
+    n += (4 - n % 4) % 4
+    body = b""
+    while len(body) < n:
+        c = s.recv(n - len(body))
+        if not c:
+            return None
+        body += c
+    return hdr, body
+
+
+def closed(s, timeout=5):
+    s.settimeout(timeout)
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+class BadInput(TargetCase):
+    def connect(self):
+        s = socket.create_connection((LOOPBACK, self.t.port), timeout=5)
+        self.addCleanup(s.close)
+        return s
+
+    def logged_in(self):
+        s = self.connect()
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1"))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x23)
+        self.assertEqual(hdr[36:38], b"\0\0", body)
+        return s
+
+    def assert_other_session_works(self):
+        if have("iscsi-inq"):
+            r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node2", self.t.url("node2")])
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_truncated_bhs(self):
+        s = self.connect()
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1")[:30])
+        s.shutdown(socket.SHUT_WR)
+        self.assertTrue(closed(s))
+        self.assert_other_session_works()
+        self.assertIn("in the middle of a PDU", self.t.logtext())
+
+    def test_wrong_phase(self):
+        s = self.connect()
+        s.sendall(pdu(0x01, 0x80, rest=struct.pack(">III", 0, 1, 0)))  # SCSI Command before login
+        self.assertTrue(closed(s))
+        self.assertIn("reason=wrong_phase", self.t.logtext())
+        self.assert_other_session_works()
+
+    def test_oversized_login_and_key_floods(self):
+        s = self.connect()
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1", keys={"X-big": "v" * 65536}))
+        self.assertTrue(closed(s))
+        s = self.connect()
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1",
+                            keys={f"X-k{i}": "1" for i in range(2000)}))
+        r = recv_pdu(s)
+        self.assertTrue(r is None or r[0][36] != 0)
+        self.assert_other_session_works()
+
+    def test_full_feature_errors(self):
+        s = self.logged_in()
+        # Data-Out for a task that does not exist: Reject.
+        s.sendall(pdu(0x05, 0x80, b"x" * 512, itt=77, rest=struct.pack(">III", 0xffffffff, 0, 0)))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x3f)
+        self.assertEqual(body[:1], b"\x05")
+        # A Login Request in the full feature phase: Reject.
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1"))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x3f)
+        # CmdSN out of the window: ignored; a NOP-Out ping in the window is still answered.
+        s.sendall(pdu(0x00, 0x80, itt=9, rest=struct.pack(">III", 0xffffffff, 1000, 0)))
+        s.sendall(pdu(0x00, 0x80, itt=10, rest=struct.pack(">III", 0xffffffff, 1, 0)))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x20)
+        self.assertEqual(struct.unpack(">I", hdr[16:20])[0], 10)
+        # An unknown opcode: Reject.
+        s.sendall(pdu(0x1c, 0x80, itt=11))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x3f)
+        # A data segment over our MaxRecvDataSegmentLength: Reject (the data is drained).
+        s.sendall(pdu(0x00, 0x80, b"y" * (300 * 1024), itt=12, rest=struct.pack(">III", 0xffffffff, 2, 0)))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x3f)
+        s.sendall(pdu(0x00, 0x80, itt=13, rest=struct.pack(">III", 0xffffffff, 2, 0)))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[0] & 0x3f, 0x20)
+        self.assert_other_session_works()
+        self.assertIn("event=iscsi.reject", self.t.logtext())
+
+    def test_header_digest_error(self):
+        s = self.connect()
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1", keys={"HeaderDigest": "CRC32C"}))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[36:38], b"\0\0")
+        if b"HeaderDigest=CRC32C" not in body:
+            self.skipTest("digest not negotiated")
+        s.sendall(pdu(0x00, 0x80, itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))[:48] + b"\0\0\0\0")
+        self.assertTrue(closed(s))
+        self.assertIn("reason=header_digest", self.t.logtext())
+        self.assert_other_session_works()
+
+    def test_reinstatement_half_open(self):
+        a = self.logged_in()  # never closed: half-open from the target's point of view
+        b = self.connect()
+        b.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1"))
+        hdr, body = recv_pdu(b)
+        self.assertEqual(hdr[36:38], b"\0\0")
+        self.assertTrue(closed(a))
+        self.assertIn("event=iscsi.session_reinstated", self.t.logtext())
+        # The new session's first command gets UNIT ATTENTION 29/00 (TEST UNIT READY).
+        cdb = b"\x00" * 16
+        b.sendall(pdu(0x01, 0x81, lun=b"\0" * 8, itt=3, rest=struct.pack(">III", 0, 1, 0) + cdb))
+        hdr, body = recv_pdu(b)
+        self.assertEqual(hdr[0] & 0x3f, 0x21)
+        self.assertEqual(hdr[3], 2)  # CHECK CONDITION
+        self.assertEqual(body[2 + 12:2 + 14], b"\x29\x00")
+
+
+if __name__ == "__main__":
+    unittest.main()
