@@ -35,6 +35,7 @@ struct Connection::Task {
   std::uint32_t highest = 0;       // highest offset + length received
   std::uint32_t outstandingR2t = 0;
   std::uint32_t r2tSn = 0;
+  std::uint32_t expDataSn = 0;  // within the current Data-Out sequence (§11.7.5), from 0 each
   bool unsolicitedPending = false;
   std::size_t budget = 0;
   bool admitted = false;
@@ -671,6 +672,13 @@ bool Connection::rxDataOut(const wire::DataOut& h, wire::RxPdu& pdu) {
                        h.targetTransferTag));
     return true;
   }
+  if (h.dataSn != t->expDataSn) {
+    // ERL 0 cannot recover a lost or reordered Data-Out (§7.1.4.1): the connection goes.
+    abort(Drop::ProtocolError, fmt::format("Data-Out DataSN {} where {} was due (itt {:#x})", h.dataSn, t->expDataSn,
+                                           h.initiatorTaskTag));
+    return false;
+  }
+  ++t->expDataSn;
   const std::uint32_t len = static_cast<std::uint32_t>(pdu.data.size());
   if (h.bufferOffset > t->edtl || len > t->edtl - h.bufferOffset) {
     reject(wire::RejectReason::ProtocolError, pdu.bhs, Drop::ProtocolError, "Data-Out past the expected transfer length");
@@ -683,6 +691,7 @@ bool Connection::rxDataOut(const wire::DataOut& h, wire::RxPdu& pdu) {
   ctx_->stats.bytesIn += len;
   t->highest = std::max(t->highest, h.bufferOffset + len);
   if (h.final) {
+    t->expDataSn = 0;
     if (h.targetTransferTag == wire::kReservedTag) {
       t->unsolicitedPending = false;
       t->nextOffset = std::max(t->nextOffset, std::min(t->highest, t->need));
