@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""pxedust's demo: two diskless machines boot their root disk from ONE base image, live.
+
+Creates a private network (a network namespace with a bridge; nothing outside it is touched),
+builds the demo base image and the client initramfs, starts pxedust inside the lab (DHCP, TFTP,
+iSCSI), and boots two QEMU machines that have no disk. Each host's progress is shown as it happens:
+DHCP -> boot program -> kernel -> iSCSI login -> up. Then a summary: boot times and what each host's
+copy-on-write overlay costs on top of the shared base. Everything it made is removed on exit or Ctrl-C.
+
+Run it through scripts/demo.sh (which installs packages and builds first); needs root.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+import e2elab  # noqa: E402  (the lab the end-to-end tests use)
+
+HOSTS = [("demo-1", "52:54:00:d0:00:01", "10.219.0.31"), ("demo-2", "52:54:00:d0:00:02", "10.219.0.32")]
+STAGES = ["power on", "DHCP", "boot program", "kernel", "iSCSI login", "root mounted", "up"]
+TTY = sys.stdout.isatty()
+BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if TTY else ("",) * 5
+
+
+def say(text):
+    print(f"{BOLD}pxedust demo{RESET} {text}", flush=True)
+
+
+def step(text, fn):
+    print(f"  {text} ...", end="", flush=True)
+    t = time.time()
+    out = fn()
+    shown = f": {out}" if isinstance(out, str) and len(out) < 10 else ""
+    print(f" {GREEN}ok{RESET}{shown} {DIM}({time.time() - t:.1f}s){RESET}", flush=True)
+    return out
+
+
+class Tracker:
+    """Where each host is, from pxedust's log and the VM's serial console."""
+
+    def __init__(self, lab, vms):
+        self.lab, self.vms = lab, vms
+        self.reached = {name: {"power on": 0.0} for name, _, _ in HOSTS}
+        self.failed = {}
+
+    def poll(self):
+        log = self.lab.read_log()
+        for (name, mac, ip), vm in zip(HOSTS, self.vms):
+            r = self.reached[name]
+            now = time.time() - vm.started
+            console = vm.text()
+            marks = {
+                "DHCP": re.search(rf"net0: {re.escape(ip)}/", console),  # iPXE's line once DHCP is done
+                "boot program": re.search(rf"event=tftp.done client={re.escape(ip)}:\d+ file=boot.ipxe", log),
+                "kernel": "pxedust-initramfs: start" in console,
+                "iSCSI login": re.search(rf"event=iscsi.login .*peer={re.escape(ip)}:\d+ type=normal", log)
+                or "pxedust-initramfs: disk" in console,
+                "root mounted": "pxedust-initramfs: root mounted" in console,
+                "up": "pxedust-demo: up" in console,
+            }
+            for stage in STAGES[1:]:
+                if stage not in r and marks[stage]:
+                    r[stage] = now
+            m = re.search(r"pxedust-initramfs: failed (.*)", console)
+            if m and name not in self.failed:
+                self.failed[name] = m.group(1).strip()
+            if vm.proc.poll() is not None and "up" not in r and name not in self.failed:
+                self.failed[name] = f"the VM stopped (exit {vm.proc.returncode})"
+
+    def done(self):
+        return all("up" in self.reached[n] or n in self.failed for n, _, _ in HOSTS)
+
+    def render(self):
+        lines = []
+        for name, _, ip in HOSTS:
+            r = self.reached[name]
+            cells = []
+            last = max(i for i, st in enumerate(STAGES) if st in r)
+            for i, stage in enumerate(STAGES[:last + 2]):
+                if stage in r:
+                    cells.append(f"{GREEN}{stage}{RESET} {DIM}{r[stage]:.0f}s{RESET}")
+                elif i <= last:
+                    cells.append(f"{DIM}({stage}){RESET}")
+                else:
+                    cells.append(f"{DIM}{stage}...{RESET}")
+            status = f"  {RED}FAILED: {self.failed[name]}{RESET}" if name in self.failed else ""
+            lines.append(f"  {BOLD}{name:<7}{RESET} {ip:<12} " + f" {DIM}->{RESET} ".join(cells) + status)
+        return lines
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("pxedust demo: needs root (network namespaces, tap devices)")
+    why = e2elab.qemu_missing()
+    if why:
+        sys.exit(f"pxedust demo: QEMU cannot run here: {why}")
+    say("boots two diskless machines from one shared base image, in a private network (10.219.0.0/24)")
+    vmlinuz, kroot = step("fetching a Debian cloud kernel (apt-get download, cached in build/e2e)", e2elab.kernel)
+    initrd = step("building the client initramfs (pxedust initramfs build)", lambda: e2elab.initramfs(kroot, True))
+    accel = step("checking whether KVM works here", lambda: e2elab.accel(vmlinuz, initrd))
+    lab = e2elab.Lab()
+    def on_term(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        d = lab.dir
+        tftp = os.path.join(d, "tftp")
+        os.makedirs(tftp)
+        for src, dst in ((vmlinuz, "vmlinuz"), (initrd, "initrd.img")):
+            subprocess.run(["cp", src, os.path.join(tftp, dst)], check=True)
+        with open(os.path.join(tftp, "boot.ipxe"), "w") as f:
+            f.write("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff quiet\n"
+                    "initrd initrd.img\nboot\n")
+        hosts = "".join(f'\n[[host]]\nname = "{n}"\nmac = "{m}"\nip = "{ip}"\nimage = "demo"\n' for n, m, ip in HOSTS)
+        config = f"""# written by the pxedust demo
+[log]
+level = "info"
+[storage]
+dir = "{d}/store"
+[tftp]
+listen = ["{e2elab.SERVER_IP}:69"]
+root = "{tftp}"
+[dhcp]
+interfaces = ["{lab.bridge}"]
+[[dhcp.subnet]]
+subnet = "10.219.0.0/24"
+ipxe_script = "boot.ipxe"     # iPXE gets this script and, from the host's disk, an iSCSI root-path
+[iscsi]
+listen = ["{e2elab.SERVER_IP}:3260"]
+{hosts}"""
+        cfg = os.path.join(d, "pxedust.toml")
+        with open(cfg, "w") as f:
+            f.write(config)
+        env = dict(os.environ, PXEDUST_CONFIG=cfg)
+        demo_img = os.path.join(d, "demo.img")
+        run = lambda *a: subprocess.run([e2elab.PXEDUST, *a], check=True, capture_output=True, text=True, env=env)
+        step("building the base image (pxedust image build-demo: ext4, busybox)", lambda: run("image", "build-demo", "-o", demo_img))
+        step("importing it into the block store as 'demo'", lambda: run("image", "import", demo_img, "--name", "demo", "--quiet"))
+        os.unlink(demo_img)
+        step("starting pxedust in the lab (DHCP, TFTP, iSCSI on 10.219.0.1)",
+             lambda: lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening", "event=iscsi.listening")))
+        say(f"powering on {len(HOSTS)} machines with no disk ({accel.upper()}; under TCG a boot takes a minute or two)")
+        vms = [lab.vm(m, n).start(accel) for n, m, _ in HOSTS]
+        tracker = Tracker(lab, vms)
+        shown = 0
+        deadline = time.time() + 900
+        while not tracker.done() and time.time() < deadline:
+            tracker.poll()
+            lines = tracker.render()
+            if TTY:
+                if shown:
+                    print(f"\033[{shown}A", end="")
+                print("\n".join(f"\033[2K{ln}" for ln in lines), flush=True)
+                shown = len(lines)
+            time.sleep(0.5)
+        tracker.poll()
+        if not TTY:
+            print("\n".join(tracker.render()))
+        for vm in vms:
+            try:
+                vm.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                vm.kill()
+        say("summary")
+        overlays = run("overlay", "list").stdout
+        images = run("image", "list").stdout
+        for name, _, _ in HOSTS:
+            r = tracker.reached[name]
+            t = f"up in {r['up']:.1f}s" if "up" in r else f"{RED}did not come up: {tracker.failed.get(name, 'timeout')}{RESET}"
+            print(f"  {name:<7} {t}")
+        print(f"\n  the shared base image:\n" + "\n".join("    " + ln for ln in images.strip().splitlines()))
+        print(f"\n  each host's copy-on-write overlay (what it wrote while booting):\n"
+              + "\n".join("    " + ln for ln in overlays.strip().splitlines()))
+        print(f"\n  {DIM}consoles and the pxedust log are in {d} until the demo exits{RESET}")
+        ok = all("up" in tracker.reached[n] for n, _, _ in HOSTS)
+        if TTY and ok:
+            input(f"\n{BOLD}pxedust demo{RESET} done: press Enter to remove everything it made ")
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        print()
+        say("stopped")
+        return 130
+    finally:
+        lab.close()
+        say("removed the lab, its processes and files")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
