@@ -27,6 +27,7 @@ struct TftpStats {
   std::uint64_t transfersStarted = 0;
   std::uint64_t transfersCompleted = 0;
   std::uint64_t transfersFailed = 0;
+  std::uint64_t transfersClosedByClient = 0;  // size probes and early closes with every byte sent
   std::uint64_t blocksSent = 0;
   std::uint64_t bytesSent = 0;
   std::uint64_t retransmits = 0;

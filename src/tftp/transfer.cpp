@@ -212,6 +212,12 @@ void Transfer::onDatagram(std::span<const std::uint8_t> pkt, bool& progressed) {
   if (op == static_cast<std::uint16_t>(wire::Opcode::Error)) {
     wire::ErrorPacket e;
     wire::parseError(pkt, e);
+    // Two ERRORs are not failures. Firmware that only wanted the size answers the OACK with an ERROR
+    // (EDK2: code 8, then a second RRQ for the file). A client that has every byte by tsize may close
+    // instead of acknowledging the empty last block of a file whose size is a multiple of blksize
+    // (pxelinux through iPXE's PXE API: code 0, "No error, file close").
+    const std::uint64_t dataBlocks = ((window_ ? window_->size() : 0) + negotiation_.blksize - 1) / negotiation_.blksize;
+    closedByClient_ = state_ == State::AwaitOackAck || (e.code == 0 && lastSent_ >= dataBlocks);
     finish(false, fmt::format("client_error code={} message={}", e.code, log::q(e.message)));
     return;
   }
@@ -290,7 +296,9 @@ void Transfer::finish(bool ok, std::string_view reason) {
   if (state_ == State::Done) return;
   setState(State::Done);
   auto& stats = *shared_->stats;
-  ok ? ++stats.transfersCompleted : ++stats.transfersFailed;
+  if (ok) ++stats.transfersCompleted;
+  else if (closedByClient_) ++stats.transfersClosedByClient;
+  else ++stats.transfersFailed;
   double secs = std::chrono::duration<double>(Clock::now() - started_).count();
   std::uint64_t bytes = std::min<std::uint64_t>(window_ ? window_->size() : 0,
                                                 lastAcked_ * negotiation_.blksize);
@@ -298,6 +306,10 @@ void Transfer::finish(bool ok, std::string_view reason) {
     PXD_INFO("tftp.done", "client={} file={} bytes={} blksize={} windowsize={} seconds={:.3f} retransmits={}",
              endpointText(setup_.client), log::q(setup_.path), bytes, negotiation_.blksize, negotiation_.windowsize,
              secs, retransmits_);
+  } else if (closedByClient_) {
+    PXD_INFO("tftp.closed_by_client", "client={} file={} reason={} bytes_sent={} seconds={:.3f}",
+             endpointText(setup_.client), log::q(setup_.path), reason,
+             std::min<std::uint64_t>(window_ ? window_->size() : 0, lastSent_ * negotiation_.blksize), secs);
   } else {
     PXD_INFO("tftp.failed", "client={} file={} reason={} bytes_acked={} seconds={:.3f} retransmits={}",
              endpointText(setup_.client), log::q(setup_.path), reason, bytes, secs, retransmits_);

@@ -116,6 +116,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool timedOut_ = false;
   bool aborted_ = false;
   bool acknowledged_ = false;  // any ACK from the client yet
+  bool closedByClient_ = false;  // the client ended it on purpose with what it wanted (see onDatagram)
   std::string_view abortReason_;
 
   // Send scratch, sized once for the window: headers and gather lists for sendmmsg.

@@ -263,6 +263,45 @@ TEST_F(TftpServiceTest, WrongTidGetsError5AndTransferGoesOn) {
   EXPECT_EQ(d2->block(), 2);
 }
 
+TEST_F(TftpServiceTest, SizeProbeAndEarlyCloseWithEveryByteAreNotFailures) {
+  write("aligned", std::string(1024, 'y'));  // two full 512-byte blocks, then an empty third
+  start();
+  auto error = [](std::uint16_t code) {
+    std::string e("\0\5", 2);
+    e.push_back(static_cast<char>(code >> 8));
+    e.push_back(static_cast<char>(code));
+    return e + "bye" + std::string(1, '\0');
+  };
+  // EDK2: RRQ with tsize, OACK, then ERROR 8; it only wanted the size.
+  Client probe;
+  probe.sendTo(port_, rrq("small", "octet", {{"tsize", "0"}}));
+  auto oack = probe.receive();
+  ASSERT_TRUE(oack);
+  EXPECT_EQ(oack->op(), 6);
+  probe.sendTo(ntohs(oack->from.sin_port), error(8));
+  // pxelinux through iPXE: both data blocks, then ERROR 0 instead of ACKing the empty last block.
+  Client closer;
+  closer.sendTo(port_, rrq("aligned"));
+  auto d1 = closer.receive();
+  ASSERT_TRUE(d1);
+  auto tid = ntohs(d1->from.sin_port);
+  closer.ack(tid, 1);
+  auto d2 = closer.receive();
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->block(), 2);
+  closer.sendTo(tid, error(0));
+  // A client that gives up part-way is still a failure.
+  Client quitter;
+  quitter.sendTo(port_, rrq("big"));
+  auto q1 = quitter.receive();
+  ASSERT_TRUE(q1);
+  quitter.sendTo(ntohs(q1->from.sin_port), error(0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto& s = statsAfterStop();
+  EXPECT_EQ(s.transfersClosedByClient, 2u);
+  EXPECT_EQ(s.transfersFailed, 1u);
+}
+
 TEST_F(TftpServiceTest, RetransmitsOnTimeoutThenGivesUp) {
   start();
   Client c;
