@@ -20,7 +20,7 @@ test_pkgs=(
   dnsmasq-base                            # the address server beside pxedust in proxy mode
   # tests/e2e: diskless VMs. busybox-static also goes into the client initramfs, with open-iscsi's
   # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
-  qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
+  qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
@@ -30,6 +30,7 @@ bench_pkgs=(
   libwrap0 libpcre2-8-0   # the privately unpacked atftpd's libraries
   qemu-utils nbdkit libnbd-bin fio   # bench/blockstore: qcow2 (qemu-img, qemu-nbd), nbdkit cow, fio nbd engine
   kea-admin kea-dhcp4-server isc-dhcp-server   # bench/dhcp: perfdhcp (in kea-admin), Kea and ISC dhcpd as peers
+  tgt libiscsi-dev    # bench/iscsi: tgtd as the peer, a libiscsi load generator; bench/e2e: the reference stack
 )
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
