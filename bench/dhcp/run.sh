@@ -13,13 +13,15 @@
 #   peak    -r 50000 (unbounded): ACKs per second and the share of exchanges lost
 #   cpu     server CPU-s per 1000 leases at a fixed rate every server sustains (--cpu-rate)
 #   growth  the peak rate again with 20k and 100k active leases already in the lease file
+#   static  clean and peak rates when every client has a static reservation (--reservations, 10,000):
+#           each server gets the same MAC -> IP list in its own form, perfdhcp's MACs are exactly those
 # Server CPU: utime+stime from /proc/PID/stat (all threads) before/after. strace counts each
 # server's fsync/fdatasync calls per ACK once (who makes a lease durable before its ACK).
 #
 # usage: bench/dhcp/run.sh [--runs N] [--servers pxedust,kea,dnsmasq,dhcpd] [--quick]
 #          [--period S] [--clients N] [--instances K] [--mode relay|broadcast] [--cpu-rate R]
 #          [--prefill 20000,100000] [--pool N] [--pxedust BINARY] [--baseline BINARY]
-#          [--rows clean,peak,cpu,growth] [--no-build] [--no-deps] [--no-strace]
+#          [--reservations N] [--rows clean,peak,cpu,growth,static] [--no-build] [--no-deps] [--no-strace]
 # --baseline adds the server "pxedust-base": another pxedust binary (e.g. before a change), run
 # interleaved with the others and set up exactly like pxedust.
 set -euo pipefail
@@ -39,7 +41,9 @@ prefill_set=0
 pool_size=196606
 pxedust_bin=""
 baseline_bin=""
-rows="clean,peak,cpu,growth"
+rows="clean,peak,cpu,growth,static"
+reservations=10000
+reserve=0   # reservations in the config of the server being started (the static row sets it)
 build_pxedust=1
 install_deps=1
 use_strace=1
@@ -63,6 +67,7 @@ while (($#)); do
     --prefill) prefill=${2?--prefill LIST}; prefill_set=1; shift 2 ;;       # "" = no growth row
     --pxedust) pxedust_bin=${2:?--pxedust BINARY}; build_pxedust=0; shift 2 ;;
     --baseline) baseline_bin=${2:?--baseline BINARY}; shift 2 ;;
+    --reservations) reservations=${2:?--reservations N}; shift 2 ;;
     --rows) rows=${2:?--rows LIST}; shift 2 ;;
     --no-build) build_pxedust=0; shift ;;   # use build/release/bin/pxedust as it is
     --no-deps) install_deps=0; shift ;;     # skip scripts/install-deps.sh --bench
@@ -77,7 +82,7 @@ if ((quick)); then
   ((prefill_set)) || prefill="20000"
 fi
 [[ -z $runs ]] && runs=3
-for v in runs period clients instances cpu_rate pool_size; do
+for v in runs period clients instances cpu_rate pool_size reservations; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --${v/_/-} wants a positive number" >&2; exit 2; }
 done
 [[ $mode == relay || $mode == broadcast ]] || { echo "run.sh: --mode relay|broadcast" >&2; exit 2; }
@@ -208,19 +213,23 @@ pools = ["$pool_first-$pool_last"]
 routers = "$srv_ip"
 lease_time = 3600
 EOF
+      reservationList | awk -F, '{ printf "[[host]]\nname = \"r%d\"\nmac = \"%s\"\nip = \"%s\"\n", NR, $1, $2 }' >>"$d/pxedust.toml"
       ;;
     kea)
       # memfile with persist=true: every lease change is appended to the CSV file (Kea's
       # crash-safe set-up); udp sockets for relayed traffic, raw for directly connected clients.
       local socket=udp
       [[ $mode == broadcast ]] && socket=raw
+      local resv
+      resv=$(reservationList | awk -F, '{ printf "%s{ \"hw-address\": \"%s\", \"ip-address\": \"%s\" }", (NR > 1 ? ",\n" : ""), $1, $2 }')
       cat >"$d/kea.json" <<EOF
 { "Dhcp4": {
   "interfaces-config": { "interfaces": [ "$if_s" ], "dhcp-socket-type": "$socket" },
   "lease-database": { "type": "memfile", "persist": true, "name": "$d/kea-leases4.csv", "lfc-interval": 3600 },
   "valid-lifetime": 3600,
   "subnet4": [ { "id": 1, "subnet": "$subnet/$prefix", "pools": [ { "pool": "$pool_first - $pool_last" } ],
-                 "option-data": [ { "name": "routers", "data": "$srv_ip" } ] } ],
+                 "option-data": [ { "name": "routers", "data": "$srv_ip" } ],
+                 "reservations": [ $resv ] } ],
   "loggers": [ { "name": "kea-dhcp4", "output_options": [ { "output": "$d/kea.log" } ], "severity": "WARN" } ]
 } }
 EOF
@@ -237,10 +246,27 @@ subnet $subnet netmask $netmask {
   option routers $srv_ip;
 }
 EOF
+      reservationList | awk -F, '{ printf "host r%d { hardware ethernet %s; fixed-address %s; }\n", NR, $1, $2 }' >>"$d/dhcpd.conf"
       [[ -e $d/dhcpd.leases ]] || : >"$d/dhcpd.leases"
       ;;
-    dnsmasq) ;;
+    dnsmasq) reservationList >"$d/dnsmasq.hosts" ;;
   esac
+}
+
+# The static reservations (when $reserve > 0), one "mac,ip" per line: perfdhcp instance k with -R n
+# and base MAC 00:0c:01:(k+1):00:00 draws its MACs from base + 0 .. n-1 (it adds a random number
+# below n to the last octets), so these are exactly the MACs it sends; the addresses start at
+# 10.216.64.1, outside the pool.
+reservationList() {
+  ((reserve > 0)) || return 0
+  local n=$(( (reserve + instances - 1) / instances ))
+  awk -v inst="$instances" -v n="$n" 'BEGIN {
+    a = 10 * 16777216 + 216 * 65536 + 64 * 256 + 1
+    for (k = 0; k < inst; k++) for (j = 0; j < n; j++) {
+      ip = a + k * n + j
+      printf "00:0c:01:%02x:%02x:%02x,%d.%d.%d.%d\n", k + 1, int(j / 256), j % 256,
+        int(ip / 16777216), int(ip / 65536) % 256, int(ip / 256) % 256, ip % 256
+    } }'
 }
 
 serverCmd() {   # server state-dir
@@ -252,7 +278,8 @@ serverCmd() {   # server state-dir
     dnsmasq) echo "${bins[dnsmasq]} --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --port=0" \
                   "--interface=$if_s --bind-interfaces --dhcp-range=$pool_first,$pool_last,$netmask,1h" \
                   "--dhcp-option=3,$srv_ip --dhcp-authoritative --no-ping --dhcp-lease-max=1000000" \
-                  "--dhcp-leasefile=$d/dnsmasq.leases --pid-file= --user=root --log-facility=$d/dnsmasq.log" ;;
+                  "--dhcp-leasefile=$d/dnsmasq.leases --dhcp-hostsfile=$d/dnsmasq.hosts --pid-file= --user=root" \
+                  "--log-facility=$d/dnsmasq.log" ;;
     dhcpd) echo "${bins[dhcpd]} -4 -f -d -cf $d/dhcpd.conf -lf $d/dhcpd.leases -pf $d/dhcpd.pid $if_s" ;;
   esac
 }
@@ -352,6 +379,7 @@ loadRun() {   # server row run rate fill
   startServer "$name" "$fill" || return 1
   per=$(( (rate + instances - 1) / instances ))
   n=$(( (clients + instances - 1) / instances ))
+  ((reserve > 0)) && n=$(( (reserve + instances - 1) / instances ))
   t0=$(procTicks "$server_pid")
   local sd0 cd0 sd1 cd1
   sd0=$(rcvbufErrors "$ns_s")
@@ -390,12 +418,12 @@ lossOf() {   # json -> loss fraction; ACK/s
 
 # The clean rate: double from 125/s while < 0.1% is lost, then bisect twice between the last rate
 # that passed and the first that failed. A failed step is tried once more (the machine is shared).
-cleanRate() {   # server run
-  local name=$1 run=$2 rate=125 pass=0 fail=0 j l try ok steps=""
+cleanRate() {   # server run [row]
+  local name=$1 run=$2 crow=${3:-clean} rate=125 pass=0 fail=0 j l try ok steps=""
   stepOk() {
     local r=$1
     for try in 1 2; do
-      j=$(loadRun "$name" clean-step "$run" "$r" 0) || return 2
+      j=$(loadRun "$name" "$crow-step" "$run" "$r" 0) || return 2
       read -r -a l <<<"$(lossOf "$j")"
       steps+=" $r:${l[0]}"
       awk -v x="${l[0]}" 'BEGIN { exit !(x < 0.001) }' && return 0
@@ -416,8 +444,34 @@ cleanRate() {   # server run
       if ((ok == 0)); then pass=$mid; else fail=$mid; fi
     done
   fi
-  printf '{"server":"%s","row":"clean","run":%d,"clean":%d,"steps":"%s"}\n' "$name" "$run" "$pass" "${steps# }" >>"$results"
-  say "  $name clean run $run: $pass/s  (rate:loss$steps)"
+  printf '{"server":"%s","row":"%s","run":%d,"clean":%d,"steps":"%s"}\n' "$name" "$crow" "$run" "$pass" "${steps# }" >>"$results"
+  say "  $name $crow run $run: $pass/s  (rate:loss$steps)"
+}
+
+# This run's clean rate of a server (0 if the clean row did not run).
+cleanOf() {   # server row run
+  local v
+  v=$(grep -F "\"server\":\"$1\",\"row\":\"$2\",\"run\":$3," "$results" | sed -n 's/.*"clean":\([0-9]*\).*/\1/p' | tail -n 1)
+  echo "${v:-0}"
+}
+
+# The peak: the most exchanges per second a server completes, whatever the offered rate. A flood
+# (-r 50000) alone mostly measures perfdhcp: on 2 cores the generator then takes the CPU the server
+# needs. So the offered rates are 1.5x and 3x this run's clean rate (a fixed ladder without one) and
+# the flood; the report takes the best. Growth runs only the two multiples (with a lease file to
+# load first, a flood adds nothing but time).
+peakSweep() {   # server row run fill clean-rate
+  local name=$1 prow=$2 run=$3 fill=$4 base=$5 rt j l out="" rates=()
+  if ((base > 0)); then rates=($((base * 3 / 2)) $((base * 3))); else rates=(4000 16000); fi
+  [[ $prow == growth ]] || rates+=("$peak_rate")
+  for rt in "${rates[@]}"; do
+    ((rt > peak_rate)) && rt=$peak_rate
+    j=$(loadRun "$name" "$prow" "$run" "$rt" "$fill") || return 1
+    read -r -a l <<<"$(lossOf "$j")"
+    out+=" $rt:${l[1]}"
+    ((rt == peak_rate)) && break
+  done
+  say "  $name $prow run $run${fill:+ (fill $fill)}: offered:ACK/s$out"
 }
 
 fsyncCount() {   # server: fsync-family calls per ACK at $cpu_rate for $period s, under strace
@@ -459,11 +513,7 @@ for ((r = 1; r <= runs; r++)); do
   say "run $r of $runs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   row() { [[ ",$rows," == *",$1,"* ]]; }
   row clean && for name in "${active[@]}"; do cleanRate "$name" "$r" || say "  $name clean run $r: failed"; done
-  row peak && for name in "${active[@]}"; do
-    j=$(loadRun "$name" peak "$r" "$peak_rate" 0) || continue
-    read -r -a l <<<"$(lossOf "$j")"
-    say "  $name peak run $r: ${l[1]} ACK/s, lost ${l[0]}"
-  done
+  row peak && for name in "${active[@]}"; do peakSweep "$name" peak "$r" 0 "$(cleanOf "$name" clean "$r")" || true; done
   row cpu && for name in "${active[@]}"; do
     j=$(loadRun "$name" cpu "$r" "$cpu_rate" 0) || continue
     read -r -a l <<<"$(lossOf "$j")"
@@ -471,12 +521,14 @@ for ((r = 1; r <= runs; r++)); do
   done
   for fill in "${prefill_list[@]}"; do
     [[ -z $fill ]] || ! row growth && continue
-    for name in "${active[@]}"; do
-      j=$(loadRun "$name" "growth" "$r" "$peak_rate" "$fill") || continue
-      read -r -a l <<<"$(lossOf "$j")"
-      say "  $name peak after $fill leases, run $r: ${l[1]} ACK/s, lost ${l[0]}"
-    done
+    for name in "${active[@]}"; do peakSweep "$name" growth "$r" "$fill" "$(cleanOf "$name" clean "$r")" || true; done
   done
+  if row static; then
+    reserve=$reservations
+    for name in "${active[@]}"; do cleanRate "$name" "$r" static-clean || say "  $name static-clean run $r: failed"; done
+    for name in "${active[@]}"; do peakSweep "$name" static-peak "$r" 0 "$(cleanOf "$name" static-clean "$r")" || true; done
+    reserve=0
+  fi
 done
 if ((use_strace)); then
   for name in "${active[@]}"; do say "$name: counting fsync calls under strace"; fsyncCount "$name"; done
@@ -490,4 +542,4 @@ host_note="nothing new listens on port 67 outside the lab"
 skipped_txt=""
 for k in "${!skipped[@]}"; do skipped_txt+="$k: ${skipped[$k]}"$'\n'; done
 python3 "$here/report.py" "$results" "${active[*]}" "$runs" "$mode" "$period" "$clients" "$instances" "$cpu_rate" "$pool_size" \
-  "$load_before" "$load_after" "$fs_type" "$skipped_txt" "$host_note"
+  "$load_before" "$load_after" "$fs_type" "$skipped_txt" "$host_note" "$reservations"
