@@ -345,7 +345,7 @@ alive "$px_pid" || { echo "run.sh: pxedust died during the run:" >&2; tail -20 "
 printf '%s\n' "${rows[@]}" >"$W/rows.txt"
 python3 - "$samples" "$W/rows.txt" "$runs" "$CLK" "$load_before" "$load_after" "$base_mib" "$pass_s" "$NW" \
   "$(nproc)" "$(uname -r)" "$(tgtd --version 2>&1 | head -1)" "$(pkg-config --modversion libiscsi 2>/dev/null || echo '?')" \
-  "$(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo '?')" "$quick" <<'PY'
+  "$PX ($(date -u -r "$PX" +%FT%TZ), tree at $(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo '?'))" "$quick" <<'PY'
 import statistics, sys
 (samples, rows_file, runs, clk, load_before, load_after, base_mib, pass_s, nw, ncpu, kernel, tgtver, libiscsi,
  commit, quick) = sys.argv[1:16]
@@ -376,9 +376,9 @@ def value(row, d):
     if int(d.get("errors", 1)) != 0:
         return 0.0
     return float(d["mb_s"]) if row.startswith("s") else float(d["iops"])
-def cpu_us(d):
+def cpu_us(d, key="srv_cpu_s"):
     ios = int(d.get("ios", 0) or 0)
-    return d["srv_cpu_s"] / ios * 1e6 if ios else 0.0
+    return float(d.get(key, 0) or 0) / ios * 1e6 if ios else 0.0
 
 targets = {  # row -> (kind, threshold, text)
     "rr32_raw": ("ratio", 3.0, ">= 3x tgt"),
@@ -389,15 +389,15 @@ targets = {  # row -> (kind, threshold, text)
     "rw_re": ("ratio", 2.0, ">= 2x tgt"),
 }
 print()
-print("## bench/iscsi/run.sh: pxedust %s vs %s, libiscsi %s%s" % (commit, tgtver, libiscsi,
+print("## bench/iscsi/run.sh: pxedust %s vs tgtd %s, libiscsi %s%s" % (commit, tgtver, libiscsi,
       " (--quick: NOT a measurement)" if quick == "1" else ""))
 print()
 print("%d cores, kernel %s; base %s MiB on loopback; median [min-max] of %d run(s); read passes %s s, "
       "random writes %s x 4 KiB distinct blocks, sequential writes %s MiB; load average before %s, after %s."
       % (ncpu, kernel, base_mib, runs, pass_s, nw, int(base_mib) // 2, load_before, load_after))
 print()
-print("| row | disk | unit | pxedust | tgt | pxedust/tgt | target | | pxedust CPU us/IO | tgt CPU us/IO | p99 latency us pxedust / tgt | others' CPU % |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| row | disk | unit | pxedust | tgt | pxedust/tgt | target | | server CPU us/IO pxedust / tgt | tgt/pxedust CPU per IO | iscsi_load CPU us/IO | p99 latency us pxedust / tgt | others' CPU % |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 checks = []
 for rid, label, state, _ in rows:
     px, tg = S.get((rid, "pxedust"), []), S.get((rid, "tgt"), [])
@@ -422,9 +422,14 @@ for rid, label, state, _ in rows:
         sync = " (flush s: %s / %s)" % (fig(med([float(d["sync_s"]) for d in px])), fig(med([float(d["sync_s"]) for d in tg])))
     lat = "%s / %s" % (fig(med([float(d.get("lat_us_p99", 0)) for d in px])), fig(med([float(d.get("lat_us_p99", 0)) for d in tg])))
     other = fig(med([d["other_pct"] for d in px + tg]))
-    print("| %s%s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s | %s |" % (
+    # Server CPU per IO is steadier than the rates under a shared machine's load: the per-run ratio.
+    byrun_tc = {d["run"]: cpu_us(d) for d in tg}
+    cr = [byrun_tc[d["run"]] / cpu_us(d) for d in px if cpu_us(d) > 0 and d["run"] in byrun_tc]
+    crtxt = "%.2f [%.2f-%.2f]" % (med(cr), min(cr), max(cr)) if cr else "-"
+    print("| %s%s | %s | %s | %s | %s | **%s** | %s | %s | %s / %s | %s | %s | %s | %s |" % (
         label, sync, state, unit, summ(pv), summ(tv), rtxt, tgt_txt, verdict,
-        fig(med([cpu_us(d) for d in px])), fig(med([cpu_us(d) for d in tg])), lat, other))
+        fig(med([cpu_us(d) for d in px])), fig(med([cpu_us(d) for d in tg])), crtxt,
+        fig(med([cpu_us(d, "client_cpu_s") for d in px + tg])), lat, other))
 print()
 print("Targets (the issue's): " + "; ".join("%s on %s %s: %s (%s)" % (
     l, st, t, ("%.2fx" % g) if k == "ratio" else ("%s MB/s" % fig(g)), v.strip("*")) for l, st, t, g, k, v in checks))
