@@ -353,6 +353,36 @@ Checked<Cdb> parseCdb(std::span<const std::uint8_t> raw, const Geometry& g) {
   return cdb;
 }
 
+Transfer fitTransfer(const Cdb& cdb, const Geometry& g, std::uint32_t expectedLength) {
+  Transfer t;
+  t.blocks = cdb.blocks;
+  const OpKind kind = cdb.info ? cdb.info->kind : OpKind::TestUnitReady;
+  if (kind == OpKind::CompareAndWrite) {
+    // Checked even for 0 blocks (Direction::None): data announced for a command that moves none.
+    if (expectedLength != cdb.transferBytes) t.refused = invalidFieldInCdb(13);
+    else t.dataOutBytes = cdb.transferBytes;
+    return t;
+  }
+  if (cdb.direction != Direction::Out) return t;
+  if (kind == OpKind::WriteSame) {
+    if (expectedLength != cdb.transferBytes) t.refused = illegalRequest(asc::kInvalidFieldInInformationUnit);
+    else t.dataOutBytes = cdb.transferBytes;
+    return t;
+  }
+  if (cdb.transferBytes <= expectedLength) {
+    t.dataOutBytes = cdb.transferBytes;
+    return t;
+  }
+  const bool mediumWrite = kind == OpKind::Write || kind == OpKind::WriteAndVerify || kind == OpKind::OrWrite;
+  if (!mediumWrite || expectedLength % g.blockSize != 0) {
+    t.refused = illegalRequest(asc::kInvalidFieldInInformationUnit);
+    return t;
+  }
+  t.dataOutBytes = expectedLength;
+  t.blocks = expectedLength / g.blockSize;
+  return t;
+}
+
 Plan planCommand(std::span<const std::uint8_t> raw, const Geometry& g, std::uint32_t expectedLength) {
   Plan p;
   auto parsed = parseCdb(raw, g);
@@ -363,15 +393,14 @@ Plan planCommand(std::span<const std::uint8_t> raw, const Geometry& g, std::uint
   }
   p.direction = parsed->direction;
   p.transferBytes = parsed->transferBytes;
-  if (p.direction == Direction::Out) {
-    if (parsed->transferBytes > expectedLength) {
-      p.immediate = Response::check(illegalRequest(asc::kInvalidFieldInInformationUnit));
-      p.immediate->residual = Residual::Overflow;
-      p.immediate->residualCount = parsed->transferBytes - expectedLength;
-      return p;
-    }
-    p.dataOutBytes = parsed->transferBytes;
+  Transfer fit = fitTransfer(*parsed, g, expectedLength);
+  if (fit.refused) {
+    // The residual compares what the command would have moved with what the initiator expected.
+    p.immediate = Response::check(*fit.refused);
+    applyResidual(*p.immediate, parsed->transferBytes, expectedLength);
+    return p;
   }
+  p.dataOutBytes = fit.dataOutBytes;
   return p;
 }
 

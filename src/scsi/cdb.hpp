@@ -134,20 +134,40 @@ struct Cdb {
 // Parses and validates a CDB (any length; bytes past the command's length are ignored).
 Checked<Cdb> parseCdb(std::span<const std::uint8_t> cdb, const Geometry& geometry);
 
+// How a command's transfer fits the transport's Expected Data Transfer Length (EDTL), decided once
+// for the planning step and the execution step so they cannot disagree (RFC 7143 11.4.5.1, SAM-5
+// 5.4.4: the target moves at most the EDTL and reports the difference as a residual).
+//  * A medium write (WRITE, WRITE AND VERIFY, ORWRITE) whose SPDTL exceeds the EDTL writes only the
+//    whole blocks the EDTL covers, and completes with a residual overflow for the rest. An EDTL that
+//    ends inside a block cannot be written as asked: INVALID FIELD IN INFORMATION UNIT (0E/03).
+//  * COMPARE AND WRITE: its Data-Out is exactly 2 x NUMBER OF LOGICAL BLOCKS blocks (SBC-4 5.3), and
+//    half of it cannot be compared or written. An EDTL of any other size contradicts the CDB's
+//    NUMBER OF LOGICAL BLOCKS (for instance a 0-block command announcing data), so that field is
+//    refused: INVALID FIELD IN CDB, field pointer byte 13.
+//  * WRITE SAME: its Data-Out is exactly one block; any other EDTL is 0E/03.
+//  * Any other Data-Out command (VERIFY with BYTCHK, parameter lists) needs its whole SPDTL: 0E/03
+//    when the EDTL is shorter.
+// A Data-Out longer than what the command consumes is received and ignored (residual underflow).
+struct Transfer {
+  std::uint32_t dataOutBytes = 0;  // Data-Out the command consumes (0 unless Direction::Out)
+  std::uint64_t blocks = 0;        // medium blocks it covers: fewer than the CDB's for a cut write
+  std::optional<SenseData> refused;
+};
+Transfer fitTransfer(const Cdb& cdb, const Geometry& geometry, std::uint32_t expectedLength);
+
 // What the transport needs before reading Data-Out.
 struct Plan {
   Direction direction = Direction::None;
-  // Data-Out bytes to solicit (the command's SPDTL when it fits the expected length). Data-Out the
-  // initiator sends beyond it is received and discarded by the transport.
+  // Data-Out bytes to solicit (fitTransfer(): the SPDTL, or the whole blocks of a shorter expected
+  // length). Data-Out the initiator sends beyond it is received and discarded by the transport.
   std::uint32_t dataOutBytes = 0;
   // The command's own transfer length (SPDTL), for either direction.
   std::uint32_t transferBytes = 0;
   // When set: send this response now, receive (drain) no Data-Out and do not execute the command.
   std::optional<Response> immediate;
 };
-// `expectedLength` is the transport's Expected Data Transfer Length. A Data-Out command whose SPDTL
-// exceeds it is answered ILLEGAL REQUEST / INVALID FIELD IN INFORMATION UNIT (0E/03) with an
-// overflow residual (FCP-4 9.4.2 b, what libiscsi's residual tests accept), never half-written.
+// `expectedLength` is the transport's Expected Data Transfer Length; a command fitTransfer() refuses
+// is answered at once with the residual set, and none of its Data-Out is solicited.
 Plan planCommand(std::span<const std::uint8_t> cdb, const Geometry& geometry, std::uint32_t expectedLength);
 
 // Sets the residual of `r` and truncates its Data-In to `expectedLength`: the command produced

@@ -163,31 +163,33 @@ asio::awaitable<Response> Lun::execute(Command cmd) {
     applyResidual(r, 0, cmd.expectedLength);
     co_return r;
   }
-  const Cdb& cdb = *parsed;
-  // The transport follows plan(); a Data-Out shorter than the command needs, or a WRITE SAME /
-  // COMPARE AND WRITE whose expected length differs from its one exact size, is refused (FCP-4 9.4.2,
-  // SBC-4 5.3: the Data-Out of these commands has one valid length).
-  if (cdb.direction == Direction::Out) {
-    const bool exact = cdb.info->kind == OpKind::WriteSame || cdb.info->kind == OpKind::CompareAndWrite;
-    if (cmd.dataOut.size() < cdb.transferBytes || cmd.expectedLength < cdb.transferBytes ||
-        (exact && cmd.expectedLength != cdb.transferBytes)) {
-      Response r = Response::check(illegalRequest(asc::kInvalidFieldInInformationUnit));
-      applyResidual(r, cdb.transferBytes, cmd.expectedLength);
-      co_return r;
-    }
+  // The transport follows plan(), which applies the same fitTransfer(): a refused length, or less
+  // Data-Out than the command consumes, is answered without touching the medium.
+  const Transfer fit = fitTransfer(*parsed, geometry_, cmd.expectedLength);
+  if (fit.refused || cmd.dataOut.size() < fit.dataOutBytes) {
+    Response r = Response::check(fit.refused ? *fit.refused : illegalRequest(asc::kInvalidFieldInInformationUnit));
+    applyResidual(r, parsed->transferBytes, cmd.expectedLength);
+    co_return r;
   }
+  // The command as executed: a medium write cut to the whole blocks of the expected length.
+  Cdb cdb = *parsed;
+  cdb.blocks = fit.blocks;
+  if (cdb.direction == Direction::Out) cdb.transferBytes = fit.dataOutBytes;
   if (reservationConflict(cdb, nexusKey)) {
     Response r = Response::conflict();
     applyResidual(r, 0, cmd.expectedLength);
     co_return r;
   }
   Response r = co_await dispatch(cdb, cmd, nexusKey);
+  // Residuals against the command's own transfer length (SPDTL), not the cut one: a write cut to the
+  // expected length reports the rest as overflow.
   std::uint64_t produced = 0;
   if (r.isGood()) {
-    produced = cdb.direction == Direction::In && cdb.info->kind != OpKind::Read ? r.dataIn.size() : cdb.transferBytes;
+    produced = parsed->direction == Direction::In && cdb.info->kind != OpKind::Read ? r.dataIn.size()
+                                                                                     : parsed->transferBytes;
   } else {
     r.dataIn.clear();
-    produced = cdb.direction == Direction::Out ? cdb.transferBytes : 0;
+    produced = parsed->direction == Direction::Out ? parsed->transferBytes : 0;
   }
   applyResidual(r, produced, cmd.expectedLength);
   co_return r;

@@ -4,8 +4,8 @@
 // fully received, and gets a Response back; the Lun knows SCSI, not iSCSI (no PDUs, no sessions).
 //
 //   1. Before receiving Data-Out the transport calls plan(cdb, expectedLength): direction, Data-Out
-//      bytes to solicit, or an immediate CHECK CONDITION (bad opcode/field, LBA out of range, a
-//      write longer than the expected length). See cdb.hpp.
+//      bytes to solicit, or an immediate CHECK CONDITION (bad opcode/field, LBA out of range, an
+//      expected length the command cannot honour). See cdb.hpp planCommand() and fitTransfer().
 //   2. Then it runs `co_await lun.execute(command)` (or executeAsync with a callback).
 //
 // Completion contract (habit 12):

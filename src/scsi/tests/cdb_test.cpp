@@ -102,13 +102,23 @@ TEST(CdbTest, Read6ZeroMeans256) {
   EXPECT_EQ(r->transferBytes, 256u * 512);
 }
 
-TEST(CdbTest, PlanRejectsAWriteLongerThanExpected) {
+TEST(CdbTest, PlanCutsAWriteToTheExpectedWholeBlocks) {
+  // WRITE(10) of 2 blocks with 1 block expected: one block is solicited (RFC 7143 11.4.5.1 overflow).
   Bytes w10{0x2A, 0, 0, 0, 0, 0, 0, 0, 2, 0};
   auto p = planCommand(w10, geo(), 512);
+  EXPECT_FALSE(p.immediate);
+  EXPECT_EQ(p.dataOutBytes, 512u);
+  EXPECT_EQ(p.transferBytes, 1024u);
+  // Expected length 0: nothing solicited, still executed (it completes with the overflow).
+  p = planCommand(w10, geo(), 0);
+  EXPECT_FALSE(p.immediate);
+  EXPECT_EQ(p.dataOutBytes, 0u);
+  // An expected length inside a block cannot be written as asked: 0E/03 with the overflow.
+  p = planCommand(w10, geo(), 200);
   ASSERT_TRUE(p.immediate);
   EXPECT_EQ(senseOf(*p.immediate).code, asc::kInvalidFieldInInformationUnit);
   EXPECT_EQ(p.immediate->residual, Residual::Overflow);
-  EXPECT_EQ(p.immediate->residualCount, 512u);
+  EXPECT_EQ(p.immediate->residualCount, 824u);
   auto ok = planCommand(w10, geo(), 4096);
   EXPECT_FALSE(ok.immediate);
   EXPECT_EQ(ok.direction, Direction::Out);
@@ -116,6 +126,73 @@ TEST(CdbTest, PlanRejectsAWriteLongerThanExpected) {
   auto bad = planCommand(Bytes{0xFF}, geo(), 0);
   ASSERT_TRUE(bad.immediate);
   EXPECT_EQ(senseOf(*bad.immediate).code, asc::kInvalidCommandOperationCode);
+}
+
+TEST(CdbTest, FitTransferPerCommandKind) {
+  auto fit = [](const Bytes& c, std::uint32_t expected) {
+    auto cdb = parseCdb(c, geo());
+    EXPECT_TRUE(cdb);
+    return fitTransfer(*cdb, geo(), expected);
+  };
+  // WRITE AND VERIFY(16) and ORWRITE are cut like WRITE.
+  Bytes wv16(16, 0);
+  wv16[0] = 0x8E;
+  wv16[1] = 0x02;
+  wv16[13] = 4;
+  auto t = fit(wv16, 1024);
+  EXPECT_FALSE(t.refused);
+  EXPECT_EQ(t.blocks, 2u);
+  EXPECT_EQ(t.dataOutBytes, 1024u);
+  Bytes orw(16, 0);
+  orw[0] = 0x8B;
+  orw[13] = 4;
+  EXPECT_EQ(fit(orw, 512).blocks, 1u);
+  // VERIFY with BYTCHK=1 needs all its compare data.
+  Bytes v10{0x2F, 0x02, 0, 0, 0, 0, 0, 0, 2, 0};
+  EXPECT_EQ(fit(v10, 512).refused, illegalRequest(asc::kInvalidFieldInInformationUnit));
+  // A parameter list longer than the expected length.
+  Bytes unmap{0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0};
+  EXPECT_EQ(fit(unmap, 8).refused, illegalRequest(asc::kInvalidFieldInInformationUnit));
+  EXPECT_EQ(fit(unmap, 24).dataOutBytes, 24u);
+  // WRITE SAME: exactly one block.
+  Bytes ws10{0x41, 0, 0, 0, 0, 0, 0, 0, 4, 0};
+  EXPECT_EQ(fit(ws10, 512).dataOutBytes, 512u);
+  EXPECT_EQ(fit(ws10, 1024).refused, illegalRequest(asc::kInvalidFieldInInformationUnit));
+  // A read is not cut (its Data-In is truncated by applyResidual instead).
+  Bytes r10{0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0};
+  t = fit(r10, 512);
+  EXPECT_FALSE(t.refused);
+  EXPECT_EQ(t.blocks, 2u);
+  EXPECT_EQ(t.dataOutBytes, 0u);
+}
+
+TEST(CdbTest, CompareAndWriteExpectsExactlyTwiceItsBlocks) {
+  Bytes caw(16, 0);
+  caw[0] = 0x89;
+  caw[13] = 2;
+  auto p = planCommand(caw, geo(), 2048);
+  EXPECT_FALSE(p.immediate);
+  EXPECT_EQ(p.dataOutBytes, 2048u);
+  // Half the data (or more than asked): the NUMBER OF LOGICAL BLOCKS field is refused.
+  p = planCommand(caw, geo(), 1024);
+  ASSERT_TRUE(p.immediate);
+  EXPECT_EQ(senseOf(*p.immediate), invalidFieldInCdb(13));
+  EXPECT_EQ(p.immediate->residual, Residual::Overflow);
+  EXPECT_EQ(p.immediate->residualCount, 1024u);
+  p = planCommand(caw, geo(), 4096);
+  ASSERT_TRUE(p.immediate);
+  EXPECT_EQ(senseOf(*p.immediate), invalidFieldInCdb(13));
+  // 0 blocks: a no-op (SBC-4 5.3) when nothing is announced; data announced for it contradicts the
+  // CDB (an initiator that put 256 in the one-byte field gets 0).
+  caw[13] = 0;
+  p = planCommand(caw, geo(), 0);
+  EXPECT_FALSE(p.immediate);
+  EXPECT_EQ(p.direction, Direction::None);
+  p = planCommand(caw, geo(), 2 * 256 * 512);
+  ASSERT_TRUE(p.immediate);
+  EXPECT_EQ(senseOf(*p.immediate), invalidFieldInCdb(13));
+  EXPECT_EQ(p.immediate->residual, Residual::Underflow);
+  EXPECT_EQ(p.dataOutBytes, 0u);
 }
 
 TEST(CdbTest, WriteSameAndCompareAndWriteLengths) {

@@ -323,11 +323,32 @@ TEST_F(OverlayLunTest, Residuals) {
   EXPECT_EQ(r.residual, Residual::Underflow);
   EXPECT_EQ(r.residualCount, 512u);
   EXPECT_EQ(run(cdb10(0x28, 10, 1)).dataIn, Bytes(baseBytes_.begin() + 5120, baseBytes_.begin() + 5632));
-  // WRITE(10) of 2 blocks with 1 block expected: refused, nothing written.
+  // WRITE(10) of 2 blocks with 1 block expected: the first block is written, overflow 512, and the
+  // second block keeps its data.
   r = run(cdb10(0x2A, 20, 2), Bytes(512, 0x55), 512);
+  EXPECT_TRUE(r.isGood());
+  EXPECT_EQ(r.residual, Residual::Overflow);
+  EXPECT_EQ(r.residualCount, 512u);
+  EXPECT_EQ(run(cdb10(0x28, 20, 1)).dataIn, Bytes(512, 0x55));
+  EXPECT_EQ(run(cdb10(0x28, 21, 1)).dataIn, Bytes(baseBytes_.begin() + 10752, baseBytes_.begin() + 11264));
+  // WRITE AND VERIFY(10) of one block with expected length 0: nothing written, overflow 512.
+  r = run(cdb10(0x2E, 30, 1, 0x02), {}, 0);
+  EXPECT_TRUE(r.isGood());
+  EXPECT_EQ(r.residual, Residual::Overflow);
+  EXPECT_EQ(r.residualCount, 512u);
+  EXPECT_EQ(run(cdb10(0x28, 30, 1)).dataIn, Bytes(baseBytes_.begin() + 15360, baseBytes_.begin() + 15872));
+  // An expected length inside a block: 0E/03, overflow 312, nothing written.
+  r = run(cdb10(0x2A, 30, 1), Bytes(200, 0x66), 200);
   EXPECT_EQ(senseOf(r).code, asc::kInvalidFieldInInformationUnit);
   EXPECT_EQ(r.residual, Residual::Overflow);
-  EXPECT_EQ(run(cdb10(0x28, 20, 1)).dataIn, Bytes(baseBytes_.begin() + 10240, baseBytes_.begin() + 10752));
+  EXPECT_EQ(r.residualCount, 312u);
+  EXPECT_EQ(run(cdb10(0x28, 30, 1)).dataIn, Bytes(baseBytes_.begin() + 15360, baseBytes_.begin() + 15872));
+  // COMPARE AND WRITE with 0 blocks but data announced: INVALID FIELD IN CDB, nothing compared.
+  Bytes caw(16, 0);
+  caw[0] = 0x89;
+  r = run(caw, Bytes(1024, 0), 1024);
+  EXPECT_EQ(senseOf(r), invalidFieldInCdb(13));
+  EXPECT_EQ(r.residual, Residual::Underflow);
 }
 
 TEST_F(OverlayLunTest, VerifyAndMiscompare) {
