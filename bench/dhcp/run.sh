@@ -21,7 +21,7 @@
 # usage: bench/dhcp/run.sh [--runs N] [--servers pxedust,kea,dnsmasq,dhcpd] [--quick]
 #          [--period S] [--clients N] [--instances K] [--mode relay|broadcast] [--cpu-rate R]
 #          [--prefill 20000,100000] [--pool N] [--pxedust BINARY] [--baseline BINARY]
-#          [--reservations N] [--rows clean,peak,cpu,growth,static] [--no-build] [--no-deps] [--no-strace]
+#          [--lease-dir DIR] [--reservations N] [--rows clean,peak,cpu,growth,static] [--no-build] [--no-deps] [--no-strace]
 # --baseline adds the server "pxedust-base": another pxedust binary (e.g. before a change), run
 # interleaved with the others and set up exactly like pxedust.
 set -euo pipefail
@@ -48,6 +48,7 @@ build_pxedust=1
 install_deps=1
 use_strace=1
 peak_rate=50000
+lease_dir=/tmp
 
 usage() {
   sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
@@ -67,6 +68,7 @@ while (($#)); do
     --prefill) prefill=${2?--prefill LIST}; prefill_set=1; shift 2 ;;       # "" = no growth row
     --pxedust) pxedust_bin=${2:?--pxedust BINARY}; build_pxedust=0; shift 2 ;;
     --baseline) baseline_bin=${2:?--baseline BINARY}; shift 2 ;;
+    --lease-dir) lease_dir=${2:?--lease-dir DIR}; shift 2 ;;   # where state dirs and lease files go
     --reservations) reservations=${2:?--reservations N}; shift 2 ;;
     --rows) rows=${2:?--rows LIST}; shift 2 ;;
     --no-build) build_pxedust=0; shift ;;   # use build/release/bin/pxedust as it is
@@ -143,7 +145,8 @@ ipOf() { echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 
 ((pool_size <= 196606)) || { echo "run.sh: --pool at most 196606" >&2; exit 2; }
 pool_last=$(ipOf $(( (10 << 24 | 217 << 16 | 1) + pool_size - 1 )))
 subnet_id_pxedust=$(( (10 << 24) | (216 << 16) ))   # pxedust's subnet id is the network address
-work=$(mktemp -d /tmp/pxedust-dhcp-bench.XXXXXX)
+[[ -d $lease_dir && -w $lease_dir ]] || { echo "run.sh: --lease-dir $lease_dir is not a writable directory" >&2; exit 2; }
+work=$(mktemp -d "$lease_dir/pxedust-dhcp-bench.XXXXXX")
 results=$work/results.jsonl
 : >"$results"
 server_pid=""

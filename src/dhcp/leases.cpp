@@ -477,6 +477,7 @@ const Lease& LeaseDb::put(Lease lease, bool durable) {
   if (durable) {
     appendLine(pending_, e.lease);
     ++pendingRecords_;
+    ++changes_;
   }
   return e.lease;
 }
@@ -703,94 +704,150 @@ bool LeaseDb::compactionDue() const {
   return lines > threshold && lines >= nextCompactAt_;
 }
 
-Result<void> LeaseDb::appendPending() {
-  if (pending_.empty()) return {};
-  if (int err = fault(JournalOp::Write)) {
-    needRewrite_ = true;
-    return ioError("cannot write lease journal", options_.path, err);
+std::unique_ptr<LeaseDb::SyncJob> LeaseDb::takeJob(UnixTime now, bool forceSnapshot) {
+  if (inFlight_) return nullptr;
+  auto job = std::make_unique<SyncJob>();
+  job->path = options_.path;
+  job->faultHook = options_.faultHook;
+  job->compaction = !forceSnapshot && !needRewrite_ && compactionDue();
+  if (forceSnapshot || needRewrite_ || job->compaction) {
+    job->snapshot = true;
+    // Expired records of addresses outside every pool have nothing left to say.
+    std::vector<std::uint32_t> stale;
+    for (const auto& [addr, e] : byAddr_)
+      if (e.pool < 0 && !e.lease.activeAt(now)) stale.push_back(addr);
+    for (auto a : stale) eraseRecord(a);
+
+    std::vector<const Entry*> entries;
+    entries.reserve(byAddr_.size());
+    for (const auto& [addr, e] : byAddr_)
+      if (e.lease.state != LeaseState::Offered) entries.push_back(&e);
+    std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+    job->bytes.reserve(entries.size() * 160 + 128);
+    fmt::format_to(std::back_inserter(job->bytes), "{}\n# snapshot now={} records={}\n", kHeader, now, entries.size());
+    for (const auto* e : entries) appendLine(job->bytes, e->lease);
+    job->records = entries.size();
+    job->absorbed = std::move(pending_);
+    job->absorbedRecords = pendingRecords_;
+  } else {
+    if (pending_.empty()) return nullptr;
+    job->bytes = std::move(pending_);
+    job->records = pendingRecords_;
+    job->offset = journalSize_;
+    job->fd = journalFd_.get();
   }
-  if (auto r = pwriteAll(journalFd_.get(), pending_, journalSize_, options_.path); !r) {
-    needRewrite_ = true;  // a partial line may sit past journalSize_: rewrite rather than trust the tail
-    return r;
-  }
-  int err = fault(JournalOp::Sync);
-  if (err == 0 && ::fdatasync(journalFd_.get()) != 0) err = errno;
-  if (err != 0) {
-    needRewrite_ = true;
-    return ioError("fdatasync failed for lease journal", options_.path, err);
-  }
-  journalSize_ += pending_.size();
-  journalRecords_ += pendingRecords_;
   pending_.clear();
   pendingRecords_ = 0;
-  return {};
+  job->upTo = changes_;
+  inFlight_ = true;
+  return job;
 }
 
-Result<void> LeaseDb::writeSnapshot(UnixTime now) {
-  const auto& path = options_.path;
-  const auto tmp = withSuffix(path, ".tmp");
-  if (int err = fault(JournalOp::Compact)) return ioError("cannot write lease journal snapshot", tmp, err);
+std::unique_ptr<LeaseDb::SyncJob> LeaseDb::beginSync(UnixTime now) { return takeJob(now, false); }
 
-  // Expired records of addresses outside every pool have nothing left to say.
-  std::vector<std::uint32_t> stale;
-  for (const auto& [addr, e] : byAddr_)
-    if (e.pool < 0 && !e.lease.activeAt(now)) stale.push_back(addr);
-  for (auto a : stale) eraseRecord(a);
-
-  std::vector<const Entry*> entries;
-  entries.reserve(byAddr_.size());
-  for (const auto& [addr, e] : byAddr_)
-    if (e.lease.state != LeaseState::Offered) entries.push_back(&e);
-  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
-  std::string text;
-  text.reserve(entries.size() * 160 + 128);
-  fmt::format_to(std::back_inserter(text), "{}\n# snapshot now={} records={}\n", kHeader, now, entries.size());
-  for (const auto* e : entries) appendLine(text, e->lease);
-
+void LeaseDb::runSync(SyncJob& job) {
+  auto fault = [&](JournalOp op) { return job.faultHook ? job.faultHook(op) : 0; };
+  if (!job.snapshot) {
+    if (int err = fault(JournalOp::Write)) {
+      job.error = ioError("cannot write lease journal", job.path, err);
+      return;
+    }
+    if (auto r = pwriteAll(job.fd, job.bytes, job.offset, job.path); !r) {
+      job.error = r.error();
+      return;
+    }
+    int err = fault(JournalOp::Sync);
+    if (err == 0 && ::fdatasync(job.fd) != 0) err = errno;
+    if (err != 0) job.error = ioError("fdatasync failed for lease journal", job.path, err);
+    return;
+  }
+  const auto tmp = withSuffix(job.path, ".tmp");
+  if (int err = fault(JournalOp::Compact)) {
+    job.error = ioError("cannot write lease journal snapshot", tmp, err);
+    return;
+  }
   auto fd = openPath(tmp, O_RDWR | O_CREAT | O_TRUNC);
-  if (!fd) return ioError("cannot create lease journal", tmp, fd.error().code);
-  auto fail = [&](Error e) -> Result<void> {
+  if (!fd) {
+    job.error = ioError("cannot create lease journal", tmp, fd.error().code);
+    return;
+  }
+  auto fail = [&](Error e) {
     ::unlink(tmp.c_str());
-    return e;
+    job.error = std::move(e);
   };
-  if (auto r = pwriteAll(fd->get(), text, 0, tmp); !r) return fail(r.error());
+  if (auto r = pwriteAll(fd->get(), job.bytes, 0, tmp); !r) return fail(r.error());
   if (::fdatasync(fd->get()) != 0) return fail(ioError("fdatasync failed for lease journal", tmp, errno));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp.c_str(), job.path.c_str()) != 0) {
     int err = errno;
-    return fail(errnoError(fmt::format("cannot rename {} over {}: {}", tmp.string(), path.string(), errnoText(err)),
-                           err));
+    return fail(errnoError(
+        fmt::format("cannot rename {} over {}: {}", tmp.string(), job.path.string(), errnoText(err)), err));
   }
   // The name now refers to the snapshot, whatever happens next.
-  journalFd_ = std::move(*fd);
-  journalSize_ = text.size();
-  journalRecords_ = entries.size();
-  pending_.clear();
-  pendingRecords_ = 0;
-  nextCompactAt_ = 0;
-  if (auto r = syncDirOf(path); !r) {
-    needRewrite_ = true;  // the rename may not be durable: do it all again next time
-    return r;
+  job.renamed = true;
+  job.newFd = std::move(*fd);
+  if (auto r = syncDirOf(job.path); !r) job.error = r.error();
+}
+
+Result<void> LeaseDb::finishSync(SyncJob& job) {
+  inFlight_ = false;
+  if (!job.snapshot) {
+    if (job.error) {
+      // A partial line may sit past journalSize_, and after a failed fdatasync the kernel may have
+      // dropped the dirty pages: the file is not trusted again, the next job rewrites it from memory.
+      needRewrite_ = true;
+      return *job.error;
+    }
+    journalSize_ += job.bytes.size();
+    journalRecords_ += job.records;
+    durable_ = job.upTo;
+    return {};
   }
-  needRewrite_ = false;
-  return {};
-}
-
-Result<void> LeaseDb::compact(UnixTime now) {
-  auto r = writeSnapshot(now);
-  if (!r) PXD_WARN("dhcp.leases.compact_failed", "journal={} error={}", log::q(options_.path.string()),
-                   log::q(r.error().message));
-  return r;
-}
-
-Result<void> LeaseDb::sync(UnixTime now) {
-  if (needRewrite_) return compact(now);
-  if (compactionDue()) {
-    if (auto r = compact(now); r || needRewrite_) return r;
-    // The old journal is intact: keep appending to it, and retry after as many records again.
+  if (job.renamed) {
+    journalFd_ = std::move(job.newFd);
+    journalSize_ = job.bytes.size();
+    journalRecords_ = job.records;
+    nextCompactAt_ = 0;
+    if (job.error) {
+      needRewrite_ = true;  // the rename may not be durable: do it all again next time
+      return *job.error;
+    }
+    needRewrite_ = false;
+    durable_ = job.upTo;
+    return {};
+  }
+  // The old journal is intact: the lines the snapshot took are pending again, before what came since.
+  job.absorbed += pending_;
+  pending_ = std::move(job.absorbed);
+  pendingRecords_ += job.absorbedRecords;
+  if (job.compaction) {
+    // Keep appending to the old journal, and retry the compaction after as many records again.
     const auto lines = journalRecords_ + pendingRecords_;
     nextCompactAt_ = lines + std::max<std::uint64_t>(options_.compactMinRecords, 1);
   }
-  return appendPending();
+  PXD_WARN("dhcp.leases.compact_failed", "journal={} error={}", log::q(options_.path.string()),
+           log::q(job.error->message));
+  return *job.error;
+}
+
+Result<void> LeaseDb::writeSnapshot(UnixTime now) {
+  auto job = takeJob(now, true);
+  if (!job) return Error{"lease journal: a sync is already in flight", EBUSY};
+  runSync(*job);
+  return finishSync(*job);
+}
+
+Result<void> LeaseDb::compact(UnixTime now) { return writeSnapshot(now); }
+
+Result<void> LeaseDb::sync(UnixTime now) {
+  // Twice at most: a compaction that fails with the old journal intact is followed by an append to it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto job = beginSync(now);
+    if (!job) return {};
+    runSync(*job);
+    auto r = finishSync(*job);
+    if (r || !job->compaction || job->renamed) return r;
+  }
+  return {};
 }
 
 Result<void> LeaseDb::load(UnixTime now) {

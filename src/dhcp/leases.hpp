@@ -27,6 +27,11 @@
 //    fdatasyncs the journal. The server MUST NOT send the DHCPACK for a bind until a sync() called
 //    after that bind has returned ok. Batch it: handle every packet of an event-loop wake-up, call
 //    sync() once, then send their ACKs. Offers are never written: losing one costs nothing.
+//    The same in three steps, so the writes and syncs run off the event loop (a busy disk takes a
+//    second or more for an fdatasync, and the loop serves TFTP and iSCSI too): beginSync() moves what
+//    is pending into a SyncJob, runSync() does the I/O on any thread, finishSync() takes the outcome.
+//    Changes go on meanwhile; each one is numbered (changeCount() just after it), and it is durable
+//    once durableCount() has reached its number. One job at a time.
 //    A failed write or fdatasync keeps the changes in memory and pending, and the next sync() rewrites
 //    the whole file from memory (after a failed fsync Linux may have dropped the dirty pages, so the
 //    old file is not trusted again).
@@ -44,7 +49,7 @@
 //    compactFactor * records) lines, the records are written to <journal>.tmp, fdatasynced, renamed
 //    over the journal, and the directory is fsynced; at every instant the name refers to a complete
 //    journal. Offers are left out; expired leases of addresses outside every pool are dropped.
-//    It runs inside sync() and blocks the caller: one sequential write of ~150 bytes a lease (60k
+//    It runs inside sync() (or a SyncJob, off the loop): one sequential write of ~150 bytes a lease (60k
 //    leases: ~10 MB, ~100 ms in a release build, see tests/leases_test.cpp); compact() runs it on demand.
 //  * Memory: one record per pool address ever handed out (plus unexpired ones outside the pools), so
 //    bounded by the pool sizes; records of addresses outside every pool go at compaction once expired.
@@ -57,6 +62,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -230,6 +236,33 @@ class LeaseDb {
 
   // Writes the pending journal lines and fdatasyncs them (compacting when due). See the contract above.
   Result<void> sync(UnixTime now);
+
+  // A journal write taken from the pending state by beginSync(): an append of the pending lines, or a
+  // whole snapshot (compaction, or a rewrite after a failure). runSync() reads and fills only the job.
+  struct SyncJob {
+    bool snapshot = false;
+    bool compaction = false;         // a snapshot because the journal grew long, not after a failure
+    std::string bytes;               // the lines to append, or the whole snapshot
+    std::uint64_t records = 0;       // lease lines in `bytes`
+    std::string absorbed;            // snapshot: the pending lines it took, given back if it fails
+    std::uint64_t absorbedRecords = 0;
+    std::uint64_t offset = 0;        // append: where the lines go
+    int fd = -1;                     // append: the journal, owned by the LeaseDb
+    std::filesystem::path path;      // the journal's name
+    std::uint64_t upTo = 0;          // changes numbered up to this are durable when it succeeds
+    std::function<int(JournalOp)> faultHook;
+    // Filled by runSync():
+    std::optional<Error> error;
+    bool renamed = false;            // snapshot: the journal's name refers to the new file
+    UniqueFd newFd;
+  };
+  // Null when nothing is pending or a job is already out.
+  std::unique_ptr<SyncJob> beginSync(UnixTime now);
+  static void runSync(SyncJob& job);
+  Result<void> finishSync(SyncJob& job);
+  [[nodiscard]] std::uint64_t changeCount() const { return changes_; }
+  [[nodiscard]] std::uint64_t durableCount() const { return durable_; }
+  [[nodiscard]] bool syncInFlight() const { return inFlight_; }
   // Writes a snapshot now (pending lines included), whatever the journal length.
   Result<void> compact(UnixTime now);
   [[nodiscard]] bool syncPending() const { return !pending_.empty() || needRewrite_; }
@@ -291,7 +324,7 @@ class LeaseDb {
   static Lease newLease(std::uint32_t subnetId, const ClientInfo& client, std::uint32_t address, LeaseState state,
                         UnixTime now, UnixTime expiry);
   void releaseOther(std::uint32_t subnetId, const ClientKey& client, std::uint32_t address, UnixTime now);
-  Result<void> appendPending();
+  std::unique_ptr<SyncJob> takeJob(UnixTime now, bool forceSnapshot);
   Result<void> writeSnapshot(UnixTime now);
   [[nodiscard]] bool compactionDue() const;
   int fault(JournalOp op) const;
@@ -306,6 +339,9 @@ class LeaseDb {
   std::string pending_;               // lines not yet written
   std::uint64_t pendingRecords_ = 0;
   bool needRewrite_ = false;          // the file is not trusted: the next sync() writes a snapshot
+  bool inFlight_ = false;             // a SyncJob is out
+  std::uint64_t changes_ = 0;         // journaled changes so far (each one's number)
+  std::uint64_t durable_ = 0;         // changes numbered up to this are on disk
   std::uint64_t seq_ = 0;
 
   std::vector<Pool> pools_;

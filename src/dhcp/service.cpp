@@ -45,10 +45,19 @@ struct DhcpService::Pending {
   sockaddr_in to{};
 };
 
+struct DhcpService::Parked {
+  std::shared_ptr<Listener> listener;
+  Pending pending;
+  std::uint64_t ticket = 0;  // the LeaseDb change count its reply waits for
+};
+
 DhcpService::DhcpService(event::Loop& loop, Clock clock)
     : loop_(loop), clock_(clock ? std::move(clock) : Clock(systemNow)), adverts_(loop.io()) {}
 
-DhcpService::~DhcpService() { stop(); }
+DhcpService::~DhcpService() {
+  stop();
+  alive_.reset();
+}
 
 Result<std::shared_ptr<DhcpService::Listener>> DhcpService::openListener(const InterfaceInfo& interface, std::uint16_t port) {
   auto l = std::make_shared<Listener>(loop_.io());
@@ -123,7 +132,10 @@ Result<void> DhcpService::apply(const config::Config& config, std::shared_ptr<co
   }
 
   // Commit.
-  if (opened) leases_.emplace(std::move(*opened));
+  if (opened) {
+    flushLeases();  // the old journal's parked ACKs are settled against it
+    leases_.emplace(std::move(*opened));
+  }
   config_ = std::make_shared<const config::DhcpConfig>(dc);
   LeaseDb* db = dc.mode == config::DhcpMode::Server && leases_ ? &*leases_ : nullptr;
   if (!policy_) policy_ = std::make_unique<Policy>(config_, hosts, db);
@@ -157,9 +169,7 @@ void DhcpService::stop() {
     l->socket.close();
   }
   listeners_.clear();
-  if (leases_ && leases_->syncPending()) {
-    if (auto r = leases_->sync(clock_()); !r) PXD_ERROR("dhcp.lease_sync_failed", "error={}", log::q(r.error().message));
-  }
+  flushLeases();
 }
 
 asio::awaitable<void> DhcpService::serve(std::shared_ptr<Listener> listener) {
@@ -197,41 +207,134 @@ asio::awaitable<void> DhcpService::serve(std::shared_ptr<Listener> listener) {
         ++stats_.received[typeIndex(decoded.request->type)];
         batch.push_back(Pending{std::move(decoded.message), std::move(*decoded.request), at, {}});
       }
-      if (!batch.empty()) answer(*listener, batch);
+      if (!batch.empty()) answer(listener, batch);
       if (static_cast<int>(batch.size()) < kBatch || listener->closed) break;
       co_await asio::post(loop_.io(), asio::use_awaitable);  // let other listeners and transfers run
     }
   }
 }
 
-void DhcpService::answer(Listener& listener, std::vector<Pending>& batch) {
+void DhcpService::answer(const std::shared_ptr<Listener>& listener, std::vector<Pending>& batch) {
   ++stats_.batches;
   // Clients that are nearly done first: under overload a REQUEST finishes a boot, a DISCOVER starts one.
   std::stable_partition(batch.begin(), batch.end(), [](const Pending& p) { return p.request.type != MessageType::Discover; });
   auto now = clock_();
-  bool needSync = false;
+  for (auto& p : batch) p.decision = policy_->handle(p.request, p.arrival, now);
+  // A reply that needs its lease on disk waits for the journal job that covers this batch's changes.
+  const std::uint64_t ticket = leases_ ? leases_->changeCount() : 0;
+  const bool waits = leases_ && leases_->durableCount() < ticket;
+  std::vector<Pending*> ready;
+  ready.reserve(batch.size());
   for (auto& p : batch) {
-    p.decision = policy_->handle(p.request, p.arrival, now);
-    if (p.decision.reply && p.decision.reply->needsSync) needSync = true;
+    if (waits && !p.decision.drop && p.decision.reply && p.decision.reply->needsSync)
+      parked_.push_back(Parked{listener, std::move(p), ticket});
+    else
+      ready.push_back(&p);
   }
-  if (leases_ && (needSync || leases_->syncPending())) {
-    ++stats_.syncs;
-    if (auto r = leases_->sync(now); !r) {
-      PXD_ERROR("dhcp.lease_sync_failed", "file={} error={} note=\"ACKs withheld; clients will retry\"",
-                log::q(config_->leaseFile), log::q(r.error().message));
-      for (auto& p : batch) {
-        if (p.decision.reply && p.decision.reply->needsSync) {
-          p.decision.reply.reset();
-          p.decision.drop = Drop::LeaseStoreFailed;
-        }
-      }
+  sendReplies(*listener, ready);
+  kickSync();
+}
+
+void DhcpService::kickSync() {
+  if (!leases_ || syncJob_ || !leases_->syncPending()) return;
+  auto job = std::shared_ptr<LeaseDb::SyncJob>(leases_->beginSync(clock_()));
+  if (!job) return;
+  ++stats_.syncs;
+  syncJob_ = job;
+  auto done = std::make_shared<std::promise<void>>();
+  syncDone_ = done->get_future().share();
+  asio::post(syncThread_, [job, done, &io = loop_.io(), alive = std::weak_ptr<int>(alive_), this] {
+    LeaseDb::runSync(*job);
+    asio::post(io, [job, alive, this] {
+      if (alive.lock()) synced(job);
+    });
+    done->set_value();  // after the post: whoever waits for it may destroy the service next
+  });
+}
+
+void DhcpService::synced(const std::shared_ptr<LeaseDb::SyncJob>& job) {
+  if (job != syncJob_) return;  // flushLeases() took it already
+  syncJob_.reset();
+  finishJob(*job);
+  // After a failure, the next batch tries again (no retry loop against a broken disk), except when a
+  // compaction failed with the old journal intact: its lines are pending again, append them now.
+  if (!job->error || (job->compaction && !job->renamed)) kickSync();
+}
+
+void DhcpService::finishJob(LeaseDb::SyncJob& job) {
+  auto r = leases_->finishSync(job);
+  const bool retryAppend = !r && job.compaction && !job.renamed;
+  if (!r && !retryAppend) {
+    PXD_ERROR("dhcp.lease_sync_failed", "file={} error={} note=\"ACKs withheld; clients will retry\"",
+              log::q(config_ ? config_->leaseFile : std::string()), log::q(r.error().message));
+  }
+  // Parked replies are in ticket order: release (or, after a failure, drop) the prefix this job covered.
+  const std::uint64_t durable = leases_->durableCount();
+  std::size_t n = 0;
+  while (n < parked_.size() && (parked_[n].ticket <= durable || (!r && !retryAppend && parked_[n].ticket <= job.upTo))) ++n;
+  if (n == 0) return;
+  std::vector<Parked> done(std::make_move_iterator(parked_.begin()), std::make_move_iterator(parked_.begin() + static_cast<std::ptrdiff_t>(n)));
+  parked_.erase(parked_.begin(), parked_.begin() + static_cast<std::ptrdiff_t>(n));
+  std::vector<Pending*> replies;
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    auto& d = done[i];
+    if (d.ticket > durable) {
+      d.pending.decision.reply.reset();
+      d.pending.decision.drop = Drop::LeaseStoreFailed;
+    }
+    replies.push_back(&d.pending);
+    // One sendmmsg per run of replies on the same listener (there is usually one).
+    if (i + 1 == done.size() || done[i + 1].listener != d.listener) {
+      if (!d.listener->closed) sendReplies(*d.listener, replies);
+      replies.clear();
     }
   }
+}
+
+void DhcpService::flushLeases() {
+  if (syncJob_) {
+    syncDone_.wait();
+    auto job = std::move(syncJob_);
+    syncJob_.reset();
+    finishJob(*job);
+  }
+  if (!leases_) return;
+  if (leases_->syncPending()) {
+    ++stats_.syncs;
+    if (auto r = leases_->sync(clock_()); !r)
+      PXD_ERROR("dhcp.lease_sync_failed", "file={} error={}", log::q(config_ ? config_->leaseFile : std::string()),
+                log::q(r.error().message));
+  }
+  // Whatever still waits is settled now: sent if its lease is on disk, dropped if not.
+  const std::uint64_t durable = leases_->durableCount();
+  for (auto& d : parked_) {
+    if (d.ticket > durable) {
+      d.pending.decision.reply.reset();
+      d.pending.decision.drop = Drop::LeaseStoreFailed;
+    }
+    if (!d.listener->closed) sendReplies(*d.listener, {&d.pending});
+    else if (d.ticket > durable) ++stats_.dropped[static_cast<std::size_t>(Drop::LeaseStoreFailed)];
+  }
+  parked_.clear();
+}
+
+void DhcpService::sendReplies(Listener& listener, const std::vector<Pending*>& replies) {
   std::array<mmsghdr, kBatch> messages{};
   std::array<iovec, kBatch> parts{};
   std::array<Pending*, kBatch> sending{};
   std::size_t count = 0;
-  for (auto& p : batch) {
+  auto flush = [&] {
+    // One sendmmsg for the replies; whatever it did not take (a full socket buffer, an error) goes
+    // one by one, so each failure is counted and logged with its own errno.
+    std::size_t done = count == 0 ? 0 : listener.socket.sendBatch({messages.data(), count});
+    for (std::size_t i = 0; i < count; ++i) {
+      if (i >= done) send(listener, *sending[i]);
+      else ++stats_.sent[typeIndex(sending[i]->decision.reply->type)];
+    }
+    count = 0;
+  };
+  for (Pending* pp : replies) {
+    auto& p = *pp;
     const auto& d = p.decision;
     if (d.drop) {
       ++stats_.dropped[static_cast<std::size_t>(*d.drop)];
@@ -241,7 +344,8 @@ void DhcpService::answer(Listener& listener, std::vector<Pending>& batch) {
     }
     PXD_DEBUG("dhcp.answer", "interface={} xid={:#010x} type={} {}", listener.interface.name, p.request.xid,
               messageTypeName(p.request.type), d.detail);
-    if (!d.reply || !prepare(listener, p) || count == sending.size()) continue;
+    if (!d.reply || !prepare(listener, p)) continue;
+    if (count == sending.size()) flush();
     parts[count] = iovec{p.bytes.data(), p.bytes.size()};
     auto& h = messages[count].msg_hdr;
     h = msghdr{};
@@ -251,13 +355,7 @@ void DhcpService::answer(Listener& listener, std::vector<Pending>& batch) {
     h.msg_iovlen = 1;
     sending[count++] = &p;
   }
-  // One sendmmsg for the batch's replies; whatever it did not take (a full socket buffer, an error)
-  // goes one by one, so each failure is counted and logged with its own errno.
-  std::size_t done = count == 0 ? 0 : listener.socket.sendBatch({messages.data(), count});
-  for (std::size_t i = 0; i < count; ++i) {
-    if (i >= done) send(listener, *sending[i]);
-    else ++stats_.sent[typeIndex(sending[i]->decision.reply->type)];
-  }
+  flush();
 }
 
 bool DhcpService::prepare(Listener& listener, Pending& p) {

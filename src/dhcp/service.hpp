@@ -4,17 +4,21 @@
 // port 4011 in proxy mode), so a request is only ever seen and answered on an interface the config
 // names; the receiving interface index is checked again on every datagram. Each wake-up takes a
 // bounded batch of requests (the socket buffer is the bounded queue behind it), answers REQUESTs
-// before DISCOVERs so clients that are nearly done finish first under load, makes the batch's lease
-// changes durable with one journal write + fdatasync, and only then sends the replies, all of the
-// batch's in one sendmmsg.
+// before DISCOVERs so clients that are nearly done finish first under load, and sends the batch's
+// replies in one sendmmsg. A reply that needs its lease on disk (an ACK) waits, parked, for the journal
+// write + fdatasync that covers it; those run on a thread of their own, one at a time, each taking every
+// change made so far (group commit), so a slow disk delays only those ACKs, never the event loop that
+// TFTP and iSCSI share.
 //
 // apply() is used at start and on SIGHUP: it looks up every interface and opens every new socket
 // first, and changes nothing if one fails.
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,10 +66,20 @@ class DhcpService {
     bool closed = false;
   };
   struct Pending;
+  struct Parked;  // a reply waiting for the journal
 
   Result<std::shared_ptr<Listener>> openListener(const InterfaceInfo& interface, std::uint16_t port);
   asio::awaitable<void> serve(std::shared_ptr<Listener> listener);
-  void answer(Listener& listener, std::vector<Pending>& batch);
+  void answer(const std::shared_ptr<Listener>& listener, std::vector<Pending>& batch);
+  // Logs each decision and sends the replies, in one sendmmsg.
+  void sendReplies(Listener& listener, const std::vector<Pending*>& replies);
+  // Starts a journal job on the sync thread unless one is out or nothing is pending.
+  void kickSync();
+  void synced(const std::shared_ptr<LeaseDb::SyncJob>& job);
+  // Takes a finished job's outcome: sends the parked replies it made durable (or drops them).
+  void finishJob(LeaseDb::SyncJob& job);
+  // Waits for the job in flight, syncs what is left and settles every parked reply (reload, stop).
+  void flushLeases();
   // Encodes p's reply and works out its destination (setting the neighbour entry if needed).
   bool prepare(Listener& listener, Pending& p);
   // Sends one prepared reply on its own (what sendmmsg left), counting and logging a failure.
@@ -79,6 +93,11 @@ class DhcpService {
   std::vector<std::shared_ptr<Listener>> listeners_;
   RouterAdverts adverts_;
   DhcpStats stats_;
+  std::vector<Parked> parked_;  // in change order, so in ticket order
+  std::shared_ptr<LeaseDb::SyncJob> syncJob_;  // the job on the sync thread
+  std::shared_future<void> syncDone_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // completions check it after destruction
+  asio::thread_pool syncThread_{1};  // last: joined first on destruction
 };
 
 }  // namespace pxedust::dhcp

@@ -3,6 +3,8 @@
 #include "dhcp/leases.hpp"
 
 #include <gtest/gtest.h>
+
+#include <thread>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -669,6 +671,62 @@ TEST(LeaseJournal, FailedSyncIsRetriedByRewritingTheFile) {
     EXPECT_EQ(db.sync(kT0 + 1).error().code, EIO);
     *armed = false;
     ASSERT_TRUE(db.sync(kT0 + 1).ok());
+    before = snapshot(db);
+  }
+  auto db = openOk(opts(dir), pools);
+  EXPECT_EQ(snapshot(db), before);
+  EXPECT_EQ(db.size(), 3U);
+}
+
+// The split form the service uses: the job runs (here: on another thread) while changes go on; each
+// change is durable once durableCount() reaches its number; a failed compaction gives its lines back.
+TEST(LeaseJournal, SyncJobsRunOffThreadWhileChangesGoOn) {
+  TempDir dir;
+  auto pools = std::vector<PoolConfig>{pool(1, ip(10, 0, 0, 10), ip(10, 0, 0, 99))};
+  auto failCompact = std::make_shared<bool>(false);
+  auto o = opts(dir);
+  o.compactMinRecords = 4;
+  o.compactFactor = 1;
+  o.faultHook = [failCompact](JournalOp op) { return *failCompact && op == JournalOp::Compact ? ENOSPC : 0; };
+  std::map<std::uint32_t, Lease> before;
+  {
+    auto db = openOk(o, pools);
+    EXPECT_EQ(db.beginSync(kT0), nullptr);  // nothing pending
+    const auto a2 = offerBind(db, 1, client(2), kT0);
+    const auto first = db.changeCount();
+    EXPECT_EQ(first, 1U);
+    auto job = db.beginSync(kT0);
+    ASSERT_NE(job, nullptr);
+    EXPECT_FALSE(job->snapshot);
+    EXPECT_TRUE(db.syncInFlight());
+    EXPECT_EQ(db.beginSync(kT0), nullptr);  // one at a time
+    std::thread worker([&] { LeaseDb::runSync(*job); });
+    offerBind(db, 1, client(4), kT0);  // while the job runs
+    worker.join();
+    ASSERT_TRUE(db.finishSync(*job).ok());
+    EXPECT_EQ(db.durableCount(), first);  // the second change is not covered by that job
+    EXPECT_LT(db.durableCount(), db.changeCount());
+    EXPECT_TRUE(db.syncPending());
+    ASSERT_TRUE(db.sync(kT0).ok());
+    EXPECT_EQ(db.durableCount(), db.changeCount());
+
+    // Enough records for a compaction, which fails with the old journal intact: its lines come back
+    // pending and go out as an append, before what came after.
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE(db.bind(1, client(2), a2, kT0 + 1 + i).ok());  // renewals: lines, no records
+    *failCompact = true;
+    auto c = db.beginSync(kT0 + 1);
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->snapshot && c->compaction);
+    LeaseDb::runSync(*c);
+    offerBind(db, 1, client(16), kT0 + 1);
+    EXPECT_EQ(db.finishSync(*c).error().code, ENOSPC);
+    EXPECT_TRUE(db.syncPending());
+    auto a = db.beginSync(kT0 + 1);
+    ASSERT_NE(a, nullptr);
+    EXPECT_FALSE(a->snapshot);  // not retried at once: appended to the old journal
+    LeaseDb::runSync(*a);
+    ASSERT_TRUE(db.finishSync(*a).ok());
+    EXPECT_EQ(db.durableCount(), db.changeCount());
     before = snapshot(db);
   }
   auto db = openOk(opts(dir), pools);
