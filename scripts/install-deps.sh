@@ -10,6 +10,7 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config ccache
   libasio-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libssl-dev                  # libcrypto: SHA-256 identities of base images, MD5 for iSCSI CHAP
+  zlib1g-dev                  # gzip of the client initramfs
   libisal-dev                 # ISA-L: CRC32C for iSCSI header/data digests
   libgtest-dev libgmock-dev
   clang-14 libclang-rt-14-dev

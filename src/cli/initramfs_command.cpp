@@ -18,6 +18,7 @@ struct InitramfsArgs {
   std::string busybox = "/bin/busybox";
   std::string iscsistart = "/sbin/iscsistart";
   bool noIscsi = false;
+  bool noCompress = false;
   std::vector<std::string> modules;
   std::vector<std::string> addModules;
 };
@@ -42,6 +43,7 @@ void run(const InitramfsArgs& a) {
   if (!a.noIscsi) o.iscsistart = a.iscsistart;
   else o.iscsistart.clear();
   o.libraryRoot = "/";
+  o.gzip = !a.noCompress;
   if (!a.modules.empty()) o.modules = a.modules;
   o.modules.insert(o.modules.end(), a.addModules.begin(), a.addModules.end());
   initramfs::BuildReport r;
@@ -55,7 +57,9 @@ void run(const InitramfsArgs& a) {
     if (!f.flush()) fail(fmt::format("{}: cannot write", tmp));
   }
   if (std::rename(tmp.c_str(), out.c_str()) != 0) fail(fmt::format("{}: cannot rename to {}", tmp, out));
-  fmt::print("wrote {} ({:.1f} MiB) for kernel {}\n", out, static_cast<double>(r.bytes) / (1 << 20), r.kernelVersion);
+  fmt::print("wrote {} ({:.1f} MiB{}) for kernel {}\n", out, static_cast<double>(r.bytes) / (1 << 20),
+             o.gzip ? fmt::format(", gzip of a {:.1f} MiB cpio", static_cast<double>(r.cpioBytes) / (1 << 20)) : "",
+             r.kernelVersion);
   fmt::print("  modules:   {}\n", join(r.modules));
   fmt::print("  built in:  {}\n", join(r.builtin));
   if (!r.missing.empty()) fmt::print("  not found: {} (neither a module nor built into this kernel)\n", join(r.missing));
@@ -76,6 +80,7 @@ void addInitramfsCommands(CLI::App& app) {
   b->add_option("--busybox", a->busybox, "Static busybox (Debian: busybox-static)")->capture_default_str();
   b->add_option("--iscsistart", a->iscsistart, "open-iscsi's iscsistart (Debian: open-iscsi)")->capture_default_str();
   b->add_flag("--no-iscsi", a->noIscsi, "Leave iSCSI out (network smoke tests)");
+  b->add_flag("--no-compress", a->noCompress, "Write the cpio archive as it is (default: gzip)");
   b->add_option("--modules", a->modules, "Modules instead of the default set")->delimiter(',');
   b->add_option("--add-module", a->addModules, "Modules in addition to the default set")->delimiter(',');
   b->callback([a] { run(*a); });

@@ -1,6 +1,7 @@
 #include "initramfs/builder.hpp"
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <fstream>
@@ -45,6 +46,24 @@ std::optional<fs::path> findLibrary(const fs::path& root, const std::string& son
 
 // Adds a program's libraries (recursively) and its interpreter; paths inside the archive are the
 // paths on the system it came from, so the loader finds them where it looks.
+// gzip (RFC 1952) of the whole archive, in one deflate stream at level 9: built once, fetched by
+// every client at every boot.
+Result<std::vector<std::uint8_t>> gzip(const std::vector<std::uint8_t>& in) {
+  if (in.size() > 0xFFFFFFFFu) return Error{"initramfs larger than 4 GiB"};
+  z_stream z{};
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) return Error{"zlib: deflateInit2 failed"};
+  std::vector<std::uint8_t> out(deflateBound(&z, static_cast<uLong>(in.size())));
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) return Error{fmt::format("zlib: deflate failed ({})", rc)};
+  return out;
+}
+
 Result<void> addLibraries(CpioWriter& cpio, const fs::path& root, const ElfInfo& program, BuildReport& report) {
   std::vector<std::string> queue(program.needed.begin(), program.needed.end());
   std::set<std::string> seen;
@@ -191,6 +210,12 @@ Result<std::vector<std::uint8_t>> build(const BuildOptions& options, BuildReport
   cpio.addFile("etc/pxedust/udhcpc.script", text(kUdhcpcScript), 0755);
   cpio.addFile("init", text(kInitScript), 0755);
   auto out = cpio.finish();
+  report.cpioBytes = out.size();
+  if (options.gzip) {
+    auto packed = gzip(out);
+    if (!packed) return packed.error();
+    out = std::move(*packed);
+  }
   report.bytes = out.size();
   return out;
 }

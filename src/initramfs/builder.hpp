@@ -29,6 +29,7 @@ struct BuildOptions {
   std::filesystem::path iscsistart = "/sbin/iscsistart";  // empty: no iSCSI in the initramfs
   std::filesystem::path libraryRoot = "/";  // where iscsistart's shared libraries are found
   std::vector<std::string> modules = kDefaultModules;
+  bool gzip = true;  // every kernel since 2.6 unpacks a gzip initramfs; the cpio is mostly modules and busybox
 };
 
 struct BuildReport {
@@ -37,10 +38,11 @@ struct BuildReport {
   std::vector<std::string> builtin;  // asked for, built into the kernel
   std::vector<std::string> missing;  // asked for, neither a module nor built in
   std::vector<std::string> libraries;
-  std::size_t bytes = 0;
+  std::size_t bytes = 0;         // the image as written
+  std::size_t cpioBytes = 0;     // the archive before compression
 };
 
-// The initramfs image (an uncompressed newc cpio, which every kernel accepts).
+// The initramfs image: a newc cpio, gzip-compressed unless options.gzip is false.
 Result<std::vector<std::uint8_t>> build(const BuildOptions& options, BuildReport& report);
 
 // Finds lib/modules/<version> under `root` (an unpacked kernel package or "/"): the one version there,

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -131,12 +132,33 @@ TEST(Builder, ModulesInDependencyOrderAndStaticBusybox) {
   o.modules = {"iscsi-tcp", "ext4", "nosuch"};
   if (::access("/bin/busybox", R_OK) == 0) {
     BuildReport r;
+    auto packed = build(o, r);  // gzip by default: the kernel inflates it
+    ASSERT_TRUE(packed) << packed.error().message;
+    ASSERT_GT(packed->size(), 2U);
+    EXPECT_EQ((*packed)[0], 0x1f);
+    EXPECT_EQ((*packed)[1], 0x8b);
+    EXPECT_EQ(r.bytes, packed->size());
+    std::vector<std::uint8_t> inflated(r.cpioBytes + 1);
+    z_stream z{};
+    ASSERT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = packed->data();
+    z.avail_in = static_cast<uInt>(packed->size());
+    z.next_out = inflated.data();
+    z.avail_out = static_cast<uInt>(inflated.size());
+    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+    inflated.resize(z.total_out);
+    inflateEnd(&z);
+    EXPECT_EQ(inflated.size(), r.cpioBytes);
+
+    o.gzip = false;
+    r = BuildReport{};
     auto img = build(o, r);
     ASSERT_TRUE(img) << img.error().message;
     EXPECT_EQ(r.modules, (std::vector<std::string>{"scsi_transport_iscsi", "libiscsi", "libiscsi_tcp", "iscsi_tcp"}));
     EXPECT_EQ(r.builtin, std::vector<std::string>{"ext4"});
     EXPECT_EQ(r.missing, std::vector<std::string>{"nosuch"});
     EXPECT_EQ(r.kernelVersion, "6.1.0-test");
+    EXPECT_EQ(*img, inflated);  // the same archive, byte for byte
     std::string s(img->begin(), img->end());
     EXPECT_NE(s.find("say \"start kernel="), std::string::npos);  // /init is in
     EXPECT_NE(s.find("kernel/drivers/scsi/libiscsi.ko\nkernel/drivers/scsi/libiscsi_tcp.ko\n"), std::string::npos);
