@@ -96,8 +96,11 @@ void build(const DemoArgs& a) {
   if (ec) fail(fmt::format("{}: {} (Debian: busybox-static)", a.busybox, ec.message()));
   fs::permissions(stage / "bin/busybox", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                              fs::perms::others_read | fs::perms::others_exec);
-  // One symlink per applet busybox has (`busybox --list-full` names them with their directories).
-  FILE* list = ::popen((a.busybox + " --list-full").c_str(), "r");
+  // One symlink per applet busybox has (`busybox --list-full` names them with their directories). The
+  // copy in the staging directory runs, not --busybox: its path is ours (mkdtemp), so the shell that
+  // popen starts never sees a user-given path with spaces or quotes in it.
+  const std::string listCommand = fmt::format("'{}' --list-full", (stage / "bin/busybox").string());
+  FILE* list = ::popen(listCommand.c_str(), "r");
   if (list == nullptr) fail("cannot run busybox --list-full");
   char line[256];
   std::size_t applets = 0;
