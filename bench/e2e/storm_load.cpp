@@ -458,6 +458,9 @@ struct Client {
 struct Counters {
   uint64_t dhcpRetransmits = 0, dhcpNaks = 0, dhcpStrays = 0, tftpTimeouts = 0, tftpOutOfOrder = 0;
   uint64_t tftpBytes = 0, iscsiBytes = 0;
+  // The load generator's own health: its longest pass through the event loop (events handled + the
+  // timer scan) and the time it spent waiting for the kernel to add addresses.
+  int64_t maxPassNs = 0, netlinkNs = 0, netlinkMaxNs = 0;
 };
 
 class Storm {
@@ -490,17 +493,20 @@ class Storm {
         if (errno == EINTR) continue;
         die("epoll_wait");
       }
+      int64_t woke = nowNs();
       for (int k = 0; k < n; ++k) dispatch(events[size_t(k)]);
       int64_t now = nowNs();
       if (now >= nextScan) {
         scan(now, now >= deadline);
         nextScan = now + kScanNs;
       }
+      counters_.maxPassNs = std::max(counters_.maxPassNs, nowNs() - woke);
     }
     endNs_ = nowNs();
     finishLogouts();
     report();
     cleanupAddresses();
+    for (int fd : parked_) close(fd);
     for (auto& c : clients_)
       if (c.phase != Phase::Done) return 1;
     return 0;
@@ -532,7 +538,7 @@ class Storm {
     c.phase = Phase::Failed;
     c.error = std::move(why);
     c.tEnd = sinceStart();
-    closeFd(c.pfd);
+    parkPacketSocket(c);
     closeFd(c.ufd);
     if (c.ctx != nullptr) c.destroy = true;
     --active_;
@@ -565,6 +571,19 @@ class Storm {
     if (bind(c.pfd, reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0)
       die("bind packet socket to " + c.ifname + ": " + std::strerror(errno));
     watch(c.pfd, EPOLLIN, c.idx, kPacket);
+  }
+
+  // Closing a packet socket waits for an RCU grace period (tens of ms on a busy machine), which would
+  // stall every client: during the storm the socket is only taken out of the epoll set and given a
+  // drop-everything filter; the sockets are closed after the report.
+  void parkPacketSocket(Client& c) {
+    if (c.pfd < 0) return;
+    static sock_filter dropAll[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+    sock_fprog prog{1, dropAll};
+    setsockopt(c.pfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+    epoll_ctl(ep_, EPOLL_CTL_DEL, c.pfd, nullptr);
+    parked_.push_back(c.pfd);
+    c.pfd = -1;
   }
 
   void sendDhcp(Client& c, uint8_t type) {
@@ -619,7 +638,7 @@ class Storm {
 
   void onAck(Client& c, const DhcpReply& r) {
     c.tDhcp = sinceStart();
-    closeFd(c.pfd);
+    parkPacketSocket(c);
     if (c.expectIp != 0 && r.yiaddr != c.expectIp)
       return fail(c, "dhcp: leased " + ipText(r.yiaddr) + ", reserved " + ipText(c.expectIp));
     if (r.rootPath.empty()) return fail(c, "dhcp: no root-path (option 17)");
@@ -629,8 +648,12 @@ class Storm {
     c.rootPath = r.rootPath;
     c.hostName = r.hostName;
     if (auto err = parseRootPath(c); !err.empty()) return fail(c, "dhcp: root-path '" + c.rootPath + "': " + err);
-    if (auto err = netlink_.address(true, c.ifindex, c.leased, c.prefix); !err.empty())
-      return fail(c, "adding " + ipText(c.leased) + " to " + c.ifname + ": " + err);
+    int64_t t = nowNs();
+    std::string err = netlink_.address(true, c.ifindex, c.leased, c.prefix);
+    t = nowNs() - t;
+    counters_.netlinkNs += t;
+    counters_.netlinkMaxNs = std::max(counters_.netlinkMaxNs, t);
+    if (!err.empty()) return fail(c, "adding " + ipText(c.leased) + " to " + c.ifname + ": " + err);
     c.addrAdded = true;
     c.phase = Phase::Tftp;
     startTftp(c);
@@ -1084,14 +1107,16 @@ class Storm {
         "\"dhcp_s\":%s,\"tftp_s\":%s,\"login_s\":%s,\"read_s\":%s,\"total_s\":%s,"
         "\"tftp_bytes\":%llu,\"iscsi_bytes\":%llu,\"tftp_file_bytes\":%llu,\"read_bytes\":%llu,\"blksize\":%d,\"windowsize\":%d,"
         "\"read_size\":%u,\"qd\":%d,\"dhcp_retransmits\":%llu,\"dhcp_naks\":%llu,\"dhcp_strays\":%llu,"
-        "\"tftp_timeouts\":%llu,\"tftp_out_of_order\":%llu,\"client_cpu_s\":%.3f,\"failed_in\":{%s},\"errors\":[%s]}\n",
+        "\"tftp_timeouts\":%llu,\"tftp_out_of_order\":%llu,\"client_cpu_s\":%.3f,"
+        "\"loop_max_pass_ms\":%.1f,\"netlink_total_ms\":%.1f,\"netlink_max_ms\":%.1f,\"failed_in\":{%s},\"errors\":[%s]}\n",
         jsonEscape(o_.label).c_str(), clients_.size(), ok, clients_.size() - ok, double(endNs_ - t0_) / kS, lastDhcp,
         lastTftp, lastLogin, lastRead, stats(dhcp).c_str(), stats(tftp).c_str(), stats(login).c_str(),
         stats(read).c_str(), stats(total).c_str(), (unsigned long long)counters_.tftpBytes,
         (unsigned long long)counters_.iscsiBytes, (unsigned long long)tftpRef_.size, (unsigned long long)o_.readBytes,
         o_.blksize, o_.windowsize, o_.readSize, o_.qd, (unsigned long long)counters_.dhcpRetransmits,
         (unsigned long long)counters_.dhcpNaks, (unsigned long long)counters_.dhcpStrays,
-        (unsigned long long)counters_.tftpTimeouts, (unsigned long long)counters_.tftpOutOfOrder, cpu, fb.c_str(),
+        (unsigned long long)counters_.tftpTimeouts, (unsigned long long)counters_.tftpOutOfOrder, cpu,
+        double(counters_.maxPassNs) / 1e6, double(counters_.netlinkNs) / 1e6, double(counters_.netlinkMaxNs) / 1e6, fb.c_str(),
         rs.c_str());
     std::fflush(stdout);
     if (!o_.perClient.empty()) {
@@ -1111,6 +1136,7 @@ class Storm {
   Netlink netlink_;
   Counters counters_;
   int ep_ = -1;
+  std::vector<int> parked_;  // packet sockets of clients past DHCP, closed at the end
   size_t active_ = 0;
   int64_t t0_ = 0, endNs_ = 0;
 };
