@@ -37,6 +37,7 @@ struct Connection::Task {
   std::uint32_t r2tSn = 0;
   std::uint32_t expDataSn = 0;  // within the current Data-Out sequence (§11.7.5), from 0 each
   bool unsolicitedPending = false;
+  bool dataSnError = false;  // a Data-Out arrived out of DataSN order: ends with 0B/47/05
   std::size_t budget = 0;
   bool admitted = false;
   bool counted = false;  // took a slot of the CmdSN window
@@ -522,7 +523,7 @@ void Connection::admitTasks() {
 }
 
 void Connection::solicit(const std::shared_ptr<Task>& t) {
-  if (!t->admitted || t->unsolicitedPending || t->aborted || closed_) return;
+  if (!t->admitted || t->unsolicitedPending || t->aborted || t->dataSnError || closed_) return;
   std::uint32_t maxR2t = std::max<std::uint32_t>(1, params_.maxOutstandingR2T);
   std::uint32_t burst = std::max<std::uint32_t>(512, params_.maxBurstLength);
   while (t->outstandingR2t < maxR2t && t->nextOffset < t->need) {
@@ -549,7 +550,8 @@ void Connection::solicit(const std::shared_ptr<Task>& t) {
 
 void Connection::maybeRun(const std::shared_ptr<Task>& t) {
   if (!t->admitted || t->state != Task::State::Collecting || t->aborted) return;
-  if (t->unsolicitedPending || t->outstandingR2t > 0 || t->nextOffset < t->need) return;
+  // A task with a DataSN error asks for nothing more: it ends once its outstanding sequences do.
+  if (t->unsolicitedPending || t->outstandingR2t > 0 || (t->nextOffset < t->need && !t->dataSnError)) return;
   t->state = Task::State::Executing;
   ++executing_;
   auto self = shared_from_this();
@@ -561,6 +563,9 @@ asio::awaitable<void> Connection::runTask(std::shared_ptr<Task> t) {
   scsi::Response r;
   if (t->plan.immediate) {
     r = *t->plan.immediate;
+  } else if (t->dataSnError) {
+    // §7.8: the task is terminated as for a data digest error, without running (nothing written).
+    r = scsi::Response::check(scsi::abortedCommand(scsi::asc::kProtocolServiceCrcError));
   } else {
     try {
       scsi::Command c;
@@ -672,11 +677,15 @@ bool Connection::rxDataOut(const wire::DataOut& h, wire::RxPdu& pdu) {
                        h.targetTransferTag));
     return true;
   }
-  if (h.dataSn != t->expDataSn) {
-    // ERL 0 cannot recover a lost or reordered Data-Out (§7.1.4.1): the connection goes.
-    abort(Drop::ProtocolError, fmt::format("Data-Out DataSN {} where {} was due (itt {:#x})", h.dataSn, t->expDataSn,
-                                           h.initiatorTaskTag));
-    return false;
+  if (h.dataSn != t->expDataSn && !t->dataSnError) {
+    // §7.9: a DataSN out of order means an earlier Data-Out of the sequence was lost (to a digest
+    // error), to be handled as in §7.8. ERL 0 has no recovery R2T, so the task is terminated with
+    // CHECK CONDITION, ABORTED COMMAND / PROTOCOL SERVICE CRC ERROR (§11.4.7.2) once every PDU of its
+    // outstanding sequences has arrived; nothing is written and the connection carries on.
+    t->dataSnError = true;
+    ctx_->stats.drop(Drop::DataSequence);
+    PXD_DEBUG("iscsi.pdu_ignored", "conn={} reason=data_sequence itt={:#x} data_sn={} expected={}", id_,
+              h.initiatorTaskTag, h.dataSn, t->expDataSn);
   }
   ++t->expDataSn;
   const std::uint32_t len = static_cast<std::uint32_t>(pdu.data.size());
@@ -684,7 +693,7 @@ bool Connection::rxDataOut(const wire::DataOut& h, wire::RxPdu& pdu) {
     reject(wire::RejectReason::ProtocolError, pdu.bhs, Drop::ProtocolError, "Data-Out past the expected transfer length");
     return true;
   }
-  if (len > 0 && h.bufferOffset < t->data.size()) {
+  if (len > 0 && h.bufferOffset < t->data.size() && !t->dataSnError) {
     std::size_t n = std::min<std::size_t>(len, t->data.size() - h.bufferOffset);
     std::memcpy(t->data.data() + h.bufferOffset, pdu.data.data(), n);
   }
@@ -746,6 +755,7 @@ std::vector<std::shared_ptr<Connection::Task>> Connection::abortTasks(std::optio
 }
 
 bool Connection::rxTaskMgmt(const wire::TaskMgmtRequest& h, wire::RxPdu& /*pdu*/) {
+  const std::uint32_t expBefore = session_->expCmdSn();  // before this request advances it
   auto check = session_->rxCmdSn(h.cmdSn, h.immediate);
   if (check == Session::CmdSnCheck::OutOfWindow) {
     ctx_->stats.drop(Drop::OutOfWindow);
@@ -767,10 +777,15 @@ bool Connection::rxTaskMgmt(const wire::TaskMgmtRequest& h, wire::RxPdu& /*pdu*/
       if (it != tasks_.end()) {
         waitFor = abortTasks(h.referencedTaskTag);
         rsp.response = static_cast<std::uint8_t>(wire::TmfResponseCode::FunctionComplete);
-      } else if (snLess(h.refCmdSn, h.cmdSn) && !snLess(h.refCmdSn, session_->expCmdSn() - kCommandWindow)) {
-        // §11.5.1 c): a task we already completed (or never got) within the window: done.
+      } else if (snLessEq(expBefore, h.refCmdSn) && snLess(h.refCmdSn, h.cmdSn)) {
+        // §11.5.1 b): a command not received yet, within the valid CmdSN window and before this
+        // request: it is considered received and aborted (with one connection per session, commands
+        // arrive in order, so the initiator never sent it).
+        session_->skipCmdSn(h.refCmdSn);
         rsp.response = static_cast<std::uint8_t>(wire::TmfResponseCode::FunctionComplete);
       } else {
+        // §11.5.1 c): RefCmdSN outside the window, i.e. a task that already completed (its CmdSN
+        // is below ExpCmdSN and its status went out) or one never issued: "Task does not exist".
         rsp.response = static_cast<std::uint8_t>(wire::TmfResponseCode::TaskDoesNotExist);
       }
       break;

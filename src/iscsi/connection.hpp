@@ -11,7 +11,10 @@
 // InitialR2T=No), then R2Ts for the rest — at most MaxOutstandingR2T at a time, each within
 // MaxBurstLength. Then it runs on the Lun; Data-In goes out in PDUs of the initiator's
 // MaxRecvDataSegmentLength, in sequences of MaxBurstLength, the status folded into the last one
-// when there is no sense data, else a SCSI Response follows.
+// when there is no sense data, else a SCSI Response follows. A Data-Out out of DataSN order (an
+// implied digest error, §7.9) ends its task with CHECK CONDITION 0B/47/05 once its outstanding
+// sequences are in (§7.8: ERL 0 has no recovery R2T); the connection and its other tasks carry on.
+// ABORT TASK for a task that already completed answers "Task does not exist" (§11.5.1).
 //
 // Memory bounds: the framer caps each PDU; tasks hold at most kTaskBudget bytes of transfer
 // buffers between them (more commands wait, in order, before they solicit or run); the reader

@@ -29,7 +29,21 @@ Session::CmdSnCheck Session::rxCmdSn(std::uint32_t cmdSn, bool immediate) {
   if (cmdSn != expCmdSn_ || snLess(maxCmdSn(), cmdSn)) return CmdSnCheck::OutOfWindow;
   ++expCmdSn_;
   ++inFlight_;
+  advancePastSkipped();
   return CmdSnCheck::Accept;
+}
+
+void Session::advancePastSkipped() {
+  for (auto it = skipped_.find(expCmdSn_); it != skipped_.end(); it = skipped_.find(expCmdSn_)) {
+    skipped_.erase(it);
+    ++expCmdSn_;
+  }
+}
+
+void Session::skipCmdSn(std::uint32_t cmdSn) {
+  if (snLess(cmdSn, expCmdSn_) || snLess(maxCmdSn(), cmdSn)) return;
+  skipped_.insert(cmdSn);
+  advancePastSkipped();
 }
 
 void Session::endNexus() {

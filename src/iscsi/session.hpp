@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -70,6 +71,9 @@ class Session {
   void commandDone() {
     if (inFlight_ > 0) --inFlight_;
   }
+  // §11.5.1 b): an ABORT TASK names a command that never arrived, within the window: its CmdSN
+  // counts as received (and done), so the window does not wait for it.
+  void skipCmdSn(std::uint32_t cmdSn);
   [[nodiscard]] std::uint32_t expCmdSn() const { return expCmdSn_; }
   [[nodiscard]] std::uint32_t maxCmdSn() const;
   [[nodiscard]] std::uint32_t inFlight() const { return inFlight_; }
@@ -83,6 +87,7 @@ class Session {
   void resetWindow(std::uint32_t cmdSn) {
     expCmdSn_ = cmdSn;
     inFlight_ = 0;
+    skipped_.clear();
   }
 
   // The connection's hook to close itself (reinstatement, target removed, shutdown), and its id:
@@ -91,6 +96,8 @@ class Session {
   std::uint64_t owner = 0;
 
  private:
+  void advancePastSkipped();
+
   SessionKey key_;
   std::uint16_t tsih_;
   std::uint16_t cid_;
@@ -99,6 +106,7 @@ class Session {
   std::shared_ptr<HostLun> lun_;
   std::uint32_t expCmdSn_;
   std::uint32_t inFlight_ = 0;
+  std::set<std::uint32_t> skipped_;  // CmdSNs past ExpCmdSN counted as received (at most the window)
   bool ended_ = false;
 };
 

@@ -20,6 +20,7 @@ enum class Drop : std::uint8_t {
   ProtocolError,       // a field that makes no sense in its context: Reject
   OutOfWindow,         // CmdSN outside [ExpCmdSN, MaxCmdSN]: silently ignored (§4.2.2.1)
   UnknownTask,         // Data-Out / SNACK for a task we do not have: Reject
+  DataSequence,        // Data-Out out of DataSN order: its task ends with CHECK CONDITION 0B/47/05 (§7.9)
   NopTimeout,          // the initiator stopped answering NOP-In pings
   PeerClosed,          // the initiator closed (or reset) the connection
   Reinstated,          // a new login with the same initiator name and ISID replaced the session
@@ -29,7 +30,7 @@ enum class Drop : std::uint8_t {
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kDropNames = {
     "too_many_connections", "login_failed", "login_timeout", "wrong_phase", "header_digest", "data_digest",
-    "oversized", "bad_header", "protocol_error", "out_of_window", "unknown_task", "nop_timeout",
+    "oversized", "bad_header", "protocol_error", "out_of_window", "unknown_task", "data_sequence", "nop_timeout",
     "peer_closed", "reinstated", "target_removed", "shutdown"};
 
 struct IscsiStats {

@@ -76,6 +76,7 @@ SenseData miscompare(std::uint64_t offset) {
 }
 SenseData mediumError(Asc code) { return {SenseKey::MediumError, code, {}, {}}; }
 SenseData notReady(Asc code) { return {SenseKey::NotReady, code, {}, {}}; }
+SenseData abortedCommand(Asc code) { return {SenseKey::AbortedCommand, code, {}, {}}; }
 
 Response Response::check(const SenseData& s) {
   Response r;

@@ -77,6 +77,7 @@ inline constexpr Asc kCommandsClearedByAnotherInitiator{0x2F, 0x00};
 inline constexpr Asc kSavingParametersNotSupported{0x39, 0x00};
 inline constexpr Asc kMediumNotPresent{0x3A, 0x00};
 inline constexpr Asc kReportedLunsDataChanged{0x3F, 0x0E};
+inline constexpr Asc kProtocolServiceCrcError{0x47, 0x05};  // iSCSI: a lost Data-Out (RFC 7143 11.4.7.2)
 inline constexpr Asc kInsufficientRegistrationResources{0x55, 0x04};
 }  // namespace asc
 
@@ -115,6 +116,7 @@ SenseData unitAttention(Asc code);
 SenseData miscompare(std::uint64_t offset);
 SenseData mediumError(Asc code);
 SenseData notReady(Asc code);
+SenseData abortedCommand(Asc code);
 
 enum class Residual : std::uint8_t { None, Underflow, Overflow };
 
