@@ -240,13 +240,18 @@ Checked<Cdb> parseCdb(std::span<const std::uint8_t> raw, const Geometry& g) {
     }
     case OpKind::WriteSame: {
       MediumFields f = mediumFields(c, info->length);
+      if (f.blocks == 0) {
+        // SBC-4 5.48 with WSNZ=0 in VPD B0h: NUMBER OF LOGICAL BLOCKS 0 means from the LBA to the
+        // last LBA (still capped by MAXIMUM WRITE SAME LENGTH below).
+        if (f.lba >= g.blocks) return lbaOutOfRange();
+        f.blocks = g.blocks - f.lba;
+      }
       cdb.lba = f.lba;
       cdb.blocks = f.blocks;
       cdb.unmap = (c[1] & 0x08) != 0;
       cdb.ndob = info->length == 16 && (c[1] & 0x01) != 0;
       if (!inRange(g, f.lba, f.blocks)) return lbaOutOfRange();
-      // WSNZ=1 in VPD B0h: a zero NUMBER OF LOGICAL BLOCKS ("to the end") is not supported.
-      if (f.blocks == 0 || f.blocks > g.maxWriteSameBlocks) return invalidFieldInCdb(f.lengthByte);
+      if (f.blocks > g.maxWriteSameBlocks) return invalidFieldInCdb(f.lengthByte);
       cdb.direction = cdb.ndob ? Direction::None : Direction::Out;
       cdb.transferBytes = cdb.ndob ? 0 : g.blockSize;
       break;

@@ -618,7 +618,7 @@ Response Lun::inquiry(const Cdb& cdb) const {
     }
     case 0xB0: {  // Block limits (SBC-4 6.6.4)
       out.resize(64, 0);
-      out[4] = 0x01;  // WSNZ: WRITE SAME with 0 blocks is not supported
+      out[4] = 0x00;  // WSNZ=0: WRITE SAME with 0 blocks writes to the end of the medium
       out[5] = geometry_.maxCompareBlocks;
       putBe16(out.data() + 6, static_cast<std::uint16_t>(std::max<std::uint32_t>(1, 4096 / geometry_.blockSize)));
       putBe32(out.data() + 8, geometry_.maxTransferBlocks);
@@ -785,8 +785,9 @@ asio::awaitable<Response> Lun::writeSame(const Cdb& cdb, std::span<const std::ui
   co_await acquireWrite();
   Result<void> res;
   std::optional<Response> err;
-  if (zeros && cdb.unmap) {
-    // Unmapped blocks read as zeros (LBPRZ=1), so deallocating writes exactly the requested data.
+  if (cdb.unmap) {
+    // SBC-4 4.7.3.4, 5.48: UNMAP=1 asks for the blocks to be unmapped rather than written, whatever
+    // the Data-Out holds; we can always deallocate, and unmapped blocks then read as zeros (LBPRZ=1).
     res = co_await device_->asyncTrim(offset, length, use_awaitable);
   } else if (zeros && caps_.canZero) {
     res = co_await device_->asyncWriteZeroes(offset, length, blockstore::WriteFlags{!mode_.wce && caps_.canFua},

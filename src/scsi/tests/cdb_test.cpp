@@ -196,10 +196,21 @@ TEST(CdbTest, CompareAndWriteExpectsExactlyTwiceItsBlocks) {
 }
 
 TEST(CdbTest, WriteSameAndCompareAndWriteLengths) {
+  // NUMBER OF LOGICAL BLOCKS 0 (WSNZ=0): from the LBA to the last LBA, within the cap.
   Bytes ws10{0x41, 0x08, 0, 0, 0, 0, 0, 0, 0, 0};
-  EXPECT_EQ(parseCdb(ws10, geo()).sense, invalidFieldInCdb(7));  // WSNZ
-  ws10[8] = 4;
+  putBe32(ws10.data() + 2, 2000);
   auto r = parseCdb(ws10, geo());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->lba, 2000u);
+  EXPECT_EQ(r->blocks, 48u);
+  putBe32(ws10.data() + 2, 2048);
+  EXPECT_EQ(parseCdb(ws10, geo()).sense, lbaOutOfRange());
+  putBe32(ws10.data() + 2, 0);
+  Geometry capped = geo();
+  capped.maxWriteSameBlocks = 1024;
+  EXPECT_EQ(parseCdb(ws10, capped).sense, invalidFieldInCdb(7));
+  ws10[8] = 4;
+  r = parseCdb(ws10, geo());
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->unmap);
   EXPECT_EQ(r->transferBytes, 512u);
@@ -226,8 +237,6 @@ TEST(CdbTest, EveryTableEntryParsesAndMasksItsOwnBits) {
     c[0] = info.opcode;
     if (info.serviceAction >= 0) c[1] = static_cast<std::uint8_t>(info.serviceAction);
     auto r = parseCdb(c, geo());
-    // Zero-length WRITE SAME is refused (WSNZ); everything else with all-zero fields parses.
-    if (info.kind == OpKind::WriteSame) continue;
     EXPECT_TRUE(r) << info.name;
     if (r) {
       EXPECT_EQ(r->info, &info);

@@ -248,7 +248,7 @@ TEST_F(OverlayLunTest, VpdPages) {
   r = run(inquiryCdb(true, 0xB0));
   ASSERT_EQ(r.dataIn.size(), 64u);
   EXPECT_EQ(r.dataIn[3], 0x3C);
-  EXPECT_EQ(r.dataIn[4], 0x01);                          // WSNZ
+  EXPECT_EQ(r.dataIn[4], 0x00);                          // WSNZ=0: 0 blocks means to the end
   EXPECT_EQ(r.dataIn[5], 255);                           // MAXIMUM COMPARE AND WRITE LENGTH
   EXPECT_EQ(getBe32(r.dataIn.data() + 8), 32768u);       // 16 MiB
   EXPECT_EQ(getBe32(r.dataIn.data() + 20), 1u << 20);    // MAXIMUM UNMAP LBA COUNT
@@ -392,6 +392,18 @@ TEST_F(OverlayLunTest, WriteSameUnmapAndLbaStatus) {
   EXPECT_EQ(r.dataIn[36], 0);  // mapped (base)
   putBe64(gls.data() + 2, 2048);
   EXPECT_EQ(run(gls).sense, lbaOutOfRange().fixed());
+  // NUMBER OF LOGICAL BLOCKS 0: to the last LBA (WSNZ=0), here with UNMAP over the last 8 blocks.
+  EXPECT_TRUE(run(cdb10(0x2A, 2040, 8), Bytes(4096, 0xEE)).isGood());
+  EXPECT_TRUE(run(cdb16(0x93, 2040, 0, 0x08), Bytes(512, 0)).isGood());
+  EXPECT_EQ(run(cdb10(0x28, 2040, 8)).dataIn, Bytes(4096, 0));
+  // And without UNMAP, a pattern over the last 3 blocks.
+  EXPECT_TRUE(run(cdb10(0x41, 2045, 0), pattern).isGood());
+  r = run(cdb10(0x28, 2045, 3));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(std::equal(pattern.begin(), pattern.end(), r.dataIn.begin() + i * 512));
+  EXPECT_EQ(run(cdb10(0x41, 2048, 0), pattern).sense, lbaOutOfRange().fixed());
+  // UNMAP=1 unmaps whatever the Data-Out holds: the blocks read as zeros, not as the pattern.
+  EXPECT_TRUE(run(cdb10(0x41, 2045, 0, 0x08), pattern).isGood());
+  EXPECT_EQ(run(cdb10(0x28, 2045, 3)).dataIn, Bytes(1536, 0));
   // The WRITE SAME Data-Out must be exactly one block.
   EXPECT_EQ(senseOf(run(cdb10(0x41, 0, 1), Bytes(1024), 1024)).code, asc::kInvalidFieldInInformationUnit);
 }
