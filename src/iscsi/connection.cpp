@@ -252,6 +252,11 @@ asio::awaitable<bool> Connection::rxPdu(wire::RxPdu& pdu) {
     }
     co_return co_await rxLogin(*login, pdu.data);
   }
+  if (coldReset_) {
+    // After a TARGET COLD RESET only its response goes out, then the connection closes.
+    PXD_DEBUG("iscsi.pdu_ignored", "conn={} reason=target_reset opcode={}", id_, wire::opcodeName(pdu.opcode()));
+    co_return true;
+  }
   co_return rxFullFeature(*parsed, pdu);
 }
 
@@ -767,6 +772,7 @@ bool Connection::rxTaskMgmt(const wire::TaskMgmtRequest& h, wire::RxPdu& /*pdu*/
   wire::TaskMgmtResponse rsp;
   rsp.initiatorTaskTag = h.initiatorTaskTag;
   std::vector<std::shared_ptr<Task>> waitFor;
+  bool coldReset = false;
   auto fn = static_cast<wire::TmfFunction>(h.function & 0x7f);
   std::uint32_t lunNumber = wire::decodeLun(h.lun);
   std::string_view name = "unsupported";
@@ -811,6 +817,15 @@ bool Connection::rxTaskMgmt(const wire::TaskMgmtRequest& h, wire::RxPdu& /*pdu*/
       if (session_->lun() && session_->lun()->lun) session_->lun()->lun->reset();
       rsp.response = static_cast<std::uint8_t>(wire::TmfResponseCode::FunctionComplete);
       break;
+    case wire::TmfFunction::TargetColdReset:
+      // §11.5.1: a warm reset, then every connection to this target closes (each host has its own
+      // target, so only this host's sessions go). The response is sent first (finishTmf).
+      name = "target_cold_reset";
+      waitFor = abortTasks(std::nullopt);
+      if (session_->lun() && session_->lun()->lun) session_->lun()->lun->reset();
+      rsp.response = static_cast<std::uint8_t>(wire::TmfResponseCode::FunctionComplete);
+      coldReset = true;
+      break;
     case wire::TmfFunction::TaskReassign:
       name = "task_reassign";
       rsp.response = static_cast<std::uint8_t>(wire::TmfResponseCode::ReassignmentNotSupported);
@@ -822,12 +837,15 @@ bool Connection::rxTaskMgmt(const wire::TaskMgmtRequest& h, wire::RxPdu& /*pdu*/
   PXD_INFO("iscsi.task_management", "conn={} function={} ref_itt={:#x} response={} waiting={}", id_, name,
            h.referencedTaskTag, rsp.response, waitFor.size());
   auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), [self, waitFor, rsp]() { return self->finishTmf(waitFor, rsp); },
+  if (coldReset) coldReset_ = true;  // nothing after the reset is processed
+  asio::co_spawn(socket_.get_executor(),
+                 [self, waitFor, rsp, coldReset]() { return self->finishTmf(waitFor, rsp, coldReset); },
                  asio::detached);
   return true;
 }
 
-asio::awaitable<void> Connection::finishTmf(std::vector<std::shared_ptr<Task>> waitFor, wire::TaskMgmtResponse rsp) {
+asio::awaitable<void> Connection::finishTmf(std::vector<std::shared_ptr<Task>> waitFor, wire::TaskMgmtResponse rsp,
+                                            bool closeTarget) {
   auto self = shared_from_this();
   // §11.5: the response goes out after every affected task has ended.
   for (auto& t : waitFor) {
@@ -836,6 +854,19 @@ asio::awaitable<void> Connection::finishTmf(std::vector<std::shared_ptr<Task>> w
   if (closed_) co_return;
   fillSn(rsp.statSn, rsp.expCmdSn, rsp.maxCmdSn, true);
   queue(rsp);
+  if (!closeTarget) co_return;
+  // TARGET COLD RESET: the other connections to this target are cut off; this one ends the way a
+  // drain does (the reader stops, the queued response is written, then the socket closes).
+  std::vector<std::shared_ptr<Connection>> others;
+  const std::string target = session_ ? session_->key().target : std::string();
+  ctx_->sessions.forEach([&](const std::shared_ptr<Session>& s) {
+    if (s->key().target != target || s->owner == id_) return;
+    if (auto it = ctx_->connections.find(s->owner); it != ctx_->connections.end()) {
+      if (auto c = it->second.lock()) others.push_back(std::move(c));
+    }
+  });
+  for (auto& c : others) c->abort(Drop::TargetReset, "target cold reset by another session");
+  drain(Drop::TargetReset);
 }
 
 bool Connection::rxText(const wire::TextRequest& h, wire::RxPdu& pdu) {

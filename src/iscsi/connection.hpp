@@ -14,7 +14,8 @@
 // when there is no sense data, else a SCSI Response follows. A Data-Out out of DataSN order (an
 // implied digest error, §7.9) ends its task with CHECK CONDITION 0B/47/05 once its outstanding
 // sequences are in (§7.8: ERL 0 has no recovery R2T); the connection and its other tasks carry on.
-// ABORT TASK for a task that already completed answers "Task does not exist" (§11.5.1).
+// ABORT TASK for a task that already completed answers "Task does not exist" (§11.5.1). TARGET COLD
+// RESET resets the LUN, answers, then closes every connection to the target (this host's only).
 //
 // Memory bounds: the framer caps each PDU; tasks hold at most kTaskBudget bytes of transfer
 // buffers between them (more commands wait, in order, before they solicit or run); the reader
@@ -117,7 +118,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> runTask(std::shared_ptr<Task> t);
   void sendResponse(Task& t, scsi::Response& r);
   void endTask(Task& t);
-  asio::awaitable<void> finishTmf(std::vector<std::shared_ptr<Task>> waitFor, wire::TaskMgmtResponse rsp);
+  asio::awaitable<void> finishTmf(std::vector<std::shared_ptr<Task>> waitFor, wire::TaskMgmtResponse rsp,
+                                  bool closeTarget);
   asio::awaitable<void> finishLogout(wire::LogoutResponse rsp);
   std::vector<std::shared_ptr<Task>> abortTasks(std::optional<std::uint32_t> itt);
 
@@ -148,6 +150,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool fullFeature_ = false;
   bool closed_ = false;      // socket closed; nothing more is sent
   bool stopReading_ = false; // logout or drain: the reader ends after this PDU
+  bool coldReset_ = false;   // TARGET COLD RESET received: later PDUs are ignored until the close
   Drop endReason_ = Drop::PeerClosed;
   std::string endDetail_;
 

@@ -24,6 +24,7 @@ enum class Drop : std::uint8_t {
   NopTimeout,          // the initiator stopped answering NOP-In pings
   PeerClosed,          // the initiator closed (or reset) the connection
   Reinstated,          // a new login with the same initiator name and ISID replaced the session
+  TargetReset,         // TARGET COLD RESET: every connection to the target closes (§11.5.1)
   TargetRemoved,       // the host left the config on reload
   Shutdown,            // the daemon is stopping
   Count
@@ -31,7 +32,7 @@ enum class Drop : std::uint8_t {
 constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kDropNames = {
     "too_many_connections", "login_failed", "login_timeout", "wrong_phase", "header_digest", "data_digest",
     "oversized", "bad_header", "protocol_error", "out_of_window", "unknown_task", "data_sequence", "nop_timeout",
-    "peer_closed", "reinstated", "target_removed", "shutdown"};
+    "peer_closed", "reinstated", "target_reset", "target_removed", "shutdown"};
 
 struct IscsiStats {
   std::uint64_t connectionsAccepted = 0;

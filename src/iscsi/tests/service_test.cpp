@@ -110,7 +110,7 @@ class Initiator {
 
   // A Normal session with libiscsi's operational keys (InitialR2T=No, ImmediateData=Yes) unless
   // `overrides` says otherwise; true when the full feature phase is reached.
-  bool login(const testing::Pairs& overrides = {}) {
+  bool login(const testing::Pairs& overrides = {}, std::uint8_t isidLow = 1) {
     testing::Pairs keys{{"InitiatorName", std::string(kInitiator)},
                         {"SessionType", "Normal"},
                         {"TargetName", std::string(kTarget)}};
@@ -126,7 +126,7 @@ class Initiator {
       req.transit = true;
       req.csg = 1;
       req.nsg = 3;
-      req.isid = {0x80, 0, 0, 0, 0, 1};
+      req.isid = {0x80, 0, 0, 0, 0, isidLow};
       req.initiatorTaskTag = 1;
       req.cmdSn = cmdSn_;
       send(req, text);
@@ -272,10 +272,10 @@ iscsi_initiators = ["iqn.2026-01.test:node1"]
     thread_.join();
   }
   // Logs in and clears the new nexus's UNIT ATTENTION with a TEST UNIT READY.
-  std::unique_ptr<Initiator> session(const testing::Pairs& overrides = {}) {
+  std::unique_ptr<Initiator> session(const testing::Pairs& overrides = {}, std::uint8_t isidLow = 1) {
     auto c = std::make_unique<Initiator>(port_);
     EXPECT_TRUE(c->connected());
-    EXPECT_TRUE(c->login(overrides));
+    EXPECT_TRUE(c->login(overrides, isidLow));
     c->command(0x100, Bytes(6, 0), 0, false);
     auto s = c->status();
     EXPECT_TRUE(s);
@@ -421,6 +421,35 @@ TEST_F(IscsiServiceTest, ExpectedLengthThatDisagreesWithTheCdb) {
   EXPECT_EQ(s->status, 0x02);
   EXPECT_EQ(senseOf(*s), scsi::invalidFieldInCdb(13));
   EXPECT_EQ(read(*c, 0, 1), baseBlock(0));
+}
+
+TEST_F(IscsiServiceTest, TargetColdResetAnswersThenClosesEveryConnectionOfTheTarget) {
+  auto a = session({}, 1);
+  auto b = session({}, 2);
+  // RESERVE(6) from a: b conflicts until the reset.
+  a->command(1, Bytes{0x16, 0, 0, 0, 0, 0}, 0, false);
+  auto s = a->status();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->status, 0);
+  wire::TaskMgmtRequest tmf;
+  tmf.immediate = true;
+  tmf.function = static_cast<std::uint8_t>(wire::TmfFunction::TargetColdReset);
+  tmf.initiatorTaskTag = 2;
+  tmf.cmdSn = a->nextCmdSn();
+  a->send(tmf);
+  auto rsp = a->receiveAs<wire::TaskMgmtResponse>();
+  ASSERT_TRUE(rsp);
+  EXPECT_EQ(rsp->response, static_cast<std::uint8_t>(wire::TmfResponseCode::FunctionComplete));
+  EXPECT_TRUE(a->closedByTarget());
+  EXPECT_TRUE(b->closedByTarget());
+  // A new session gets in and may reserve: the reservation went with the reset.
+  auto c = session({}, 3);
+  c->command(1, Bytes{0x16, 0, 0, 0, 0, 0}, 0, false);
+  s = c->status();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->status, 0);
+  stop();
+  EXPECT_EQ(service_->stats().drops[static_cast<std::size_t>(Drop::TargetReset)], 2u);
 }
 
 }  // namespace
