@@ -56,7 +56,7 @@ namespace asc {
 inline constexpr Asc kNone{0x00, 0x00};
 inline constexpr Asc kLogicalUnitNotReadyManualIntervention{0x04, 0x03};
 inline constexpr Asc kWriteError{0x0C, 0x00};
-inline constexpr Asc kInvalidFieldInInformationUnit{0x0E, 0x03};  // SPTL > EDTL on a write (FCP-4, SAM-5)
+inline constexpr Asc kInvalidFieldInInformationUnit{0x0E, 0x03};  // an EDTL the command cannot honour
 inline constexpr Asc kUnrecoveredReadError{0x11, 0x00};
 inline constexpr Asc kMiscompareDuringVerify{0x1D, 0x00};
 inline constexpr Asc kParameterListLengthError{0x1A, 0x00};
