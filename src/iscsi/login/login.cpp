@@ -229,8 +229,10 @@ LoginReply LoginMachine::rxLoginRequest(const wire::LoginRequest& h, std::span<c
   }
 
   if (first && identity_.sessionType == SessionType::Normal) {
-    out.add("TargetPortalGroupTag", std::to_string(config_.portalGroupTag));
-    if (!decision_.targetAlias.empty()) out.add("TargetAlias", decision_.targetAlias);
+    // set(): an initiator that sent these target-only keys got "Reject" for them above; the first
+    // response still carries our value, and each key only once.
+    out.set("TargetPortalGroupTag", std::to_string(config_.portalGroupTag));
+    if (!decision_.targetAlias.empty()) out.set("TargetAlias", decision_.targetAlias);
   }
   if (stage_ == Stage::Operational) negotiator_.declare(out);
 

@@ -100,3 +100,15 @@ TEST(IscsiText, AccumulatorJoinsPairsSplitAcrossPdus) {
   acc.clear();
   EXPECT_EQ(acc.size(), 0u);
 }
+
+TEST(IscsiText, SetReplacesAKeyOrAddsIt) {
+  TextWriter w;
+  w.add("TargetPortalGroupTag", "Reject");
+  w.add("MaxRecvDataSegmentLength", "262144");
+  w.set("TargetPortalGroupTag", "1");
+  w.set("TargetAlias", "node01");
+  w.set("Target", "x");  // a prefix of another key is another key
+  const std::string text(w.bytes().begin(), w.bytes().end());
+  EXPECT_EQ(text, "TargetPortalGroupTag=1\0MaxRecvDataSegmentLength=262144\0TargetAlias=node01\0Target=x\0"s);
+  EXPECT_TRUE(parseText(w.bytes()).ok());
+}

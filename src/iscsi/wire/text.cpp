@@ -71,6 +71,23 @@ void TextWriter::add(std::string_view key, std::string_view value) {
   bytes_.push_back(0);
 }
 
+void TextWriter::set(std::string_view key, std::string_view value) {
+  std::size_t pos = 0;
+  while (pos < bytes_.size()) {
+    std::size_t end = pos;
+    while (end < bytes_.size() && bytes_[end] != 0) ++end;
+    std::string_view pair(reinterpret_cast<const char*>(bytes_.data()) + pos, end - pos);
+    if (pair.size() > key.size() && pair.substr(0, key.size()) == key && pair[key.size()] == '=') {
+      const auto first = bytes_.begin() + static_cast<std::ptrdiff_t>(pos + key.size() + 1);
+      const auto last = bytes_.begin() + static_cast<std::ptrdiff_t>(end);
+      bytes_.insert(bytes_.erase(first, last), value.begin(), value.end());
+      return;
+    }
+    pos = end + 1;
+  }
+  add(key, value);
+}
+
 bool TextAccumulator::append(std::span<const std::uint8_t> data) {
   if (data.size() > maxBytes_ - buf_.size()) return false;
   buf_.insert(buf_.end(), data.begin(), data.end());

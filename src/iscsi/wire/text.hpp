@@ -62,6 +62,8 @@ bool validKeyName(std::string_view key);
 class TextWriter {
  public:
   void add(std::string_view key, std::string_view value);
+  // Adds key=value, or replaces the value when the key is already in the text (a key appears once).
+  void set(std::string_view key, std::string_view value);
   [[nodiscard]] const std::vector<std::uint8_t>& bytes() const { return bytes_; }
   std::vector<std::uint8_t> take() { return std::move(bytes_); }
   [[nodiscard]] bool empty() const { return bytes_.empty(); }
