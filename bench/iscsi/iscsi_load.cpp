@@ -1,8 +1,11 @@
 // iscsi_load: an iSCSI block load generator for bench/iscsi (libiscsi, no pxedust code).
 //
-// Design: one thread, one iSCSI session (one TCP connection) logged in the way Linux logs in:
-// libiscsi's defaults are ImmediateData=Yes, InitialR2T=No, FirstBurstLength 256 KiB and a
-// MaxBurstLength of 16 MiB - 1 KiB, no digests, as open-iscsi asks. --qd slots each keep one
+// Design: one thread, one iSCSI session (one TCP connection) with libiscsi's login defaults, which
+// are Linux's (open-iscsi's) in the keys that shape the data path: ImmediateData=Yes, InitialR2T=No,
+// FirstBurstLength and MaxRecvDataSegmentLength 256 KiB, MaxOutstandingR2T=1, no digests. One
+// difference: libiscsi offers MaxBurstLength 256 KiB where open-iscsi offers 16 MiB - 1 KiB, and
+// libiscsi has no call to change it, so a 1 MiB write is solicited in 256 KiB R2T bursts (the
+// target may lower it further; tgt does). --qd slots each keep one
 // READ(10)/WRITE(10) in flight (READ(16)/WRITE(16) beyond 2^32 blocks, as Linux's sd does); a
 // completion records its latency and re-arms its slot at once. The event loop is libiscsi's
 // own: poll() on iscsi_get_fd() for iscsi_which_events(), then iscsi_service().

@@ -97,9 +97,10 @@ stopPid() {  # pid: TERM, up to 10 s, then KILL; always waited for
 }
 stopTgt() {
   [[ -z $tgt_pid ]] && return 0
-  # tgtd leaves on "delete system"; SIGTERM alone is ignored while targets exist.
-  tgtadm_ --op update --mode sys --name State -v offline >/dev/null 2>&1 || true
-  tgtadm_ --op delete --mode system >/dev/null 2>&1 || true
+  # tgtd ignores SIGTERM while it has targets; it leaves on "delete system" once they are gone.
+  tgtadm_ --op delete --force --mode target --tid 1 >/dev/null 2>&1 || true
+  tgtadm_ --op delete --force --mode target --tid 2 >/dev/null 2>&1 || true
+  tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1 || true
   stopPid "$tgt_pid"
   tgt_pid=""
 }
