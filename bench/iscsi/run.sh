@@ -278,7 +278,8 @@ pass() {
   [[ $s == tgt ]] && pid=$tgt_pid
   # shellcheck disable=SC2046
   cat $(files $s $disk) >/dev/null 2>&1 || true   # warm: this machine drops page cache left alone ~30 s
-  res=$(fincore -b -n -o RES "$BASE" | tr -d ' ')
+  # shellcheck disable=SC2046
+  res=$({ fincore -b -n -o RES,SIZE $(files $s $disk) 2>/dev/null || true; } | awk '{ r += $1; z += $2 } END { printf "%.1f", z ? 100 * r / z : 0 }')
   startTool "$id" "$pid"
   t0=$(procTicks "$pid")
   read -r b0 i0 <<<"$(sysTicks)"
@@ -364,7 +365,7 @@ for line in open(samples):
     # and this load generator's.
     other = int(busy) / clk - d["srv_cpu_s"] - float(d.get("client_cpu_s", 0) or 0)
     d["other_pct"] = 100 * max(0.0, other) / secs if secs > 0 else 0
-    d["resident"] = 100 * int(res or 0) / (int(base_mib) << 20)
+    d["resident"] = float(res or 0)
     S.setdefault((row, srv), []).append(d)
 
 med = statistics.median
@@ -436,7 +437,8 @@ print("Targets (the issue's): " + "; ".join("%s on %s %s: %s (%s)" % (
     l, st, t, ("%.2fx" % g) if k == "ratio" else ("%s MB/s" % fig(g)), v.strip("*")) for l, st, t, g, k, v in checks))
 res = [d["resident"] for v in S.values() for d in v]
 print()
-print("Base resident in the page cache at the start of a pass: median %s%% (min %s%%). Server CPU from "
+print("Files of the pass (base, overlay data and map, tgt's copy) resident in the page cache at its start, "
+      "in %% of their size: median %s%% (min %s%%). Server CPU from "
       "/proc/PID/stat (utime+stime, all threads) over the pass, divided by the IOs done; write rows include "
       "the final SYNCHRONIZE CACHE in the CPU but not in IOPS/MB/s (its time is the flush column). "
       "others' CPU = all busy CPU during the pass minus this server's and iscsi_load's, in %% of one core."
