@@ -54,7 +54,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 need=(tgtd tgtadm python3 fincore)
 [[ -n $profile ]] && need+=(perf strace)
 for t in "${need[@]}"; do
-  command -v $t >/dev/null || { echo "run.sh: need $t (scripts/install-deps.sh --bench)" >&2; exit 1; }
+  command -v "$t" >/dev/null || { echo "run.sh: need $t (scripts/install-deps.sh --bench)" >&2; exit 1; }
 done
 if ((build)) && [[ -z $PX ]]; then
   say "building pxedust and iscsi_load (scripts/build.sh release)"
@@ -108,7 +108,7 @@ stopPx() { stopPid "$px_pid"; px_pid=""; }
 cleanup() {
   stopPx
   stopTgt
-  ((keep)) && say "kept $W" || rm -rf "$W"
+  if ((keep)); then say "kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -267,8 +267,8 @@ stopTool() {
 }
 # pass RUN ROW SERVER: one timed pass; appends one line to samples.tsv
 pass() {
-  local run=$1 spec=$2 s=$3 id label state args disk pid t0 t1 b0 i0 b1 i1 line seed res
-  IFS='|' read -r id label state args <<<"$spec"
+  local run=$1 spec=$2 s=$3 id args disk pid t0 t1 b0 i0 b1 i1 line seed res
+  IFS='|' read -r id _ _ args <<<"$spec"
   # Reads of "raw" use the untouched host; everything else the run's own host (w$run).
   disk=w$run
   [[ $id == *_raw ]] && disk=raw
@@ -277,9 +277,9 @@ pass() {
   pid=$px_pid
   [[ $s == tgt ]] && pid=$tgt_pid
   # shellcheck disable=SC2046
-  cat $(files $s $disk) >/dev/null 2>&1 || true   # warm: this machine drops page cache left alone ~30 s
+  cat $(files "$s" "$disk") >/dev/null 2>&1 || true   # warm: this machine drops page cache left alone ~30 s
   # shellcheck disable=SC2046
-  res=$({ fincore -b -n -o RES,SIZE $(files $s $disk) 2>/dev/null || true; } | awk '{ r += $1; z += $2 } END { printf "%.1f", z ? 100 * r / z : 0 }')
+  res=$({ fincore -b -n -o RES,SIZE $(files "$s" "$disk") 2>/dev/null || true; } | awk '{ r += $1; z += $2 } END { printf "%.1f", z ? 100 * r / z : 0 }')
   startTool "$id" "$pid"
   t0=$(procTicks "$pid")
   read -r b0 i0 <<<"$(sysTicks)"
@@ -289,7 +289,7 @@ pass() {
   t1=$(procTicks "$pid")
   stopTool
   [[ -z $line ]] && line="label=$id errors=1 error=iscsi_load_failed"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$id" "$s" "$(((t1 - t0)))" "$((b1 - b0))" "$((i1 - i0))" "$res" "$line" >>"$samples"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$id" "$s" "$((t1 - t0))" "$((b1 - b0))" "$((i1 - i0))" "$res" "$line" >>"$samples"
   say "  run $run $id $s: $(sed -E 's/.*(iops=[0-9.]+ mb_s=[0-9.]+).*(lat_us_p50=[0-9]+).*(lat_us_p99=[0-9]+).*(sync_s=[0-9.]+ errors=[0-9]+).*/\1 \2 \3 \4/' <<<"$line")"
 }
 
