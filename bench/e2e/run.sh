@@ -5,10 +5,12 @@
 #          to the marker, median of --runs, stacks interleaved
 #   vm4    four VMs powered on together: until the last marker
 #   storm  build/.../storm_load: --clients simulated clients at once (DHCP, TFTP of a 30 MB initrd,
-#          iSCSI read of the first --read-mib of each one's disk): until all are done, failures
+#          iSCSI read of the first --read-mib of each one's disk): until all are done, failures;
+#          the clients' TFTP is iPXE's (blksize 1432, lock-step)
+#   storm-uefi  the same storm with UEFI firmware's TFTP (EDK2 asks windowsize 4)
 # bench/e2e/README.md explains the setup and keeps the last report. Needs root.
 #
-# usage: bench/e2e/run.sh [--quick] [--rows vm1,vm4,storm] [--runs N] [--storm-runs N] [--clients N]
+# usage: bench/e2e/run.sh [--quick] [--rows vm1,vm4,storm,storm-uefi] [--runs N] [--storm-runs N] [--clients N]
 #                         [--read-mib N] [--refs ref-tuned,ref-plain] [--keep DIR] [--json FILE]
 #                         [--build-dir DIR] [--no-build] [--no-deps] [-- more bench_e2e.py options]
 #   --quick       one run of every row per stack (default: 3 VM runs, 3 storms per stack)
