@@ -6,8 +6,12 @@
 //    associated executor, or, when the handler has none, to the executor given at construction (the
 //    caller's event loop). A completion token such as asio::use_awaitable works as well as a callback:
 //        Result<void> r = co_await dev.asyncRead(off, buf, asio::use_awaitable);
-//  * The blocking call itself runs on a WorkerPool thread. Buffers must stay valid, and not be touched
-//    by the caller, until the completion runs. The BlockDevice is kept alive by the operation.
+//  * A read is first tried inline, on the calling thread, with BlockDevice::tryRead (page-cache hits,
+//    RWF_NOWAIT, locks only tried): when it answers, the completion is posted straight to the
+//    handler's executor, with no thread hop (the contract above holds: it still never runs inside the
+//    call). Otherwise, and for every other operation, the blocking call runs on a WorkerPool thread.
+//    Buffers must stay valid, and not be touched by the caller, until the completion runs. The
+//    BlockDevice is kept alive by the operation.
 //  * Shutdown: ~WorkerPool runs every queued operation before its threads exit, so every completion
 //    is still posted. If the target executor is destroyed without running (an io_context destroyed
 //    unrun), asio destroys the handler uncalled: stop the loop only after its gate drains.
@@ -25,6 +29,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -73,11 +78,28 @@ class AsyncBlockDevice {
       : dev_(std::move(device)), pool_(pool), executor_(std::move(executor)) {}
 
   [[nodiscard]] BlockDevice& device() { return *dev_; }
+  // Inline tries of reads (on by default); off sends every read to the pool (tests of that path).
+  void setTryInline(bool on) { tryInline_ = on; }
+  // Reads answered inline, and operations sent to the pool (counted on the submitting thread).
+  [[nodiscard]] std::uint64_t inlineReads() const { return inlineReads_; }
+  [[nodiscard]] std::uint64_t pooledOps() const { return pooledOps_; }
   [[nodiscard]] const std::shared_ptr<BlockDevice>& shared() const { return dev_; }
 
   template <typename Token>
   auto asyncRead(std::uint64_t offset, std::span<std::uint8_t> buf, Token&& token) {
-    return start<Result<void>>(std::forward<Token>(token), [offset, buf](BlockDevice& d) { return d.read(offset, buf); });
+    return asio::async_initiate<Token, void(Result<void>)>(
+        [this](auto handler, std::uint64_t off, std::span<std::uint8_t> b) {
+          if (tryInline_) {
+            if (std::optional<Result<void>> r = dev_->tryRead(off, b)) {
+              ++inlineReads_;
+              auto ex = asio::get_associated_executor(handler, executor_);
+              asio::post(ex, [h = std::move(handler), r = std::move(*r)]() mutable { std::move(h)(std::move(r)); });
+              return;
+            }
+          }
+          submit<Result<void>>(std::move(handler), [off, b](BlockDevice& d) { return d.read(off, b); });
+        },
+        token, offset, buf);
   }
   template <typename Token>
   auto asyncWrite(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags, Token&& token) {
@@ -107,22 +129,26 @@ class AsyncBlockDevice {
   template <typename R, typename Token, typename Op>
   auto start(Token&& token, Op op) {
     return asio::async_initiate<Token, void(R)>(
-        [this](auto handler, Op o) {
-          auto ex = asio::get_associated_executor(handler, executor_);
-          pool_.post([dev = dev_, o = std::move(o), h = std::move(handler),
-                      work = asio::make_work_guard(ex)]() mutable {
-            R result = o(*dev);
-            auto target = work.get_executor();
-            asio::post(target, [h = std::move(h), result = std::move(result)]() mutable { std::move(h)(std::move(result)); });
-            work.reset();
-          });
-        },
-        token, std::move(op));
+        [this](auto handler, Op o) { submit<R>(std::move(handler), std::move(o)); }, token, std::move(op));
+  }
+  template <typename R, typename Handler, typename Op>
+  void submit(Handler handler, Op o) {
+    ++pooledOps_;
+    auto ex = asio::get_associated_executor(handler, executor_);
+    pool_.post([dev = dev_, o = std::move(o), h = std::move(handler), work = asio::make_work_guard(ex)]() mutable {
+      R result = o(*dev);
+      auto target = work.get_executor();
+      asio::post(target, [h = std::move(h), result = std::move(result)]() mutable { std::move(h)(std::move(result)); });
+      work.reset();
+    });
   }
 
   std::shared_ptr<BlockDevice> dev_;
   WorkerPool& pool_;
   asio::any_io_executor executor_;
+  bool tryInline_ = true;
+  std::uint64_t inlineReads_ = 0;
+  std::uint64_t pooledOps_ = 0;
 };
 
 }  // namespace pxedust::blockstore

@@ -10,12 +10,15 @@
 // The methods here are synchronous, thread-safe, and may block on disk I/O: they are what the CLI and
 // the tests call directly. The event loop never calls them; it goes through AsyncBlockDevice
 // (async_device.hpp), which runs them on a worker pool and posts the completion back to the loop.
+// The one exception is tryRead(), which never blocks: the event loop calls it first, so a read the
+// page cache can answer costs no thread hop (preadv2 with RWF_NOWAIT, locks only tried).
 //
 // Capabilities are answers, not guesses: the NBD handshake flags and the SCSI VPD pages are derived
 // from them, so they cannot drift from what the device does (nbdkit can_*, SPDK bdev io_type_supported).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -65,6 +68,13 @@ class BlockDevice {
 
   // Reads buf.size() bytes at offset. Zero length succeeds (after the range check).
   virtual Result<void> read(std::uint64_t offset, std::span<std::uint8_t> buf) = 0;
+  // The same read, but only if it needs no disk I/O and no wait for a lock: nullopt means "it would
+  // block, call read() from a thread that may block" (nothing has been decided; buf may hold partial
+  // bytes). A value is final, success or Error (a bad range is an Error here too). Safe to call on
+  // the event loop. The default never tries.
+  virtual std::optional<Result<void>> tryRead(std::uint64_t /*offset*/, std::span<std::uint8_t> /*buf*/) {
+    return std::nullopt;
+  }
   // Writes; durable on completion only with flags.fua, otherwise after the next flush().
   virtual Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) = 0;
   // Makes every write that completed before this call durable (survives kill -9 and power loss).

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,6 +42,26 @@ Result<void> preadFull(int fd, std::span<std::uint8_t> buf, std::uint64_t offset
     done += static_cast<std::size_t>(n);
   }
   return {};
+}
+
+std::optional<Result<void>> preadNoWait(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+                                        const std::string& what) {
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    iovec iov{buf.data() + done, buf.size() - done};
+    ssize_t n = ::preadv2(fd, &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      if (err == EAGAIN || err == EOPNOTSUPP) return std::nullopt;
+      return Result<void>(
+          errnoError(fmt::format("read of {} at offset {} failed: {}", what, offset + done, errnoText(err)), err));
+    }
+    // A short read means the rest is not cached (or end of file): the blocking path decides.
+    if (n == 0 || static_cast<std::size_t>(n) < iov.iov_len) return std::nullopt;
+    done += static_cast<std::size_t>(n);
+  }
+  return Result<void>{};
 }
 
 Result<void> pwriteFull(int fd, std::span<const std::uint8_t> data, std::uint64_t offset, const std::string& what) {

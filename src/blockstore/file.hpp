@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -17,6 +18,10 @@ namespace pxedust::blockstore {
 Result<UniqueFd> openFile(const std::filesystem::path& path, int flags, mode_t mode = 0644);
 // Reads exactly buf.size() bytes; reaching end of file first is an error (ENODATA) naming `what`.
 Result<void> preadFull(int fd, std::span<std::uint8_t> buf, std::uint64_t offset, const std::string& what);
+// preadFull without blocking (preadv2 RWF_NOWAIT): nullopt when the bytes are not all in the page cache
+// (EAGAIN, a short read) or the file system cannot say (EOPNOTSUPP); an Error for anything else.
+std::optional<Result<void>> preadNoWait(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+                                        const std::string& what);
 Result<void> pwriteFull(int fd, std::span<const std::uint8_t> data, std::uint64_t offset, const std::string& what);
 Result<void> syncData(int fd, const std::string& what);
 // fsync of a directory, so a rename() or unlink() inside it is durable.

@@ -250,36 +250,111 @@ Result<void> Overlay::read(std::uint64_t offset, std::span<std::uint8_t> buf) {
   if (auto r = checkRange(*this, "read", offset, buf.size()); !r) return r;
   if (buf.empty()) return {};
   std::shared_lock lk(stateMutex_);
+  return *readLocked(offset, buf, false);
+}
+
+std::optional<Result<void>> Overlay::tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) {
+  if (auto r = checkRange(*this, "read", offset, buf.size()); !r) return r;
+  if (buf.empty()) return Result<void>{};
+  // Injected faults are consulted on the blocking path only, so a test's fault fires exactly once.
+  if (options_.faults) return std::nullopt;
+  std::shared_lock lk(stateMutex_, std::try_to_lock);
+  if (!lk.owns_lock()) return std::nullopt;
+  return readLocked(offset, buf, true);
+}
+
+namespace {
+
+// A scratch buffer per thread for the second source of a fragmented read (never value-initialised).
+std::span<std::uint8_t> readScratch(std::size_t n) {
+  thread_local std::unique_ptr<std::uint8_t[]> buf;
+  thread_local std::size_t size = 0;
+  if (size < n) {
+    buf.reset(new std::uint8_t[n]);
+    size = n;
+  }
+  return {buf.get(), n};
+}
+
+// Above this a fragmented read of the second source goes run by run (bounds the scratch buffer).
+constexpr std::size_t kMaxScratch = 4u << 20;
+// From this many runs of one source on, that source is read with one pread over their span.
+constexpr std::size_t kBulkRuns = 3;
+
+}  // namespace
+
+std::optional<Result<void>> Overlay::readLocked(std::uint64_t offset, std::span<std::uint8_t> buf, bool nowait) {
   if (closed_.load()) return Error{fmt::format("{}: read refused: closed", describe_), EBADF};
   const std::uint64_t cs = header_.chunkSize;
   const std::uint64_t end = offset + buf.size();
   const std::uint64_t last = (end - 1) / cs;
-  std::uint64_t pos = offset;
-  std::uint64_t c = offset / cs;
-  while (pos < end) {
+  // The runs of same-state chunks that cover the range (habit 10: one I/O per run).
+  struct Run {
+    std::uint64_t pos, end;
+    ChunkState state;
+  };
+  thread_local std::vector<Run> runs;
+  runs.clear();
+  std::size_t counts[3] = {};
+  std::uint64_t spanFrom[3] = {end, end, end}, spanTo[3] = {};
+  for (std::uint64_t pos = offset, c = offset / cs; pos < end;) {
     const auto state = live_.get(c);
     const auto run = live_.runLength(c, last - c + 1);
     const std::uint64_t runEnd = std::min(end, chunkEnd(c + run - 1));
-    auto out = buf.subspan(pos - offset, runEnd - pos);
-    switch (state) {
-      case ChunkState::Zero:
-        std::memset(out.data(), 0, out.size());
-        break;
-      case ChunkState::Base: {
-        if (int e = fault(IoOp::BaseRead)) return injected(IoOp::BaseRead, e, "base read");
-        if (auto r = preadFull(base_->fd(), out, pos, base_->path().string()); !r) return r;
-        break;
-      }
-      case ChunkState::Data: {
-        if (int e = fault(IoOp::DataRead)) return injected(IoOp::DataRead, e, "data read");
-        if (auto r = preadFull(dataFd_.get(), out, pos, paths_.data.string()); !r) return r;
-        break;
-      }
-    }
+    runs.push_back({pos, runEnd, state});
+    const auto si = static_cast<std::size_t>(state);
+    ++counts[si];
+    spanFrom[si] = std::min(spanFrom[si], pos);
+    spanTo[si] = runEnd;
     pos = runEnd;
     c += run;
   }
-  return {};
+  auto readFrom = [&](ChunkState s, std::span<std::uint8_t> out, std::uint64_t pos) -> std::optional<Result<void>> {
+    const bool base = s == ChunkState::Base;
+    const IoOp op = base ? IoOp::BaseRead : IoOp::DataRead;
+    if (int e = fault(op)) return Result<void>(injected(op, e, base ? "base read" : "data read"));
+    const int fd = base ? base_->fd() : dataFd_.get();
+    const std::string& what = base ? base_->path().string() : paths_.data.string();
+    if (nowait) return preadNoWait(fd, out, pos, what);
+    return preadFull(fd, out, pos, what);
+  };
+  // A range fragmented into many runs (an overlay after random writes, read sequentially) is read
+  // with one pread per source over the span of its runs instead of one per run: the bytes between
+  // runs are read too and then overwritten, which costs less than dozens of syscalls. The source
+  // with more runs goes straight into buf; the other, if fragmented too, into scratch.
+  enum class How : std::uint8_t { PerRun, InBuf, InScratch };
+  How how[3] = {How::PerRun, How::PerRun, How::PerRun};
+  std::span<std::uint8_t> scratch;
+  const auto bi = static_cast<std::size_t>(ChunkState::Base), di = static_cast<std::size_t>(ChunkState::Data);
+  const std::size_t firstSrc = counts[di] >= counts[bi] ? di : bi;
+  const std::size_t secondSrc = firstSrc == di ? bi : di;
+  if (counts[firstSrc] >= kBulkRuns) {
+    const auto s = static_cast<ChunkState>(firstSrc);
+    auto out = buf.subspan(spanFrom[firstSrc] - offset, spanTo[firstSrc] - spanFrom[firstSrc]);
+    auto r = readFrom(s, out, spanFrom[firstSrc]);
+    if (!r || !*r) return r;
+    how[firstSrc] = How::InBuf;
+    const std::uint64_t n2 = spanTo[secondSrc] - spanFrom[secondSrc];
+    if (counts[secondSrc] >= kBulkRuns && n2 <= kMaxScratch) {
+      scratch = readScratch(static_cast<std::size_t>(n2));
+      auto r2 = readFrom(static_cast<ChunkState>(secondSrc), scratch, spanFrom[secondSrc]);
+      if (!r2 || !*r2) return r2;
+      how[secondSrc] = How::InScratch;
+    }
+  }
+  for (const auto& run : runs) {
+    auto out = buf.subspan(run.pos - offset, run.end - run.pos);
+    const auto si = static_cast<std::size_t>(run.state);
+    if (run.state == ChunkState::Zero) {
+      std::memset(out.data(), 0, out.size());
+    } else if (how[si] == How::InScratch) {
+      std::memcpy(out.data(), scratch.data() + (run.pos - spanFrom[si]), out.size());
+    } else if (how[si] == How::PerRun) {
+      auto r = readFrom(run.state, out, run.pos);
+      if (!r || !*r) return r;
+    }
+  }
+  return Result<void>{};
 }
 
 void Overlay::record(std::uint64_t first, std::uint64_t count, ChunkState state) {

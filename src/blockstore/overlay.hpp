@@ -95,6 +95,8 @@ class Overlay final : public BlockDevice {
   [[nodiscard]] std::string describe() const override { return describe_; }
 
   Result<void> read(std::uint64_t offset, std::span<std::uint8_t> buf) override;
+  // Under a shared lock only tried (never waited for), page-cache hits only (RWF_NOWAIT).
+  std::optional<Result<void>> tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) override;
   Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) override;
   Result<void> flush() override;
   Result<void> trim(std::uint64_t offset, std::uint64_t length) override;
@@ -114,6 +116,8 @@ class Overlay final : public BlockDevice {
 
   int fault(IoOp op) const { return options_.faults ? options_.faults->check(op) : 0; }
   Error injected(IoOp op, int err, std::string_view what) const;
+  // Under stateMutex_ (shared at least); nowait: nullopt when a file read would block.
+  std::optional<Result<void>> readLocked(std::uint64_t offset, std::span<std::uint8_t> buf, bool nowait);
   Result<void> writeLocked(std::uint64_t offset, std::span<const std::uint8_t> data);
   Result<void> zeroLocked(std::uint64_t offset, std::uint64_t length);
   Result<void> fillFromSource(std::uint64_t chunk, std::uint64_t from, std::uint64_t to);

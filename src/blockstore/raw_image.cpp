@@ -93,6 +93,11 @@ Result<void> RawImage::read(std::uint64_t offset, std::span<std::uint8_t> buf) {
   return preadFull(fd_.get(), buf, offset, path_.string());
 }
 
+std::optional<Result<void>> RawImage::tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) {
+  if (auto r = checkRange(*this, "read", offset, buf.size()); !r) return r;
+  return preadNoWait(fd_.get(), buf, offset, path_.string());
+}
+
 static Error readOnlyError(const RawImage& img, std::string_view op) {
   return Error{fmt::format("{}: {} refused: a base image is read-only", img.describe(), op), EROFS};
 }

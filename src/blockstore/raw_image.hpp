@@ -47,6 +47,7 @@ class RawImage final : public BlockDevice {
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
   Result<void> read(std::uint64_t offset, std::span<std::uint8_t> buf) override;
+  std::optional<Result<void>> tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) override;
   Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) override;
   Result<void> flush() override { return {}; }
   Result<void> trim(std::uint64_t offset, std::uint64_t length) override;
