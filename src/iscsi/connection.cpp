@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/log.hpp"
+#include "scsi/buffer_pool.hpp"
 #include "iscsi/wire/crc32c.hpp"
 #include "iscsi/wire/text.hpp"
 
@@ -83,6 +84,7 @@ Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socke
   peer_ = ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
   local_ = socket_.local_endpoint(ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.set_option(asio::socket_base::send_buffer_size(kSendBuffer), ec);
   started_ = lastRx_ = Clock::now();
   rxBuf_.resize(kReadBuffer);
 }
@@ -607,7 +609,13 @@ void Connection::endTask(Task& t) {
 
 void Connection::sendResponse(Task& t, scsi::Response& r) {
   if (r.status != scsi::Status::Good) ++ctx_->stats.commandsFailed;
-  auto data = std::make_shared<std::vector<std::uint8_t>>(std::move(r.dataIn));
+  // The buffer goes back to the pool it came from (Lun::read) once the writer has sent it.
+  std::shared_ptr<const std::vector<std::uint8_t>> data(new std::vector<std::uint8_t>(std::move(r.dataIn)),
+                                                        [](const std::vector<std::uint8_t>* v) {
+                                                          auto* m = const_cast<std::vector<std::uint8_t>*>(v);
+                                                          scsi::BufferPool::give(std::move(*m));
+                                                          delete m;
+                                                        });
   const std::size_t total = data->size();
   const std::uint32_t mrdsl = std::max<std::uint32_t>(512, params_.initiatorMaxRecvDataSegmentLength);
   const std::uint32_t burst = std::max<std::uint32_t>(512, params_.maxBurstLength);

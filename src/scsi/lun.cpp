@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/checked.hpp"
+#include "scsi/buffer_pool.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on asio's coroutine frame allocator once a
 // coroutine grows past its inlining budget (asio's awaitable_frame_base pairs its own operator new
@@ -721,7 +722,8 @@ std::optional<Response> Lun::writeAllowed() const {
 asio::awaitable<Response> Lun::read(const Cdb& cdb) {
   Response r;
   if (cdb.blocks == 0) co_return r;
-  r.dataIn.resize(cdb.transferBytes);
+  // From the pool: no value-initialisation of bytes the read overwrites, no fresh pages per command.
+  r.dataIn = BufferPool::take(cdb.transferBytes);
   Result<void> res = co_await device_->asyncRead(cdb.lba * geometry_.blockSize, r.dataIn, use_awaitable);
   if (!res) co_return Response::check(senseFor(res.error(), false));
   co_return r;

@@ -1,0 +1,34 @@
+// BufferPool: large transfer buffers (READ Data-In) reused instead of allocated per command.
+//
+// Why: a 1 MiB READ used to allocate a fresh std::vector, value-initialise it (a memset of the whole
+// MiB, then overwritten by the read), and free it after the send; glibc gave the freed MiB back to
+// the kernel and faulted it in again next time. A buffer taken from here keeps its size between
+// uses, so take(n) of a size it has held costs neither the memset nor the faults.
+//
+// One pool per thread (everything that takes and gives runs on the event loop; a buffer given on
+// another thread just lands in that thread's pool). Bounded: at most kMaxBuffers buffers and
+// kMaxBytes bytes are kept; buffers under kMinSize are not pooled (malloc is cheap for them).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pxedust::scsi {
+
+class BufferPool {
+ public:
+  static constexpr std::size_t kMinSize = 64u << 10;
+  static constexpr std::size_t kMaxBuffers = 64;
+  static constexpr std::size_t kMaxBytes = 64u << 20;
+
+  // A buffer of exactly n bytes; its contents are unspecified (whatever it held last, or zeros).
+  static std::vector<std::uint8_t> take(std::size_t n);
+  // Returns a buffer for reuse (or frees it when the pool is full or it is small).
+  static void give(std::vector<std::uint8_t>&& buf);
+  // Buffers and bytes kept by this thread's pool (tests).
+  static std::size_t buffers();
+  static std::size_t bytes();
+};
+
+}  // namespace pxedust::scsi

@@ -1,0 +1,49 @@
+#include "scsi/buffer_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace pxedust::scsi {
+namespace {
+
+TEST(BufferPoolTest, ABufferGivenBackIsTakenAgainWithoutReallocating) {
+  auto a = BufferPool::take(1u << 20);
+  ASSERT_EQ(a.size(), 1u << 20);
+  a[0] = 42;
+  const auto* p = a.data();
+  BufferPool::give(std::move(a));
+  EXPECT_EQ(BufferPool::buffers(), 1u);
+  auto b = BufferPool::take(1u << 20);
+  EXPECT_EQ(b.data(), p);
+  EXPECT_EQ(b.size(), 1u << 20);
+  EXPECT_EQ(BufferPool::buffers(), 0u);
+  // A smaller take reuses it too (shrunk, nothing touched).
+  BufferPool::give(std::move(b));
+  auto c = BufferPool::take(256u << 10);
+  EXPECT_EQ(c.data(), p);
+  EXPECT_EQ(c.size(), 256u << 10);
+  BufferPool::give(std::move(c));
+  auto d = BufferPool::take(1u << 20);  // grows back within its capacity
+  EXPECT_EQ(d.data(), p);
+  EXPECT_EQ(d.size(), 1u << 20);
+  BufferPool::give(std::move(d));
+}
+
+TEST(BufferPoolTest, SmallBuffersAreNotKeptAndThePoolIsBounded) {
+  std::thread([] {  // a fresh thread: a fresh pool
+    auto s = BufferPool::take(4096);
+    EXPECT_EQ(s.size(), 4096u);
+    BufferPool::give(std::move(s));
+    EXPECT_EQ(BufferPool::buffers(), 0u);
+    std::vector<std::vector<std::uint8_t>> many;
+    for (int i = 0; i < 100; ++i) many.push_back(BufferPool::take(1u << 20));
+    for (auto& v : many) BufferPool::give(std::move(v));
+    EXPECT_LE(BufferPool::buffers(), BufferPool::kMaxBuffers);
+    EXPECT_LE(BufferPool::bytes(), BufferPool::kMaxBytes);
+    EXPECT_GT(BufferPool::buffers(), 0u);
+  }).join();
+}
+
+}  // namespace
+}  // namespace pxedust::scsi
