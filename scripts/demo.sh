@@ -7,7 +7,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top"/scripts/install-deps.sh
-"$top"/scripts/build.sh release
+"$top"/scripts/build.sh release pxedust   # the daemon and CLI only; scripts/test.sh builds the tests
 if [[ "${1:-}" == "--tftp" ]]; then
   shift
   exec "$top"/build/release/bin/pxedust demo "$@"
