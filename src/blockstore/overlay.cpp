@@ -394,6 +394,7 @@ Result<void> Overlay::writeLocked(std::uint64_t offset, std::span<const std::uin
   const std::uint64_t end = offset + data.size();
   const std::uint64_t first = offset / cs, last = (end - 1) / cs;
   dirty_ = true;
+  ++dataGen_;  // in-flight shared-lock writes of these chunks must redo theirs (writeData)
   if (int e = fault(IoOp::DataWrite)) return injected(IoOp::DataWrite, e, "data write");
   if (auto r = pwriteFull(dataFd_.get(), data, offset, paths_.data.string()); !r) return r;
   // Head and tail chunks not yet in the data file: complete them from their current source.
@@ -415,11 +416,50 @@ Result<void> Overlay::write(std::uint64_t offset, std::span<const std::uint8_t> 
   if (auto r = checkRange(*this, "write", offset, data.size()); !r) return r;
   if (auto r = writable("write"); !r) return r;
   if (!data.empty()) {
-    std::unique_lock lk(stateMutex_);
-    if (auto r = writable("write"); !r) return r;
-    if (auto r = writeLocked(offset, data); !r) return r;
+    if (auto r = writeData(offset, data); !r) return r;
   }
   if (flags.fua) return flush();
+  return {};
+}
+
+// A write that needs no read-modify-write (whole chunks, or partial head/tail chunks already in the
+// data file) does its pwrite under the SHARED lock, beside reads and other such writes; only the map
+// update, when chunks become Data, takes the lock exclusively (and a rewrite of Data chunks needs no
+// update at all). Between the two, an exclusive operation may have changed the data file under
+// chunks this write covers: a concurrent write's head/tail fill from the base, or a trim's hole
+// punch. Every such operation bumps dataGen_; when it moved, the pwrite is done again under the
+// exclusive lock, so the result is that of the two operations in one order or the other, never a mix
+// with stale bytes. Durability is unchanged: dirty_ is set before the pwrite, and the map record is
+// added only after it, so a flush that takes the record has its data synced first.
+Result<void> Overlay::writeData(std::uint64_t offset, std::span<const std::uint8_t> data) {
+  const std::uint64_t cs = header_.chunkSize;
+  const std::uint64_t end = offset + data.size();
+  const std::uint64_t first = offset / cs, last = (end - 1) / cs;
+  const std::uint64_t count = last - first + 1;
+  bool shared = false;
+  std::uint64_t gen = 0;
+  {
+    std::shared_lock lk(stateMutex_);
+    if (auto r = writable("write"); !r) return r;
+    const bool headFill = offset > chunkStart(first) && live_.get(first) != ChunkState::Data;
+    const bool tailFill = end < chunkEnd(last) && live_.get(last) != ChunkState::Data;
+    if (!headFill && !tailFill) {
+      shared = true;
+      gen = dataGen_;
+      const bool allData = live_.get(first) == ChunkState::Data && live_.runLength(first, count) >= count;
+      dirty_.store(true);
+      if (int e = fault(IoOp::DataWrite)) return injected(IoOp::DataWrite, e, "data write");
+      if (auto r = pwriteFull(dataFd_.get(), data, offset, paths_.data.string()); !r) return r;
+      if (allData) return {};  // already Data: the map does not change
+    }
+  }
+  std::unique_lock lk(stateMutex_);
+  if (auto r = writable("write"); !r) return r;
+  if (!shared || dataGen_ != gen) return writeLocked(offset, data);
+  if (live_.get(first) != ChunkState::Data || live_.runLength(first, count) < count) {
+    live_.setRange(first, count, ChunkState::Data);
+    record(first, count, ChunkState::Data);
+  }
   return {};
 }
 
@@ -468,6 +508,7 @@ Result<void> Overlay::zeroLocked(std::uint64_t offset, std::uint64_t length) {
     c += run;
   }
   if (allZero) return {};
+  ++dataGen_;  // see writeData: a punched or Zero chunk is no place for an in-flight write to land
   if (anyData) {
     dirty_ = true;
     if (auto r = punch(chunkStart(wf), chunkEnd(wl - 1) - chunkStart(wf)); !r) return r;
@@ -513,7 +554,7 @@ Result<void> Overlay::flush() {
     } else {
       records.swap(pending_);
     }
-    dirty = std::exchange(dirty_, false);
+    dirty = dirty_.exchange(false);
   }
   auto restore = [&] {
     std::unique_lock lk(stateMutex_);

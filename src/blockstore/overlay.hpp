@@ -20,9 +20,13 @@
 //    space); partial chunks at either end get zeros written. The whole range reads as zeros.
 //  * A failed fdatasync poisons the overlay (later writes and flushes fail until it is reopened): after
 //    a failed fsync Linux may have dropped the dirty pages, so nothing written since can be vouched for.
-//  * Concurrency: a shared_mutex guards the in-memory map and data file writes (reads share it,
-//    writes are exclusive, so RMW of a shared chunk cannot interleave); a second mutex serialises
-//    flushes and owns the map file. Different overlays share nothing but the read-only base fd.
+//  * Concurrency: a shared_mutex guards the in-memory map and data file writes. Reads share it, and
+//    so do the pwrites of writes that need no read-modify-write (whole chunks, or head/tail chunks
+//    already in the data file); changes of the map and read-modify-write are exclusive, so RMW of a
+//    shared chunk cannot interleave. A shared-lock write that finds, when it takes the lock to update
+//    the map, that an exclusive operation changed the data file meanwhile (dataGen_) writes again
+//    (Overlay::writeData). A second mutex serialises flushes and owns the map file. Different
+//    overlays share nothing but the read-only base fd.
 //  * An exclusive flock on the data file marks the overlay as open, across processes: reset and delete
 //    of an overlay in use are refused.
 #pragma once
@@ -118,6 +122,7 @@ class Overlay final : public BlockDevice {
   Error injected(IoOp op, int err, std::string_view what) const;
   // Under stateMutex_ (shared at least); nowait: nullopt when a file read would block.
   std::optional<Result<void>> readLocked(std::uint64_t offset, std::span<std::uint8_t> buf, bool nowait);
+  Result<void> writeData(std::uint64_t offset, std::span<const std::uint8_t> data);
   Result<void> writeLocked(std::uint64_t offset, std::span<const std::uint8_t> data);
   Result<void> zeroLocked(std::uint64_t offset, std::uint64_t length);
   Result<void> fillFromSource(std::uint64_t chunk, std::uint64_t from, std::uint64_t to);
@@ -141,7 +146,8 @@ class Overlay final : public BlockDevice {
   ChunkMap live_;
   std::vector<MapRecord> pending_;
   bool pendingOverflow_ = false;  // pending_ was dropped for its size: flush diffs live_ against durable_
-  bool dirty_ = false;            // data written since the last flush began
+  std::atomic<bool> dirty_{false};  // data written since the last flush began (set under either lock)
+  std::uint64_t dataGen_ = 0;  // bumped by every exclusive change of data file bytes (see writeData)
 
   std::mutex flushMutex_;  // everything below
   UniqueFd mapFd_;

@@ -501,8 +501,15 @@ bool Connection::rxScsiCommand(const wire::ScsiCommand& h, wire::RxPdu& pdu) {
   t->need = t->plan.immediate ? 0 : std::min(t->plan.dataOutBytes, t->edtl);
   t->unsolicitedPending = !h.final;
   std::uint32_t initial = std::min<std::uint32_t>(t->need, t->unsolicitedPending ? std::max(imm, params_.firstBurstLength) : imm);
-  t->data.resize(initial);
-  if (imm > 0 && !t->data.empty()) std::memcpy(t->data.data(), pdu.data.data(), std::min<std::size_t>(imm, t->data.size()));
+  if (imm > 0 && imm == initial) {
+    // The immediate data is all the task starts with (every small write): take the framer's buffer
+    // instead of copying it (the framer allocates the next PDU's).
+    t->data = std::move(pdu.data);
+    pdu.data.clear();
+  } else {
+    t->data.resize(initial);
+    if (imm > 0 && !t->data.empty()) std::memcpy(t->data.data(), pdu.data.data(), std::min<std::size_t>(imm, t->data.size()));
+  }
   t->highest = imm;
   t->nextOffset = imm;
   t->budget = std::max<std::size_t>(t->need, t->plan.transferBytes);
