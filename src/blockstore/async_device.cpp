@@ -4,6 +4,7 @@ namespace pxedust::blockstore {
 
 WorkerPool::WorkerPool(unsigned threads) {
   if (threads == 0) threads = 1;
+  count_ = threads;
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
 }
@@ -18,25 +19,38 @@ WorkerPool::~WorkerPool() {
 }
 
 void WorkerPool::enqueue(std::unique_ptr<Task> t) {
+  bool wake;
   {
     std::lock_guard lk(mutex_);
     queue_.push_back(std::move(t));
+    // awake_ changes under mutex_, and a thread checks the queue under it before it waits: an
+    // operation queued while some thread is awake is always taken by one.
+    wake = awake_ < count_ && queue_.size() > awake_ * kBacklogPerThread;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void WorkerPool::loop() {
+  std::unique_lock lk(mutex_);
+  ++awake_;
   for (;;) {
-    std::unique_ptr<Task> t;
-    {
-      std::unique_lock lk(mutex_);
+    if (queue_.empty()) {
+      if (stopping_) break;  // everything queued has run
+      --awake_;
       cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued has run
-      t = std::move(queue_.front());
-      queue_.pop_front();
+      ++awake_;
+      continue;
     }
+    std::unique_ptr<Task> t = std::move(queue_.front());
+    queue_.pop_front();
+    // More queued than this thread will get to soon: wake another one.
+    if (queue_.size() > awake_ * kBacklogPerThread && awake_ < count_) cv_.notify_one();
+    lk.unlock();
     t->run();
+    t.reset();
+    lk.lock();
   }
+  --awake_;
 }
 
 }  // namespace pxedust::blockstore

@@ -38,6 +38,11 @@
 namespace pxedust::blockstore {
 
 // A small fixed pool of threads for blocking file I/O (pread/pwrite/fdatasync).
+//
+// Wake-ups cost more than the page-cache I/O most operations are (a futex wake, two context
+// switches), so a new operation wakes a sleeping thread only when the queue holds more than
+// kBacklogPerThread operations per thread already awake; otherwise a thread that is running takes it
+// when it finishes its current one. A slow disk lets the queue grow and wakes the others.
 class WorkerPool {
  public:
   explicit WorkerPool(unsigned threads = 4);
@@ -49,7 +54,8 @@ class WorkerPool {
   void post(F&& f) {
     enqueue(std::make_unique<TaskImpl<std::decay_t<F>>>(std::forward<F>(f)));
   }
-  [[nodiscard]] std::size_t threads() const { return threads_.size(); }
+  [[nodiscard]] std::size_t threads() const { return count_; }
+  static constexpr std::size_t kBacklogPerThread = 2;
 
  private:
   struct Task {
@@ -68,6 +74,8 @@ class WorkerPool {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Task>> queue_;
+  std::size_t awake_ = 0;  // threads not waiting on cv_
+  std::size_t count_ = 0;  // threads started (set before any starts)
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

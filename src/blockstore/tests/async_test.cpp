@@ -7,7 +7,10 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "blockstore/overlay.hpp"
@@ -109,6 +112,42 @@ TEST_F(AsyncTest, PoolShutdownStillCompletesEverythingQueued) {
   }
   io.run();
   EXPECT_EQ(completions, 50);
+}
+
+}  // namespace
+}  // namespace pxedust::blockstore
+
+namespace pxedust::blockstore {
+namespace {
+
+TEST(WorkerPoolTest, ABacklogOfSlowOperationsWakesEveryThread) {
+  // Slow operations (a disk) pile up: every thread must end up running one, or this never finishes.
+  WorkerPool pool(4);
+  std::mutex m;
+  std::condition_variable cv;
+  int running = 0, finished = 0;
+  for (int i = 0; i < 8; ++i) {
+    pool.post([&] {
+      std::unique_lock lk(m);
+      ++running;
+      cv.notify_all();
+      EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return running >= 4; }))
+          << "only " << running << " threads ran at once";
+      ++finished;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lk(m);
+  EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return finished == 8; }));
+}
+
+TEST(WorkerPoolTest, ManyQuickOperationsAllRunAndTheDestructorDrainsTheQueue) {
+  std::atomic<int> ran{0};
+  {
+    WorkerPool pool(3);
+    for (int i = 0; i < 10000; ++i) pool.post([&] { ran.fetch_add(1); });
+  }
+  EXPECT_EQ(ran.load(), 10000);
 }
 
 }  // namespace
