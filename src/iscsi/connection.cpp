@@ -44,7 +44,7 @@ struct Connection::Task {
   bool counted = false;  // took a slot of the CmdSN window
   bool aborted = false;
   State state = State::Collecting;
-  std::unique_ptr<asio::steady_timer> done;  // cancelled when the task ends (TMF waits on it)
+  std::unique_ptr<asio::steady_timer> done;  // made when a TMF waits on the task; cancelled when it ends
 };
 
 namespace {
@@ -480,7 +480,6 @@ bool Connection::rxScsiCommand(const wire::ScsiCommand& h, wire::RxPdu& pdu) {
   t->attribute = taskAttribute(h.attr);
   t->counted = counted;
   t->lun = session_->lun();
-  t->done = std::make_unique<asio::steady_timer>(socket_.get_executor());
   const scsi::Lun& lun = *t->lun->lun;
   std::uint32_t lunNumber = wire::decodeLun(h.lun);
   std::uint8_t opcode = t->cdb.empty() ? 0 : t->cdb[0];
@@ -864,6 +863,8 @@ asio::awaitable<void> Connection::finishTmf(std::vector<std::shared_ptr<Task>> w
   auto self = shared_from_this();
   // §11.5: the response goes out after every affected task has ended.
   for (auto& t : waitFor) {
+    // The timer exists only for tasks a TMF waits on (most commands never need one).
+    if (t->state != Task::State::Done && !t->done) t->done = std::make_unique<asio::steady_timer>(socket_.get_executor());
     while (t->state != Task::State::Done && !closed_) co_await waitOn(*t->done);
   }
   if (closed_) co_return;
