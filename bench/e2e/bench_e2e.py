@@ -555,13 +555,15 @@ def main():
     ap.add_argument("--refs", default="ref-tuned,ref-plain", help="reference variants for the VM rows")
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--initrd-mb", type=int, default=30, help="size of the storm's initrd (MB, random data)")
-    ap.add_argument("--read-mib", type=int, default=64, help="MiB each storm client reads from its disk")
+    ap.add_argument("--read-mib", type=int, default=191,
+                    help="MiB each storm client reads from its disk (191 MiB: the first 200 MB)")
     ap.add_argument("--read-kib", type=int, default=256)
     ap.add_argument("--qd", type=int, default=4)
     ap.add_argument("--blksize", type=int, default=1432)
     ap.add_argument("--windowsize", type=int, default=0, help="TFTP windowsize of the storm row's clients (0: not asked)")
     ap.add_argument("--uefi-windowsize", type=int, default=4, help="TFTP windowsize of the storm-uefi row's clients")
-    ap.add_argument("--disk-budget-gib", type=float, default=20.0)
+    ap.add_argument("--disk-budget-gib", type=float, default=0.0,
+                    help="most disk the storm may use (default: the work dir's free space less 8 GiB)")
     ap.add_argument("--storm-deadline", type=int, default=900)
     ap.add_argument("--boot-timeout", type=int, default=300)
     ap.add_argument("--workdir", default="/var/tmp", help="where the images and copies go (a new dir inside)")
@@ -599,9 +601,11 @@ def main():
             sys.exit(f"bench_e2e: QEMU cannot run here: {why}")
     storm_image_bytes = args.read_mib << 20
     need = storm_image_bytes * (args.clients + 2) + (args.initrd_mb * 10**6) * 2
-    if storm_rows and need > args.disk_budget_gib * 2**30:
+    budget = args.disk_budget_gib * 2**30 or shutil.disk_usage(args.workdir).free - 8 * 2**30
+    if storm_rows and need > budget:
         sys.exit(f"bench_e2e: the storm needs {need / 2**30:.1f} GiB ({args.clients} full copies of a "
-                 f"{args.read_mib} MiB image for tgt), over --disk-budget-gib {args.disk_budget_gib}")
+                 f"{args.read_mib} MiB image for tgt) in {args.workdir}; it may use {budget / 2**30:.1f} GiB "
+                 f"(--disk-budget-gib, else free space less 8 GiB): try --read-mib or --clients")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
 
