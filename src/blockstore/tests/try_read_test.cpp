@@ -93,6 +93,28 @@ TEST_F(TryReadTest, OverlayTryReadMatchesReadOverFragmentedRuns) {
   }
 }
 
+TEST_F(TryReadTest, AlternatingChunksAreReadInBulkAndRightFromBothSources) {
+  // Every other chunk written: runs of one chunk from each source, where one pread per source over
+  // the span (base into scratch, data into the buffer) replaces one per run.
+  auto expect = baseBytes_;
+  for (std::uint64_t c = 1; c < kSize / kChunk; c += 2) {
+    std::vector<std::uint8_t> d(kChunk, static_cast<std::uint8_t>(c));
+    ASSERT_TRUE(ov_->write(c * kChunk, d));
+    std::copy(d.begin(), d.end(), expect.begin() + static_cast<std::ptrdiff_t>(c * kChunk));
+  }
+  ASSERT_TRUE(ov_->trim(40 * kChunk, 3 * kChunk));
+  std::fill_n(expect.begin() + 40 * kChunk, 3 * kChunk, 0);
+  for (auto [off, len] : {std::pair<std::uint64_t, std::size_t>{0, kSize}, {1000, 65536}, {kChunk, 5 * kChunk}, {77777, 200000}}) {
+    std::vector<std::uint8_t> a(len), b(len);
+    ASSERT_TRUE(ov_->read(off, a));
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), expect.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+    auto r = ov_->tryRead(off, b);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_TRUE(*r);
+    EXPECT_EQ(a, b) << off;
+  }
+}
+
 TEST_F(TryReadTest, OverlayTryReadDeclinesWhenTheBaseIsNotCached) {
   std::vector<std::uint8_t> b(8192);
   if (!evictBase()) GTEST_SKIP() << "the page cache kept the base after POSIX_FADV_DONTNEED";
