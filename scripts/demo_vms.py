@@ -4,7 +4,7 @@
 Creates a private network (a network namespace with a bridge; nothing outside it is touched),
 builds the demo base image and the client initramfs, starts pxedust inside the lab (DHCP, TFTP,
 iSCSI), and boots two QEMU machines that have no disk. Each host's progress is shown as it happens:
-DHCP -> boot program -> kernel -> iSCSI login -> up. Then a summary: boot times and what each host's
+DHCP -> boot script -> iSCSI disk (iPXE logs in and hooks it) -> kernel -> root mounted -> up. Then a summary: boot times and what each host's
 copy-on-write overlay costs on top of the shared base. Everything it made is removed on exit or Ctrl-C.
 
 Run it through scripts/demo.sh (which installs packages and builds first); needs root.
@@ -12,6 +12,7 @@ Run it through scripts/demo.sh (which installs packages and builds first); needs
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,11 @@ sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
 import e2elab  # noqa: E402  (the lab the end-to-end tests use)
 
 HOSTS = [("demo-1", "52:54:00:d0:00:01", "10.219.0.31"), ("demo-2", "52:54:00:d0:00:02", "10.219.0.32")]
-STAGES = ["power on", "DHCP", "boot program", "kernel", "iSCSI login", "root mounted", "up"]
+# In the order a host reaches them: iPXE logs in to its iSCSI disk (and hooks it, writing the iBFT)
+# right after DHCP and its script, before it loads the kernel.
+STAGES = ["power on", "DHCP", "boot script", "iSCSI disk", "kernel", "root mounted", "up"]
+SHORT = {"DHCP": "DHCP", "boot script": "script", "iSCSI disk": "iSCSI", "kernel": "kernel",
+         "root mounted": "root", "up": "up"}
 TTY = sys.stdout.isatty()
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if TTY else ("",) * 5
 
@@ -56,9 +61,9 @@ class Tracker:
             console = vm.text()
             marks = {
                 "DHCP": re.search(rf"net0: {re.escape(ip)}/", console),  # iPXE's line once DHCP is done
-                "boot program": re.search(rf"event=tftp.done client={re.escape(ip)}:\d+ file=boot.ipxe", log),
+                "boot script": re.search(rf"event=tftp.done client={re.escape(ip)}:\d+ file=boot.ipxe", log),
                 "kernel": "pxedust-initramfs: start" in console,
-                "iSCSI login": re.search(rf"event=iscsi.login .*peer={re.escape(ip)}:\d+ type=normal", log)
+                "iSCSI disk": re.search(rf"event=iscsi.login .*peer={re.escape(ip)}:\d+ type=normal", log)
                 or "pxedust-initramfs: disk" in console,
                 "root mounted": "pxedust-initramfs: root mounted" in console,
                 "up": "pxedust-demo: up" in console,
@@ -75,21 +80,37 @@ class Tracker:
     def done(self):
         return all("up" in self.reached[n] or n in self.failed for n, _, _ in HOSTS)
 
-    def render(self):
-        lines = []
+    def render(self, width=10**6):
+        """A header and one line per host: the second each stage was reached, `...` at the stage it
+        is in. Lines are cut to `width` characters: a live line that wrapped would break the
+        cursor-up redraw."""
+        def line(pieces):
+            out, left = [], width
+            for text, style in pieces:
+                text = text[:max(left, 0)]
+                left -= len(text)
+                out.append(f"{style}{text}{RESET}" if style and text else text)
+            return "".join(out)
+        cell = 8
+        lines = [line([(f"  {'host':<9}{'address':<13}", DIM)] + [(f"{SHORT[st]:<{cell}}", DIM) for st in STAGES[1:]]).rstrip()]
         for name, _, ip in HOSTS:
             r = self.reached[name]
-            cells = []
+            pieces = [(f"  {name:<9}", BOLD), (f"{ip:<13}", "")]
             last = max(i for i, st in enumerate(STAGES) if st in r)
-            for i, stage in enumerate(STAGES[:last + 2]):
+            for i, stage in enumerate(STAGES[1:], start=1):
+                if i > last and name in self.failed:
+                    break
                 if stage in r:
-                    cells.append(f"{GREEN}{stage}{RESET} {DIM}{r[stage]:.0f}s{RESET}")
-                elif i <= last:
-                    cells.append(f"{DIM}({stage}){RESET}")
+                    pieces.append((f"{r[stage]:.0f}s".ljust(cell), GREEN))
+                elif i < last:
+                    pieces.append(("-".ljust(cell), DIM))  # passed without a sign of it
+                elif i == last + 1:
+                    pieces.append(("...".ljust(cell), DIM))
                 else:
-                    cells.append(f"{DIM}{stage}...{RESET}")
-            status = f"  {RED}FAILED: {self.failed[name]}{RESET}" if name in self.failed else ""
-            lines.append(f"  {BOLD}{name:<7}{RESET} {ip:<12} " + f" {DIM}->{RESET} ".join(cells) + status)
+                    pieces.append((" " * cell, ""))
+            if name in self.failed:
+                pieces.append((f"FAILED: {self.failed[name]}", RED))
+            lines.append(line(pieces).rstrip())
         return lines
 
 
@@ -151,7 +172,7 @@ listen = ["{e2elab.SERVER_IP}:3260"]
         deadline = time.time() + 900
         while not tracker.done() and time.time() < deadline:
             tracker.poll()
-            lines = tracker.render()
+            lines = tracker.render(shutil.get_terminal_size().columns - 1)
             if TTY:
                 if shown:
                     print(f"\033[{shown}A", end="")
@@ -173,13 +194,16 @@ listen = ["{e2elab.SERVER_IP}:3260"]
             r = tracker.reached[name]
             t = f"up in {r['up']:.1f}s" if "up" in r else f"{RED}did not come up: {tracker.failed.get(name, 'timeout')}{RESET}"
             print(f"  {name:<7} {t}")
-        print(f"\n  the shared base image:\n" + "\n".join("    " + ln for ln in images.strip().splitlines()))
-        print(f"\n  each host's copy-on-write overlay (what it wrote while booting):\n"
+        print("\n  the shared base image:\n" + "\n".join("    " + ln for ln in images.strip().splitlines()))
+        print("\n  each host's copy-on-write overlay (what it wrote while booting):\n"
               + "\n".join("    " + ln for ln in overlays.strip().splitlines()))
         print(f"\n  {DIM}consoles and the pxedust log are in {d} until the demo exits{RESET}")
         ok = all("up" in tracker.reached[n] for n, _, _ in HOSTS)
-        if TTY and ok:
-            input(f"\n{BOLD}pxedust demo{RESET} done: press Enter to remove everything it made ")
+        if TTY and ok and sys.stdin.isatty():
+            try:
+                input(f"\n{BOLD}pxedust demo{RESET} done: press Enter to remove everything it made ")
+            except EOFError:
+                print()
         return 0 if ok else 1
     except KeyboardInterrupt:
         print()
