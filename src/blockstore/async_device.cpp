@@ -25,7 +25,7 @@ void WorkerPool::enqueue(std::unique_ptr<Task> t) {
     queue_.push_back(std::move(t));
     // awake_ changes under mutex_, and a thread checks the queue under it before it waits: an
     // operation queued while some thread is awake is always taken by one.
-    wake = awake_ < count_ && queue_.size() > awake_ * kBacklogPerThread;
+    wake = awake_ < count_ && queue_.size() > soonFree() * kBacklogPerThread;
   }
   if (wake) cv_.notify_one();
 }
@@ -43,12 +43,15 @@ void WorkerPool::loop() {
     }
     std::unique_ptr<Task> t = std::move(queue_.front());
     queue_.pop_front();
-    // More queued than this thread will get to soon: wake another one.
-    if (queue_.size() > awake_ * kBacklogPerThread && awake_ < count_) cv_.notify_one();
+    const bool slow = t->slow;
+    if (slow) ++slowRunning_;
+    // More queued than the threads free soon will get to: wake another one.
+    if (queue_.size() > soonFree() * kBacklogPerThread && awake_ < count_) cv_.notify_one();
     lk.unlock();
     t->run();
     t.reset();
     lk.lock();
+    if (slow) --slowRunning_;
   }
   --awake_;
 }

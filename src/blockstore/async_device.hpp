@@ -41,8 +41,10 @@ namespace pxedust::blockstore {
 //
 // Wake-ups cost more than the page-cache I/O most operations are (a futex wake, two context
 // switches), so a new operation wakes a sleeping thread only when the queue holds more than
-// kBacklogPerThread operations per thread already awake; otherwise a thread that is running takes it
-// when it finishes its current one. A slow disk lets the queue grow and wakes the others.
+// kBacklogPerThread operations per thread that is awake and not running a slow operation; otherwise
+// a thread that is running takes it when it finishes its current one. Operations posted as slow (a
+// flush, a read that missed the page cache) do not count as a thread that will be free soon, so
+// nothing queues behind an fdatasync; a slow disk lets the queue grow and wakes the others.
 class WorkerPool {
  public:
   explicit WorkerPool(unsigned threads = 4);
@@ -51,8 +53,10 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   template <typename F>
-  void post(F&& f) {
-    enqueue(std::make_unique<TaskImpl<std::decay_t<F>>>(std::forward<F>(f)));
+  void post(F&& f, bool slow = false) {
+    auto t = std::make_unique<TaskImpl<std::decay_t<F>>>(std::forward<F>(f));
+    t->slow = slow;
+    enqueue(std::move(t));
   }
   [[nodiscard]] std::size_t threads() const { return count_; }
   static constexpr std::size_t kBacklogPerThread = 2;
@@ -61,7 +65,10 @@ class WorkerPool {
   struct Task {
     virtual ~Task() = default;
     virtual void run() = 0;
+    bool slow = false;
   };
+  // Threads awake that will soon be free for the next operation (under mutex_).
+  [[nodiscard]] std::size_t soonFree() const { return awake_ - slowRunning_; }
   template <typename F>
   struct TaskImpl final : Task {
     explicit TaskImpl(F f) : fn(std::move(f)) {}
@@ -75,6 +82,7 @@ class WorkerPool {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Task>> queue_;
   std::size_t awake_ = 0;  // threads not waiting on cv_
+  std::size_t slowRunning_ = 0;  // of those, threads running a slow operation
   std::size_t count_ = 0;  // threads started (set before any starts)
   bool stopping_ = false;
   std::vector<std::thread> threads_;
@@ -105,7 +113,8 @@ class AsyncBlockDevice {
               return;
             }
           }
-          submit<Result<void>>(std::move(handler), [off, b](BlockDevice& d) { return d.read(off, b); });
+          // Past the try, a read is expected to wait for the disk.
+          submit<Result<void>>(std::move(handler), [off, b](BlockDevice& d) { return d.read(off, b); }, true);
         },
         token, offset, buf);
   }
@@ -116,7 +125,7 @@ class AsyncBlockDevice {
   }
   template <typename Token>
   auto asyncFlush(Token&& token) {
-    return start<Result<void>>(std::forward<Token>(token), [](BlockDevice& d) { return d.flush(); });
+    return start<Result<void>>(std::forward<Token>(token), [](BlockDevice& d) { return d.flush(); }, true);
   }
   template <typename Token>
   auto asyncTrim(std::uint64_t offset, std::uint64_t length, Token&& token) {
@@ -135,20 +144,23 @@ class AsyncBlockDevice {
 
  private:
   template <typename R, typename Token, typename Op>
-  auto start(Token&& token, Op op) {
+  auto start(Token&& token, Op op, bool slow = false) {
     return asio::async_initiate<Token, void(R)>(
-        [this](auto handler, Op o) { submit<R>(std::move(handler), std::move(o)); }, token, std::move(op));
+        [this, slow](auto handler, Op o) { submit<R>(std::move(handler), std::move(o), slow); }, token, std::move(op));
   }
   template <typename R, typename Handler, typename Op>
-  void submit(Handler handler, Op o) {
+  void submit(Handler handler, Op o, bool slow = false) {
     ++pooledOps_;
     auto ex = asio::get_associated_executor(handler, executor_);
-    pool_.post([dev = dev_, o = std::move(o), h = std::move(handler), work = asio::make_work_guard(ex)]() mutable {
-      R result = o(*dev);
-      auto target = work.get_executor();
-      asio::post(target, [h = std::move(h), result = std::move(result)]() mutable { std::move(h)(std::move(result)); });
-      work.reset();
-    });
+    pool_.post(
+        [dev = dev_, o = std::move(o), h = std::move(handler), work = asio::make_work_guard(ex)]() mutable {
+          R result = o(*dev);
+          auto target = work.get_executor();
+          asio::post(target,
+                     [h = std::move(h), result = std::move(result)]() mutable { std::move(h)(std::move(result)); });
+          work.reset();
+        },
+        slow);
   }
 
   std::shared_ptr<BlockDevice> dev_;

@@ -152,3 +152,35 @@ TEST(WorkerPoolTest, ManyQuickOperationsAllRunAndTheDestructorDrainsTheQueue) {
 
 }  // namespace
 }  // namespace pxedust::blockstore
+
+namespace pxedust::blockstore {
+namespace {
+
+TEST(WorkerPoolTest, NothingQueuesBehindASlowOperation) {
+  // A flush (slow) holds one thread; a quick operation posted after it must run on another thread,
+  // not wait for the flush, although the backlog is short.
+  WorkerPool pool(2);
+  std::mutex m;
+  std::condition_variable cv;
+  bool quickRan = false, slowDone = false;
+  pool.post(
+      [&] {
+        std::unique_lock lk(m);
+        EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return quickRan; }))
+            << "the quick operation waited behind the slow one";
+        slowDone = true;
+        cv.notify_all();
+      },
+      true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the slow one has started
+  pool.post([&] {
+    std::lock_guard lk(m);
+    quickRan = true;
+    cv.notify_all();
+  });
+  std::unique_lock lk(m);
+  EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return slowDone; }));
+}
+
+}  // namespace
+}  // namespace pxedust::blockstore
