@@ -457,6 +457,9 @@ struct Client {
 
 struct Counters {
   uint64_t dhcpRetransmits = 0, dhcpNaks = 0, dhcpStrays = 0, tftpTimeouts = 0, tftpOutOfOrder = 0;
+  // Where each TFTP timeout struck: no answer to the RRQ; no block 1 after ACK 0; none of the window
+  // after an ACK; part of a window come and the rest not; after we had re-ACKed a gap or duplicate.
+  uint64_t tftpTmoRrq = 0, tftpTmoFirst = 0, tftpTmoWindowStart = 0, tftpTmoMidWindow = 0, tftpTmoAfterGap = 0;
   uint64_t tftpBytes = 0, iscsiBytes = 0;
   // The load generator's own health: its longest pass through the event loop (events handled + the
   // timer scan) and the time it spent waiting for the kernel to add addresses.
@@ -1017,7 +1020,15 @@ class Storm {
           sendDhcp(c, c.requesting ? kDhcpRequest : kDhcpDiscover);
         }
       } else if (c.phase == Phase::Tftp && now >= c.tftpDeadline) {
+        // Data already queued on the socket (this loop was busy elsewhere) is not a timeout.
+        if (c.ufd >= 0) onUdpReadable(c);
+        if (c.phase != Phase::Tftp || now < c.tftpDeadline) continue;
         ++counters_.tftpTimeouts;
+        if (!c.tftpConnected) ++counters_.tftpTmoRrq;
+        else if (c.gapAcked) ++counters_.tftpTmoAfterGap;
+        else if (c.expected == 1) ++counters_.tftpTmoFirst;
+        else if (c.inWindow == 0) ++counters_.tftpTmoWindowStart;
+        else ++counters_.tftpTmoMidWindow;
         if (++c.tftpTimeouts > o_.tftpRetries) {
           fail(c, c.oack || c.expected > 1 ? "tftp: timeout at block " + std::to_string(c.expected) : "tftp: no reply to RRQ");
           continue;
@@ -1107,7 +1118,9 @@ class Storm {
         "\"dhcp_s\":%s,\"tftp_s\":%s,\"login_s\":%s,\"read_s\":%s,\"total_s\":%s,"
         "\"tftp_bytes\":%llu,\"iscsi_bytes\":%llu,\"tftp_file_bytes\":%llu,\"read_bytes\":%llu,\"blksize\":%d,\"windowsize\":%d,"
         "\"read_size\":%u,\"qd\":%d,\"dhcp_retransmits\":%llu,\"dhcp_naks\":%llu,\"dhcp_strays\":%llu,"
-        "\"tftp_timeouts\":%llu,\"tftp_out_of_order\":%llu,\"client_cpu_s\":%.3f,"
+        "\"tftp_timeouts\":%llu,\"tftp_out_of_order\":%llu,"
+        "\"tftp_timeouts_by\":{\"rrq\":%llu,\"first_block\":%llu,\"window_start\":%llu,\"mid_window\":%llu,"
+        "\"after_gap_ack\":%llu},\"client_cpu_s\":%.3f,"
         "\"loop_max_pass_ms\":%.1f,\"netlink_total_ms\":%.1f,\"netlink_max_ms\":%.1f,\"failed_in\":{%s},\"errors\":[%s]}\n",
         jsonEscape(o_.label).c_str(), clients_.size(), ok, clients_.size() - ok, double(endNs_ - t0_) / kS, lastDhcp,
         lastTftp, lastLogin, lastRead, stats(dhcp).c_str(), stats(tftp).c_str(), stats(login).c_str(),
@@ -1115,7 +1128,10 @@ class Storm {
         (unsigned long long)counters_.iscsiBytes, (unsigned long long)tftpRef_.size, (unsigned long long)o_.readBytes,
         o_.blksize, o_.windowsize, o_.readSize, o_.qd, (unsigned long long)counters_.dhcpRetransmits,
         (unsigned long long)counters_.dhcpNaks, (unsigned long long)counters_.dhcpStrays,
-        (unsigned long long)counters_.tftpTimeouts, (unsigned long long)counters_.tftpOutOfOrder, cpu,
+        (unsigned long long)counters_.tftpTimeouts, (unsigned long long)counters_.tftpOutOfOrder,
+        (unsigned long long)counters_.tftpTmoRrq, (unsigned long long)counters_.tftpTmoFirst,
+        (unsigned long long)counters_.tftpTmoWindowStart, (unsigned long long)counters_.tftpTmoMidWindow,
+        (unsigned long long)counters_.tftpTmoAfterGap, cpu,
         double(counters_.maxPassNs) / 1e6, double(counters_.netlinkNs) / 1e6, double(counters_.netlinkMaxNs) / 1e6, fb.c_str(),
         rs.c_str());
     std::fflush(stdout);
