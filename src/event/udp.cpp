@@ -146,6 +146,19 @@ unsigned UdpSocket::sendBatch(std::span<mmsghdr> messages) {
   return n < 0 ? 0U : static_cast<unsigned>(n);
 }
 
+int UdpSocket::growSendBuffer(int bytes) {
+  int fd = socket_.native_handle();
+  int current = 0;
+  socklen_t len = sizeof current;
+  ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len);
+  if (bytes <= current / 2) return current;  // the kernel reports twice what was asked
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  len = sizeof current;
+  ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len);
+  return current;
+}
+
 asio::awaitable<std::error_code> UdpSocket::waitReadable() {
   std::error_code ec;
   co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));

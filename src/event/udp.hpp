@@ -59,8 +59,11 @@ class UdpSocket {
   bool send(std::span<const iovec> parts, const asio::ip::udp::endpoint& to,
             const asio::ip::address* source = nullptr);
   // Several prepared datagrams in one sendmmsg; returns how many were sent (0 when the socket's
-  // buffer is full or on error).
+  // buffer is full or on error; errno then tells which, EAGAIN for a full buffer).
   unsigned sendBatch(std::span<mmsghdr> messages);
+  // Raises SO_SNDBUF to at least `bytes` (never lowers it); the FORCE variant passes wmem_max when
+  // we may. Returns the size the kernel reports afterwards (it doubles the request for overhead).
+  int growSendBuffer(int bytes);
 
   // Completes when the socket is readable, or with operation_aborted after cancel()/close().
   // For sockets drained with tryReceive(); each wait re-arms the descriptor (one epoll_ctl).

@@ -148,6 +148,14 @@ std::vector<asio::ip::udp::endpoint> TftpService::listenEndpoints() const {
 }
 
 void TftpService::stopListening() {
+  if (!stopping_) {
+    const auto& s = stats_;
+    PXD_INFO("tftp.stats",
+             "requests={} started={} completed={} failed={} closed_by_client={} blocks_sent={} retransmits={} "
+             "duplicate_acks={} short_sends={} pool_reads={} reads_past_timeout={} wrong_tid={}",
+             s.requests, s.transfersStarted, s.transfersCompleted, s.transfersFailed, s.transfersClosedByClient,
+             s.blocksSent, s.retransmits, s.duplicateAcks, s.shortSends, s.poolReads, s.readsPastTimeout, s.wrongTid);
+  }
   stopping_ = true;
   for (auto& l : listeners_) {
     l->closed = true;

@@ -32,6 +32,9 @@ struct TftpStats {
   std::uint64_t bytesSent = 0;
   std::uint64_t retransmits = 0;
   std::uint64_t duplicateAcks = 0;
+  std::uint64_t shortSends = 0;      // a window's sendmmsg took fewer blocks than asked (full send buffer)
+  std::uint64_t poolReads = 0;       // a window read on the pool (not in the page cache)
+  std::uint64_t readsPastTimeout = 0;  // ... that outlasted the retransmission timeout: the client waited
   std::uint64_t wrongTid = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::Count)> drops{};
   void drop(Drop d) { ++drops[static_cast<std::size_t>(d)]; }

@@ -4,6 +4,7 @@
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cerrno>
 
 #include "common/log.hpp"
 
@@ -96,6 +97,13 @@ asio::awaitable<void> Transfer::run() {
                                             : setup_.timeout;
   rto_ = rtoInitial_;
   retriesLeft_ = setup_.retries;
+  if (w > 1) {
+    // Room for a whole window in the socket's buffer (a 1432-byte datagram costs ~2.3 KiB of it; the
+    // default ~208 KiB holds 3 windows of 65464-byte blocks). Bounded: a bigger window is sent in
+    // parts as the buffer drains.
+    std::uint64_t want = std::uint64_t{w} * (negotiation_.blksize + 1024);
+    socket_->growSendBuffer(static_cast<int>(std::min<std::uint64_t>(want, kMaxSendBuffer)));
+  }
 
   bool needSend = false;
   if (negotiation_.oackCount > 0) {
@@ -111,7 +119,9 @@ asio::awaitable<void> Transfer::run() {
       if (!transmitWindow()) {
         if (!window_->fillNow(lastAcked_ + 1)) {
           // The window's data is not in the page cache: read it on the pool, then send.
+          ++shared_->stats->poolReads;
           auto r = co_await window_->fill(lastAcked_ + 1, *shared_->pool);
+          if (timedOut_) ++shared_->stats->readsPastTimeout;
           if (aborted_) {
             finish(false, abortReason_);
             break;
@@ -248,7 +258,15 @@ bool Transfer::transmitWindow() {
   std::uint64_t first = lastAcked_ + 1;
   std::uint64_t last = std::min<std::uint64_t>(blockCount_, lastAcked_ + negotiation_.windowsize);
   if (!window_->ready(first, last)) return false;
-  unsigned count = static_cast<unsigned>(last - first + 1);
+  nextSend_ = first;
+  windowEnd_ = last;
+  sendRest();
+  return true;
+}
+
+void Transfer::sendRest() {
+  std::uint64_t first = nextSend_;
+  unsigned count = static_cast<unsigned>(windowEnd_ - first + 1);
   std::uint64_t bytes = 0;
   for (unsigned i = 0; i < count; ++i) {
     auto data = window_->block(first + i);
@@ -256,11 +274,12 @@ bool Transfer::transmitWindow() {
     wire::writeDataHeader(h, static_cast<std::uint16_t>(first + i));
     iov_[2 * i] = {h, wire::kDataHeaderSize};
     iov_[2 * i + 1] = {const_cast<std::uint8_t*>(data.data()), data.size()};
-    bytes += data.size();
   }
   unsigned sent = 0;
+  int err = 0;
   if (count == 1) {
     sent = socket_->send({iov_.data(), 2}, setup_.client) ? 1 : 0;
+    if (sent == 0) err = errno;
   } else {
     for (unsigned i = 0; i < count; ++i) {
       msgs_[i] = mmsghdr{};
@@ -270,12 +289,15 @@ bool Transfer::transmitWindow() {
       msgs_[i].msg_hdr.msg_iovlen = 2;
     }
     sent = socket_->sendBatch({msgs_.data(), count});
+    if (sent == 0) err = errno;
   }
-  // Unsent blocks (a full socket buffer) are covered by the retransmission timer.
-  lastSent_ = std::max(lastSent_, first + count - 1);
+  for (unsigned i = 0; i < sent; ++i) bytes += iov_[2 * i + 1].iov_len;
+  // Blocks the socket's buffer did not take (EAGAIN) count as not sent: an ACK cannot name them, and
+  // the retransmission timer sends them again. The buffer is sized for a window (run()), so this is rare.
+  if (sent < count && (sent > 0 || err == EAGAIN || err == EWOULDBLOCK)) ++shared_->stats->shortSends;
+  if (sent > 0) lastSent_ = std::max(lastSent_, first + sent - 1);
   shared_->stats->blocksSent += sent;
   shared_->stats->bytesSent += bytes;
-  return true;
 }
 
 void Transfer::sendOack() {

@@ -4,6 +4,8 @@
 //   AwaitOackAck  rx ACK 0: start Sending    timeout: resend OACK
 //   Sending       rx ACK k (advancing): send the next window from k+1; a duplicate ACK sends
 //                 nothing (Sorcerer's Apprentice)    timeout: resend the window from the last ACK
+// A window goes to the kernel in one sendmmsg; the socket's buffer is sized for a whole window up
+// front. Blocks it does not take count as not sent (the timer resends them).
 // Both: rx ERROR ends the transfer; any other opcode gets ERROR 4 and ends it; a packet from another
 // address or port gets ERROR 5 and changes nothing (RFC 1350 §4). Retransmission happens only on
 // timeout: first after the negotiated timeout (or the configured one), doubling up to 4x, at most
@@ -66,6 +68,8 @@ struct TransferSetup {
 class Transfer : public std::enable_shared_from_this<Transfer> {
  public:
   static constexpr std::size_t kMaxNetasciiSource = 16 * 1024 * 1024;
+  // The most SO_SNDBUF a transfer asks for (the kernel doubles it): 64 blocks of 65464 bytes.
+  static constexpr std::uint64_t kMaxSendBuffer = 4 * 1024 * 1024;
 
   Transfer(std::shared_ptr<TransferShared> shared, std::unique_ptr<event::UdpSocket> socket, TransferSetup setup,
            event::ShutdownGate::Ticket ticket);
@@ -89,6 +93,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   void onDatagram(std::span<const std::uint8_t> datagram, bool& progressed);
   void onAck(std::uint16_t block, bool& progressed);
   bool transmitWindow();  // false when the window's data is not in memory yet
+  void sendRest();        // sends [nextSend_, windowEnd_]
   void sendOack();
   void sendError(wire::ErrorCode code, std::string_view text, const asio::ip::udp::endpoint& to);
   void finish(bool ok, std::string_view reason);
@@ -103,7 +108,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
 
   State state_ = State::AwaitOackAck;
   std::uint64_t lastAcked_ = 0;  // absolute block number
-  std::uint64_t lastSent_ = 0;
+  std::uint64_t lastSent_ = 0;   // the highest block handed to the kernel
+  std::uint64_t nextSend_ = 1;   // the next block of the current window to hand to the kernel
+  std::uint64_t windowEnd_ = 0;  // the last block of the current window
   std::uint64_t blockCount_ = 0;
   std::chrono::milliseconds rto_{1000};
   std::chrono::milliseconds rtoInitial_{1000};
