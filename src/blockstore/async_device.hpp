@@ -118,6 +118,14 @@ class AsyncBlockDevice {
         },
         token, offset, buf);
   }
+  // BlockDevice::spliceRead on the pool (a splice may wait for the disk, and has no RWF_NOWAIT).
+  // The chain must stay alive, and untouched, until the completion runs.
+  template <typename Token>
+  auto asyncSpliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out, Token&& token) {
+    return start<Result<void>>(
+        std::forward<Token>(token),
+        [offset, length, o = &out](BlockDevice& d) { return d.spliceRead(offset, length, *o); }, true);
+  }
   template <typename Token>
   auto asyncWrite(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags, Token&& token) {
     return start<Result<void>>(std::forward<Token>(token),

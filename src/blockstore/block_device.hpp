@@ -12,6 +12,8 @@
 // (async_device.hpp), which runs them on a worker pool and posts the completion back to the loop.
 // The one exception is tryRead(), which never blocks: the event loop calls it first, so a read the
 // page cache can answer costs no thread hop (preadv2 with RWF_NOWAIT, locks only tried).
+// spliceRead() is the copy-free read for large transfers: the bytes go into a PipeChain as page
+// references, which a transport splices into its socket (pipe_chain.hpp).
 //
 // Capabilities are answers, not guesses: the NBD handshake flags and the SCSI VPD pages are derived
 // from them, so they cannot drift from what the device does (nbdkit can_*, SPDK bdev io_type_supported).
@@ -26,6 +28,8 @@
 #include "common/result.hpp"
 
 namespace pxedust::blockstore {
+
+class PipeChain;
 
 struct Capabilities {
   bool readOnly = false;
@@ -75,6 +79,11 @@ class BlockDevice {
   virtual std::optional<Result<void>> tryRead(std::uint64_t /*offset*/, std::span<std::uint8_t> /*buf*/) {
     return std::nullopt;
   }
+  // Whether spliceRead() works on this device; when false, use read().
+  [[nodiscard]] virtual bool canSpliceRead() const { return false; }
+  // Reads `length` bytes at offset into the end of `out` (spliced page references, no copy). May
+  // block. An Error leaves `out` partly filled: drop it. The default refuses (ENOTSUP).
+  virtual Result<void> spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out);
   // Writes; durable on completion only with flags.fua, otherwise after the next flush().
   virtual Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) = 0;
   // Makes every write that completed before this call durable (survives kill -9 and power loss).

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "blockstore/file.hpp"
+#include "blockstore/pipe_chain.hpp"
 #include "common/checked.hpp"
 #include "common/log.hpp"
 
@@ -360,6 +361,38 @@ std::optional<Result<void>> Overlay::readLocked(std::uint64_t offset, std::span<
     }
   }
   return Result<void>{};
+}
+
+Result<void> Overlay::spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out) {
+  if (auto r = checkRange(*this, "read", offset, length); !r) return r;
+  if (length == 0) return {};
+  std::shared_lock lk(stateMutex_);
+  if (closed_.load()) return Error{fmt::format("{}: read refused: closed", describe_), EBADF};
+  // Run by run, as readLocked's per-run path: spliced pages cost no copy, so reading the bytes
+  // between runs (its bulk path) would only cost more.
+  const std::uint64_t cs = header_.chunkSize;
+  const std::uint64_t end = offset + length;
+  const std::uint64_t last = (end - 1) / cs;
+  for (std::uint64_t pos = offset, c = offset / cs; pos < end;) {
+    const auto state = live_.get(c);
+    const auto run = live_.runLength(c, last - c + 1);
+    const std::uint64_t runEnd = std::min(end, chunkEnd(c + run - 1));
+    const auto n = static_cast<std::size_t>(runEnd - pos);
+    if (state == ChunkState::Zero) {
+      if (auto r = out.appendZeros(n); !r) return r;
+    } else {
+      const bool base = state == ChunkState::Base;
+      const IoOp op = base ? IoOp::BaseRead : IoOp::DataRead;
+      if (int e = fault(op)) return injected(op, e, base ? "base read" : "data read");
+      if (auto r = out.spliceFrom(base ? base_->fd() : dataFd_.get(), pos, n,
+                                  base ? base_->path().string() : paths_.data.string());
+          !r)
+        return r;
+    }
+    pos = runEnd;
+    c += run;
+  }
+  return {};
 }
 
 void Overlay::record(std::uint64_t first, std::uint64_t count, ChunkState state) {

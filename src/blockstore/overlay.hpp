@@ -101,6 +101,8 @@ class Overlay final : public BlockDevice {
   Result<void> read(std::uint64_t offset, std::span<std::uint8_t> buf) override;
   // Under a shared lock only tried (never waited for), page-cache hits only (RWF_NOWAIT).
   std::optional<Result<void>> tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) override;
+  [[nodiscard]] bool canSpliceRead() const override { return true; }
+  Result<void> spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out) override;
   Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) override;
   Result<void> flush() override;
   Result<void> trim(std::uint64_t offset, std::uint64_t length) override;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "blockstore/file.hpp"
+#include "blockstore/pipe_chain.hpp"
 #include "common/checked.hpp"
 
 namespace pxedust::blockstore {
@@ -96,6 +97,15 @@ Result<void> RawImage::read(std::uint64_t offset, std::span<std::uint8_t> buf) {
 std::optional<Result<void>> RawImage::tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) {
   if (auto r = checkRange(*this, "read", offset, buf.size()); !r) return r;
   return preadNoWait(fd_.get(), buf, offset, path_.string());
+}
+
+Result<void> BlockDevice::spliceRead(std::uint64_t, std::uint64_t, PipeChain&) {
+  return Error{fmt::format("{}: splice reads are not supported", describe()), ENOTSUP};
+}
+
+Result<void> RawImage::spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out) {
+  if (auto r = checkRange(*this, "read", offset, length); !r) return r;
+  return out.spliceFrom(fd_.get(), offset, length, path_.string());
 }
 
 static Error readOnlyError(const RawImage& img, std::string_view op) {

@@ -48,6 +48,8 @@ class RawImage final : public BlockDevice {
 
   Result<void> read(std::uint64_t offset, std::span<std::uint8_t> buf) override;
   std::optional<Result<void>> tryRead(std::uint64_t offset, std::span<std::uint8_t> buf) override;
+  [[nodiscard]] bool canSpliceRead() const override { return true; }
+  Result<void> spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out) override;
   Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) override;
   Result<void> flush() override { return {}; }
   Result<void> trim(std::uint64_t offset, std::uint64_t length) override;

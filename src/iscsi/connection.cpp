@@ -6,9 +6,13 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
+#include "blockstore/pipe_chain.hpp"
 #include "common/log.hpp"
 #include "scsi/buffer_pool.hpp"
 #include "iscsi/wire/crc32c.hpp"
@@ -85,6 +89,9 @@ Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socke
   local_ = socket_.local_endpoint(ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.set_option(asio::socket_base::send_buffer_size(kSendBuffer), ec);
+  // The writer's own send()/splice() calls must never block the loop (splice takes the socket's
+  // O_NONBLOCK, not a flag, on older kernels); asio's async operations work the same either way.
+  socket_.non_blocking(true, ec);
   started_ = lastRx_ = Clock::now();
   rxBuf_.resize(kReadBuffer);
 }
@@ -587,6 +594,7 @@ asio::awaitable<void> Connection::runTask(std::shared_ptr<Task> t) {
       c.expectedLength = t->edtl;
       c.attribute = t->attribute;
       c.nexus = &session_->nexus();
+      c.spliceOk = !params_.dataDigest;
       r = co_await t->lun->lun->execute(c);
     } catch (const std::exception& e) {
       PXD_ERROR("iscsi.task_failed", "conn={} itt={:#x} error={}", id_, t->itt, log::q(e.what()));
@@ -622,7 +630,8 @@ void Connection::sendResponse(Task& t, scsi::Response& r) {
                                                           scsi::BufferPool::give(std::move(*m));
                                                           delete m;
                                                         });
-  const std::size_t total = data->size();
+  std::shared_ptr<blockstore::PipeChain> pipe = std::move(r.dataPipe);
+  const std::size_t total = pipe ? r.dataPipeLength : data->size();
   const std::uint32_t mrdsl = std::max<std::uint32_t>(512, params_.initiatorMaxRecvDataSegmentLength);
   const std::uint32_t burst = std::max<std::uint32_t>(512, params_.maxBurstLength);
   const bool collapse = r.sense.empty();
@@ -650,7 +659,8 @@ void Connection::sendResponse(Task& t, scsi::Response& r) {
       std::uint32_t unused = 0;
       fillSn(unused, d.expCmdSn, d.maxCmdSn, false);
     }
-    queue(d, data, off, len);
+    if (pipe) queue(d, nullptr, 0, len, pipe);
+    else queue(d, data, off, len);
     off += len;
   }
   ctx_->stats.bytesOut += total;
@@ -1042,7 +1052,7 @@ void Connection::reject(wire::RejectReason reason, const wire::Bhs& bhs, Drop wh
 
 template <typename H>
 void Connection::queue(H header, std::shared_ptr<const std::vector<std::uint8_t>> data, std::size_t offset,
-                       std::size_t length) {
+                       std::size_t length, std::shared_ptr<blockstore::PipeChain> pipe) {
   if (closed_) return;
   header.dataSegmentLength = static_cast<std::uint32_t>(length);
   wire::Bhs bhs = wire::serialize(header);
@@ -1054,7 +1064,12 @@ void Connection::queue(H header, std::shared_ptr<const std::vector<std::uint8_t>
     wire::writeDigest(wire::crc32c(bhs), d);
     pdu.head.insert(pdu.head.end(), d.begin(), d.end());
   }
-  if (length > 0 && data) {
+  if (length > 0 && pipe) {
+    // Runs without a data digest only (Command::spliceOk): the bytes are pages we never read.
+    pdu.pipe = std::move(pipe);
+    pdu.length = length;
+    pdu.tailLength = wire::pad4(static_cast<std::uint32_t>(length));
+  } else if (length > 0 && data) {
     pdu.data = std::move(data);
     pdu.offset = offset;
     pdu.length = length;
@@ -1079,10 +1094,23 @@ asio::awaitable<void> Connection::writeLoop() {
   while (true) {
     while (outq_.empty() && !closed_) co_await waitOn(writeSignal_);
     if (closed_) break;
+    if (outq_.front().pipe) {
+      OutPdu& p = outq_.front();
+      const std::size_t bytes = p.head.size() + p.length + p.tailLength;
+      std::error_code ec = co_await sendSpliced(p, outq_.size() > 1);
+      if (ec) {
+        if (!closed_) abort(Drop::PeerClosed, "write: " + ec.message());
+        break;
+      }
+      if (!outq_.empty()) outq_.pop_front();
+      outBytes_ -= std::min(outBytes_, bytes);
+      if (outq_.empty() || outBytes_ <= kWriteHighWater) drainSignal_.cancel();
+      continue;
+    }
     bufs.clear();
     std::size_t count = 0, bytes = 0;
     for (const auto& p : outq_) {
-      if (count == 64 || bytes > (4u << 20)) break;
+      if (count == 64 || bytes > (4u << 20) || p.pipe) break;
       bufs.emplace_back(p.head.data(), p.head.size());
       if (p.length > 0) bufs.emplace_back(p.data->data() + p.offset, p.length);
       if (p.tailLength > 0) bufs.emplace_back(p.tail.data(), p.tailLength);
@@ -1103,6 +1131,47 @@ asio::awaitable<void> Connection::writeLoop() {
   outBytes_ = 0;
   writerDone_ = true;
   drainSignal_.cancel();
+}
+
+asio::awaitable<std::error_code> Connection::sendAll(const std::uint8_t* data, std::size_t size, bool more) {
+  const int fd = socket_.native_handle();
+  while (size > 0) {
+    ssize_t n = ::send(fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) co_return std::error_code(errno, std::system_category());
+    std::error_code ec;
+    co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+    if (closed_) co_return asio::error::operation_aborted;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Connection::sendSpliced(OutPdu& p, bool moreFollows) {
+  // The head is always followed by its data: MSG_MORE keeps it out of a segment of its own.
+  if (auto ec = co_await sendAll(p.head.data(), p.head.size(), true)) co_return ec;
+  const int fd = socket_.native_handle();
+  std::size_t left = p.length;
+  while (left > 0) {
+    ssize_t n = p.pipe->spliceTo(fd, left, p.tailLength > 0 || moreFollows);
+    if (n > 0) {
+      left -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == -EINTR) continue;
+    if (n != -EAGAIN) co_return std::error_code(static_cast<int>(-n), std::system_category());
+    std::error_code ec;
+    co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+    if (closed_) co_return asio::error::operation_aborted;
+  }
+  if (p.tailLength > 0) co_return co_await sendAll(p.tail.data(), p.tailLength, moreFollows);
+  co_return std::error_code{};
 }
 
 asio::awaitable<void> Connection::timerLoop() {

@@ -95,6 +95,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::vector<std::uint8_t> head;  // BHS + header digest
     std::shared_ptr<const std::vector<std::uint8_t>> data;
     std::size_t offset = 0, length = 0;
+    // Or the data is the next `length` bytes of a chain of spliced pages (a large READ): sent with
+    // splice(2), no copy. Never with a data digest (the bytes are not ours to read).
+    std::shared_ptr<blockstore::PipeChain> pipe;
     std::array<std::uint8_t, 8> tail{};  // padding + data digest
     std::size_t tailLength = 0;
   };
@@ -131,7 +134,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void reject(wire::RejectReason reason, const wire::Bhs& bhs, Drop why, std::string_view detail);
   template <typename H>
   void queue(H header, std::shared_ptr<const std::vector<std::uint8_t>> data = nullptr, std::size_t offset = 0,
-             std::size_t length = 0);
+             std::size_t length = 0, std::shared_ptr<blockstore::PipeChain> pipe = nullptr);
+  // Sends one PDU whose data is spliced: the head, the pages, the tail; waits when the socket is full.
+  asio::awaitable<std::error_code> sendSpliced(OutPdu& p, bool moreFollows);
+  asio::awaitable<std::error_code> sendAll(const std::uint8_t* data, std::size_t size, bool more);
   void fillSn(std::uint32_t& statSn, std::uint32_t& expCmdSn, std::uint32_t& maxCmdSn, bool advance);
   void sendTextAnswer(std::uint32_t itt, std::vector<std::uint8_t> answer);
 

@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "blockstore/pipe_chain.hpp"
 #include "common/checked.hpp"
+#include "common/log.hpp"
 #include "scsi/buffer_pool.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on asio's coroutine frame allocator once a
@@ -190,6 +192,8 @@ asio::awaitable<Response> Lun::execute(Command cmd) {
                                                                                      : parsed->transferBytes;
   } else {
     r.dataIn.clear();
+    r.dataPipe.reset();
+    r.dataPipeLength = 0;
     produced = parsed->direction == Direction::Out ? parsed->transferBytes : 0;
   }
   applyResidual(r, produced, cmd.expectedLength);
@@ -244,7 +248,7 @@ asio::awaitable<Response> Lun::dispatch(const Cdb& cdb, const Command& cmd, cons
     case OpKind::PersistentReserveOut:
       co_return persistentReserveOut(cdb, data, cmd.nexus ? *cmd.nexus : Nexus{});
     case OpKind::Read:
-      co_return co_await read(cdb);
+      co_return co_await read(cdb, cmd.spliceOk);
     case OpKind::Write:
     case OpKind::WriteAndVerify:
       co_return co_await write(cdb, data);
@@ -719,9 +723,24 @@ std::optional<Response> Lun::writeAllowed() const {
   return std::nullopt;
 }
 
-asio::awaitable<Response> Lun::read(const Cdb& cdb) {
+asio::awaitable<Response> Lun::read(const Cdb& cdb, bool spliceOk) {
   Response r;
   if (cdb.blocks == 0) co_return r;
+  if (spliceOk && cdb.transferBytes >= kSpliceMin && device_->device().canSpliceRead()) {
+    // Large reads as page references: no copy into our memory, none from it into the socket.
+    if (auto chain = blockstore::PipeChain::take(cdb.transferBytes)) {
+      Result<void> res = co_await device_->asyncSpliceRead(cdb.lba * geometry_.blockSize, cdb.transferBytes, *chain,
+                                                           use_awaitable);
+      if (res) {
+        r.dataPipe = std::move(chain);
+        r.dataPipeLength = cdb.transferBytes;
+        co_return r;
+      }
+      // A file system that cannot splice, or out of pipes: the copying read decides (and reports
+      // a real read error the same way).
+      PXD_DEBUG("scsi.splice_read_failed", "error={}", log::q(res.error().message));
+    }
+  }
   // From the pool: no value-initialisation of bytes the read overwrites, no fresh pages per command.
   r.dataIn = BufferPool::take(cdb.transferBytes);
   Result<void> res = co_await device_->asyncRead(cdb.lba * geometry_.blockSize, r.dataIn, use_awaitable);

@@ -75,6 +75,9 @@ struct Command {
   std::uint32_t expectedLength = 0;       // Expected Data Transfer Length (either direction)
   TaskAttribute attribute = TaskAttribute::Simple;
   const Nexus* nexus = nullptr;  // required
+  // The transport can send data-in from spliced pages (Response::dataPipe): large READs then take
+  // no copy through our memory. False when it must see the bytes (a data digest).
+  bool spliceOk = false;
 };
 
 struct LunIdentity {
@@ -104,6 +107,9 @@ std::uint64_t stableDeviceId(std::string_view text);
 
 class Lun {
  public:
+  // READs of at least this many bytes go by splice when the transport allows it (Command::spliceOk);
+  // below it, a copy through a pooled buffer costs less than a worker hop and the pipe calls.
+  static constexpr std::size_t kSpliceMin = 64u << 10;
   Lun(asio::any_io_executor executor, std::shared_ptr<blockstore::AsyncBlockDevice> device, LunOptions options);
   ~Lun();
   Lun(const Lun&) = delete;
@@ -159,7 +165,7 @@ class Lun {
   Response persistentReserveIn(const Cdb& cdb) const;
   Response persistentReserveOut(const Cdb& cdb, std::span<const std::uint8_t> data, const Nexus& nexus);
 
-  asio::awaitable<Response> read(const Cdb& cdb);
+  asio::awaitable<Response> read(const Cdb& cdb, bool spliceOk);
   asio::awaitable<Response> write(const Cdb& cdb, std::span<const std::uint8_t> data);
   asio::awaitable<Response> verify(const Cdb& cdb, std::span<const std::uint8_t> data);
   asio::awaitable<Response> writeSame(const Cdb& cdb, std::span<const std::uint8_t> data);

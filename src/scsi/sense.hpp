@@ -9,12 +9,20 @@
 //
 // Residuals (SAM-5 5.4.4, RFC 7143 11.4.5): the Lun computes them against the transport's Expected
 // Data Transfer Length; data-in is already truncated to that length.
+//
+// Data-in is bytes in dataIn, or, for a large READ whose transport can splice (Command::spliceOk),
+// page references in dataPipe (blockstore/pipe_chain.hpp), named here only by a declaration.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
+
+namespace pxedust::blockstore {
+class PipeChain;
+}
 
 namespace pxedust::scsi {
 
@@ -126,6 +134,8 @@ struct Response {
   Status status = Status::Good;
   std::vector<std::uint8_t> sense;   // fixed format; empty unless CHECK CONDITION
   std::vector<std::uint8_t> dataIn;  // never longer than the command's expected transfer length
+  std::shared_ptr<blockstore::PipeChain> dataPipe;  // instead of dataIn: dataPipeLength bytes
+  std::size_t dataPipeLength = 0;
   Residual residual = Residual::None;
   std::uint32_t residualCount = 0;
 
