@@ -99,8 +99,8 @@ asio::awaitable<void> Transfer::run() {
   retriesLeft_ = setup_.retries;
   if (w > 1) {
     // Room for a whole window in the socket's buffer (a 1432-byte datagram costs ~2.3 KiB of it; the
-    // default ~208 KiB holds 3 windows of 65464-byte blocks). Bounded: a bigger window is sent in
-    // parts as the buffer drains.
+    // default ~208 KiB holds 3 windows of 65464-byte blocks). Bounded: blocks of a bigger window that
+    // the buffer refuses are sent again by the retransmission timer (transmitWindow).
     std::uint64_t want = std::uint64_t{w} * (negotiation_.blksize + 1024);
     socket_->growSendBuffer(static_cast<int>(std::min<std::uint64_t>(want, kMaxSendBuffer)));
   }
@@ -258,15 +258,7 @@ bool Transfer::transmitWindow() {
   std::uint64_t first = lastAcked_ + 1;
   std::uint64_t last = std::min<std::uint64_t>(blockCount_, lastAcked_ + negotiation_.windowsize);
   if (!window_->ready(first, last)) return false;
-  nextSend_ = first;
-  windowEnd_ = last;
-  sendRest();
-  return true;
-}
-
-void Transfer::sendRest() {
-  std::uint64_t first = nextSend_;
-  unsigned count = static_cast<unsigned>(windowEnd_ - first + 1);
+  unsigned count = static_cast<unsigned>(last - first + 1);
   std::uint64_t bytes = 0;
   for (unsigned i = 0; i < count; ++i) {
     auto data = window_->block(first + i);
@@ -298,6 +290,7 @@ void Transfer::sendRest() {
   if (sent > 0) lastSent_ = std::max(lastSent_, first + sent - 1);
   shared_->stats->blocksSent += sent;
   shared_->stats->bytesSent += bytes;
+  return true;
 }
 
 void Transfer::sendOack() {

@@ -93,7 +93,6 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   void onDatagram(std::span<const std::uint8_t> datagram, bool& progressed);
   void onAck(std::uint16_t block, bool& progressed);
   bool transmitWindow();  // false when the window's data is not in memory yet
-  void sendRest();        // sends [nextSend_, windowEnd_]
   void sendOack();
   void sendError(wire::ErrorCode code, std::string_view text, const asio::ip::udp::endpoint& to);
   void finish(bool ok, std::string_view reason);
@@ -109,8 +108,6 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   State state_ = State::AwaitOackAck;
   std::uint64_t lastAcked_ = 0;  // absolute block number
   std::uint64_t lastSent_ = 0;   // the highest block handed to the kernel
-  std::uint64_t nextSend_ = 1;   // the next block of the current window to hand to the kernel
-  std::uint64_t windowEnd_ = 0;  // the last block of the current window
   std::uint64_t blockCount_ = 0;
   std::chrono::milliseconds rto_{1000};
   std::chrono::milliseconds rtoInitial_{1000};
