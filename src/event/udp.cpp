@@ -22,6 +22,16 @@ asio::ip::udp::endpoint toEndpoint(const sockaddr_storage& ss, socklen_t len) {
   return ep;
 }
 
+namespace {
+
+// The FORCE variant passes net.core.[rw]mem_max when we may (CAP_NET_ADMIN); else the capped size.
+void setBufferSize(int fd, int forceOption, int option, int bytes) {
+  if (::setsockopt(fd, SOL_SOCKET, forceOption, &bytes, sizeof bytes) != 0)
+    ::setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
+}
+
+}  // namespace
+
 Result<void> UdpSocket::open(const asio::ip::udp::endpoint& bindTo, const UdpOptions& options) {
   std::error_code ec;
   socket_.open(bindTo.protocol(), ec);
@@ -37,13 +47,8 @@ Result<void> UdpSocket::open(const asio::ip::udp::endpoint& bindTo, const UdpOpt
     if (rc != 0) return errnoError(std::string("packet info: ") + std::strerror(errno), errno);
     packetInfo_ = true;
   }
-  // The FORCE variants pass net.core.[rw]mem_max when we may (CAP_NET_ADMIN); else the capped size.
-  if (options.receiveBuffer > 0 &&
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &options.receiveBuffer, sizeof options.receiveBuffer) != 0)
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options.receiveBuffer, sizeof options.receiveBuffer);
-  if (options.sendBuffer > 0 &&
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &options.sendBuffer, sizeof options.sendBuffer) != 0)
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options.sendBuffer, sizeof options.sendBuffer);
+  if (options.receiveBuffer > 0) setBufferSize(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.receiveBuffer);
+  if (options.sendBuffer > 0) setBufferSize(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.sendBuffer);
   if (options.broadcast && ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) != 0)
     return errnoError(std::string("SO_BROADCAST: ") + std::strerror(errno), errno);
   if (!options.device.empty() &&
@@ -152,8 +157,7 @@ int UdpSocket::growSendBuffer(int bytes) {
   socklen_t len = sizeof current;
   ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len);
   if (bytes <= current / 2) return current;  // the kernel reports twice what was asked
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  setBufferSize(fd, SO_SNDBUFFORCE, SO_SNDBUF, bytes);
   len = sizeof current;
   ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len);
   return current;
