@@ -289,9 +289,7 @@ constexpr std::uint64_t kSyscallBytes = 8u << 10;
 
 std::optional<Result<void>> Overlay::readLocked(std::uint64_t offset, std::span<std::uint8_t> buf, bool nowait) {
   if (closed_.load()) return Error{fmt::format("{}: read refused: closed", describe_), EBADF};
-  const std::uint64_t cs = header_.chunkSize;
   const std::uint64_t end = offset + buf.size();
-  const std::uint64_t last = (end - 1) / cs;
   // The runs of same-state chunks that cover the range (habit 10: one I/O per run).
   struct Run {
     std::uint64_t pos, end;
@@ -301,19 +299,15 @@ std::optional<Result<void>> Overlay::readLocked(std::uint64_t offset, std::span<
   runs.clear();
   std::size_t counts[3] = {};
   std::uint64_t spanFrom[3] = {end, end, end}, spanTo[3] = {}, bytes[3] = {};
-  for (std::uint64_t pos = offset, c = offset / cs; pos < end;) {
-    const auto state = live_.get(c);
-    const auto run = live_.runLength(c, last - c + 1);
-    const std::uint64_t runEnd = std::min(end, chunkEnd(c + run - 1));
+  forEachRun(offset, end, [&](std::uint64_t pos, std::uint64_t runEnd, ChunkState state) {
     runs.push_back({pos, runEnd, state});
     const auto si = static_cast<std::size_t>(state);
     ++counts[si];
     bytes[si] += runEnd - pos;
     spanFrom[si] = std::min(spanFrom[si], pos);
     spanTo[si] = runEnd;
-    pos = runEnd;
-    c += run;
-  }
+    return true;
+  });
   auto readFrom = [&](ChunkState s, std::span<std::uint8_t> out, std::uint64_t pos) -> std::optional<Result<void>> {
     const bool base = s == ChunkState::Base;
     const IoOp op = base ? IoOp::BaseRead : IoOp::DataRead;
@@ -370,29 +364,24 @@ Result<void> Overlay::spliceRead(std::uint64_t offset, std::uint64_t length, Pip
   if (closed_.load()) return Error{fmt::format("{}: read refused: closed", describe_), EBADF};
   // Run by run, as readLocked's per-run path: spliced pages cost no copy, so reading the bytes
   // between runs (its bulk path) would only cost more.
-  const std::uint64_t cs = header_.chunkSize;
-  const std::uint64_t end = offset + length;
-  const std::uint64_t last = (end - 1) / cs;
-  for (std::uint64_t pos = offset, c = offset / cs; pos < end;) {
-    const auto state = live_.get(c);
-    const auto run = live_.runLength(c, last - c + 1);
-    const std::uint64_t runEnd = std::min(end, chunkEnd(c + run - 1));
+  Result<void> result;
+  forEachRun(offset, offset + length, [&](std::uint64_t pos, std::uint64_t runEnd, ChunkState state) {
     const auto n = static_cast<std::size_t>(runEnd - pos);
     if (state == ChunkState::Zero) {
-      if (auto r = out.appendZeros(n); !r) return r;
+      result = out.appendZeros(n);
     } else {
       const bool base = state == ChunkState::Base;
       const IoOp op = base ? IoOp::BaseRead : IoOp::DataRead;
-      if (int e = fault(op)) return injected(op, e, base ? "base read" : "data read");
-      if (auto r = out.spliceFrom(base ? base_->fd() : dataFd_.get(), pos, n,
-                                  base ? base_->path().string() : paths_.data.string());
-          !r)
-        return r;
+      if (int e = fault(op)) {
+        result = injected(op, e, base ? "base read" : "data read");
+      } else {
+        result = out.spliceFrom(base ? base_->fd() : dataFd_.get(), pos, n,
+                                base ? base_->path().string() : paths_.data.string());
+      }
     }
-    pos = runEnd;
-    c += run;
-  }
-  return {};
+    return static_cast<bool>(result);
+  });
+  return result;
 }
 
 void Overlay::record(std::uint64_t first, std::uint64_t count, ChunkState state) {

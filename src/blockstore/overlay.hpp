@@ -134,6 +134,20 @@ class Overlay final : public BlockDevice {
   void poison(const Error& e);
   Result<void> writable(std::string_view op) const;
   std::uint64_t chunkStart(std::uint64_t c) const { return c * header_.chunkSize; }
+  // Calls f(pos, runEnd, state) for each run of same-state chunks covering [offset, end), in order,
+  // until f returns false (habit 10: one I/O per run). Under stateMutex_.
+  template <typename F>
+  void forEachRun(std::uint64_t offset, std::uint64_t end, F&& f) const {
+    const std::uint64_t last = (end - 1) / header_.chunkSize;
+    for (std::uint64_t pos = offset, c = offset / header_.chunkSize; pos < end;) {
+      const auto state = live_.get(c);
+      const auto run = live_.runLength(c, last - c + 1);
+      const std::uint64_t runEnd = std::min(end, chunkEnd(c + run - 1));
+      if (!f(pos, runEnd, state)) return;
+      pos = runEnd;
+      c += run;
+    }
+  }
   std::uint64_t chunkEnd(std::uint64_t c) const { return std::min(header_.virtualSize, (c + 1) * header_.chunkSize); }
 
   OverlayPaths paths_;

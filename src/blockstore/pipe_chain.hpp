@@ -11,9 +11,9 @@
 // blocks, which SCSI and NBD leave undefined); a hole punched afterwards does not (the pipe keeps
 // the old page). Unallocated ranges are filled from a static page of zeros.
 //
-// Pipes are pooled per thread (take and drop on the event loop): a pipe costs two descriptors and
-// an fcntl to make. A chain drained to the end gives its pipes back; one dropped part-way closes
-// them (they still hold bytes). The number of pipes lent out per thread is bounded: beyond it, or
+// Idle pipes are pooled per thread (take and drop on the event loop): a pipe costs two descriptors
+// and an fcntl to make. A chain drained to the end gives its pipes back; one dropped part-way closes
+// them (they still hold bytes). The number of pipes lent out by the process is bounded: beyond it, or
 // when the process is out of descriptors, take() returns nullptr and the caller copies as before.
 #pragma once
 
@@ -33,7 +33,7 @@ class PipeChain {
  public:
   // Pipes are asked for this capacity (F_SETPIPE_SZ; the kernel may give less).
   static constexpr std::size_t kPipeCapacity = 1u << 20;
-  // Pipes lent out per thread at most (each holds two descriptors).
+  // Pipes lent out at most, by all threads together (each holds two descriptors).
   static constexpr std::size_t kMaxLent = 512;
   // Idle pipes kept per thread.
   static constexpr std::size_t kMaxIdle = 64;
@@ -59,7 +59,7 @@ class PipeChain {
   // data follows (SPLICE_F_MORE), so it does not push a short segment.
   ssize_t spliceTo(int fd, std::size_t max, bool more);
 
-  // Pipes lent out by, and idle in, this thread's pool (tests).
+  // Pipes lent out (by all threads) and idle in this thread's pool (tests).
   static std::size_t lent();
   static std::size_t idle();
 
