@@ -1,6 +1,49 @@
 #include "blockstore/async_device.hpp"
 
+#include "common/log.hpp"
+
 namespace pxedust::blockstore {
+
+InlineWriteGate& InlineWriteGate::global() {
+  static InlineWriteGate gate;
+  return gate;
+}
+
+bool InlineWriteGate::record(Clock::duration took, Clock::time_point now) {
+  if (took <= kSlow) return false;
+  slow_.fetch_add(1);
+  const Clock::rep t = now.time_since_epoch().count();
+  const Clock::rep until = closedUntil_.load();
+  if (t < until) return false;  // another slow write closed it already
+  // Slow again within two pauses of the last one closing: the disk is still behind, wait longer.
+  const Clock::rep last = pause_.load();
+  Clock::rep next = kMinPause.count();
+  if (last != 0 && t - until < 2 * last) next = std::min<Clock::rep>(2 * last, kMaxPause.count());
+  Clock::rep expected = until;
+  if (!closedUntil_.compare_exchange_strong(expected, t + next)) return false;
+  pause_.store(next);
+  return true;
+}
+
+void InlineWriteGate::reset() {
+  closedUntil_.store(0);
+  pause_.store(0);
+}
+
+std::optional<Result<void>> AsyncBlockDevice::tryWriteInline(std::uint64_t offset, std::span<const std::uint8_t> data,
+                                                              WriteFlags flags) {
+  InlineWriteGate& gate = InlineWriteGate::global();
+  const auto t0 = InlineWriteGate::Clock::now();
+  if (!gate.open(t0)) return std::nullopt;
+  std::optional<Result<void>> r = dev_->tryWrite(offset, data, flags);
+  const auto t1 = InlineWriteGate::Clock::now();
+  if (gate.record(t1 - t0, t1)) {
+    PXD_INFO("blockstore.inline_writes_paused", "device={} write_us={} pause_s={}", log::q(dev_->describe()),
+             std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count(),
+             std::chrono::duration_cast<std::chrono::seconds>(gate.pause()).count());
+  }
+  return r;
+}
 
 WorkerPool::WorkerPool(unsigned threads) {
   if (threads == 0) threads = 1;

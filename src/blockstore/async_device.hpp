@@ -9,7 +9,9 @@
 //  * A read is first tried inline, on the calling thread, with BlockDevice::tryRead (page-cache hits,
 //    RWF_NOWAIT, locks only tried): when it answers, the completion is posted straight to the
 //    handler's executor, with no thread hop (the contract above holds: it still never runs inside the
-//    call). Otherwise, and for every other operation, the blocking call runs on a WorkerPool thread.
+//    call). A write of at most kMaxInlineWrite bytes is tried inline the same way, with
+//    BlockDevice::tryWrite, while the InlineWriteGate is open (below). Otherwise, and for every other
+//    operation, the blocking call runs on a WorkerPool thread.
 //    Buffers must stay valid, and not be touched by the caller, until the completion runs. The
 //    BlockDevice is kept alive by the operation.
 //  * Shutdown: ~WorkerPool runs every queued operation before its threads exit, so every completion
@@ -25,6 +27,8 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -88,16 +92,53 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
+// Whether the event loop may write into the page cache itself (BlockDevice::tryWrite), for the
+// whole process. A buffered write is a copy of a few microseconds, cheaper than the thread hop to
+// the pool that would wait for it, but it cannot be made non-blocking: the kernel throttles writers
+// when too much memory is dirty (for up to 200 ms per call) and may wait for a journal commit, and
+// the loop serves every client. So each inline write is timed; one that took longer than kSlow
+// closes the gate for a pause, and the writes go to the pool meanwhile. The pause starts at kMinPause
+// and doubles, up to kMaxPause, when the gate finds a slow write again soon after it reopened (the
+// disk is still behind); a quiet spell of two pauses starts it again at kMinPause. Thread-safe.
+class InlineWriteGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::duration kSlow = std::chrono::milliseconds(2);
+  static constexpr Clock::duration kMinPause = std::chrono::seconds(1);
+  static constexpr Clock::duration kMaxPause = std::chrono::seconds(64);
+
+  // The gate of the process.
+  static InlineWriteGate& global();
+
+  [[nodiscard]] bool open(Clock::time_point now) const { return now.time_since_epoch().count() >= closedUntil_.load(); }
+  // Records one inline write's duration; true when this call closed the gate.
+  bool record(Clock::duration took, Clock::time_point now);
+  [[nodiscard]] std::uint64_t slowWrites() const { return slow_.load(); }
+  [[nodiscard]] Clock::duration pause() const { return Clock::duration(pause_.load()); }
+  // Opens the gate and forgets past pauses (tests).
+  void reset();
+
+ private:
+  std::atomic<Clock::rep> closedUntil_{0};  // steady_clock ticks since its epoch
+  std::atomic<Clock::rep> pause_{0};        // the last pause (0: none yet)
+  std::atomic<std::uint64_t> slow_{0};
+};
+
 class AsyncBlockDevice {
  public:
+  // Writes up to this size are tried inline (a 64 KiB copy is ~10 us; larger ones are worth a thread).
+  static constexpr std::size_t kMaxInlineWrite = 64u << 10;
+
   AsyncBlockDevice(std::shared_ptr<BlockDevice> device, WorkerPool& pool, asio::any_io_executor executor)
       : dev_(std::move(device)), pool_(pool), executor_(std::move(executor)) {}
 
   [[nodiscard]] BlockDevice& device() { return *dev_; }
-  // Inline tries of reads (on by default); off sends every read to the pool (tests of that path).
+  // Inline tries of reads and writes (on by default); off sends every operation to the pool (tests
+  // of that path).
   void setTryInline(bool on) { tryInline_ = on; }
-  // Reads answered inline, and operations sent to the pool (counted on the submitting thread).
+  // Reads and writes done inline, and operations sent to the pool (counted on the submitting thread).
   [[nodiscard]] std::uint64_t inlineReads() const { return inlineReads_; }
+  [[nodiscard]] std::uint64_t inlineWrites() const { return inlineWrites_; }
   [[nodiscard]] std::uint64_t pooledOps() const { return pooledOps_; }
   [[nodiscard]] const std::shared_ptr<BlockDevice>& shared() const { return dev_; }
 
@@ -128,8 +169,19 @@ class AsyncBlockDevice {
   }
   template <typename Token>
   auto asyncWrite(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags, Token&& token) {
-    return start<Result<void>>(std::forward<Token>(token),
-                               [offset, data, flags](BlockDevice& d) { return d.write(offset, data, flags); });
+    return asio::async_initiate<Token, void(Result<void>)>(
+        [this](auto handler, std::uint64_t off, std::span<const std::uint8_t> d, WriteFlags f) {
+          if (tryInline_ && d.size() <= kMaxInlineWrite) {
+            if (std::optional<Result<void>> r = tryWriteInline(off, d, f)) {
+              ++inlineWrites_;
+              auto ex = asio::get_associated_executor(handler, executor_);
+              asio::post(ex, [h = std::move(handler), r = std::move(*r)]() mutable { std::move(h)(std::move(r)); });
+              return;
+            }
+          }
+          submit<Result<void>>(std::move(handler), [off, d, f](BlockDevice& dev) { return dev.write(off, d, f); });
+        },
+        token, offset, data, flags);
   }
   template <typename Token>
   auto asyncFlush(Token&& token) {
@@ -151,6 +203,8 @@ class AsyncBlockDevice {
   }
 
  private:
+  // BlockDevice::tryWrite when the process's InlineWriteGate is open, timed for it.
+  std::optional<Result<void>> tryWriteInline(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags);
   template <typename R, typename Token, typename Op>
   auto start(Token&& token, Op op, bool slow = false) {
     return asio::async_initiate<Token, void(R)>(
@@ -176,6 +230,7 @@ class AsyncBlockDevice {
   asio::any_io_executor executor_;
   bool tryInline_ = true;
   std::uint64_t inlineReads_ = 0;
+  std::uint64_t inlineWrites_ = 0;
   std::uint64_t pooledOps_ = 0;
 };
 

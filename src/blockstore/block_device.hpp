@@ -10,8 +10,10 @@
 // The methods here are synchronous, thread-safe, and may block on disk I/O: they are what the CLI and
 // the tests call directly. The event loop never calls them; it goes through AsyncBlockDevice
 // (async_device.hpp), which runs them on a worker pool and posts the completion back to the loop.
-// The one exception is tryRead(), which never blocks: the event loop calls it first, so a read the
-// page cache can answer costs no thread hop (preadv2 with RWF_NOWAIT, locks only tried).
+// The exceptions are tryRead(), which never blocks: the event loop calls it first, so a read the
+// page cache can answer costs no thread hop (preadv2 with RWF_NOWAIT, locks only tried); and
+// tryWrite(), a write that is only a copy into the page cache, which the event loop calls under a
+// timing guard (AsyncBlockDevice).
 // spliceRead() is the copy-free read for large transfers: the bytes go into a PipeChain as page
 // references, which a transport splices into its socket (pipe_chain.hpp).
 //
@@ -86,6 +88,17 @@ class BlockDevice {
   virtual Result<void> spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out);
   // Writes; durable on completion only with flags.fua, otherwise after the next flush().
   virtual Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) = 0;
+  // The same write, done by the caller when it is only a copy into the page cache: no lock waited for
+  // (only tried), no read of another file (no read-modify-write from the base), no FUA. nullopt means
+  // "nothing was written, call write() from a thread that may block". A value is final. Unlike
+  // tryRead() this is not guaranteed not to block: a buffered write cannot be made non-blocking (ext4
+  // refuses RWF_NOWAIT for it), and the kernel may throttle the writer of dirty pages or make it wait
+  // for a journal commit. The event loop therefore calls it only through AsyncBlockDevice, which times
+  // every such write and stops trying while they are slow (InlineWriteGate). The default never tries.
+  virtual std::optional<Result<void>> tryWrite(std::uint64_t /*offset*/, std::span<const std::uint8_t> /*data*/,
+                                               WriteFlags /*flags*/) {
+    return std::nullopt;
+  }
   // Makes every write that completed before this call durable (survives kill -9 and power loss).
   virtual Result<void> flush() = 0;
   // Deallocates [offset, offset+length); the range reads as zeros afterwards.

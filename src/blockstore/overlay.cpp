@@ -449,6 +449,36 @@ Result<void> Overlay::write(std::uint64_t offset, std::span<const std::uint8_t> 
   return {};
 }
 
+std::optional<Result<void>> Overlay::tryWrite(std::uint64_t offset, std::span<const std::uint8_t> data,
+                                              WriteFlags flags) {
+  if (auto r = checkRange(*this, "write", offset, data.size()); !r) return r;
+  // Injected faults are consulted on the blocking path only, as for tryRead.
+  if (flags.fua || data.empty() || options_.faults) return std::nullopt;
+  const std::uint64_t cs = header_.chunkSize;
+  const std::uint64_t end = offset + data.size();
+  const std::uint64_t first = offset / cs, last = (end - 1) / cs;
+  const std::uint64_t count = last - first + 1;
+  {
+    // A rewrite of chunks already in the data file: the pwrite alone, under the shared lock.
+    std::shared_lock lk(stateMutex_, std::try_to_lock);
+    if (!lk.owns_lock()) return std::nullopt;
+    if (auto r = writable("write"); !r) return r;
+    if (live_.get(first) == ChunkState::Data && live_.runLength(first, count) >= count) {
+      dirty_.store(true);
+      return pwriteFull(dataFd_.get(), data, offset, paths_.data.string());
+    }
+  }
+  // Chunks become Data: the map changes under the exclusive lock, and partial head/tail chunks are
+  // completed from their source, which must not be the base (a read of another file).
+  std::unique_lock lk(stateMutex_, std::try_to_lock);
+  if (!lk.owns_lock()) return std::nullopt;
+  if (auto r = writable("write"); !r) return r;
+  const bool headFromBase = offset > chunkStart(first) && live_.get(first) == ChunkState::Base;
+  const bool tailFromBase = end < chunkEnd(last) && live_.get(last) == ChunkState::Base;
+  if (headFromBase || tailFromBase) return std::nullopt;
+  return writeLocked(offset, data);
+}
+
 // A write that needs no read-modify-write (whole chunks, or partial head/tail chunks already in the
 // data file) does its pwrite under the SHARED lock, beside reads and other such writes; only the map
 // update, when chunks become Data, takes the lock exclusively (and a rewrite of Data chunks needs no

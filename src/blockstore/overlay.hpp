@@ -104,6 +104,9 @@ class Overlay final : public BlockDevice {
   [[nodiscard]] bool canSpliceRead() const override { return true; }
   Result<void> spliceRead(std::uint64_t offset, std::uint64_t length, PipeChain& out) override;
   Result<void> write(std::uint64_t offset, std::span<const std::uint8_t> data, WriteFlags flags = {}) override;
+  // Locks only tried; never FUA, never a read-modify-write from the base (see BlockDevice).
+  std::optional<Result<void>> tryWrite(std::uint64_t offset, std::span<const std::uint8_t> data,
+                                       WriteFlags flags) override;
   Result<void> flush() override;
   Result<void> trim(std::uint64_t offset, std::uint64_t length) override;
   Result<void> writeZeroes(std::uint64_t offset, std::uint64_t length, WriteFlags flags = {}) override;
