@@ -623,13 +623,17 @@ void Connection::endTask(Task& t) {
 
 void Connection::sendResponse(Task& t, scsi::Response& r) {
   if (r.status != scsi::Status::Good) ++ctx_->stats.commandsFailed;
-  // The buffer goes back to the pool it came from (Lun::read) once the writer has sent it.
-  std::shared_ptr<const std::vector<std::uint8_t>> data(new std::vector<std::uint8_t>(std::move(r.dataIn)),
-                                                        [](const std::vector<std::uint8_t>* v) {
-                                                          auto* m = const_cast<std::vector<std::uint8_t>*>(v);
-                                                          scsi::BufferPool::give(std::move(*m));
-                                                          delete m;
-                                                        });
+  // The buffer goes back to the pool it came from (Lun::read) once the writer has sent it. One
+  // allocation holds both the buffer and its count (make_shared, then the aliasing constructor).
+  struct Pooled {
+    explicit Pooled(std::vector<std::uint8_t>&& b) : buf(std::move(b)) {}
+    Pooled(const Pooled&) = delete;
+    Pooled& operator=(const Pooled&) = delete;
+    ~Pooled() { scsi::BufferPool::give(std::move(buf)); }
+    std::vector<std::uint8_t> buf;
+  };
+  auto pooled = std::make_shared<Pooled>(std::move(r.dataIn));
+  std::shared_ptr<const std::vector<std::uint8_t>> data(pooled, &pooled->buf);
   std::shared_ptr<blockstore::PipeChain> pipe = std::move(r.dataPipe);
   const std::size_t total = pipe ? r.dataPipeLength : data->size();
   const std::uint32_t mrdsl = std::max<std::uint32_t>(512, params_.initiatorMaxRecvDataSegmentLength);
