@@ -12,6 +12,9 @@ Run it through bench/e2e/run.sh (which builds pxedust and storm_load first); nee
          lock-step (BIOS machines booting through iPXE or pxelinux).
   storm-uefi  the same storm with the TFTP options UEFI firmware asks (EDK2: windowsize 4,
          --uefi-windowsize), the client of machines booting from their firmware's own PXE.
+  storm-tftp  the storm's DHCP and lock-step TFTP only (storm_load --tftp-only; the reference is
+         dnsmasq alone, no tgt, no copies): server CPU per DATA block in the storm's network
+         setting. --perf-dir / --strace-dir record the servers during these runs.
 
 Stacks:
   pxedust      one daemon: DHCP, TFTP, iSCSI; one base image, a copy-on-write overlay per host.
@@ -49,7 +52,8 @@ STAGES = [("dhcp", re.compile(r"net0: 10\.219\.0\.\d+/")),
           ("kernel", re.compile(r"pxedust-initramfs: start")),
           ("root", re.compile(r"pxedust-initramfs: root mounted")),
           ("up", MARK)]
-STORM_ROWS = ("storm", "storm-uefi")
+STORM_ROWS = ("storm", "storm-uefi", "storm-tftp")
+TFTP_ONLY_ROWS = ("storm-tftp",)
 VM_HOSTS = [(f"vm-{i}", f"52:54:00:e3:00:{i:02x}", f"10.219.0.{20 + i}") for i in range(1, 5)]
 BOOT_SCRIPT = ("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff quiet\n"
                "initrd initrd.img\nboot\n")
@@ -72,6 +76,42 @@ def proc_cpu(pid):
         return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def ctx_switches(pid):
+    """(voluntary, involuntary) context switches of a live process's threads."""
+    vol = invol = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split()[1])
+    except OSError:
+        pass
+    return vol, invol
+
+
+def machine_cpu():
+    """(busy, softirq) CPU seconds of the whole machine from /proc/stat, and the ksoftirqd threads'
+    CPU: a packet's delivery runs in the sender's context or, when deferred, in ksoftirqd, which
+    no server's own CPU time shows."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    tck = os.sysconf("SC_CLK_TCK")
+    busy = sum(v) - v[3] - v[4] - (v[8] if len(v) > 8 else 0) - (v[9] if len(v) > 9 else 0)  # less idle, iowait, guest
+    ksoft = 0.0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().startswith("ksoftirqd/"):
+                        ksoft += proc_cpu(int(pid))
+            except OSError:
+                pass
+    return busy / tck, v[6] / tck, ksoft
 
 
 def evict(paths):
@@ -121,8 +161,9 @@ class Pxedust:
             raise RuntimeError(f"pxedust {' '.join(args)}: {r.stderr.strip()}")
         return r.stdout
 
-    def start(self, setup):
-        """setup: a Setup (hosts, image, TFTP root, a name for its store)."""
+    def start(self, setup, iscsi=True):
+        """setup: a Setup (hosts, image, TFTP root, a name for its store). pxedust serves iSCSI
+        either way (idle when the row is TFTP only)."""
         store = os.path.join(self.work, f"store-{setup.name}")
         hosts = "".join(f'\n[[host]]\nname = "{n}"\nmac = "{m}"\nip = "{ip}"\nimage = "{setup.name}"\n'
                         for n, m, ip in setup.hosts)
@@ -193,13 +234,20 @@ class Reference:
         if r.returncode != 0:
             raise RuntimeError(f"tgtadm {' '.join(args)}: {r.stdout}{r.stderr}")
 
-    def start(self, setup):
+    def start(self, setup, iscsi=True):
+        """iscsi=False: dnsmasq alone (TFTP-only rows), no tgtd and no copies."""
+        self.dns_log = os.path.join(self.work, f"dnsmasq-{setup.name}.log")
+        self.tgt_log = os.path.join(self.work, f"tgtd-{setup.name}.log")
+        if iscsi:
+            self.start_tgt(setup)
+        self.start_dnsmasq(setup)
+
+    def start_tgt(self, setup):
         self.make_copies(setup)
         _, paths = self.copies(setup)
         # tgtd: in the lab namespace, foreground, its own control socket (never the system's).
         self.tgt_sock = os.path.join(self.work, "tgtd.sock")
         self.tgt_env = dict(os.environ, TGT_IPC_SOCKET=self.tgt_sock)
-        self.tgt_log = os.path.join(self.work, f"tgtd-{setup.name}.log")
         with open(self.tgt_log, "ab") as log:
             self.tgtd = self.lab.popen(["tgtd", "-f", "--iscsi", f"portal={SERVER}:3260"],
                                        env=self.tgt_env, stdout=log, stderr=log)
@@ -218,8 +266,9 @@ class Reference:
             self.tgtadm("-o", "new", "-m", "target", "-t", str(tid), "-T", IQN.format(n))
             self.tgtadm("-o", "new", "-m", "logicalunit", "-t", str(tid), "-l", "1", "-b", path)
             self.tgtadm("-o", "bind", "-m", "target", "-t", str(tid), "-I", ip)
+
+    def start_dnsmasq(self, setup):
         # dnsmasq: DHCP with the same reservations and a root-path per host, TFTP of the same root.
-        self.dns_log = os.path.join(self.work, f"dnsmasq-{setup.name}.log")
         leases = os.path.join(self.work, f"dnsmasq-{setup.name}.leases")
         if os.path.exists(leases):
             os.unlink(leases)
@@ -388,26 +437,73 @@ def random_file(path, size):
             left -= len(chunk)
 
 
-def run_storm(args, net, stack, setup, clients_file, work, label, windowsize):
+def attach_recorders(args, stack, label, tftp_only):
+    """--perf-dir / --strace-dir: perf record -g / strace -c -f on the servers of a TFTP-only run
+    (pxedust; dnsmasq), started before storm_load and stopped (SIGINT) after it."""
+    procs = []
+    if not tftp_only:
+        return procs
+    pids = ",".join(str(p) for p in stack.pids())
+    if args.perf_dir:
+        os.makedirs(args.perf_dir, exist_ok=True)
+        out = os.path.join(args.perf_dir, f"{label}.perf.data")
+        procs.append(subprocess.Popen(["perf", "record", "-g", "-q", "-o", out, "-p", pids],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    if args.strace_dir:
+        os.makedirs(args.strace_dir, exist_ok=True)
+        out = os.path.join(args.strace_dir, f"{label}.strace.txt")
+        procs.append(subprocess.Popen(["strace", "-c", "-f", "-o", out]
+                                      + [a for p in stack.pids() for a in ("-p", str(p))],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    if procs:
+        time.sleep(1.0)  # attached before the first DISCOVER
+    return procs
+
+
+def detach_recorders(procs):
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run_storm(args, net, stack, setup, clients_file, work, label, windowsize, tftp_only=False):
     net.flush()
     n = evict(stack.cache_files(setup))
-    load0 = os.getloadavg()[0]
-    cpu0 = sum(proc_cpu(p) for p in stack.pids())
     per_client = os.path.join(work, f"clients-{label}.tsv")
     cmd = ["ip", "netns", "exec", net.ns, args.storm_load, "--clients", clients_file,
            "--tftp-file", "initrd.img", "--tftp-verify", os.path.join(setup.tftp_root, "initrd.img"),
-           "--disk-verify", setup.image, "--read-bytes", str(args.read_mib << 20),
-           "--read-size", str(args.read_kib << 10), "--qd", str(args.qd), "--blksize", str(args.blksize),
-           "--windowsize", str(windowsize), "--deadline-s", str(args.storm_deadline),
+           "--blksize", str(args.blksize), "--windowsize", str(windowsize), "--deadline-s", str(args.storm_deadline),
            "--per-client", per_client, "--label", label]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    cpu1 = sum(proc_cpu(p) for p in stack.pids())
+    if tftp_only:
+        cmd.append("--tftp-only")
+    else:
+        cmd += ["--disk-verify", setup.image, "--read-bytes", str(args.read_mib << 20),
+                "--read-size", str(args.read_kib << 10), "--qd", str(args.qd)]
+    recorders = attach_recorders(args, stack, label, tftp_only)
+    load0 = os.getloadavg()[0]
+    cpu0 = sum(proc_cpu(p) for p in stack.pids())
+    m0 = machine_cpu()
+    cs0 = [ctx_switches(p) for p in stack.pids()]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        cpu1 = sum(proc_cpu(p) for p in stack.pids())
+        m1 = machine_cpu()
+        cs1 = [ctx_switches(p) for p in stack.pids()]
+    finally:
+        detach_recorders(recorders)
     load1 = os.getloadavg()[0]
     try:
         j = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise RuntimeError(f"storm_load exited {r.returncode} without a report: {r.stderr[-2000:]}")
-    j.update(server_cpu_s=cpu1 - cpu0, evicted_files=n, load_before=load0, load_after=load1)
+    j.update(server_cpu_s=cpu1 - cpu0, evicted_files=n, load_before=load0, load_after=load1,
+             machine_busy_s=m1[0] - m0[0], machine_softirq_s=m1[1] - m0[1], ksoftirqd_cpu_s=m1[2] - m0[2],
+             server_ctxsw=[sum(b[0] - a[0] for a, b in zip(cs0, cs1)), sum(b[1] - a[1] for a, b in zip(cs0, cs1))])
     if args.keep:
         shutil.copy(per_client, os.path.join(args.keep, os.path.basename(per_client)))
     return j
@@ -491,10 +587,11 @@ def report(results, args, meta):
             continue
         p("")
         s0 = next(iter(results[srow].values()))[0]
+        reads = (f"iSCSI read of the first {s0['read_bytes'] >> 20} MiB ({s0['read_size'] >> 10} KiB x QD{s0['qd']})"
+                 if srow not in TFTP_ONLY_ROWS else "no iSCSI (the reference is dnsmasq alone)")
         p(f"{srow}: {s0['clients']} simulated clients at once: DHCP DORA, TFTP {s0['tftp_file_bytes'] / 1e6:.0f} MB "
           f"(blksize {s0['blksize']}{', windowsize %d' % s0['windowsize'] if s0['windowsize'] else ', lock-step'}), "
-          f"iSCSI read of the first {s0['read_bytes'] >> 20} MiB ({s0['read_size'] >> 10} KiB x QD{s0['qd']}); "
-          f"page cache of the served files evicted before each run; {args.storm_runs} run(s) per stack")
+          f"{reads}; page cache of the served files evicted before each run; {args.storm_runs} run(s) per stack")
         p(f"  {'stack':<10} {'all done s':<24} {'ratio':>15} {'failed':>7}  last DHCP / TFTP / login / read done (s)   "
           f"per client median: DHCP / TFTP / login / read   srv CPU-s  DHCP rexmit  TFTP tmo")
         px_vals = [r["makespan_s"] if r["failed"] == 0 else None for r in results[srow].get("pxedust", [])]
@@ -514,9 +611,18 @@ def report(results, args, meta):
                 for e in r.get("errors", []):
                     p(f"  {name}: {e['clients']} client(s): {e['reason'][:200]}")
         for name, runs in results[srow].items():
+            # TFTP-only rows: the servers' CPU is DHCP + TFTP, almost all of it the DATA blocks.
+            # The machine's busy time less the client's is the servers' share plus the delivery that
+            # ran in ksoftirqd (and anything else running meanwhile: an upper bound).
+            per_block = (lambda r: f", srv {r['server_cpu_s'] / r['tftp_blocks'] * 1e6:.2f} us/DATA block (machine less "
+                         f"client {(r['machine_busy_s'] - r['client_cpu_s']) / r['tftp_blocks'] * 1e6:.2f}, ksoftirqd "
+                         f"{r['ksoftirqd_cpu_s']:.1f} s; srv context switches per block: "
+                         + "{:.2f} voluntary, {:.2f} involuntary)".format(*(x / r['tftp_blocks'] for x in r['server_ctxsw']))
+                         if srow in TFTP_ONLY_ROWS and r.get("tftp_blocks") else "")
             p(f"  {name}: per run: " + "; ".join(
                 f"{r['makespan_s']:.1f} s, load {r['load_before']:.2f}->{r['load_after']:.2f}, client CPU "
-                f"{r['client_cpu_s']:.1f} s, longest loop pass {r['loop_max_pass_ms']:.0f} ms" for r in runs))
+                f"{r['client_cpu_s']:.1f} s, longest loop pass {r['loop_max_pass_ms']:.0f} ms{per_block(r)}"
+                for r in runs))
     # The issue's targets.
     p("")
     p("targets:")
@@ -570,6 +676,8 @@ def main():
     ap.add_argument("--keep", default="", help="copy logs, configs and per-client TSVs here")
     ap.add_argument("--json", default="", help="write the raw results here")
     ap.add_argument("--report-only", default="", help="print the report of a results file --json wrote")
+    ap.add_argument("--perf-dir", default="", help="storm-tftp: perf record -g the servers into DIR/LABEL.perf.data")
+    ap.add_argument("--strace-dir", default="", help="storm-tftp: strace -c -f the servers into DIR/LABEL.strace.txt")
     args = ap.parse_args()
     if args.report_only:
         with open(args.report_only) as f:
@@ -595,12 +703,13 @@ def main():
             sys.exit(f"bench_e2e: {tool} missing (scripts/install-deps.sh --bench)")
     vm_rows = [r for r in rows if r not in STORM_ROWS]
     storm_rows = [r for r in rows if r in STORM_ROWS]
+    iscsi_storm = any(r not in TFTP_ONLY_ROWS for r in storm_rows)
     if vm_rows:
         why = e2elab.qemu_missing()
         if why:
             sys.exit(f"bench_e2e: QEMU cannot run here: {why}")
     storm_image_bytes = args.read_mib << 20
-    need = storm_image_bytes * (args.clients + 2) + (args.initrd_mb * 10**6) * 2
+    need = storm_image_bytes * ((args.clients if iscsi_storm else 0) + 2) + (args.initrd_mb * 10**6) * 2
     budget = args.disk_budget_gib * 2**30 or shutil.disk_usage(args.workdir).free - 8 * 2**30
     if storm_rows and need > budget:
         sys.exit(f"bench_e2e: the storm needs {need / 2**30:.1f} GiB ({args.clients} full copies of a "
@@ -682,10 +791,11 @@ def main():
             ref = refstacks.get("ref-tuned") or Reference(lab, work, tuned=True)
             if ref not in stacks:
                 stacks.append(ref)
-            t = time.time()
-            ref.make_copies(setup)
-            say(f"storm: {args.clients} full copies for tgt ({args.clients * args.read_mib / 1024:.1f} GiB) "
-                f"in {time.time() - t:.0f} s")
+            if iscsi_storm:
+                t = time.time()
+                ref.make_copies(setup)
+                say(f"storm: {args.clients} full copies for tgt ({args.clients * args.read_mib / 1024:.1f} GiB) "
+                    f"in {time.time() - t:.0f} s")
             net = ClientNet(lab, hosts)
             clients_file = os.path.join(work, "clients.txt")
             with open(clients_file, "w") as f:
@@ -693,16 +803,17 @@ def main():
                     f.write(f"{ifname} {m} {ip} {n}\n")
             for srow in storm_rows:
                 results[srow] = {px.name: [], ref.name: []}
-            windowsizes = {"storm": args.windowsize, "storm-uefi": args.uefi_windowsize}
+            windowsizes = {"storm": args.windowsize, "storm-uefi": args.uefi_windowsize, "storm-tftp": args.windowsize}
             for run in range(args.storm_runs):
                 for srow in storm_rows:
                     for s in ([px, ref] if run % 2 == 0 else [ref, px]):
                         t = time.time()
-                        s.start(setup)
+                        tftp_only = srow in TFTP_ONLY_ROWS
+                        s.start(setup, iscsi=not tftp_only)
                         say(f"{srow} run {run + 1}/{args.storm_runs} {s.name}: started in {time.time() - t:.1f} s")
                         try:
                             j = run_storm(args, net, s, setup, clients_file, work, f"{srow}-{s.name}-{run + 1}",
-                                          windowsizes[srow])
+                                          windowsizes[srow], tftp_only)
                         finally:
                             s.stop()
                         say(f"{srow} run {run + 1}/{args.storm_runs} {s.name}: all done in {j['makespan_s']:.1f} s, "

@@ -8,10 +8,13 @@
 #          iSCSI read of the first --read-mib of each one's disk): until all are done, failures;
 #          the clients' TFTP is iPXE's (blksize 1432, lock-step)
 #   storm-uefi  the same storm with UEFI firmware's TFTP (EDK2 asks windowsize 4)
+#   storm-tftp  the storm's DHCP and lock-step TFTP only, against dnsmasq alone (not in the default
+#          rows): server CPU per DATA block; --perf-dir/--strace-dir record the servers meanwhile
 # bench/e2e/README.md explains the setup and keeps the last report. Needs root.
 #
-# usage: bench/e2e/run.sh [--quick] [--rows vm1,vm4,storm,storm-uefi] [--runs N] [--storm-runs N] [--clients N]
-#                         [--read-mib N] [--refs ref-tuned,ref-plain] [--keep DIR] [--json FILE]
+# usage: bench/e2e/run.sh [--quick] [--rows vm1,vm4,storm,storm-uefi,storm-tftp] [--runs N] [--storm-runs N]
+#                         [--clients N] [--read-mib N] [--refs ref-tuned,ref-plain] [--keep DIR] [--json FILE]
+#                         [--perf-dir DIR] [--strace-dir DIR]
 #                         [--build-dir DIR] [--no-build] [--no-deps] [-- more bench_e2e.py options]
 #   --quick       one run of every row per stack (default: 3 VM runs, 3 storms per stack)
 #   --build-dir   where pxedust and storm_load are built (default build/release)
@@ -23,11 +26,11 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build_dir=$top/build/release
 build=1 deps=1
 pass=()
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while (($#)); do
   case $1 in
     --quick) pass+=(--runs 1 --storm-runs 1); shift ;;
-    --rows|--runs|--storm-runs|--clients|--read-mib|--refs|--keep|--json)
+    --rows|--runs|--storm-runs|--clients|--read-mib|--refs|--keep|--json|--perf-dir|--strace-dir)
       pass+=("$1" "${2:?$1 wants a value}"); shift 2 ;;
     --build-dir) build_dir=$(realpath -m "${2:?--build-dir DIR}"); shift 2 ;;
     --no-build) build=0; shift ;;

@@ -18,6 +18,8 @@
 //      target's per-host address ACL applies); READ CAPACITY(16), then READ(16) of the first
 //      --read-bytes in --read-size requests with --qd in flight, every byte compared with
 //      --disk-verify. The session is then logged out (not timed).
+//   With --tftp-only a client is done when its TFTP transfer is (no iSCSI; --disk-verify is not
+//   needed): the TFTP phase alone, for measuring a server's cost per DATA block.
 //
 // One thread, one epoll set (level-triggered): packet, UDP and iSCSI sockets of every client; a coarse
 // 20 ms scan handles retransmission timers and the global --deadline-s. libiscsi's socket may change
@@ -80,7 +82,8 @@ struct Options {
   std::string tftpVerify;          // local copy of the file; required
   int blksize = 1432;              // iPXE's TFTP blksize
   int windowsize = 0;              // 0 = lock-step (not asked)
-  std::string diskVerify;          // local copy of the disk's first --read-bytes; required
+  std::string diskVerify;          // local copy of the disk's first --read-bytes; required unless tftpOnly
+  bool tftpOnly = false;           // stop after TFTP: no iSCSI
   uint64_t readBytes = 64ull << 20;
   uint32_t readSize = 256u << 10;
   int qd = 4;
@@ -111,8 +114,9 @@ void usage() {
       "                  [--tftp-file NAME] [--blksize N] [--windowsize N|0]\n"
       "                  [--read-bytes N] [--read-size N] [--qd N] [--initiator-prefix IQN]\n"
       "                  [--dhcp-timeout-ms MS] [--tftp-timeout-ms MS] [--tftp-retries N]\n"
-      "                  [--deadline-s S] [--per-client FILE] [--label TEXT]\n"
+      "                  [--deadline-s S] [--per-client FILE] [--label TEXT] [--tftp-only]\n"
       "  FILE: one client per line, \"ifname mac [ip|- [name]]\"; run inside the clients' namespace, as root.\n"
+      "  --tftp-only: a client is done after its TFTP transfer (no iSCSI, no --disk-verify).\n"
       "  Prints one JSON line: makespan, per-phase times, failures, counters.\n");
   std::exit(2);
 }
@@ -141,9 +145,10 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--deadline-s") o.deadlineS = int(parseInt(next(), "--deadline-s"));
     else if (a == "--per-client") o.perClient = std::string(next());
     else if (a == "--label") o.label = std::string(next());
+    else if (a == "--tftp-only") o.tftpOnly = true;
     else usage();
   }
-  if (o.clientsFile.empty() || o.tftpVerify.empty() || o.diskVerify.empty()) usage();
+  if (o.clientsFile.empty() || o.tftpVerify.empty() || (o.diskVerify.empty() && !o.tftpOnly)) usage();
   if (o.blksize < 8 || o.blksize > 65464) die("--blksize must be 8..65464 (RFC 2348)");
   if (o.windowsize < 0 || o.windowsize > 65535) die("--windowsize must be 0..65535 (RFC 7440)");
   if (o.readSize < 512 || o.readSize % 512 != 0 || o.readSize > (16u << 20)) die("--read-size: a multiple of 512, at most 16 MiB");
@@ -460,7 +465,7 @@ struct Counters {
   // Where each TFTP timeout struck: no answer to the RRQ; no block 1 after ACK 0; none of the window
   // after an ACK; part of a window come and the rest not; after we had re-ACKed a gap or duplicate.
   uint64_t tftpTmoRrq = 0, tftpTmoFirst = 0, tftpTmoWindowStart = 0, tftpTmoMidWindow = 0, tftpTmoAfterGap = 0;
-  uint64_t tftpBytes = 0, iscsiBytes = 0;
+  uint64_t tftpBytes = 0, tftpBlocks = 0, iscsiBytes = 0;  // tftpBlocks: DATA blocks taken in order
   // The load generator's own health: its longest pass through the event loop (events handled + the
   // timer scan) and the time it spent waiting for the kernel to add addresses.
   int64_t maxPassNs = 0, netlinkNs = 0, netlinkMaxNs = 0;
@@ -474,8 +479,10 @@ class Storm {
 
   int run() {
     tftpRef_ = mapFile(o_.tftpVerify);
-    diskRef_ = mapFile(o_.diskVerify);
-    if (diskRef_.size < o_.readBytes) die("--disk-verify is smaller than --read-bytes");
+    if (!o_.tftpOnly) {
+      diskRef_ = mapFile(o_.diskVerify);
+      if (diskRef_.size < o_.readBytes) die("--disk-verify is smaller than --read-bytes");
+    }
     ep_ = epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) die("epoll_create1");
     std::mt19937 rng(uint32_t(nowNs()) ^ uint32_t(getpid()));
@@ -815,6 +822,7 @@ class Storm {
       return fail(c, "tftp: data mismatch in block " + std::to_string(c.expected));
     c.tftpBytes += len;
     counters_.tftpBytes += len;
+    ++counters_.tftpBlocks;
     ++c.expected;
     tftpProgress(c);
     if (len < c.blksize) {
@@ -822,6 +830,12 @@ class Storm {
       closeFd(c.ufd);
       if (c.tftpBytes != tftpRef_.size) return fail(c, "tftp: short file");
       c.tTftp = sinceStart();
+      if (o_.tftpOnly) {  // done: no login, no reads (their phases take no time)
+        c.tLogin = c.tRead = c.tEnd = c.tTftp;
+        c.phase = Phase::Done;
+        --active_;
+        return;
+      }
       c.phase = Phase::Login;
       startIscsi(c);
       return;
@@ -1116,7 +1130,7 @@ class Storm {
         "{\"label\":\"%s\",\"clients\":%zu,\"ok\":%zu,\"failed\":%zu,\"makespan_s\":%.3f,"
         "\"last_dhcp_s\":%.3f,\"last_tftp_s\":%.3f,\"last_login_s\":%.3f,\"last_read_s\":%.3f,"
         "\"dhcp_s\":%s,\"tftp_s\":%s,\"login_s\":%s,\"read_s\":%s,\"total_s\":%s,"
-        "\"tftp_bytes\":%llu,\"iscsi_bytes\":%llu,\"tftp_file_bytes\":%llu,\"read_bytes\":%llu,\"blksize\":%d,\"windowsize\":%d,"
+        "\"tftp_bytes\":%llu,\"tftp_blocks\":%llu,\"iscsi_bytes\":%llu,\"tftp_file_bytes\":%llu,\"read_bytes\":%llu,\"blksize\":%d,\"windowsize\":%d,"
         "\"read_size\":%u,\"qd\":%d,\"dhcp_retransmits\":%llu,\"dhcp_naks\":%llu,\"dhcp_strays\":%llu,"
         "\"tftp_timeouts\":%llu,\"tftp_out_of_order\":%llu,"
         "\"tftp_timeouts_by\":{\"rrq\":%llu,\"first_block\":%llu,\"window_start\":%llu,\"mid_window\":%llu,"
@@ -1124,8 +1138,9 @@ class Storm {
         "\"loop_max_pass_ms\":%.1f,\"netlink_total_ms\":%.1f,\"netlink_max_ms\":%.1f,\"failed_in\":{%s},\"errors\":[%s]}\n",
         jsonEscape(o_.label).c_str(), clients_.size(), ok, clients_.size() - ok, double(endNs_ - t0_) / kS, lastDhcp,
         lastTftp, lastLogin, lastRead, stats(dhcp).c_str(), stats(tftp).c_str(), stats(login).c_str(),
-        stats(read).c_str(), stats(total).c_str(), (unsigned long long)counters_.tftpBytes,
-        (unsigned long long)counters_.iscsiBytes, (unsigned long long)tftpRef_.size, (unsigned long long)o_.readBytes,
+        stats(read).c_str(), stats(total).c_str(), (unsigned long long)counters_.tftpBytes, (unsigned long long)counters_.tftpBlocks,
+        (unsigned long long)counters_.iscsiBytes, (unsigned long long)tftpRef_.size,
+        (unsigned long long)(o_.tftpOnly ? 0 : o_.readBytes),
         o_.blksize, o_.windowsize, o_.readSize, o_.qd, (unsigned long long)counters_.dhcpRetransmits,
         (unsigned long long)counters_.dhcpNaks, (unsigned long long)counters_.dhcpStrays,
         (unsigned long long)counters_.tftpTimeouts, (unsigned long long)counters_.tftpOutOfOrder,
