@@ -175,6 +175,48 @@ TEST_F(TftpServiceTest, LockStepWithoutOptions) {
   EXPECT_EQ(statsAfterStop().transfersCompleted, 1u);
 }
 
+// Several lock-step transfers at once on the one loop, as in a boot storm: interleaved clients each
+// get their whole file, and one that stops answering is retransmitted to and given up on without
+// disturbing the others.
+TEST_F(TftpServiceTest, InterleavedLockStepTransfers) {
+  start();
+  std::string big;
+  for (int i = 0; i < 5000; ++i) big += static_cast<char>('a' + i % 26);
+  constexpr int kClients = 3;
+  Client c[kClients];
+  Client silent;
+  std::string got[kClients];
+  std::uint16_t tid[kClients] = {};
+  silent.sendTo(port_, rrq("big"));
+  for (int i = 0; i < kClients; ++i) c[i].sendTo(port_, rrq("big"));
+  bool done[kClients] = {};
+  for (int left = kClients; left > 0;) {
+    for (int i = 0; i < kClients; ++i) {
+      if (done[i]) continue;
+      auto p = c[i].receive();
+      ASSERT_TRUE(p) << "client " << i << " after " << got[i].size() << " bytes";
+      ASSERT_EQ(p->op(), 3);
+      ASSERT_EQ(p->block(), got[i].size() / 512 + 1);
+      tid[i] = ntohs(p->from.sin_port);
+      got[i] += p->payload();
+      c[i].ack(tid[i], p->block());
+      if (p->data.size() - 4 < 512) {
+        done[i] = true;
+        --left;
+      }
+    }
+  }
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(got[i], big) << "client " << i;
+  auto first = silent.receive();  // block 1, then its retransmissions (timeout 300 ms, 2 retries)
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->block(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // it gives up after 0.3 + 0.6 + 1.2 s
+  const auto& stats = statsAfterStop();
+  EXPECT_EQ(stats.transfersCompleted, 3u);
+  EXPECT_EQ(stats.transfersFailed, 1u);
+  EXPECT_EQ(stats.retransmits, 2u);
+}
+
 TEST_F(TftpServiceTest, OackThenData) {
   start();
   Client c;
