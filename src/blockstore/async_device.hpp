@@ -99,7 +99,9 @@ class WorkerPool {
 // the loop serves every client. So each inline write is timed; one that took longer than kSlow
 // closes the gate for a pause, and the writes go to the pool meanwhile. The pause starts at kMinPause
 // and doubles, up to kMaxPause, when the gate finds a slow write again soon after it reopened (the
-// disk is still behind); a quiet spell of two pauses starts it again at kMinPause. Thread-safe.
+// disk is still behind); a quiet spell of two pauses starts it again at kMinPause. The time is wall
+// time, so a loop thread preempted during a write closes it too: a false alarm costs one pause of
+// pool writes, no more. Thread-safe.
 class InlineWriteGate {
  public:
   using Clock = std::chrono::steady_clock;
