@@ -432,7 +432,7 @@ Result<void> Overlay::writeLocked(std::uint64_t offset, std::span<const std::uin
     if (auto r = fillFromSource(last, end, chunkEnd(last)); !r) return r;
   }
   const std::uint64_t count = last - first + 1;
-  if (live_.get(first) != ChunkState::Data || live_.runLength(first, count) < count) {
+  if (!allData(first, count)) {
     live_.setRange(first, count, ChunkState::Data);
     record(first, count, ChunkState::Data);
   }
@@ -463,7 +463,7 @@ std::optional<Result<void>> Overlay::tryWrite(std::uint64_t offset, std::span<co
     std::shared_lock lk(stateMutex_, std::try_to_lock);
     if (!lk.owns_lock()) return std::nullopt;
     if (auto r = writable("write"); !r) return r;
-    if (live_.get(first) == ChunkState::Data && live_.runLength(first, count) >= count) {
+    if (allData(first, count)) {
       dirty_.store(true);
       return pwriteFull(dataFd_.get(), data, offset, paths_.data.string());
     }
@@ -503,17 +503,17 @@ Result<void> Overlay::writeData(std::uint64_t offset, std::span<const std::uint8
     if (!headFill && !tailFill) {
       shared = true;
       gen = dataGen_;
-      const bool allData = live_.get(first) == ChunkState::Data && live_.runLength(first, count) >= count;
+      const bool wasData = allData(first, count);
       dirty_.store(true);
       if (int e = fault(IoOp::DataWrite)) return injected(IoOp::DataWrite, e, "data write");
       if (auto r = pwriteFull(dataFd_.get(), data, offset, paths_.data.string()); !r) return r;
-      if (allData) return {};  // already Data: the map does not change
+      if (wasData) return {};  // already Data: the map does not change
     }
   }
   std::unique_lock lk(stateMutex_);
   if (auto r = writable("write"); !r) return r;
   if (!shared || dataGen_ != gen) return writeLocked(offset, data);
-  if (live_.get(first) != ChunkState::Data || live_.runLength(first, count) < count) {
+  if (!allData(first, count)) {
     live_.setRange(first, count, ChunkState::Data);
     record(first, count, ChunkState::Data);
   }

@@ -137,6 +137,10 @@ class Overlay final : public BlockDevice {
   void poison(const Error& e);
   Result<void> writable(std::string_view op) const;
   std::uint64_t chunkStart(std::uint64_t c) const { return c * header_.chunkSize; }
+  // Whether chunks [first, first + count) are all in the data file. Under stateMutex_.
+  bool allData(std::uint64_t first, std::uint64_t count) const {
+    return live_.get(first) == ChunkState::Data && live_.runLength(first, count) >= count;
+  }
   // Calls f(pos, runEnd, state) for each run of same-state chunks covering [offset, end), in order,
   // until f returns false (habit 10: one I/O per run). Under stateMutex_.
   template <typename F>
