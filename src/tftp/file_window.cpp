@@ -17,47 +17,68 @@ FileWindow::FileWindow(int fd, std::uint64_t size, std::uint32_t blksize, std::u
     : fd_(fd), size_(size), blksize_(blksize), windowsize_(std::max<std::uint32_t>(windowsize, 1)) {
   std::size_t window = std::size_t{blksize_} * windowsize_;
   std::size_t capacity = std::max(window, kMinBuffer / blksize_ * blksize_);
-  buffer_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(capacity, size_)));
+  buffer_.bytes.resize(static_cast<std::size_t>(std::min<std::uint64_t>(capacity, size_)));
+  readsAhead_ = window >= kMinBuffer && size_ > buffer_.bytes.size();
 }
 
 FileWindow::FileWindow(std::vector<std::uint8_t> content, std::uint32_t blksize)
-    : size_(content.size()), blksize_(blksize), buffer_(std::move(content)) {
-  bufferLength_ = buffer_.size();
+    : size_(content.size()), blksize_(blksize) {
+  buffer_.bytes = std::move(content);
+  buffer_.length = buffer_.bytes.size();
 }
 
-bool FileWindow::ready(std::uint64_t first, std::uint64_t last) const {
-  std::uint64_t start = (first - 1) * blksize_;
-  std::uint64_t end = std::min(size_, last * blksize_);
-  return start >= bufferOffset_ && end <= bufferOffset_ + bufferLength_;
+std::pair<std::uint64_t, std::uint64_t> FileWindow::byteRange(std::uint64_t first, std::uint64_t last) const {
+  return {(first - 1) * blksize_, std::min(size_, last * blksize_)};
+}
+
+bool FileWindow::ready(std::uint64_t first, std::uint64_t last) {
+  auto [start, end] = byteRange(first, last);
+  if (buffer_.holds(start, end)) return true;
+  if (spare_.length == 0 || !spare_.holds(start, end)) return false;
+  std::swap(buffer_, spare_);
+  spare_.length = 0;
+  return true;
 }
 
 FileWindow::Range FileWindow::refillRange(std::uint64_t first) const {
   std::uint64_t start = (first - 1) * blksize_;
-  return {start, static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), size_ - start))};
+  return {start, static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.bytes.size(), size_ - start))};
+}
+
+bool FileWindow::readNow(Buffer& into, std::uint64_t first) {
+  auto r = refillRange(first);
+  into.length = 0;
+  if (r.length == 0) {
+    into.offset = r.offset;
+    return true;
+  }
+  iovec iov{into.bytes.data(), r.length};
+  ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(r.offset), RWF_NOWAIT);
+  if (n < 0 || static_cast<std::size_t>(n) < r.length) return false;  // not all in the page cache
+  into.offset = r.offset;
+  into.length = r.length;
+  return true;
 }
 
 bool FileWindow::fillNow(std::uint64_t first) {
   if (fd_ < 0) return ready(first, first);
-  auto r = refillRange(first);
-  if (r.length == 0) {
-    bufferOffset_ = r.offset;
-    bufferLength_ = 0;
-    return true;
-  }
-  iovec iov{buffer_.data(), r.length};
-  ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(r.offset), RWF_NOWAIT);
-  if (n < 0 || static_cast<std::size_t>(n) < r.length) return false;  // a miss: the pool reads it
-  bufferOffset_ = r.offset;
-  bufferLength_ = r.length;
-  return true;
+  return readNow(buffer_, first);  // a miss: the caller reads it on the pool
+}
+
+void FileWindow::readAhead(std::uint64_t next) {
+  if (!readsAhead_ || fd_ < 0 || next > blockCount()) return;
+  auto [start, end] = byteRange(next, next + windowsize_ - 1);
+  if (buffer_.holds(start, end) || (spare_.length > 0 && spare_.holds(start, end))) return;
+  if (spare_.bytes.empty()) spare_.bytes.resize(buffer_.bytes.size());
+  readNow(spare_, next);  // a miss leaves the spare empty; the ACK's refill then goes to the pool
 }
 
 asio::awaitable<Result<void>> FileWindow::fill(std::uint64_t first, asio::thread_pool& pool) {
   auto r = refillRange(first);
-  bufferOffset_ = r.offset;
-  bufferLength_ = 0;
+  buffer_.offset = r.offset;
+  buffer_.length = 0;
   int fd = fd_;
-  std::uint8_t* dst = buffer_.data();
+  std::uint8_t* dst = buffer_.bytes.data();
   // Read on the pool; complete on the awaiting coroutine's executor (the loop).
   auto [err, got] = co_await asio::async_initiate<decltype(asio::use_awaitable), void(int, std::size_t)>(
       [&pool, fd, dst, r](auto handler) {
@@ -80,14 +101,14 @@ asio::awaitable<Result<void>> FileWindow::fill(std::uint64_t first, asio::thread
       asio::use_awaitable);
   if (err != 0) co_return Error{std::string("read: ") + std::strerror(err), err};
   if (got < r.length) co_return Error{"file shrank during the transfer", 0};
-  bufferLength_ = got;
+  buffer_.length = got;
   co_return Result<void>{};
 }
 
 std::span<const std::uint8_t> FileWindow::block(std::uint64_t b) const {
   std::uint64_t start = (b - 1) * blksize_;
   std::uint64_t end = std::min(size_, start + blksize_);
-  return std::span<const std::uint8_t>(buffer_).subspan(static_cast<std::size_t>(start - bufferOffset_),
+  return std::span<const std::uint8_t>(buffer_.bytes).subspan(static_cast<std::size_t>(start - buffer_.offset),
                                                         static_cast<std::size_t>(end - start));
 }
 

@@ -139,6 +139,7 @@ asio::awaitable<void> Transfer::run() {
       }
       deadline_ = Clock::now() + rto_;
       timedOut_ = false;  // a timeout that fired during a disk read is answered by this send
+      window_->readAhead(lastSent_ + 1);  // while the client answers (when each window is a read)
     }
     std::error_code ec = asio::error::operation_aborted;
     std::size_t size = 0;
