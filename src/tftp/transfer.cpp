@@ -54,7 +54,9 @@ asio::awaitable<bool> Transfer::prepareNetascii() {
   }
   // Read the whole file through the pool, then convert: the size the client is told (tsize) and
   // the bytes it receives are those of the converted text.
-  FileWindow raw(setup_.file.get(), setup_.fileSize, 65464, 1 + static_cast<std::uint32_t>(setup_.fileSize / 65464));
+  // Buffered: the conversion reads the bytes in user space, which a mapping must never be.
+  FileWindow raw(setup_.file.get(), setup_.fileSize, 65464, 1 + static_cast<std::uint32_t>(setup_.fileSize / 65464),
+                 FileWindow::Mode::Buffered);
   if (setup_.fileSize > 0) {
     auto r = co_await raw.fill(1, *shared_->pool);
     if (!r) {
@@ -136,6 +138,11 @@ asio::awaitable<void> Transfer::run() {
           finish(false, "window not readable");  // cannot happen: the fill above made it ready
           break;
         }
+      }
+      if (fileShrank_) {
+        sendError(wire::ErrorCode::NotDefined, "File changed during the transfer", setup_.client);
+        finish(false, "file shrank during the transfer");
+        break;
       }
       deadline_ = Clock::now() + rto_;
       timedOut_ = false;  // a timeout that fired during a disk read is answered by this send
@@ -284,6 +291,8 @@ bool Transfer::transmitWindow() {
     sent = socket_->sendBatch({msgs_.data(), count});
     if (sent == 0) err = errno;
   }
+  // EFAULT: a mapped file was truncated under the window (FileWindow); nothing more can be sent.
+  if (sent < count && err == EFAULT) fileShrank_ = true;
   for (unsigned i = 0; i < sent; ++i) bytes += iov_[2 * i + 1].iov_len;
   // Blocks the socket's buffer did not take (EAGAIN) count as not sent: an ACK cannot name them, and
   // the retransmission timer sends them again. The buffer is sized for a window (run()), so this is rare.

@@ -120,6 +120,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool timedOut_ = false;
   bool aborted_ = false;
   bool acknowledged_ = false;  // any ACK from the client yet
+  bool fileShrank_ = false;  // a send failed with EFAULT: the mapped file was truncated
   bool closedByClient_ = false;  // the client ended it on purpose with what it wanted (see onDatagram)
   std::string_view abortReason_;
 

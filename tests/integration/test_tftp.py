@@ -271,6 +271,41 @@ class BadInput(ServerCase):
         with open(os.path.join(ROOT, "s1m1"), "rb") as f:
             self.assertEqual(bytes(got), f.read())
 
+    def test_file_truncated_under_a_transfer(self):
+        """The file is cut to nothing mid-transfer: the transfer ends with an ERROR (no crash, no
+        bytes from past the new end), and the server goes on serving."""
+        path = os.path.join(ROOT, "shrinks")
+        make_file(path, 1 << 20, seed=7)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+                c.bind((LOOPBACK, 0))
+                c.settimeout(5)
+                c.sendto(rrq("shrinks"), (LOOPBACK, self.server.port))
+                block, reply = 0, None
+                for _ in range(200):
+                    data, tid = c.recvfrom(70000)
+                    op = struct.unpack("!H", data[:2])[0]
+                    if op == 5:
+                        reply = data
+                        break
+                    self.assertEqual(op, 3, data[:40])
+                    block = struct.unpack("!H", data[2:4])[0]
+                    if block == 3:
+                        os.truncate(path, 0)
+                    c.sendto(struct.pack("!HH", 4, block), tid)
+                self.assertIsNotNone(reply, "no ERROR within 200 blocks of the truncation")
+                self.assertEqual(struct.unpack("!H", reply[2:4])[0], 0, reply)
+                self.assertGreaterEqual(block, 3)
+        finally:
+            os.unlink(path)
+        for _ in range(50):  # the line is written just after the ERROR is sent
+            if "shrank" in self.server.logtext():
+                break
+            time.sleep(0.1)
+        self.assertIn("shrank", self.server.logtext())
+        out = self.path("after")
+        self.check(curl_get(self.server.port, "s1", out), "s1", out)
+
 
 class Signals(unittest.TestCase):
     def setUp(self):

@@ -1,7 +1,12 @@
 #include "tftp/file_window.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
@@ -10,6 +15,7 @@
 #include <asio/use_future.hpp>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace pxedust::tftp;
@@ -28,6 +34,20 @@ class TestFile {
     EXPECT_EQ(::pwrite(fd_, bytes_.data(), size, 0), static_cast<ssize_t>(size));
   }
   ~TestFile() { ::close(fd_); }
+  // Drops the file's pages from the page cache; false where that cannot be done (tmpfs).
+  bool evict() const {
+    ::fdatasync(fd_);
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+    return ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED) == 0 && !resident();
+  }
+  [[nodiscard]] bool resident() const {
+    void* m = ::mmap(nullptr, bytes_.size(), PROT_READ, MAP_SHARED, fd_, 0);
+    std::vector<unsigned char> v((bytes_.size() + 4095) / 4096);
+    bool all = ::mincore(m, bytes_.size(), v.data()) == 0;
+    for (auto c : v) all = all && (c & 1);
+    ::munmap(m, bytes_.size());
+    return all;
+  }
   TestFile(const TestFile&) = delete;
   TestFile& operator=(const TestFile&) = delete;
 
@@ -54,7 +74,7 @@ std::vector<std::uint8_t> held(const FileWindow& w, std::uint64_t b) {
 
 TEST(TftpFileWindow, SmallBlocksRefillEveryThirtyTwoKibAndDoNotReadAhead) {
   TestFile f(100'000);
-  FileWindow w(f.fd(), f.size(), 512, 1);
+  FileWindow w(f.fd(), f.size(), 512, 1, FileWindow::Mode::Buffered);
   EXPECT_EQ(w.blockCount(), 100'000 / 512 + 1);
   EXPECT_FALSE(w.ready(1, 1));
   ASSERT_TRUE(w.fillNow(1));
@@ -70,7 +90,7 @@ TEST(TftpFileWindow, SmallBlocksRefillEveryThirtyTwoKibAndDoNotReadAhead) {
 
 TEST(TftpFileWindow, BigBlocksReadTheNextWindowAhead) {
   TestFile f(5 * 65464 + 10);
-  FileWindow w(f.fd(), f.size(), 65464, 1);
+  FileWindow w(f.fd(), f.size(), 65464, 1, FileWindow::Mode::Buffered);
   ASSERT_TRUE(w.fillNow(1));
   EXPECT_EQ(held(w, 1), f.block(1, 65464));
   for (std::uint64_t b = 2; b <= w.blockCount(); ++b) {
@@ -87,7 +107,7 @@ TEST(TftpFileWindow, BigBlocksReadTheNextWindowAhead) {
 TEST(TftpFileWindow, WindowsReadAheadAndAPartialAckRefills) {
   // blksize 8192 x windowsize 4 = 32 KiB: every window is a read, so the next one is read ahead.
   TestFile f(10 * 8192);  // a multiple of blksize: the last block (11) is empty
-  FileWindow w(f.fd(), f.size(), 8192, 4);
+  FileWindow w(f.fd(), f.size(), 8192, 4, FileWindow::Mode::Buffered);
   ASSERT_TRUE(w.fillNow(1));
   ASSERT_TRUE(w.ready(1, 4));
   w.readAhead(5);
@@ -106,7 +126,7 @@ TEST(TftpFileWindow, WindowsReadAheadAndAPartialAckRefills) {
 
 TEST(TftpFileWindow, PoolFillServesTheSameBytes) {
   TestFile f(3 * 65464 + 1);
-  FileWindow w(f.fd(), f.size(), 65464, 1);
+  FileWindow w(f.fd(), f.size(), 65464, 1, FileWindow::Mode::Buffered);
   asio::io_context io;
   asio::thread_pool pool(1);
   auto done = asio::co_spawn(io, w.fill(2, pool), asio::use_future);
@@ -127,4 +147,94 @@ TEST(TftpFileWindow, MemoryWindowAndNetascii) {
   w.readAhead(2);
   ASSERT_TRUE(w.ready(1, 1));
   EXPECT_EQ(held(w, 1), (std::vector<std::uint8_t>{'a', '\r', '\n', 'b', '\r', '\0', 'c'}));
+}
+
+TEST(TftpFileWindow, MappedServesBlocksFromTheFileItself) {
+  TestFile f(600'000);
+  FileWindow w(f.fd(), f.size(), 1468, 1);
+  ASSERT_TRUE(w.mapped());
+  EXPECT_FALSE(w.ready(1, 1)) << "nothing was checked for residency yet";
+  ASSERT_TRUE(w.fillNow(1));  // just written: in the page cache
+  const std::uint64_t reach = FileWindow::kVerifyAhead / 1468;  // blocks wholly inside one check
+  EXPECT_TRUE(w.ready(1, reach));
+  EXPECT_FALSE(w.ready(reach + 1, reach + 1));
+  for (std::uint64_t b : {std::uint64_t{1}, std::uint64_t{2}, reach}) EXPECT_EQ(held(w, b), f.block(b, 1468)) << "block " << b;
+  EXPECT_EQ(w.block(2).data(), w.block(1).data() + 1468) << "spans of one mapping, no copy";
+  ASSERT_TRUE(w.fillNow(reach + 1));
+  EXPECT_TRUE(w.ready(reach + 1, reach + 1));
+  const std::uint64_t last = w.blockCount();
+  ASSERT_TRUE(w.fillNow(last));
+  EXPECT_TRUE(w.ready(last, last));
+  EXPECT_EQ(held(w, last), f.block(last, 1468));
+  EXPECT_EQ(w.block(last).size(), 600'000u % 1468);
+}
+
+TEST(TftpFileWindow, MappedPagesNotInMemoryAreFaultedInOnThePool) {
+  TestFile f(1'000'000);
+  FileWindow w(f.fd(), f.size(), 8192, 2);
+  ASSERT_TRUE(w.mapped());
+  if (f.evict()) {
+    EXPECT_FALSE(w.fillNow(1)) << "the loop never touches a page that is not in memory";
+  }
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  auto done = asio::co_spawn(io, w.fill(1, pool), asio::use_future);
+  io.run();
+  ASSERT_TRUE(done.get());
+  ASSERT_TRUE(w.ready(1, 2));
+  for (std::uint64_t b = 1; b <= 2; ++b) EXPECT_EQ(held(w, b), f.block(b, 8192)) << "block " << b;
+  pool.join();
+}
+
+TEST(TftpFileWindow, BigWindowsAreBuffered) {
+  TestFile f(1'000'000);
+  EXPECT_TRUE(FileWindow(f.fd(), f.size(), 1468, 8).mapped());
+  EXPECT_FALSE(FileWindow(f.fd(), f.size(), 65464, 1).mapped()) << "read ahead instead";
+  EXPECT_FALSE(FileWindow(f.fd(), f.size(), 1468, 64).mapped());
+  EXPECT_FALSE(FileWindow(f.fd(), f.size(), 512, 1, FileWindow::Mode::Buffered).mapped());
+}
+
+TEST(TftpFileWindow, MappedCheckGoesStale) {
+  TestFile f(100'000);
+  FileWindow w(f.fd(), f.size(), 512, 1);
+  ASSERT_TRUE(w.fillNow(1));
+  ASSERT_TRUE(w.ready(1, 1));
+  std::this_thread::sleep_for(FileWindow::kVerifyFresh + std::chrono::milliseconds(50));
+  EXPECT_FALSE(w.ready(1, 1)) << "pages may have been evicted since: check again";
+  EXPECT_TRUE(w.fillNow(1));
+  EXPECT_TRUE(w.ready(1, 1));
+}
+
+// A file truncated under the mapping: the kernel's copy in sendmsg fails with EFAULT (no SIGBUS, which
+// only a user-space read would raise), and a fill on the pool reports the file shrank.
+TEST(TftpFileWindow, MappedFileTruncatedUnderIt) {
+  TestFile f(200'000);
+  FileWindow w(f.fd(), f.size(), 8192, 1);
+  ASSERT_TRUE(w.fillNow(1));
+  ASSERT_EQ(::ftruncate(f.fd(), 4096), 0);
+  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(9);  // discard; nothing needs to listen, the copy fails first
+  auto data = w.block(3);  // bytes 16384.. are past the new end of file
+  iovec iov{const_cast<std::uint8_t*>(data.data()), data.size()};
+  msghdr m{};
+  m.msg_name = &to;
+  m.msg_namelen = sizeof to;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  EXPECT_EQ(::sendmsg(s, &m, 0), -1);
+  EXPECT_EQ(errno, EFAULT);
+  ::close(s);
+
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  auto done = asio::co_spawn(io, w.fill(10, pool), asio::use_future);
+  io.run();
+  auto r = done.get();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("shrank"), std::string::npos) << r.error().message;
+  pool.join();
 }
