@@ -65,6 +65,16 @@ class TestFile {
   int fd_ = -1;
 };
 
+// FileWindow::fill from block `first`, run to completion on a one-thread pool.
+pxedust::Result<void> fillOnPool(FileWindow& w, std::uint64_t first) {
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  auto done = asio::co_spawn(io, w.fill(first, pool), asio::use_future);
+  io.run();
+  pool.join();
+  return done.get();
+}
+
 std::vector<std::uint8_t> held(const FileWindow& w, std::uint64_t b) {
   auto s = w.block(b);
   return {s.begin(), s.end()};
@@ -127,17 +137,13 @@ TEST(TftpFileWindow, WindowsReadAheadAndAPartialAckRefills) {
 TEST(TftpFileWindow, PoolFillServesTheSameBytes) {
   TestFile f(3 * 65464 + 1);
   FileWindow w(f.fd(), f.size(), 65464, 1, FileWindow::Mode::Buffered);
-  asio::io_context io;
-  asio::thread_pool pool(1);
-  auto done = asio::co_spawn(io, w.fill(2, pool), asio::use_future);
-  io.run();
-  ASSERT_TRUE(done.get());
+  auto filled = fillOnPool(w, 2);
+  ASSERT_TRUE(filled);
   ASSERT_TRUE(w.ready(2, 2));
   EXPECT_EQ(held(w, 2), f.block(2, 65464));
   w.readAhead(3);
   ASSERT_TRUE(w.ready(3, 3));
   EXPECT_EQ(held(w, 3), f.block(3, 65464));
-  pool.join();
 }
 
 TEST(TftpFileWindow, MemoryWindowAndNetascii) {
@@ -176,14 +182,10 @@ TEST(TftpFileWindow, MappedPagesNotInMemoryAreFaultedInOnThePool) {
   if (f.evict()) {
     EXPECT_FALSE(w.fillNow(1)) << "the loop never touches a page that is not in memory";
   }
-  asio::io_context io;
-  asio::thread_pool pool(1);
-  auto done = asio::co_spawn(io, w.fill(1, pool), asio::use_future);
-  io.run();
-  ASSERT_TRUE(done.get());
+  auto filled = fillOnPool(w, 1);
+  ASSERT_TRUE(filled);
   ASSERT_TRUE(w.ready(1, 2));
   for (std::uint64_t b = 1; b <= 2; ++b) EXPECT_EQ(held(w, b), f.block(b, 8192)) << "block " << b;
-  pool.join();
 }
 
 TEST(TftpFileWindow, BigWindowsAreBuffered) {
@@ -229,12 +231,7 @@ TEST(TftpFileWindow, MappedFileTruncatedUnderIt) {
   EXPECT_EQ(errno, EFAULT);
   ::close(s);
 
-  asio::io_context io;
-  asio::thread_pool pool(1);
-  auto done = asio::co_spawn(io, w.fill(10, pool), asio::use_future);
-  io.run();
-  auto r = done.get();
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("shrank"), std::string::npos) << r.error().message;
-  pool.join();
+  auto filled = fillOnPool(w, 10);
+  ASSERT_FALSE(filled);
+  EXPECT_NE(filled.error().message.find("shrank"), std::string::npos) << filled.error().message;
 }
