@@ -11,11 +11,29 @@
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 namespace pxedust::tftp {
 
 namespace {
 const std::uint64_t kPage = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+
+// Reads `length` bytes at `offset` into `into`, or, when `into` is shorter, through it piece by piece
+// (the bytes then only land in the page cache). Returns errno (0: none) and the bytes read; fewer
+// than `length` with no error means the file ended early.
+std::pair<int, std::size_t> preadAll(int fd, std::span<std::uint8_t> into, std::size_t length, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < length) {
+    std::size_t at = into.size() >= length ? done : 0;
+    std::size_t want = std::min(into.size() - at, length - done);
+    ssize_t n = ::pread(fd, into.data() + at, want, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return {errno, done};
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return {0, done};
+}
 }  // namespace
 
 FileWindow::FileWindow(int fd, std::uint64_t size, std::uint32_t blksize, std::uint32_t windowsize, Mode mode)
@@ -133,20 +151,16 @@ asio::awaitable<Result<void>> FileWindow::fill(std::uint64_t first, asio::thread
         asio::post(pool, [handler = std::move(handler), fd, dst, r, mapped]() mutable {
           std::size_t done = 0;
           int error = 0;
-          if (mapped) {
-            // Faults the pages in (from disk) and maps them; EFAULT when the file shrank under us.
-            if (r.length == 0 || ::madvise(dst + r.offset, r.length, MADV_POPULATE_READ) == 0) done = r.length;
-            else error = errno;
+          if (!mapped) {
+            std::tie(error, done) = preadAll(fd, {dst, r.length}, r.length, r.offset);
+          } else if (r.length == 0 || ::madvise(dst + r.offset, r.length, MADV_POPULATE_READ) == 0) {
+            done = r.length;  // faulted in (from disk) and mapped; EFAULT when the file shrank under us
+          } else if (errno == EINVAL) {
+            // A kernel before 5.14 (no MADV_POPULATE_READ): reading the range puts it in the page cache.
+            std::vector<std::uint8_t> scratch(std::min<std::size_t>(r.length, 256 * 1024));
+            std::tie(error, done) = preadAll(fd, scratch, r.length, r.offset);
           } else {
-            while (done < r.length) {
-              ssize_t n = ::pread(fd, dst + done, r.length - done, static_cast<off_t>(r.offset + done));
-              if (n < 0 && errno == EINTR) continue;
-              if (n <= 0) {
-                error = n < 0 ? errno : 0;
-                break;
-              }
-              done += static_cast<std::size_t>(n);
-            }
+            error = errno;
           }
           auto ex = asio::get_associated_executor(handler);
           asio::post(ex, [handler = std::move(handler), error, done]() mutable { std::move(handler)(error, done); });
