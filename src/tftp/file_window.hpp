@@ -5,17 +5,18 @@
 // for): the file is mapped read-only and a block is a span of the mapping, handed to sendmsg as it
 // is: no read, no copy of our own and no buffer per transfer, and every transfer of a boot file sends
 // from the same page-cache pages (a boot storm's working set is the file, not a copy of it per
-// client: at 500 concurrent lock-step transfers ~7-10% less server CPU per block than buffered). The loop must not fault on a page that is not in memory,
-// so the bytes ahead of the window are checked with mincore() (kVerifyAhead at a time, and again when
-// that check is older than kVerifyFresh); pages not in memory are faulted in on the worker pool
-// (fill(): MADV_POPULATE_READ) and the window is sent after that. A page evicted between the check and
-// the send is read by sendmsg on the loop: that window is kVerifyFresh wide, under memory pressure only.
+// client: at 500 concurrent lock-step transfers ~7-10% less server CPU per block than buffered).
+// The loop must not fault on a page that is not in memory, so the bytes ahead of the window are
+// checked with mincore() (kVerifyAhead at a time, and again when that check is older than
+// kVerifyFresh); pages not in memory are faulted in on the worker pool (fill(): MADV_POPULATE_READ)
+// and the window is sent after that. A page evicted between the check and the send is read by
+// sendmsg on the loop: that window is kVerifyFresh wide, under memory pressure only.
 // Nothing in user space reads the mapping: a file truncated under it would raise SIGBUS there, while
 // the kernel's copy in sendmsg fails with EFAULT instead (the transfer then ends; see Transfer).
 //
-// Buffered (windows of 32 KiB or more, or when mmap fails): a reusable buffer of at least one window (and at least 32 KiB) from the
-// first unacknowledged block. Refills try preadv2(RWF_NOWAIT) first, a page-cache hit served on the
-// loop; a miss goes to the worker pool. When every window needs a read of its own (a window of 32 KiB
+// Buffered (windows of 32 KiB or more, or when mmap fails): a reusable buffer of at least one window
+// (and at least 32 KiB) from the first unacknowledged block. Refills try preadv2(RWF_NOWAIT) first,
+// a page-cache hit served on the loop; a miss goes to the worker pool. When every window needs a read of its own (a window of 32 KiB
 // or more), the next window is read into a second buffer right after a send (readAhead), while the
 // client answers: the copy out of the page cache is then off the round trip, and the send copies from
 // a buffer still in the CPU's cache (at blksize 65464 on loopback, faster than sending from the
