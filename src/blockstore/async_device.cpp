@@ -13,21 +13,32 @@ bool InlineWriteGate::record(Clock::duration took, Clock::time_point now) {
   if (took <= kSlow) return false;
   slow_.fetch_add(1);
   const Clock::rep t = now.time_since_epoch().count();
+  std::lock_guard lk(stallMutex_);
   const Clock::rep until = closedUntil_.load();
   if (t < until) return false;  // another slow write closed it already
-  // Slow again within two pauses of the last one closing: the disk is still behind, wait longer.
+  if (now - windowStart_ >= kWindow) {
+    windowStart_ = now;
+    stalled_ = {};
+  }
+  stalled_ += took;
+  if (stalled_ <= kStallBudget) return false;
+  windowStart_ = {};
+  stalled_ = {};
+  // Closing again within two pauses of the last reopening: the disk is still behind, wait longer.
   const Clock::rep last = pause_.load();
   Clock::rep next = kMinPause.count();
   if (last != 0 && t - until < 2 * last) next = std::min<Clock::rep>(2 * last, kMaxPause.count());
-  Clock::rep expected = until;
-  if (!closedUntil_.compare_exchange_strong(expected, t + next)) return false;
+  closedUntil_.store(t + next);
   pause_.store(next);
   return true;
 }
 
 void InlineWriteGate::reset() {
+  std::lock_guard lk(stallMutex_);
   closedUntil_.store(0);
   pause_.store(0);
+  windowStart_ = {};
+  stalled_ = {};
 }
 
 std::optional<Result<void>> AsyncBlockDevice::tryWriteInline(std::uint64_t offset, std::span<const std::uint8_t> data,

@@ -95,17 +95,23 @@ class WorkerPool {
 // Whether the event loop may write into the page cache itself (BlockDevice::tryWrite), for the
 // whole process. A buffered write is a copy of a few microseconds, cheaper than the thread hop to
 // the pool that would wait for it, but it cannot be made non-blocking: the kernel throttles writers
-// when too much memory is dirty (for up to 200 ms per call) and may wait for a journal commit, and
-// the loop serves every client. So each inline write is timed; one that took longer than kSlow
-// closes the gate for a pause, and the writes go to the pool meanwhile. The pause starts at kMinPause
-// and doubles, up to kMaxPause, when the gate finds a slow write again soon after it reopened (the
-// disk is still behind); a quiet spell of two pauses starts it again at kMinPause. The time is wall
-// time, so a loop thread preempted during a write closes it too: a false alarm costs one pause of
-// pool writes, no more. Thread-safe.
+// when too much memory is dirty (10 to 200 ms per call) and may wait for a journal commit, and the
+// loop serves every client. So each inline write is timed, and one that took longer than kSlow counts
+// as a stall. The gate closes when the stalls of the current window (kWindow) add up to more than
+// kStallBudget: writes go to the pool for a pause meanwhile. The pause starts at kMinPause and
+// doubles, up to kMaxPause, when the stalls come back soon after it reopened (the disk is still
+// behind); a quiet spell of two pauses starts it again at kMinPause.
+// The budget, rather than one stall, is there because the time is wall time: a loop thread preempted
+// by another process during a write takes the same 2-6 ms now and then on a busy machine, and would
+// have been preempted doing anything else (measured: every such stall in a benchmark's first-write
+// pass was an involuntary context switch, getrusage's ru_nivcsw). One throttled write (tens of ms)
+// closes the gate at once; a stray preemption a second does not. Thread-safe; open() takes no lock.
 class InlineWriteGate {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr Clock::duration kSlow = std::chrono::milliseconds(2);
+  static constexpr Clock::duration kWindow = std::chrono::seconds(1);
+  static constexpr Clock::duration kStallBudget = std::chrono::milliseconds(20);
   static constexpr Clock::duration kMinPause = std::chrono::seconds(1);
   static constexpr Clock::duration kMaxPause = std::chrono::seconds(64);
 
@@ -115,15 +121,19 @@ class InlineWriteGate {
   [[nodiscard]] bool open(Clock::time_point now) const { return now.time_since_epoch().count() >= closedUntil_.load(); }
   // Records one inline write's duration; true when this call closed the gate.
   bool record(Clock::duration took, Clock::time_point now);
+  // Writes that took longer than kSlow, whether or not they closed the gate.
   [[nodiscard]] std::uint64_t slowWrites() const { return slow_.load(); }
   [[nodiscard]] Clock::duration pause() const { return Clock::duration(pause_.load()); }
-  // Opens the gate and forgets past pauses (tests).
+  // Opens the gate and forgets past stalls and pauses (tests).
   void reset();
 
  private:
   std::atomic<Clock::rep> closedUntil_{0};  // steady_clock ticks since its epoch
   std::atomic<Clock::rep> pause_{0};        // the last pause (0: none yet)
   std::atomic<std::uint64_t> slow_{0};
+  std::mutex stallMutex_;               // the window below; taken by slow writes only
+  Clock::time_point windowStart_{};
+  Clock::duration stalled_{};           // slow writes' time since windowStart_
 };
 
 class AsyncBlockDevice {

@@ -148,7 +148,7 @@ TEST_F(TryWriteTest, AsyncWriteUsesThePoolWhileTheGateIsClosed) {
   AsyncBlockDevice dev(ov_, pool, io.get_executor());
   const auto a = testing::randomBytes(kChunk, 8);
   InlineWriteGate& gate = InlineWriteGate::global();
-  ASSERT_TRUE(gate.record(3 * InlineWriteGate::kSlow, Clock::now()));
+  ASSERT_TRUE(gate.record(InlineWriteGate::kStallBudget + 1ms, Clock::now()));
   int done = 0;
   dev.asyncWrite(0, a, {}, [&](Result<void> r) { done += r ? 1 : 0; });
   io.run();
@@ -196,34 +196,59 @@ TEST_F(TryWriteTest, InlineWholeChunkWritesRacingPartialWritesNeverLeaveBaseByte
   RecordProperty("declined", declined.load());
 }
 
-TEST(InlineWriteGateTest, ASlowWriteClosesItForAPauseThatDoublesWhileWritesStaySlow) {
+TEST(InlineWriteGateTest, StraySlowWritesWithinTheBudgetLeaveItOpen) {
+  InlineWriteGate g;
+  const Clock::time_point t0 = Clock::now();
+  EXPECT_FALSE(g.record(1ms, t0));  // fast enough: not even a stall
+  EXPECT_EQ(g.slowWrites(), 0u);
+  // A preempted loop thread: a few ms now and then, never more than the budget in one window.
+  for (int s = 0; s < 10; ++s) {
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(g.record(6ms, t0 + s * 1s + i * 100ms));
+  }
+  EXPECT_EQ(g.slowWrites(), 30u);
+  EXPECT_TRUE(g.open(t0 + 10s));
+  EXPECT_EQ(g.pause(), Clock::duration::zero());
+}
+
+TEST(InlineWriteGateTest, StallsOverTheBudgetCloseItForAPauseThatDoublesWhileTheyGoOn) {
   InlineWriteGate g;
   const Clock::time_point t0 = Clock::now();
   EXPECT_TRUE(g.open(t0));
-  EXPECT_FALSE(g.record(1ms, t0));  // fast enough
-  EXPECT_TRUE(g.open(t0));
-  EXPECT_TRUE(g.record(5ms, t0));
+  // Stalls that add up past the budget within one window close it.
+  EXPECT_FALSE(g.record(8ms, t0));
+  EXPECT_FALSE(g.record(8ms, t0 + 300ms));
+  EXPECT_TRUE(g.record(8ms, t0 + 600ms));
   EXPECT_EQ(g.pause(), InlineWriteGate::kMinPause);
-  EXPECT_FALSE(g.open(t0 + 500ms));
-  EXPECT_FALSE(g.record(5ms, t0 + 500ms));  // already closed: counted, the pause stays
-  EXPECT_EQ(g.slowWrites(), 2u);
-  EXPECT_TRUE(g.open(t0 + 1s));
-  // Slow again soon after it reopened: twice the pause.
-  EXPECT_TRUE(g.record(5ms, t0 + 1500ms));
+  EXPECT_FALSE(g.open(t0 + 1s));
+  EXPECT_FALSE(g.record(50ms, t0 + 1s));  // already closed: counted, the pause stays
+  EXPECT_EQ(g.slowWrites(), 4u);
+  EXPECT_TRUE(g.open(t0 + 1600ms));
+  // One throttled write is over the budget by itself; soon after reopening it doubles the pause.
+  EXPECT_TRUE(g.record(InlineWriteGate::kStallBudget + 1ms, t0 + 2s));
   EXPECT_EQ(g.pause(), 2 * InlineWriteGate::kMinPause);
   EXPECT_FALSE(g.open(t0 + 3s));
-  EXPECT_TRUE(g.open(t0 + 3500ms));
+  EXPECT_TRUE(g.open(t0 + 4s));
   // Doubling stops at kMaxPause.
-  Clock::time_point t = t0 + 3500ms;
+  Clock::time_point t = t0 + 4s;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(g.record(5ms, t));
+    ASSERT_TRUE(g.record(100ms, t));
     t += g.pause();
   }
   EXPECT_EQ(g.pause(), InlineWriteGate::kMaxPause);
   // A quiet spell longer than two pauses: back to the shortest pause.
   t += 3 * InlineWriteGate::kMaxPause;
-  EXPECT_TRUE(g.record(5ms, t));
+  EXPECT_TRUE(g.record(100ms, t));
   EXPECT_EQ(g.pause(), InlineWriteGate::kMinPause);
+}
+
+TEST(InlineWriteGateTest, TheBudgetIsPerWindow) {
+  InlineWriteGate g;
+  const Clock::time_point t0 = Clock::now();
+  // 15 ms at the end of one window and 15 ms at the start of the next: neither window is over.
+  EXPECT_FALSE(g.record(15ms, t0));
+  EXPECT_FALSE(g.record(15ms, t0 + InlineWriteGate::kWindow));
+  EXPECT_TRUE(g.open(t0 + InlineWriteGate::kWindow));
+  EXPECT_TRUE(g.record(15ms, t0 + InlineWriteGate::kWindow + 10ms));
 }
 
 }  // namespace
