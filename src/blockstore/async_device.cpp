@@ -49,7 +49,9 @@ std::optional<Result<void>> AsyncBlockDevice::tryWriteInline(std::uint64_t offse
   std::optional<Result<void>> r = dev_->tryWrite(offset, data, flags);
   const auto t1 = InlineWriteGate::Clock::now();
   if (gate.record(t1 - t0, t1)) {
-    PXD_INFO("blockstore.inline_writes_paused", "device={} write_us={} pause_s={}", log::q(dev_->describe()),
+    // Writes into the page cache kept stalling the loop (dirty-page throttling, journal waits): the
+    // disk is behind. A warning, as every client of the loop felt it.
+    PXD_WARN("blockstore.inline_writes_paused", "device={} write_us={} pause_s={}", log::q(dev_->describe()),
              std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count(),
              std::chrono::duration_cast<std::chrono::seconds>(gate.pause()).count());
   }
