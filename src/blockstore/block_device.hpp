@@ -40,6 +40,10 @@ struct Capabilities {
   bool canTrim = true;    // trim() deallocates; trimmed ranges read back as zeros (deterministic)
   bool canZero = true;    // writeZeroes() is efficient (no data transfer)
   bool canExtents = true; // extents() reports real allocation, not just "all data"
+  // Writes aligned to this many bytes and sized in multiples of it need no read-modify-write; others
+  // cost more (an overlay completes a partial chunk from its source). A power of two, at least the
+  // logical block size. Front-ends report it as the disk's preferred write granularity.
+  std::uint32_t writeGranularity = 4096;
 };
 
 // Where the bytes of a range come from. For a raw image everything is Data.

@@ -221,6 +221,7 @@ Result<std::shared_ptr<Overlay>> Overlay::open(const OverlayPaths& paths, std::s
 Capabilities Overlay::capabilities() const {
   Capabilities c;
   c.readOnly = options_.readOnly;
+  c.writeGranularity = header_.chunkSize;
   return c;
 }
 

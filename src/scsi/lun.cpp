@@ -625,13 +625,13 @@ Response Lun::inquiry(const Cdb& cdb) const {
       out.resize(64, 0);
       out[4] = 0x00;  // WSNZ=0: WRITE SAME with 0 blocks writes to the end of the medium
       out[5] = geometry_.maxCompareBlocks;
-      putBe16(out.data() + 6, static_cast<std::uint16_t>(std::max<std::uint32_t>(1, 4096 / geometry_.blockSize)));
+      putBe16(out.data() + 6, static_cast<std::uint16_t>(std::min<std::uint32_t>(granularityBlocks(), 0xFFFF)));
       putBe32(out.data() + 8, geometry_.maxTransferBlocks);
       putBe32(out.data() + 12, std::min<std::uint32_t>(geometry_.maxTransferBlocks, (1u << 20) / geometry_.blockSize));
       if (caps_.canTrim && !caps_.readOnly) {
         putBe32(out.data() + 20, geometry_.maxUnmapBlocks);
         putBe32(out.data() + 24, geometry_.maxUnmapDescriptors);
-        putBe32(out.data() + 28, std::max<std::uint32_t>(1, 4096 / geometry_.blockSize));  // optimal granularity
+        putBe32(out.data() + 28, granularityBlocks());  // OPTIMAL UNMAP GRANULARITY
       }
       putBe64(out.data() + 36, geometry_.maxWriteSameBlocks);
       break;
@@ -667,8 +667,11 @@ Response Lun::readCapacity10() const {
 }
 
 Response Lun::readCapacity16() const {
-  // SBC-4 5.21.2: 32 bytes; LBPME and LBPRZ from the device's trim capability. LBPPBE=0: one
-  // logical block per physical block (the overlay splits its chunks itself).
+  // SBC-4 5.21.2: 32 bytes; LBPME and LBPRZ from the device's trim capability. LOGICAL BLOCKS PER
+  // PHYSICAL BLOCK EXPONENT 0: the device's write granularity (an overlay chunk) goes to VPD B0h's
+  // optimal granularities instead, which is what Linux aligns to (io_min, discard granularity).
+  // Reporting it here as well (exponent 3 for 4 KiB) makes libiscsi's GetLBAStatus.UnmapSingle ask
+  // for LBA 9 and expect a descriptor starting at LBA 16, which no correct answer gives.
   std::vector<std::uint8_t> out(32, 0);
   putBe64(out.data(), geometry_.blocks ? geometry_.blocks - 1 : 0);
   putBe32(out.data() + 8, geometry_.blockSize);

@@ -37,6 +37,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -193,6 +194,10 @@ class Lun {
   void unitAttention(const std::string& nexusKey, Asc code);
   bool isReservationHolder(const std::string& nexusKey) const;
   void releaseReservation(const std::string& by, bool notify);
+  // The device's write granularity in logical blocks (VPD B0h's optimal granularities).
+  [[nodiscard]] std::uint32_t granularityBlocks() const {
+    return std::max<std::uint32_t>(1, caps_.writeGranularity / geometry_.blockSize);
+  }
 
   asio::any_io_executor executor_;
   std::shared_ptr<blockstore::AsyncBlockDevice> device_;

@@ -290,7 +290,10 @@ class Conformance(TargetCase):
         eject or lock; both commands are accepted and complete GOOD.
       * ReadOnly.ReadOnlySBC: the LUN is writable (a read-only disk is covered by the unit tests).
       * WriteSame10/16.UnmapUnaligned, WriteSame10/16.InvalidDataOutSize, CompareAndWrite.InvalidDataOutSize:
-        need LOGICAL BLOCKS PER PHYSICAL BLOCK >= 2 (READ CAPACITY(16) reports one block per physical block).
+        need LOGICAL BLOCKS PER PHYSICAL BLOCK >= 2. READ CAPACITY(16) reports one block per physical
+        block; the overlay's chunk is VPD B0h's optimal transfer and unmap granularity instead. With 8
+        blocks per physical block (tried), GetLBAStatus.UnmapSingle asks for LBA 9 and expects the first
+        descriptor to start at LBA 16, which SBC forbids (it must hold LBA 9).
       * MultipathIO.*: need a second URL for the same LUN (not given here).
     """
 

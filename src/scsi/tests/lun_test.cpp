@@ -8,6 +8,8 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <utility>
+
 #include "blockstore/fault_device.hpp"
 #include "blockstore/overlay.hpp"
 #include "blockstore/tests/test_util.hpp"
@@ -253,6 +255,8 @@ TEST_F(OverlayLunTest, VpdPages) {
   EXPECT_EQ(getBe32(r.dataIn.data() + 8), 32768u);       // 16 MiB
   EXPECT_EQ(getBe32(r.dataIn.data() + 20), 1u << 20);    // MAXIMUM UNMAP LBA COUNT
   EXPECT_EQ(getBe32(r.dataIn.data() + 24), 256u);        // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+  EXPECT_EQ(getBe16(r.dataIn.data() + 6), 8u);           // OPTIMAL TRANSFER LENGTH GRANULARITY: a chunk
+  EXPECT_EQ(getBe32(r.dataIn.data() + 28), 8u);          // OPTIMAL UNMAP GRANULARITY: a chunk
   r = run(inquiryCdb(true, 0xB1));
   EXPECT_EQ(getBe16(r.dataIn.data() + 4), 1);            // non-rotating
   r = run(inquiryCdb(true, 0xB2));
@@ -271,7 +275,8 @@ TEST_F(OverlayLunTest, ReadCapacity) {
   ASSERT_EQ(r.dataIn.size(), 32u);
   EXPECT_EQ(getBe64(r.dataIn.data()), 2047u);
   EXPECT_EQ(getBe32(r.dataIn.data() + 8), 512u);
-  EXPECT_EQ(r.dataIn[14], 0xC0);  // LBPME, LBPRZ
+  EXPECT_EQ(r.dataIn[13], 0);     // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (chunks: VPD B0h)
+  EXPECT_EQ(r.dataIn[14], 0xC0);  // LBPME, LBPRZ; lowest aligned LBA 0
   rc16[13] = 12;  // allocation lengths below 32 truncate
   EXPECT_EQ(run(rc16).dataIn.size(), 12u);
 }
@@ -713,6 +718,18 @@ TEST(MemLunTest, ReadOnlyDevice) {
   Bytes ms6{0x1A, 0, 0x3F, 0, 0xFF, 0};
   EXPECT_EQ(h.run(h.a_, ms6).dataIn[2], 0x90);
   EXPECT_TRUE(h.run(h.a_, cdb10(0x28, 63, 1)).isGood());
+}
+
+TEST(MemLunTest, WriteGranularityIsTheOptimalTransferAndUnmapGranularity) {
+  for (auto [granularity, blocks] : {std::pair{512u, 1u}, {4096u, 8u}, {65536u, 128u}}) {
+    Capabilities caps;
+    caps.writeGranularity = granularity;
+    LunHarness h(std::make_shared<MemDevice>(64, caps));
+    h.hello(h.a_);
+    auto b0 = h.run(h.a_, inquiryCdb(true, 0xB0)).dataIn;
+    EXPECT_EQ(getBe16(b0.data() + 6), blocks) << granularity;
+    EXPECT_EQ(getBe32(b0.data() + 28), blocks) << granularity;
+  }
 }
 
 TEST(MemLunTest, FuaAndDeviceErrors) {
