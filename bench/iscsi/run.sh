@@ -444,3 +444,7 @@ print("Files of the pass (base, overlay data and map, tgt's copy) resident in th
       "others' CPU = all busy CPU during the pass minus this server's and iscsi_load's, in %% of one core."
       % (fig(med(res)) if res else "-", fig(min(res)) if res else "-"))
 PY
+# The loop's inline writes paused (InlineWriteGate): the write rows of those seconds went to the pool.
+pauses=$(grep -c 'event=blockstore.inline_writes_paused' "$W/pxedust.log" || true)
+echo
+echo "pxedust paused its inline writes ${pauses:-0} time(s) during the run (blockstore.inline_writes_paused)."
