@@ -95,8 +95,8 @@ bool opcodeHasServiceActions(std::uint8_t opcode);
 struct Geometry {
   std::uint32_t blockSize = 512;
   std::uint64_t blocks = 0;  // capacity in logical blocks
-  // MAXIMUM TRANSFER LENGTH, for READ/WRITE/VERIFY/WRITE AND VERIFY (16 MiB at 512-byte blocks).
-  std::uint32_t maxTransferBlocks = 32768;
+  // MAXIMUM TRANSFER LENGTH, for READ/WRITE/VERIFY/WRITE AND VERIFY (32 MiB at 512-byte blocks).
+  std::uint32_t maxTransferBlocks = 65536;
   // MAXIMUM WRITE SAME LENGTH.
   std::uint64_t maxWriteSameBlocks = 1u << 22;
   // MAXIMUM COMPARE AND WRITE LENGTH (one byte in VPD B0h).

@@ -133,8 +133,11 @@ Lun::Lun(asio::any_io_executor executor, std::shared_ptr<blockstore::AsyncBlockD
   geometry_ = options_.limits;
   geometry_.blockSize = dev.logicalBlockSize();
   geometry_.blocks = dev.size() / geometry_.blockSize;
-  // Cap the transfer at 16 MiB whatever the block size (and never above what fits 32 bits).
-  geometry_.maxTransferBlocks = std::min<std::uint32_t>(geometry_.maxTransferBlocks, (16u << 20) / geometry_.blockSize);
+  // Cap the transfer at 32 MiB whatever the block size: half a connection's task budget, so one
+  // command never holds it all. Initiators stay below MAXIMUM TRANSFER LENGTH (Linux's sd by far);
+  // libiscsi's conformance suite does not look at it, and writes and reads 65,536 blocks in one
+  // command (WriteSame16.Unmap, on a disk of 32 MiB or more).
+  geometry_.maxTransferBlocks = std::min<std::uint32_t>(geometry_.maxTransferBlocks, (32u << 20) / geometry_.blockSize);
   if (!caps_.canTrim) geometry_.maxUnmapBlocks = 0;
   // WCE=1 is honest only when the device can flush; otherwise every write is durable already.
   defaultMode_.wce = caps_.canFlush;

@@ -158,10 +158,12 @@ def run(args, timeout=120, check=False):
 
 
 class TargetCase(unittest.TestCase):
+    base_size = 16 << 20
+
     def setUp(self):
         if not os.path.exists(PXEDUST):
             self.skipTest("no pxedust binary")
-        self.t = Target()
+        self.t = Target(self.base_size)
         self.t.start()
 
     def tearDown(self):
@@ -295,7 +297,11 @@ class Conformance(TargetCase):
         blocks per physical block (tried), GetLBAStatus.UnmapSingle asks for LBA 9 and expects the first
         descriptor to start at LBA 16, which SBC forbids (it must hold LBA 9).
       * MultipathIO.*: need a second URL for the same LUN (not given here).
+    The disk is 64 MiB: from 32 MiB on, WriteSame16.Unmap writes and reads 65,536 blocks in one command,
+    which a smaller MAXIMUM TRANSFER LENGTH would refuse (the suite does not look at it).
     """
+
+    base_size = 64 << 20
 
     def test_iscsi_test_cu(self):
         if not have("iscsi-test-cu"):

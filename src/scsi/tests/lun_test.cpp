@@ -252,7 +252,7 @@ TEST_F(OverlayLunTest, VpdPages) {
   EXPECT_EQ(r.dataIn[3], 0x3C);
   EXPECT_EQ(r.dataIn[4], 0x00);                          // WSNZ=0: 0 blocks means to the end
   EXPECT_EQ(r.dataIn[5], 255);                           // MAXIMUM COMPARE AND WRITE LENGTH
-  EXPECT_EQ(getBe32(r.dataIn.data() + 8), 32768u);       // 16 MiB
+  EXPECT_EQ(getBe32(r.dataIn.data() + 8), 65536u);       // 32 MiB
   EXPECT_EQ(getBe32(r.dataIn.data() + 20), 1u << 20);    // MAXIMUM UNMAP LBA COUNT
   EXPECT_EQ(getBe32(r.dataIn.data() + 24), 256u);        // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
   EXPECT_EQ(getBe16(r.dataIn.data() + 6), 8u);           // OPTIMAL TRANSFER LENGTH GRANULARITY: a chunk
