@@ -62,9 +62,17 @@ class Target:
         with open(self.base, "rb") as f:
             self.base_bytes = f.read()
 
-    def write_config(self, extra_hosts=""):
+    def write_config(self, extra_hosts="", without=()):
+        """The config with its hosts, but for those named in `without`, and `extra_hosts` appended."""
+        text = self._config_text(extra_hosts)
+        for name in without:
+            text = re.sub(r'\[\[host\]\]\nname = "%s"\n.*?(?=\[\[host\]\]|\Z)' % re.escape(name), "", text,
+                          flags=re.S)
         with open(self.config, "w") as f:
-            f.write(f"""
+            f.write(text)
+
+    def _config_text(self, extra_hosts):
+        return (f"""
 [log]
 level = "debug"
 [daemon]
@@ -478,6 +486,62 @@ class BadInput(TargetCase):
         self.assertEqual(hdr[0] & 0x3f, 0x21)
         self.assertEqual(hdr[3], 2)  # CHECK CONDITION
         self.assertEqual(body[2 + 12:2 + 14], b"\x29\x00")
+
+
+class Reload(TargetCase):
+    """SIGHUP with a changed host list: a new host's target appears, a removed host's target goes and its
+    session is closed, and a session of a host that stayed goes on as if nothing happened."""
+
+    def login(self, host):
+        s = socket.create_connection((LOOPBACK, self.t.port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(login_pdu(f"iqn.2026-01.test:{host}", PREFIX + host))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[36:38], b"\0\0", body)
+        return s
+
+    def tur(self, s, itt, cmdsn):
+        s.sendall(pdu(0x01, 0x81, itt=itt, rest=struct.pack(">III", 0, cmdsn, 0) + b"\0" * 16))
+        r = recv_pdu(s)
+        self.assertIsNotNone(r, "the session was closed")
+        hdr, body = r
+        self.assertEqual(hdr[0] & 0x3f, 0x21)  # SCSI Response
+        self.assertEqual(struct.unpack(">I", hdr[16:20])[0], itt)
+        return hdr[3]
+
+    def test_hosts_added_and_removed(self):
+        if not have("iscsi-ls", "iscsi-inq"):
+            self.skipTest("libiscsi-bin missing")
+        kept = self.login("node1")
+        self.assertEqual(self.tur(kept, 3, 1), 2)  # the new nexus's UNIT ATTENTION
+        self.assertEqual(self.tur(kept, 4, 2), 0)
+        gone = self.login("node2")
+        self.assertEqual(self.tur(gone, 3, 1), 2)
+        node4 = """
+[[host]]
+name = "node4"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+iscsi_initiators = ["iqn.2026-01.test:node4"]
+"""
+        self.t.write_config(extra_hosts=node4, without=("node2",))
+        self.t.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        # node2's session is closed; node1's is untouched (no UNIT ATTENTION, no reconnect).
+        self.assertTrue(closed(gone))
+        self.assertTrue(self.t.wait_log("event=iscsi.session_removed initiator=iqn.2026-01.test:node2"),
+                        self.t.logtext()[-2000:])
+        self.assertEqual(self.tur(kept, 5, 3), 0)
+        # node4's target is there for node4 (discovery shows it, a login works); node2's is not.
+        r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node4", f"iscsi://{LOOPBACK}:{self.t.port}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"{PREFIX}node4", r.stdout)
+        self.assertNotIn(f"{PREFIX}node1", r.stdout)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node4", self.t.url("node4")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node2", self.t.url("node2")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.tur(kept, 6, 4), 0)
 
 
 if __name__ == "__main__":
