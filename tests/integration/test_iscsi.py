@@ -351,7 +351,8 @@ def pdu(op, flags, data=b"", lun=b"\0" * 8, itt=1, rest=b"", ahs=b"", tail=None)
     return bhs + ahs + data + b"\0" * pad
 
 
-def recv_pdu(s, timeout=5):
+def recv_pdu(s, timeout=5, data_digest=False):
+    """The next PDU as (header, data and padding); a data digest, when negotiated, is read and dropped."""
     s.settimeout(timeout)
     hdr = b""
     while len(hdr) < 48:
@@ -361,13 +362,15 @@ def recv_pdu(s, timeout=5):
         hdr += c
     n = int.from_bytes(hdr[5:8], "big")
     n += (4 - n % 4) % 4
+    digest = 4 if data_digest and n else 0
+    n += digest
     body = b""
     while len(body) < n:
         c = s.recv(n - len(body))
         if not c:
             return None
         body += c
-    return hdr, body
+    return hdr, body[:len(body) - digest]
 
 
 def closed(s, timeout=5):
@@ -469,6 +472,45 @@ class BadInput(TargetCase):
         s.sendall(pdu(0x00, 0x80, itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))[:48] + b"\0\0\0\0")
         self.assertTrue(closed(s))
         self.assertTrue(self.t.wait_log("reason=header_digest"), "reason=header_digest")
+        self.assert_other_session_works()
+
+    def test_data_digest_error(self):
+        s = self.connect()
+        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1", keys={"DataDigest": "CRC32C"}))
+        hdr, body = recv_pdu(s)
+        self.assertEqual(hdr[36:38], b"\0\0")
+        if b"DataDigest=CRC32C" not in body:
+            self.skipTest("data digest not negotiated")
+        # A NOP-Out with ping data and a wrong data digest: Reject 0x02, the connection stays.
+        s.sendall(pdu(0x00, 0x80, b"ping", itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0)) + b"\xde\xad\xbe\xef")
+        hdr, body = recv_pdu(s, data_digest=True)
+        self.assertEqual(hdr[0] & 0x3f, 0x3f)
+        self.assertEqual(hdr[2], 0x02)  # data (payload) digest error
+        self.assertEqual(body[:48], pdu(0x00, 0x80, b"ping", itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))[:48])
+        # No data, no digest: the same session answers.
+        s.sendall(pdu(0x00, 0x80, itt=6, rest=struct.pack(">III", 0xffffffff, 1, 0)))
+        hdr, body = recv_pdu(s, data_digest=True)
+        self.assertEqual(hdr[0] & 0x3f, 0x20)
+        self.assertEqual(struct.unpack(">I", hdr[16:20])[0], 6)
+        self.assertTrue(self.t.wait_log("reason=data_digest"), "reason=data_digest")
+        self.assert_other_session_works()
+
+    def test_nop_in_pings_drop_a_silent_initiator(self):
+        # nop_interval 2 s, nop_timeout 6 s: an idle session is pinged; answering keeps it, silence ends it.
+        s = self.logged_in()
+        t0 = time.time()
+        hdr, body = recv_pdu(s, timeout=10)
+        self.assertEqual(hdr[0] & 0x3f, 0x20)  # NOP-In
+        self.assertEqual(hdr[16:20], b"\xff\xff\xff\xff")
+        ttt = hdr[20:24]
+        self.assertNotEqual(ttt, b"\xff\xff\xff\xff")  # a ping that wants an answer
+        s.sendall(pdu(0x40, 0x80, itt=0xffffffff, rest=ttt + struct.pack(">II", 1, 0)))
+        hdr, body = recv_pdu(s, timeout=10)  # the next ping, after another idle interval
+        self.assertEqual(hdr[0] & 0x3f, 0x20)
+        self.assertNotEqual(hdr[20:24], b"\xff\xff\xff\xff")
+        self.assertTrue(closed(s, timeout=15), "a silent initiator was not dropped")
+        self.assertGreater(time.time() - t0, 6)
+        self.assertTrue(self.t.wait_log("reason=nop_timeout"), "reason=nop_timeout")
         self.assert_other_session_works()
 
     def test_reinstatement_half_open(self):
