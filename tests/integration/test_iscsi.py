@@ -62,16 +62,17 @@ class Target:
         with open(self.base, "rb") as f:
             self.base_bytes = f.read()
 
-    def write_config(self, extra_hosts="", without=()):
-        """The config with its hosts, but for those named in `without`, and `extra_hosts` appended."""
-        text = self._config_text(extra_hosts)
+    def write_config(self, extra_hosts="", without=(), iscsi_extra=""):
+        """The config with its hosts, but for those named in `without`, and `extra_hosts` appended;
+        `iscsi_extra` goes at the end of the [iscsi] section."""
+        text = self._config_text(extra_hosts, iscsi_extra)
         for name in without:
             text = re.sub(r'\[\[host\]\]\nname = "%s"\n.*?(?=\[\[host\]\]|\Z)' % re.escape(name), "", text,
                           flags=re.S)
         with open(self.config, "w") as f:
             f.write(text)
 
-    def _config_text(self, extra_hosts):
+    def _config_text(self, extra_hosts, iscsi_extra=""):
         return (f"""
 [log]
 level = "debug"
@@ -83,6 +84,7 @@ dir = "{self.store}"
 listen = ["{LOOPBACK}:{self.port}"]
 nop_interval = 2
 nop_timeout = 6
+{iscsi_extra}
 [[host]]
 name = "node1"
 image = "base"
@@ -194,6 +196,22 @@ class Discovery(TargetCase):
         self.assertIn(f"Portal:{LOOPBACK}:{self.t.port},1", r.stdout)
         self.assertNotIn(f"{PREFIX}node2", r.stdout)
         self.assertNotIn(f"{PREFIX}far", r.stdout)
+
+    def test_ls_with_discovery_chap(self):
+        if not have("iscsi-ls"):
+            self.skipTest("iscsi-ls missing")
+        self.t.write_config(iscsi_extra=f'discovery_chap_user = "disc"\ndiscovery_chap_secret = "{SECRET}"')
+        self.t.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        portal = f"{LOOPBACK}:{self.t.port}"
+        r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node1", f"iscsi://disc%{SECRET}@{portal}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"{PREFIX}node1", r.stdout)
+        self.assertNotIn(f"{PREFIX}node2", r.stdout)
+        for url in (f"iscsi://disc%wrong-secret-456@{portal}", f"iscsi://{portal}"):
+            r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node1", url])
+            self.assertNotEqual(r.returncode, 0, url)
+            self.assertNotIn(f"{PREFIX}node1", r.stdout)
 
     def test_inq_readcapacity(self):
         if not have("iscsi-inq", "iscsi-readcapacity16"):
