@@ -213,6 +213,29 @@ class Discovery(TargetCase):
             self.assertNotEqual(r.returncode, 0, url)
             self.assertNotIn(f"{PREFIX}node1", r.stdout)
 
+    def test_mutual_chap(self):
+        if not have("iscsi-inq"):
+            self.skipTest("iscsi-inq missing")
+        mutual = "node5-target-secret-789"
+        self.t.write_config(extra_hosts=f"""
+[[host]]
+name = "node5"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+chap_secret = "{SECRET}"
+mutual_chap_secret = "{mutual}"
+""")
+        self.t.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        base = f"iscsi://node5%{SECRET}@{LOOPBACK}:{self.t.port}/{PREFIX}node5/0"
+        # libiscsi checks the target's answer to its own challenge (mutual CHAP) with these.
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node5", f"{base}?target_user=node5&target_password={mutual}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("DIRECT_ACCESS", r.stdout)
+        # The initiator expecting another target secret refuses the target.
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node5", f"{base}?target_user=node5&target_password=not-the-target-1"])
+        self.assertNotEqual(r.returncode, 0)
+
     def test_inq_readcapacity(self):
         if not have("iscsi-inq", "iscsi-readcapacity16"):
             self.skipTest("libiscsi-bin missing")
