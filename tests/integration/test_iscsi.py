@@ -427,19 +427,27 @@ def closed(s, timeout=5):
         return False
 
 
-class BadInput(TargetCase):
+class RawCase(TargetCase):
+    """Tests that speak the protocol themselves, over raw sockets."""
+
     def connect(self):
         s = socket.create_connection((LOOPBACK, self.t.port), timeout=5)
         self.addCleanup(s.close)
         return s
 
-    def logged_in(self):
+    def logged_in(self, host="node1", digest=None):
+        """A session in the full feature phase; `digest` ("HeaderDigest" or "DataDigest") asks for CRC32C."""
         s = self.connect()
-        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1"))
+        s.sendall(login_pdu(f"iqn.2026-01.test:{host}", PREFIX + host, keys={digest: "CRC32C"} if digest else None))
         hdr, body = recv_pdu(s)
         self.assertEqual(hdr[0] & 0x3f, 0x23)
         self.assertEqual(hdr[36:38], b"\0\0", body)
+        if digest and f"{digest}=CRC32C".encode() not in body:
+            self.skipTest(f"{digest} not negotiated")
         return s
+
+
+class BadInput(RawCase):
 
     def assert_other_session_works(self):
         if have("iscsi-inq"):
@@ -504,30 +512,21 @@ class BadInput(TargetCase):
         self.assertTrue(self.t.wait_log("event=iscsi.reject"), "event=iscsi.reject")
 
     def test_header_digest_error(self):
-        s = self.connect()
-        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1", keys={"HeaderDigest": "CRC32C"}))
-        hdr, body = recv_pdu(s)
-        self.assertEqual(hdr[36:38], b"\0\0")
-        if b"HeaderDigest=CRC32C" not in body:
-            self.skipTest("digest not negotiated")
+        s = self.logged_in(digest="HeaderDigest")
         s.sendall(pdu(0x00, 0x80, itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))[:48] + b"\0\0\0\0")
         self.assertTrue(closed(s))
         self.assertTrue(self.t.wait_log("reason=header_digest"), "reason=header_digest")
         self.assert_other_session_works()
 
     def test_data_digest_error(self):
-        s = self.connect()
-        s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1", keys={"DataDigest": "CRC32C"}))
-        hdr, body = recv_pdu(s)
-        self.assertEqual(hdr[36:38], b"\0\0")
-        if b"DataDigest=CRC32C" not in body:
-            self.skipTest("data digest not negotiated")
+        s = self.logged_in(digest="DataDigest")
         # A NOP-Out with ping data and a wrong data digest: Reject 0x02, the connection stays.
-        s.sendall(pdu(0x00, 0x80, b"ping", itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0)) + b"\xde\xad\xbe\xef")
+        ping = pdu(0x00, 0x80, b"ping", itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))
+        s.sendall(ping + b"\xde\xad\xbe\xef")
         hdr, body = recv_pdu(s, data_digest=True)
         self.assertEqual(hdr[0] & 0x3f, 0x3f)
         self.assertEqual(hdr[2], 0x02)  # data (payload) digest error
-        self.assertEqual(body[:48], pdu(0x00, 0x80, b"ping", itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))[:48])
+        self.assertEqual(body[:48], ping[:48])  # the rejected header
         # No data, no digest: the same session answers.
         s.sendall(pdu(0x00, 0x80, itt=6, rest=struct.pack(">III", 0xffffffff, 1, 0)))
         hdr, body = recv_pdu(s, data_digest=True)
@@ -571,17 +570,9 @@ class BadInput(TargetCase):
         self.assertEqual(body[2 + 12:2 + 14], b"\x29\x00")
 
 
-class Reload(TargetCase):
+class Reload(RawCase):
     """SIGHUP with a changed host list: a new host's target appears, a removed host's target goes and its
     session is closed, and a session of a host that stayed goes on as if nothing happened."""
-
-    def login(self, host):
-        s = socket.create_connection((LOOPBACK, self.t.port), timeout=5)
-        self.addCleanup(s.close)
-        s.sendall(login_pdu(f"iqn.2026-01.test:{host}", PREFIX + host))
-        hdr, body = recv_pdu(s)
-        self.assertEqual(hdr[36:38], b"\0\0", body)
-        return s
 
     def tur(self, s, itt, cmdsn):
         s.sendall(pdu(0x01, 0x81, itt=itt, rest=struct.pack(">III", 0, cmdsn, 0) + b"\0" * 16))
@@ -595,10 +586,10 @@ class Reload(TargetCase):
     def test_hosts_added_and_removed(self):
         if not have("iscsi-ls", "iscsi-inq"):
             self.skipTest("libiscsi-bin missing")
-        kept = self.login("node1")
+        kept = self.logged_in("node1")
         self.assertEqual(self.tur(kept, 3, 1), 2)  # the new nexus's UNIT ATTENTION
         self.assertEqual(self.tur(kept, 4, 2), 0)
-        gone = self.login("node2")
+        gone = self.logged_in("node2")
         self.assertEqual(self.tur(gone, 3, 1), 2)
         node4 = """
 [[host]]
