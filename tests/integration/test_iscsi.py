@@ -553,6 +553,34 @@ class BadInput(RawCase):
         self.assertTrue(self.t.wait_log("reason=nop_timeout"), "reason=nop_timeout")
         self.assert_other_session_works()
 
+    def test_connection_limit(self):
+        self.t.write_config(iscsi_extra="max_connections = 2")
+        self.t.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        a = self.logged_in("node1")
+        self.logged_in("node2")
+        # A third connection is closed at once, with a warning; the two sessions go on.
+        self.assertTrue(closed(self.connect()))
+        self.assertTrue(self.t.wait_log("reason=too_many_connections"), "reason=too_many_connections")
+        a.sendall(pdu(0x00, 0x80, itt=7, rest=struct.pack(">III", 0xffffffff, 1, 0)))
+        hdr, body = recv_pdu(a)
+        self.assertEqual(hdr[0] & 0x3f, 0x20)
+        # Once one goes, a new one is let in.
+        a.close()
+        deadline = time.time() + 10
+        while True:
+            s = self.connect()
+            try:
+                s.sendall(login_pdu("iqn.2026-01.test:node1", PREFIX + "node1"))
+                r = recv_pdu(s)
+            except (ConnectionResetError, BrokenPipeError):  # refused while a's close is not yet seen
+                r = None
+            if r is not None or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertIsNotNone(r, "no connection let in after one closed")
+        self.assertEqual(r[0][36:38], b"\0\0")
+
     def test_reinstatement_half_open(self):
         a = self.logged_in()  # never closed: half-open from the target's point of view
         b = self.connect()
