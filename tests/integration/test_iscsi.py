@@ -67,10 +67,18 @@ class Target:
         `iscsi_extra` goes at the end of the [iscsi] section."""
         text = self._config_text(extra_hosts, iscsi_extra)
         for name in without:
-            text = re.sub(r'\[\[host\]\]\nname = "%s"\n.*?(?=\[\[host\]\]|\Z)' % re.escape(name), "", text,
-                          flags=re.S)
+            text, n = re.subn(r'\[\[host\]\]\nname = "%s"\n.*?(?=\[\[host\]\]|\Z)' % re.escape(name), "", text,
+                              flags=re.S)
+            assert n == 1, f"no host {name} in the config"
         with open(self.config, "w") as f:
             f.write(text)
+
+    def reload(self, **config):
+        """Rewrites the config (write_config's arguments) and has the running daemon reload it."""
+        self.write_config(**config)
+        self.proc.send_signal(signal.SIGHUP)
+        if not self.wait_log("event=config.reloaded", timeout=10):
+            raise AssertionError("no reload: " + self.logtext()[-2000:])
 
     def _config_text(self, extra_hosts, iscsi_extra=""):
         return (f"""
@@ -200,9 +208,7 @@ class Discovery(TargetCase):
     def test_ls_with_discovery_chap(self):
         if not have("iscsi-ls"):
             self.skipTest("iscsi-ls missing")
-        self.t.write_config(iscsi_extra=f'discovery_chap_user = "disc"\ndiscovery_chap_secret = "{SECRET}"')
-        self.t.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        self.t.reload(iscsi_extra=f'discovery_chap_user = "disc"\ndiscovery_chap_secret = "{SECRET}"')
         portal = f"{LOOPBACK}:{self.t.port}"
         r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node1", f"iscsi://disc%{SECRET}@{portal}"])
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -217,7 +223,7 @@ class Discovery(TargetCase):
         if not have("iscsi-inq"):
             self.skipTest("iscsi-inq missing")
         mutual = "node5-target-secret-789"
-        self.t.write_config(extra_hosts=f"""
+        self.t.reload(extra_hosts=f"""
 [[host]]
 name = "node5"
 image = "base"
@@ -225,8 +231,6 @@ iscsi_allow = ["127.0.0.0/8"]
 chap_secret = "{SECRET}"
 mutual_chap_secret = "{mutual}"
 """)
-        self.t.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
         base = f"iscsi://node5%{SECRET}@{LOOPBACK}:{self.t.port}/{PREFIX}node5/0"
         # libiscsi checks the target's answer to its own challenge (mutual CHAP) with these.
         r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node5", f"{base}?target_user=node5&target_password={mutual}"])
@@ -554,9 +558,7 @@ class BadInput(RawCase):
         self.assert_other_session_works()
 
     def test_connection_limit(self):
-        self.t.write_config(iscsi_extra="max_connections = 2")
-        self.t.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        self.t.reload(iscsi_extra="max_connections = 2")
         a = self.logged_in("node1")
         self.logged_in("node2")
         # A third connection is closed at once, with a warning; the two sessions go on.
@@ -626,9 +628,7 @@ image = "base"
 iscsi_allow = ["127.0.0.0/8"]
 iscsi_initiators = ["iqn.2026-01.test:node4"]
 """
-        self.t.write_config(extra_hosts=node4, without=("node2",))
-        self.t.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(self.t.wait_log("event=config.reloaded", timeout=10), self.t.logtext()[-2000:])
+        self.t.reload(extra_hosts=node4, without=("node2",))
         # node2's session is closed; node1's is untouched (no UNIT ATTENTION, no reconnect).
         self.assertTrue(closed(gone))
         self.assertTrue(self.t.wait_log("event=iscsi.session_removed initiator=iqn.2026-01.test:node2"),
