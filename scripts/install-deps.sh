@@ -23,6 +23,7 @@ test_pkgs=(
   # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
+  prometheus                              # promtool checks the metrics pxedust exports
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(
@@ -49,14 +50,17 @@ fi
 echo "install-deps: installing ${missing[*]}"
 SUDO=""
 [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-policy=/usr/sbin/policy-rc.d
+policy=${PXEDUST_POLICY_RC:-/usr/sbin/policy-rc.d}   # tests point it elsewhere
 created_policy=0
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee $policy >/dev/null
   $SUDO chmod +x $policy
   created_policy=1
 fi
-cleanup() { [[ $created_policy == 1 ]] && $SUDO rm -f $policy; }
+# An EXIT trap's status becomes the script's: it must not end on a false test.
+cleanup() {
+  if [[ $created_policy == 1 ]]; then $SUDO rm -f "$policy"; fi
+}
 trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
@@ -64,8 +68,9 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
 # A DHCP server started on a real network by accident hands out addresses to other people's machines:
 # policy-rc.d kept the peers' services from starting during the install; keep them from starting at
-# boot too (and stop any that started anyway). Only services of packages installed just now.
-for svc in isc-dhcp-server kea-dhcp4-server; do   # service name == package name
+# boot too (and stop any that started anyway); Prometheus is installed for promtool, not to run.
+# Only services of packages installed just now.
+for svc in isc-dhcp-server kea-dhcp4-server prometheus; do   # service name == package name
   [[ " ${missing[*]} " == *" $svc "* ]] || continue
   if [[ -d /run/systemd/system ]]; then
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
