@@ -52,6 +52,7 @@ level = "info"
 
 [daemon]
 shutdown_grace = 2
+state_dir = "{}"
 
 [tftp]
 listen = ["{}"]
@@ -73,7 +74,7 @@ mac = "52:54:00:00:00:0b"
 ip = "127.0.0.3"
 group = "demo"
 )",
-                                 listen, root.string());
+                                 (dir / "state").string(), listen, root.string());
   writeFile(dir / "pxedust.toml", toml);
 
   int rc = 0;

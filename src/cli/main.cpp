@@ -57,7 +57,7 @@ std::string describe(const config::Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"pxedust: a diskless network-boot server (DHCP, TFTP, HTTP, iSCSI, NBD)", "pxedust"};
+  CLI::App app{"pxedust: a diskless network-boot server (DHCP, TFTP, iSCSI)", "pxedust"};
   app.require_subcommand(1);
   app.set_version_flag("--version", PXEDUST_VERSION);
 
@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Run the daemon with a configuration file");
   serve->add_option("-c,--config", configPath, "Configuration file (TOML)")->required();
   serve->add_option("--log-level", logLevel, "Override [log] level: trace, debug, info, warn, error");
+  std::string stateDir;
+  serve->add_option("--state-dir", stateDir, "Override [daemon] state_dir: where daemon.json, hosts.json and metrics.prom go");
 
   std::string checkPath;
   auto* check = app.add_subcommand("check-config", "Validate a configuration file and summarize it");
@@ -123,6 +125,7 @@ int main(int argc, char** argv) {
       }
       c.log.level = *lv;
     }
+    if (!stateDir.empty()) c.daemon.stateDir = stateDir;
     daemon::Daemon d(configPath, std::move(c));
     return d.run();
   }

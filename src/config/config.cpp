@@ -165,6 +165,10 @@ void loadLog(Section s, LogConfig& out) {
 
 void loadDaemon(Section s, DaemonConfig& out) {
   if (auto g = s.seconds("shutdown_grace", 0, 3600)) out.shutdownGrace = *g;
+  if (auto d = s.string("state_dir")) {
+    if (d->empty() || d->front() != '/') s.fail(s.get("state_dir"), "state_dir", "expected an absolute directory path");
+    out.stateDir = *d;
+  }
   s.finish();
 }
 
@@ -755,6 +759,8 @@ std::string SocketAddress::toString() const {
                          : fmt::format("{}:{}", address.to_string(), port);
 }
 
+// Port 0 asks the kernel for a free port (tests run many daemons side by side); the daemon reports
+// the bound endpoints in its ready file.
 std::optional<SocketAddress> parseSocketAddress(std::string_view text, std::uint16_t defaultPort) {
   std::string_view host = text;
   std::optional<std::string_view> port;
@@ -778,7 +784,7 @@ std::optional<SocketAddress> parseSocketAddress(std::string_view text, std::uint
   if (port) {
     unsigned v = 0;
     auto [p, err] = std::from_chars(port->data(), port->data() + port->size(), v);
-    if (err != std::errc() || p != port->data() + port->size() || v == 0 || v > 65535) return std::nullopt;
+    if (err != std::errc() || p != port->data() + port->size() || v > 65535) return std::nullopt;
     out.port = static_cast<std::uint16_t>(v);
   }
   return out;

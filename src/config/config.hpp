@@ -40,6 +40,9 @@ struct LogConfig {
 struct DaemonConfig {
   // How long SIGTERM waits for transfers and sessions in flight before cutting them off.
   std::chrono::milliseconds shutdownGrace{10'000};
+  // Where the daemon publishes its state for programs (daemon/state_files.hpp): daemon.json (pid,
+  // bound endpoints, reloads), hosts.json (each host's boot stage), metrics.prom (on SIGUSR1).
+  std::string stateDir = "/run/pxedust";
 };
 
 struct StorageConfig {

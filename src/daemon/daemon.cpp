@@ -2,25 +2,28 @@
 
 #include <sys/stat.h>
 
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 
-#include "blockstore/host_disks.hpp"
+#include <nlohmann/json.hpp>
+
 #include "blockstore/store.hpp"
 #include "common/log.hpp"
+#include "dhcp/service.hpp"
+#include "inventory/inventory.hpp"
+#include "iscsi/service.hpp"
+#include "tftp/service.hpp"
 
 #ifndef PXEDUST_VERSION
 #define PXEDUST_VERSION "0.0.0"
 #endif
 
 namespace pxedust::daemon {
+namespace {
 
-Daemon::Daemon(std::string configPath, config::Config config)
-    : configPath_(std::move(configPath)), config_(std::move(config)) {}
-
-Daemon::~Daemon() = default;
+// Disk I/O threads shared by the block front-ends: reads that miss the page cache, flushes, and
+// writes the loop must not wait for (blockstore/async_device.hpp).
+constexpr unsigned kDiskThreads = 4;
 
 // The state directory (leases, images, overlays) is made on first start, like a package's
 // /var/lib/<name> would be; 0750: overlays hold other machines' disks.
@@ -34,39 +37,84 @@ Result<void> ensureStorageDir(const std::string& dir) {
   return {};
 }
 
-Result<void> Daemon::applyConfig(const config::Config& config) {
+}  // namespace
+
+std::vector<ServiceSpec> standardServices() {
+  std::vector<ServiceSpec> specs;
+  specs.push_back({"dhcp", [](const config::Config& c) { return c.dhcp.enabled; }, false,
+                   [](const Runtime& rt) { return std::make_unique<dhcp::DhcpService>(rt.loop); }});
+  specs.push_back({"iscsi", [](const config::Config& c) { return c.iscsi.enabled; }, true,
+                   [](const Runtime& rt) { return std::make_unique<iscsi::IscsiService>(rt.loop, rt.disks, rt.diskPool); }});
+  specs.push_back({"tftp", [](const config::Config& c) { return c.tftp.enabled; }, false,
+                   [](const Runtime& rt) { return std::make_unique<tftp::TftpService>(rt.loop); }});
+  return specs;
+}
+
+Daemon::Daemon(std::string configPath, config::Config config, std::vector<ServiceSpec> specs)
+    : configPath_(std::move(configPath)),
+      config_(std::move(config)),
+      runtime_{loop_, std::make_shared<blockstore::WorkerPool>(kDiskThreads), nullptr, {}},
+      stateFiles_(config_.daemon.stateDir) {
+  for (auto& s : specs) slots_.push_back(Slot{std::move(s), nullptr});
+}
+
+Daemon::~Daemon() {
+  // Services before the runtime they use; retired ones too.
+  for (auto& s : slots_) s.running.reset();
+  retired_.clear();
+}
+
+Result<void> Daemon::apply(const config::Config& config) {
+  // Phase 1, prepare: everything that can fail, changing nothing that runs.
   if (auto r = ensureStorageDir(config.storage.dir); !r) return r;
   auto hosts = inventory::Inventory::fromConfig(config);
-  // DHCP first: it is the one whose apply() can still refuse (an interface, the lease file) after
-  // TFTP has taken its new settings, and a refused reload must change nothing.
-  if (config.dhcp.enabled) {
-    if (!dhcp_) dhcp_ = std::make_unique<dhcp::DhcpService>(loop_);
-    if (auto r = dhcp_->apply(config, hosts); !r) return r;
-  } else if (dhcp_) {
-    dhcp_->stop();
-    dhcp_.reset();
+  Runtime next = runtime_;
+  bool needDisks = std::any_of(slots_.begin(), slots_.end(),
+                               [&](const Slot& s) { return s.spec.needsDisks && s.spec.wanted(config); });
+  if (needDisks && !next.disks) {
+    auto store = blockstore::Store::open(config.storage.dir);
+    if (!store) return Error{"store " + config.storage.dir + ": " + store.error().message, store.error().code};
+    next.disks = std::make_shared<blockstore::HostDisks>(*store);
+    next.storageDir = config.storage.dir;
   }
-  // iSCSI next: binding its listeners can still refuse the reload.
-  if (config.iscsi.enabled) {
-    if (!iscsi_) {
-      auto store = blockstore::Store::open(config.storage.dir);
-      if (!store) return Error{"[iscsi] store " + config.storage.dir + ": " + store.error().message, store.error().code};
-      iscsi_ = std::make_unique<iscsi::IscsiService>(loop_, std::make_shared<blockstore::HostDisks>(*store));
-      iscsiStorageDir_ = config.storage.dir;
-    } else if (config.storage.dir != iscsiStorageDir_) {
-      PXD_WARN("iscsi.storage_dir_changed", "running={} configured={} note=\"takes effect on restart\"",
-               log::q(iscsiStorageDir_), log::q(config.storage.dir));
+  struct Prepared {
+    Slot* slot;
+    std::unique_ptr<service::Service> created;  // a service the config adds
+    std::unique_ptr<service::Staged> staged;     // declared last: dropped before the service it belongs to
+  };
+  std::vector<Prepared> prepared;
+  for (auto& slot : slots_) {
+    if (!slot.spec.wanted(config)) continue;
+    Prepared p{&slot, nullptr, nullptr};
+    service::Service* svc = slot.running.get();
+    if (!svc) {
+      p.created = slot.spec.make(next);
+      svc = p.created.get();
     }
-    if (auto r = iscsi_->apply(config.iscsi, hosts); !r) return r;
-  } else if (iscsi_) {
-    iscsi_->stop();  // the section was removed: its sessions are closed
-    iscsi_.reset();
+    auto staged = svc->prepare(config, hosts);
+    if (!staged) return staged.error();  // every staged object and new service is dropped: nothing changed
+    p.staged = std::move(*staged);
+    prepared.push_back(std::move(p));
   }
-  if (config.tftp.enabled) {
-    if (!tftp_) tftp_ = std::make_unique<tftp::TftpService>(loop_);
-    if (auto r = tftp_->apply(config.tftp, hosts); !r) return r;
-  } else if (tftp_) {
-    tftp_->stopListening();  // the section was removed: transfers in flight still finish
+
+  // Phase 2, commit: cannot fail.
+  if (needDisks && runtime_.disks && config.storage.dir != runtime_.storageDir) {
+    PXD_WARN("daemon.storage_dir_changed", "running={} configured={} note=\"takes effect on restart\"",
+             log::q(runtime_.storageDir), log::q(config.storage.dir));
+  }
+  runtime_.disks = next.disks;
+  runtime_.storageDir = next.storageDir;
+  for (auto& p : prepared) {
+    if (p.created) p.slot->running = std::move(p.created);
+    p.slot->running->commit(std::move(p.staged));
+  }
+  std::erase_if(retired_, [](const auto& s) { return !s->busy(); });
+  for (auto& slot : slots_) {
+    if (!slot.running || slot.spec.wanted(config)) continue;
+    PXD_INFO("daemon.service_removed", "service={} note=\"work in flight finishes\"", slot.spec.name);
+    slot.running->stopAccepting();
+    if (slot.running->busy()) retired_.push_back(std::move(slot.running));
+    else slot.running.reset();
   }
   log::setLevel(config.log.level);
   return {};
@@ -75,17 +123,24 @@ Result<void> Daemon::applyConfig(const config::Config& config) {
 int Daemon::run() {
   std::signal(SIGPIPE, SIG_IGN);
   log::setLevel(config_.log.level);
-  if (auto r = applyConfig(config_); !r) {
+  if (auto r = stateFiles_.open(); !r)
+    PXD_WARN("daemon.no_state_files", "error={} note=\"programs cannot read the daemon's state\"", log::q(r.error().message));
+  if (auto r = apply(config_); !r) {
     PXD_ERROR("daemon.start_failed", "config={} error={}", log::q(configPath_), log::q(r.error().message));
+    lastRefusal_ = r.error().message;
+    writeDaemonState("failed");
     return 1;
   }
-  if (!config_.tftp.enabled && !config_.dhcp.enabled && !config_.iscsi.enabled) PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
+  writeDaemonState("running");
+  if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running != nullptr; }))
+    PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
   loop_.onSignal(SIGINT, [this](int) { shutdown(); });
   loop_.onSignal(SIGHUP, [this](int) { reload(); });
   PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
            config_.hosts.size(), ::getpid());
   loop_.run();
+  writeDaemonState("stopped");
   PXD_INFO("daemon.stopped", "");
   return 0;
 }
@@ -97,36 +152,72 @@ void Daemon::reload() {
     next = config::loadFile(configPath_);
   } catch (const config::ConfigError& e) {
     PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(e.what()));
+    ++reloadsRefused_;
+    lastRefusal_ = e.what();
+    writeDaemonState("running");
     return;
   }
-  if (auto r = applyConfig(next); !r) {
+  if (auto r = apply(next); !r) {
     PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(r.error().message));
+    ++reloadsRefused_;
+    lastRefusal_ = r.error().message;
+    writeDaemonState("running");
     return;
   }
   config_ = std::move(next);
+  ++reloadsApplied_;
   PXD_INFO("config.reloaded", "config={} hosts={}", log::q(configPath_), config_.hosts.size());
+  writeDaemonState("running");
 }
 
+void Daemon::writeDaemonState(std::string_view state) {
+  nlohmann::json services = nlohmann::json::object();
+  for (const auto& s : slots_)
+    if (s.running) services[s.spec.name] = {{"endpoints", s.running->endpoints()}};
+  nlohmann::json j = {
+      {"pid", ::getpid()},
+      {"version", PXEDUST_VERSION},
+      {"config", configPath_},
+      {"state", state},
+      {"services", services},
+      {"hosts", config_.hosts.size()},
+      {"reloads", {{"applied", reloadsApplied_}, {"refused", reloadsRefused_}, {"last_refusal", lastRefusal_}}},
+  };
+  stateFiles_.write("daemon.json", j.dump(2) + "\n");
+}
+
+service::Service* Daemon::find(std::string_view name) const {
+  for (const auto& s : slots_)
+    if (s.spec.name == name) return s.running.get();
+  return nullptr;
+}
+
+const tftp::TftpService* Daemon::tftp() const { return dynamic_cast<const tftp::TftpService*>(find("tftp")); }
+const dhcp::DhcpService* Daemon::dhcp() const { return dynamic_cast<const dhcp::DhcpService*>(find("dhcp")); }
+const iscsi::IscsiService* Daemon::iscsi() const { return dynamic_cast<const iscsi::IscsiService*>(find("iscsi")); }
+
 void Daemon::shutdown() {
+  auto each = [this](auto&& fn) {
+    for (auto& s : slots_)
+      if (s.running) fn(*s.running);
+    for (auto& r : retired_) fn(*r);
+  };
   if (shuttingDown_) {
     PXD_WARN("daemon.shutdown_now", "in_flight={}", loop_.gate().inFlight());
-    if (tftp_) tftp_->abortTransfers();
-    if (iscsi_) iscsi_->abortConnections();
+    each([](service::Service& s) { s.abort(); });
     loop_.stop();
     return;
   }
   shuttingDown_ = true;
+  writeDaemonState("stopping");
   PXD_INFO("daemon.shutdown", "in_flight={} grace_ms={}", loop_.gate().inFlight(), config_.daemon.shutdownGrace.count());
-  if (tftp_) tftp_->stopListening();
-  if (dhcp_) dhcp_->stop();
-  if (iscsi_) iscsi_->stop();
+  each([](service::Service& s) { s.stopAccepting(); });
   loop_.gate().close([this] { loop_.stop(); });
   graceTimer_ = std::make_unique<asio::steady_timer>(loop_.io(), config_.daemon.shutdownGrace);
-  graceTimer_->async_wait([this](const std::error_code& ec) {
+  graceTimer_->async_wait([this, each](const std::error_code& ec) {
     if (ec) return;
     PXD_WARN("daemon.grace_expired", "in_flight={}", loop_.gate().inFlight());
-    if (tftp_) tftp_->abortTransfers();
-    if (iscsi_) iscsi_->abortConnections();
+    each([](service::Service& s) { s.abort(); });
     // Aborted transfers leave the gate on their next wake-up; the drain callback then stops the loop.
   });
 }

@@ -1,29 +1,73 @@
-// The daemon: configuration -> one event loop + the protocol services.
+// The daemon: configuration -> one event loop, the shared runtime, and the protocol services.
+//
+// Every service implements service::Service. A configuration (at start and on SIGHUP) is applied in
+// two phases: every service whose section is present is prepared, and only if all of them prepared
+// is each one committed; services whose section was removed stop accepting then, and finish what is
+// in flight. So a reload that any one service refuses (a TFTP root that does not exist, an address
+// that cannot be bound, a lease file that cannot be opened) changes nothing at all, and the running
+// configuration keeps serving.
+//
+// The runtime is what services share and the daemon owns: the block store with each host's disk
+// (HostDisks) and the disk worker pool, handed to iSCSI (and to NBD next).
 //
 // Signals (handled on the loop, never in signal context):
 //   SIGTERM, SIGINT  stop accepting new work; transfers in flight finish (up to
 //                    daemon.shutdown_grace), then the loop stops. A second signal cuts them off.
-//   SIGHUP           reload the config file. A config that does not load, or that a service
-//                    cannot apply (e.g. an address it cannot bind), is refused with the error and
-//                    the running configuration stays. Transfers in flight are never dropped.
+//   SIGHUP           reload the config file, all or nothing (above).
+//
+// Programs learn the daemon's state from the files in [daemon] state_dir (daemon/state_files.hpp),
+// never from its log.
 #pragma once
 
+#include <asio/steady_timer.hpp>
+
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "blockstore/async_device.hpp"
+#include "blockstore/host_disks.hpp"
 #include "config/config.hpp"
-#include "dhcp/service.hpp"
+#include "daemon/state_files.hpp"
 #include "event/loop.hpp"
-#include "inventory/inventory.hpp"
-#include "iscsi/service.hpp"
-#include "tftp/service.hpp"
+#include "service/service.hpp"
+
+namespace pxedust::dhcp {
+class DhcpService;
+}
+namespace pxedust::iscsi {
+class IscsiService;
+}
+namespace pxedust::tftp {
+class TftpService;
+}
 
 namespace pxedust::daemon {
+
+// What the services share, owned by the daemon.
+struct Runtime {
+  event::Loop& loop;
+  std::shared_ptr<blockstore::WorkerPool> diskPool;  // file I/O of every block front-end
+  std::shared_ptr<blockstore::HostDisks> disks;      // each host's disk; opened with the first service that needs it
+  std::string storageDir;                            // the store `disks` opened (a new dir needs a restart)
+};
+
+// One kind of service the daemon can run.
+struct ServiceSpec {
+  std::string name;
+  std::function<bool(const config::Config&)> wanted;  // its section is in the config
+  bool needsDisks = false;                            // it serves hosts' disks (Runtime::disks)
+  std::function<std::unique_ptr<service::Service>(const Runtime&)> make;
+};
+
+// DHCP, TFTP and iSCSI, in the order they are prepared and committed.
+std::vector<ServiceSpec> standardServices();
 
 class Daemon {
  public:
   // `config` has been loaded already (serve loads it so it can report errors before starting).
-  Daemon(std::string configPath, config::Config config);
+  Daemon(std::string configPath, config::Config config, std::vector<ServiceSpec> specs = standardServices());
   ~Daemon();
 
   // Starts the services and runs the loop until shutdown; returns the process exit code.
@@ -31,24 +75,37 @@ class Daemon {
 
   // Called on the loop. Public for tests and for the demo.
   void reload();
+  // Applies `config` to every service, all or nothing: an error means nothing changed.
+  Result<void> apply(const config::Config& config);
   void shutdown();
   event::Loop& loop() { return loop_; }
-  [[nodiscard]] const tftp::TftpService* tftp() const { return tftp_.get(); }
-  [[nodiscard]] const dhcp::DhcpService* dhcp() const { return dhcp_.get(); }
-  [[nodiscard]] const iscsi::IscsiService* iscsi() const { return iscsi_.get(); }
+  [[nodiscard]] const config::Config& config() const { return config_; }
+  // The running service of that name, or null.
+  [[nodiscard]] service::Service* find(std::string_view name) const;
+  [[nodiscard]] const tftp::TftpService* tftp() const;
+  [[nodiscard]] const dhcp::DhcpService* dhcp() const;
+  [[nodiscard]] const iscsi::IscsiService* iscsi() const;
 
  private:
-  Result<void> applyConfig(const config::Config& config);
+  struct Slot {
+    ServiceSpec spec;
+    std::unique_ptr<service::Service> running;
+  };
 
   std::string configPath_;
   config::Config config_;
   event::Loop loop_;
-  std::unique_ptr<tftp::TftpService> tftp_;
-  std::unique_ptr<dhcp::DhcpService> dhcp_;
-  std::unique_ptr<iscsi::IscsiService> iscsi_;
-  std::string iscsiStorageDir_;  // the store the iSCSI service opened (a new dir needs a restart)
+  Runtime runtime_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
+  void writeDaemonState(std::string_view state);
+
   std::unique_ptr<asio::steady_timer> graceTimer_;
   bool shuttingDown_ = false;
+  StateFiles stateFiles_;
+  std::uint64_t reloadsApplied_ = 0;
+  std::uint64_t reloadsRefused_ = 0;
+  std::string lastRefusal_;
 };
 
 }  // namespace pxedust::daemon

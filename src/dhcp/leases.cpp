@@ -448,11 +448,23 @@ LeaseDb::Pool* LeaseDb::findPool(std::uint32_t subnetId) {
 }
 
 Result<void> LeaseDb::reconfigure(std::vector<PoolConfig> pools, std::vector<std::uint32_t> reserved) {
-  std::vector<RangeRef> ranges;
-  auto built = buildPools(std::move(pools), ranges);
-  if (!built) return built.error();
-  applyPools(std::move(*built), std::move(ranges), std::move(reserved));
+  auto plan = planPools(std::move(pools), std::move(reserved));
+  if (!plan) return plan.error();
+  applyPlan(std::move(*plan));
   return {};
+}
+
+Result<LeaseDb::PoolPlan> LeaseDb::planPools(std::vector<PoolConfig> pools, std::vector<std::uint32_t> reserved) {
+  PoolPlan plan;
+  auto built = buildPools(std::move(pools), plan.ranges);
+  if (!built) return built.error();
+  plan.pools = std::move(*built);
+  plan.reserved = std::move(reserved);
+  return plan;
+}
+
+void LeaseDb::applyPlan(PoolPlan plan) {
+  applyPools(std::move(plan.pools), std::move(plan.ranges), std::move(plan.reserved));
 }
 
 // ---- the records -------------------------------------------------------------------------------

@@ -269,6 +269,11 @@ class LeaseDb {
 
   // Replaces the pools and reservations. On a validation error nothing changes.
   Result<void> reconfigure(std::vector<PoolConfig> pools, std::vector<std::uint32_t> reserved);
+  // The same in two steps, for an all-or-nothing reload: planPools() checks and can fail, changing
+  // nothing; applyPlan() cannot fail.
+  struct PoolPlan;
+  static Result<PoolPlan> planPools(std::vector<PoolConfig> pools, std::vector<std::uint32_t> reserved);
+  void applyPlan(PoolPlan plan);
 
   // Lookups, O(1). The pointer is valid until the next non-const call.
   [[nodiscard]] const Lease* findByAddress(std::uint32_t address) const;
@@ -295,6 +300,15 @@ class LeaseDb {
     std::uint32_t first, last;
     std::size_t pool;
   };
+
+ public:
+  struct PoolPlan {
+    std::vector<Pool> pools;
+    std::vector<RangeRef> ranges;
+    std::vector<std::uint32_t> reserved;
+  };
+
+ private:
   struct Entry {
     Lease lease;
     std::uint64_t seq = 0;  // order of the last change; snapshots keep it so "latest" survives reloads

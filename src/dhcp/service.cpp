@@ -40,7 +40,7 @@ struct DhcpService::Pending {
   Request request;
   Arrival arrival;
   Decision decision;
-  // The encoded reply and where it goes, filled by prepare() for the batch's one sendmmsg.
+  // The encoded reply and where it goes, filled by packReply() for the batch's one sendmmsg.
   std::vector<std::uint8_t> bytes{};
   sockaddr_in to{};
 };
@@ -79,44 +79,62 @@ Result<std::shared_ptr<DhcpService::Listener>> DhcpService::openListener(const I
   return l;
 }
 
-Result<void> DhcpService::apply(const config::Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
-  const auto& dc = config.dhcp;
-  // Everything that can fail happens before anything changes.
+// What prepare() made: the sockets of the new config (kept and new), and a new lease database or the
+// new pools for the running one. Dropped uncommitted, it closes the new sockets and the new database.
+struct DhcpService::Staged final : service::Staged {
+  std::shared_ptr<const config::DhcpConfig> config;
+  std::shared_ptr<const inventory::Inventory> hosts;
   std::vector<InterfaceInfo> interfaces;
+  std::vector<std::shared_ptr<Listener>> keep;
+  std::vector<std::shared_ptr<Listener>> fresh;
+  std::optional<LeaseDb> opened;                // server mode, first time: the database opened
+  std::optional<LeaseDb::PoolPlan> pools;       // server mode, running database: its new pools
+  bool committed = false;
+  ~Staged() override {
+    if (committed) return;
+    for (auto& l : fresh) {
+      l->closed = true;
+      l->socket.close();
+    }
+  }
+};
+
+Result<std::unique_ptr<service::Staged>> DhcpService::prepare(const config::Config& config,
+                                                              std::shared_ptr<const inventory::Inventory> hosts) {
+  const auto& dc = config.dhcp;
+  auto staged = std::make_unique<Staged>();
   for (const auto& name : dc.interfaces) {
     auto info = lookupInterface(name);
     if (!info) return Error{"dhcp: " + info.error().message, info.error().code};
-    interfaces.push_back(*info);
+    staged->interfaces.push_back(*info);
   }
   if (config_ && leases_ && dc.mode == config::DhcpMode::Server && config_->leaseFile != dc.leaseFile)
     return Error{"dhcp: lease_file cannot change while running (restart pxedust to move it)"};
 
-  std::vector<std::shared_ptr<Listener>> fresh;
-  std::vector<std::shared_ptr<Listener>> keep;
   std::vector<std::uint16_t> ports = {67};
   if (dc.mode == config::DhcpMode::Proxy) ports.push_back(4011);
-  for (const auto& info : interfaces) {
+  for (const auto& info : staged->interfaces) {
     for (auto port : ports) {
       auto same = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& l) {
         return l->interface.name == info.name && l->interface.index == info.index && l->port == port;
       });
       if (same != listeners_.end()) {
-        (*same)->interface = info;  // its address may have changed
-        keep.push_back(*same);
+        staged->keep.push_back(*same);
         continue;
       }
       auto l = openListener(info, port);
-      if (!l) return l.error();
-      fresh.push_back(*l);
+      if (!l) return l.error();  // the staged object closes the ones opened so far
+      staged->fresh.push_back(*l);
     }
   }
 
-  std::optional<LeaseDb> opened;
-  auto pools = Policy::poolsFor(dc);
-  auto reserved = Policy::reservationsFor(config);
   if (dc.mode == config::DhcpMode::Server) {
+    auto pools = Policy::poolsFor(dc);
+    auto reserved = Policy::reservationsFor(config);
     if (leases_) {
-      if (auto r = leases_->reconfigure(pools, reserved); !r) return Error{"dhcp: " + r.error().message, r.error().code};
+      auto plan = LeaseDb::planPools(std::move(pools), std::move(reserved));
+      if (!plan) return Error{"dhcp: " + plan.error().message, plan.error().code};
+      staged->pools.emplace(std::move(*plan));
     } else {
       LeaseDbOptions lo;
       lo.path = dc.leaseFile;
@@ -124,30 +142,42 @@ Result<void> DhcpService::apply(const config::Config& config, std::shared_ptr<co
       lo.declineQuarantine = static_cast<std::uint32_t>(dc.declineHold.count());
       auto db = LeaseDb::open(std::move(lo), pools, reserved, clock_());
       if (!db) return Error{"dhcp: lease file " + dc.leaseFile + ": " + db.error().message, db.error().code};
-      const auto& rep = db->loadReport();
-      PXD_INFO("dhcp.leases_loaded", "file={} leases={} corrupt_lines={} torn_bytes={} created={}", log::q(dc.leaseFile),
-               rep.leases, rep.corruptLines, rep.tornBytes, rep.created);
-      opened.emplace(std::move(*db));
+      staged->opened.emplace(std::move(*db));
     }
   }
+  staged->config = std::make_shared<const config::DhcpConfig>(dc);
+  staged->hosts = std::move(hosts);
+  return std::unique_ptr<service::Staged>(std::move(staged));
+}
 
-  // Commit.
-  if (opened) {
+void DhcpService::commit(std::unique_ptr<service::Staged> base) noexcept {
+  auto& staged = static_cast<Staged&>(*base);
+  staged.committed = true;
+  const auto& dc = *staged.config;
+  if (staged.opened) {
     flushLeases();  // the old journal's parked ACKs are settled against it
-    leases_.emplace(std::move(*opened));
+    leases_.emplace(std::move(*staged.opened));
+    const auto& rep = leases_->loadReport();
+    PXD_INFO("dhcp.leases_loaded", "file={} leases={} corrupt_lines={} torn_bytes={} created={}", log::q(dc.leaseFile),
+             rep.leases, rep.corruptLines, rep.tornBytes, rep.created);
   }
-  config_ = std::make_shared<const config::DhcpConfig>(dc);
+  if (staged.pools) leases_->applyPlan(std::move(*staged.pools));
+  config_ = staged.config;
   LeaseDb* db = dc.mode == config::DhcpMode::Server && leases_ ? &*leases_ : nullptr;
-  if (!policy_) policy_ = std::make_unique<Policy>(config_, hosts, db);
-  else policy_ = std::make_unique<Policy>(config_, hosts, db);
+  policy_ = std::make_unique<Policy>(config_, staged.hosts, db);
+  // A kept socket's interface may have a new address.
+  for (auto& l : staged.keep) {
+    for (const auto& info : staged.interfaces)
+      if (info.name == l->interface.name && info.index == l->interface.index) l->interface = info;
+  }
   for (auto& l : listeners_) {
-    if (std::find(keep.begin(), keep.end(), l) == keep.end()) {
+    if (std::find(staged.keep.begin(), staged.keep.end(), l) == staged.keep.end()) {
       l->closed = true;
       l->socket.close();
     }
   }
-  listeners_ = keep;
-  for (auto& l : fresh) {
+  listeners_ = std::move(staged.keep);
+  for (auto& l : staged.fresh) {
     listeners_.push_back(l);
     asio::co_spawn(loop_.io(), serve(l), asio::detached);
   }
@@ -157,9 +187,14 @@ Result<void> DhcpService::apply(const config::Config& config, std::shared_ptr<co
              dc.mode == config::DhcpMode::Proxy ? "proxy" : "server");
   std::vector<RouterAdverts::Interface> raOn;
   if (dc.answerRouterSolicitations)
-    for (const auto& i : interfaces) raOn.push_back({i.name, i.index});
+    for (const auto& i : staged.interfaces) raOn.push_back({i.name, i.index});
   adverts_.apply(raOn);
-  return {};
+}
+
+std::vector<std::string> DhcpService::endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& l : listeners_) out.push_back(fmt::format("{}:{}", l->interface.name, l->port));
+  return out;
 }
 
 void DhcpService::stop() {
@@ -344,7 +379,7 @@ void DhcpService::sendReplies(Listener& listener, const std::vector<Pending*>& r
     }
     PXD_DEBUG("dhcp.answer", "interface={} xid={:#010x} type={} {}", listener.interface.name, p.request.xid,
               messageTypeName(p.request.type), d.detail);
-    if (!d.reply || !prepare(listener, p)) continue;
+    if (!d.reply || !packReply(listener, p)) continue;
     if (count == sending.size()) flush();
     parts[count] = iovec{p.bytes.data(), p.bytes.size()};
     auto& h = messages[count].msg_hdr;
@@ -358,7 +393,7 @@ void DhcpService::sendReplies(Listener& listener, const std::vector<Pending*>& r
   flush();
 }
 
-bool DhcpService::prepare(Listener& listener, Pending& p) {
+bool DhcpService::packReply(Listener& listener, Pending& p) {
   auto& reply = *p.decision.reply;
   auto bytes = encodeReply(p.message, std::move(reply));  // its options are not needed afterwards
   if (!bytes) {

@@ -10,8 +10,9 @@
 // change made so far (group commit), so a slow disk delays only those ACKs, never the event loop that
 // TFTP and iSCSI share.
 //
-// apply() is used at start and on SIGHUP: it looks up every interface and opens every new socket
-// first, and changes nothing if one fails.
+// prepare() looks up every interface, opens every new socket and the lease file (or checks the new
+// pools against the running database); commit() swaps them in (the reload contract of
+// service/service.hpp).
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -33,6 +34,7 @@
 #include "event/loop.hpp"
 #include "event/udp.hpp"
 #include "inventory/inventory.hpp"
+#include "service/service.hpp"
 
 namespace pxedust::dhcp {
 
@@ -42,7 +44,7 @@ struct DhcpStats : PolicyStats {
   std::uint64_t sendErrors = 0;
 };
 
-class DhcpService {
+class DhcpService final : public service::Service {
  public:
   using Clock = std::function<UnixTime()>;
   explicit DhcpService(event::Loop& loop, Clock clock = {});
@@ -50,7 +52,15 @@ class DhcpService {
   DhcpService(const DhcpService&) = delete;
   DhcpService& operator=(const DhcpService&) = delete;
 
-  Result<void> apply(const config::Config& config, std::shared_ptr<const inventory::Inventory> hosts);
+  [[nodiscard]] std::string_view name() const override { return "dhcp"; }
+  Result<std::unique_ptr<service::Staged>> prepare(const config::Config& config,
+                                                   std::shared_ptr<const inventory::Inventory> hosts) override;
+  void commit(std::unique_ptr<service::Staged> staged) noexcept override;
+  void stopAccepting() override { stop(); }
+  void abort() override {}  // stop() already settled every reply; nothing is left in flight
+  [[nodiscard]] bool busy() const override { return false; }
+  [[nodiscard]] std::vector<std::string> endpoints() const override;
+  // Closes the sockets and settles every reply waiting for the journal.
   void stop();
 
   [[nodiscard]] const DhcpStats& stats() const { return stats_; }
@@ -67,6 +77,7 @@ class DhcpService {
   };
   struct Pending;
   struct Parked;  // a reply waiting for the journal
+  struct Staged;
 
   Result<std::shared_ptr<Listener>> openListener(const InterfaceInfo& interface, std::uint16_t port);
   asio::awaitable<void> serve(std::shared_ptr<Listener> listener);
@@ -81,7 +92,7 @@ class DhcpService {
   // Waits for the job in flight, syncs what is left and settles every parked reply (reload, stop).
   void flushLeases();
   // Encodes p's reply and works out its destination (setting the neighbour entry if needed).
-  bool prepare(Listener& listener, Pending& p);
+  bool packReply(Listener& listener, Pending& p);
   // Sends one prepared reply on its own (what sendmmsg left), counting and logging a failure.
   void send(Listener& listener, const Pending& p);
 

@@ -200,9 +200,10 @@ Result<void> TcpListener::listen(const asio::ip::tcp::endpoint& endpoint, int ba
                      ec.message(),
                  ec.value()};
   }
-  asio::co_spawn(acceptor_.get_executor(), acceptLoop(), asio::detached);
   return {};
 }
+
+void TcpListener::start() { asio::co_spawn(acceptor_.get_executor(), acceptLoop(), asio::detached); }
 
 void TcpListener::close() {
   std::error_code ec;

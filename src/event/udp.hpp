@@ -87,7 +87,10 @@ class TcpListener {
   using Handler = std::function<void(asio::ip::tcp::socket)>;
   TcpListener(asio::io_context& io, Handler handler) : acceptor_(io), handler_(std::move(handler)) {}
 
+  // Binds and listens: the kernel queues connections from here on. start() begins accepting them;
+  // the two are apart so that a reload can bind a new address and still change its mind.
   Result<void> listen(const asio::ip::tcp::endpoint& endpoint, int backlog = 1024);
+  void start();
   void close();
   [[nodiscard]] asio::ip::tcp::endpoint localEndpoint() const;
 

@@ -54,7 +54,7 @@ struct ServiceContext {
   explicit ServiceContext(asio::any_io_executor ex) : executor(std::move(ex)) {}
   asio::any_io_executor executor;
   std::shared_ptr<const TargetRegistry> registry;
-  std::unique_ptr<blockstore::WorkerPool> pool;
+  std::shared_ptr<blockstore::WorkerPool> pool;  // the daemon's, shared with every block front-end
   std::unique_ptr<LunCache> luns;
   SessionTable sessions;
   TargetLimits limits;

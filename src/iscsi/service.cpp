@@ -22,9 +22,10 @@ void cryptoRandom(std::span<std::uint8_t> out) {
 }
 }  // namespace
 
-IscsiService::IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDisks> disks, unsigned diskThreads)
+IscsiService::IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDisks> disks,
+                           std::shared_ptr<blockstore::WorkerPool> pool)
     : loop_(loop), ctx_(std::make_shared<ServiceContext>(loop.executor())) {
-  ctx_->pool = std::make_unique<blockstore::WorkerPool>(diskThreads);
+  ctx_->pool = std::move(pool);
   ctx_->luns = std::make_unique<LunCache>(std::move(disks), *ctx_->pool, loop.executor(), 1);
   ctx_->random = cryptoRandom;
 }
@@ -34,33 +35,74 @@ IscsiService::~IscsiService() {
   abortConnections();
 }
 
+std::vector<std::string> IscsiService::endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& [k, l] : listeners_) {
+    auto ep = l->localEndpoint();
+    out.push_back(ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                                       : fmt::format("{}:{}", ep.address().to_string(), ep.port()));
+  }
+  return out;
+}
+
 std::vector<asio::ip::tcp::endpoint> IscsiService::listenEndpoints() const {
   std::vector<asio::ip::tcp::endpoint> out;
   for (const auto& [k, l] : listeners_) out.push_back(l->localEndpoint());
   return out;
 }
 
-Result<void> IscsiService::apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
-  if (stopping_) return {};
-  // Bind new listeners first: a reload that cannot bind changes nothing.
+// What prepare() made: the listeners the new config adds (bound, not yet accepting) and the new
+// target registry. Dropped uncommitted, the new listeners close.
+struct IscsiService::Staged final : service::Staged {
+  config::IscsiConfig config;
+  std::shared_ptr<const TargetRegistry> registry;
+  std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;  // by "addr:port"
+  std::set<std::string> wanted;
+  ~Staged() override {
+    for (auto& [k, f] : fresh)
+      if (f) f->close();
+  }
+};
+
+Result<std::unique_ptr<service::Staged>> IscsiService::prepare(const config::Config& config,
+                                                               std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = prepareSection(config.iscsi, std::move(hosts));
+  if (!staged) return staged.error();
+  return std::unique_ptr<service::Staged>(std::move(*staged));
+}
+
+Result<std::unique_ptr<IscsiService::Staged>> IscsiService::prepareSection(
+    const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = std::make_unique<Staged>();
   std::vector<config::SocketAddress> listen = config.listen;
   if (listen.empty()) listen.push_back(config::SocketAddress{asio::ip::address_v4::any(), 3260});
-  std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;
-  std::set<std::string> wanted;
   for (const auto& a : listen) {
     std::string key = a.toString();
-    wanted.insert(key);
-    if (listeners_.contains(key) || fresh.contains(key)) continue;
+    staged->wanted.insert(key);
+    if (listeners_.contains(key) || staged->fresh.contains(key)) continue;
     auto l = std::make_unique<event::TcpListener>(loop_.io(), [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
-    if (auto r = l->listen(asio::ip::tcp::endpoint(a.address, a.port)); !r) {
-      for (auto& [k, f] : fresh) f->close();
-      return Error{"[iscsi] " + r.error().message, r.error().code};
-    }
-    PXD_INFO("iscsi.listening", "address={}", key);
-    fresh.emplace(key, std::move(l));
+    if (auto r = l->listen(asio::ip::tcp::endpoint(a.address, a.port)); !r)
+      return Error{"[iscsi] " + r.error().message, r.error().code};  // the staged object closes the others
+    staged->fresh.emplace(key, std::move(l));
   }
+  staged->config = config;
+  staged->registry = std::make_shared<const TargetRegistry>(config, std::move(hosts));
+  return staged;
+}
+
+Result<void> IscsiService::apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = prepareSection(config, std::move(hosts));
+  if (!staged) return staged.error();
+  commit(std::move(*staged));
+  return {};
+}
+
+void IscsiService::commit(std::unique_ptr<service::Staged> base) noexcept {
+  auto& staged = static_cast<Staged&>(*base);
+  if (stopping_) return;  // shutting down: the staged listeners close with it
+  const auto& config = staged.config;
   for (auto it = listeners_.begin(); it != listeners_.end();) {
-    if (!wanted.contains(it->first)) {
+    if (!staged.wanted.contains(it->first)) {
       PXD_INFO("iscsi.listener_closed", "address={}", it->first);
       it->second->close();
       it = listeners_.erase(it);
@@ -68,10 +110,15 @@ Result<void> IscsiService::apply(const config::IscsiConfig& config, std::shared_
       ++it;
     }
   }
-  for (auto& [k, l] : fresh) listeners_.emplace(k, std::move(l));
+  for (auto& [k, l] : staged.fresh) {
+    PXD_INFO("iscsi.listening", "address={}", k);
+    l->start();
+    listeners_.emplace(k, std::move(l));
+  }
+  staged.fresh.clear();
   maxConnections_ = config.maxConnections;
 
-  auto registry = std::make_shared<const TargetRegistry>(config, std::move(hosts));
+  const auto& registry = staged.registry;
   ctx_->registry = registry;
   ctx_->luns->setPortalGroupTag(config.portalGroupTag);
   auto forgotten = ctx_->luns->retain(*registry);
@@ -103,7 +150,6 @@ Result<void> IscsiService::apply(const config::IscsiConfig& config, std::shared_
   }
   PXD_INFO("iscsi.applied", "targets={} listeners={} sessions={} luns_dropped={}", registry->targets().size(),
            listeners_.size(), ctx_->sessions.size(), forgotten.size());
-  return {};
 }
 
 void IscsiService::accept(asio::ip::tcp::socket socket) {
@@ -140,6 +186,8 @@ void IscsiService::stop() {
   for (auto& [id, w] : conns)
     if (auto c = w.lock()) c->drain(Drop::Shutdown);
 }
+
+void IscsiService::abort() { abortConnections(); }
 
 void IscsiService::abortConnections() {
   auto conns = ctx_->connections;

@@ -1,8 +1,8 @@
 // The iSCSI service: a TCP listener per [iscsi] listen address, the target registry, sessions and
 // connections (RFC 7143).
 //
-// apply() is used at start and on SIGHUP. It binds any new listener first and changes nothing if
-// that fails. A new target registry is swapped in: logins from then on see the new hosts and ACLs;
+// prepare() binds any new listener and builds the new target registry; commit() swaps them in (the
+// reload contract of service/service.hpp). With the new registry, logins from then on see the new hosts and ACLs;
 // sessions of a host that left the config (or whose image changed, or whose ACL no longer admits
 // the initiator) are closed, and every other session is left alone.
 //
@@ -21,28 +21,46 @@
 #include "event/loop.hpp"
 #include "event/udp.hpp"
 #include "inventory/inventory.hpp"
+#include "service/service.hpp"
 #include "iscsi/connection.hpp"
 #include "iscsi/stats.hpp"
 
 namespace pxedust::iscsi {
 
-class IscsiService {
+class IscsiService final : public service::Service {
  public:
-  IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDisks> disks, unsigned diskThreads = 4);
+  // `disks` and `pool` are the daemon's, shared with the other block front-ends.
+  IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDisks> disks,
+               std::shared_ptr<blockstore::WorkerPool> pool);
   ~IscsiService();
   IscsiService(const IscsiService&) = delete;
   IscsiService& operator=(const IscsiService&) = delete;
 
+  [[nodiscard]] std::string_view name() const override { return "iscsi"; }
+  Result<std::unique_ptr<service::Staged>> prepare(const config::Config& config,
+                                                   std::shared_ptr<const inventory::Inventory> hosts) override;
+  void commit(std::unique_ptr<service::Staged> staged) noexcept override;
+  void stopAccepting() override { stop(); }
+  void abort() override;
+  [[nodiscard]] bool busy() const override { return !ctx_->connections.empty(); }
+  [[nodiscard]] std::vector<std::string> endpoints() const override;
+
+  // prepare() + commit() of the [iscsi] section alone (tests).
   Result<void> apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts);
   void stop();
   void abortConnections();
 
   [[nodiscard]] const IscsiStats& stats() const { return ctx_->stats; }
   [[nodiscard]] std::size_t sessions() const { return ctx_->sessions.size(); }
+  [[nodiscard]] const std::shared_ptr<const TargetRegistry>& registry() const { return ctx_->registry; }
   [[nodiscard]] std::size_t connections() const { return ctx_->connections.size(); }
   [[nodiscard]] std::vector<asio::ip::tcp::endpoint> listenEndpoints() const;
 
  private:
+  struct Staged;
+
+  Result<std::unique_ptr<Staged>> prepareSection(const config::IscsiConfig& config,
+                                                 std::shared_ptr<const inventory::Inventory> hosts);
   void accept(asio::ip::tcp::socket socket);
 
   event::Loop& loop_;

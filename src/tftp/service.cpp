@@ -95,50 +95,90 @@ Result<std::shared_ptr<TftpService::Listener>> TftpService::openListener(const c
   return l;
 }
 
-Result<void> TftpService::apply(const config::TftpConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+// What prepare() made: the new root and every listener of the new config (the ones kept and the ones
+// just bound). Dropped uncommitted, it closes the new sockets and the root; the running ones stay.
+struct TftpService::Staged final : service::Staged {
+  config::TftpConfig config;
+  std::shared_ptr<const inventory::Inventory> hosts;
+  UniqueFd root;
+  std::vector<std::shared_ptr<Listener>> listeners;
+  std::vector<std::shared_ptr<Listener>> opened;  // the new ones among them
+  bool committed = false;
+  ~Staged() override {
+    if (committed) return;
+    for (auto& o : opened) {
+      o->socket.close();
+      o->replies.close();
+    }
+  }
+};
+
+Result<std::unique_ptr<service::Staged>> TftpService::prepare(const config::Config& config,
+                                                              std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = prepareSection(config.tftp, std::move(hosts));
+  if (!staged) return staged.error();
+  return std::unique_ptr<service::Staged>(std::move(*staged));
+}
+
+Result<std::unique_ptr<TftpService::Staged>> TftpService::prepareSection(const config::TftpConfig& config,
+                                                                         std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = std::make_unique<Staged>();
   auto root = openRoot(config.root);
   if (!root) return root.error();
-  // Bind what is new before changing anything, so a failure leaves the old configuration running.
-  std::vector<std::shared_ptr<Listener>> next;
-  std::vector<std::shared_ptr<Listener>> opened;
+  staged->root = std::move(*root);
   for (const auto& addr : config.listen) {
     auto it = std::find_if(listeners_.begin(), listeners_.end(),
                            [&](const auto& l) { return l->address == addr; });
     if (it != listeners_.end()) {
-      next.push_back(*it);
+      staged->listeners.push_back(*it);
       continue;
     }
     auto l = openListener(addr);
-    if (!l) {
-      for (auto& o : opened) {
-        o->socket.close();
-        o->replies.close();
-      }
-      return l.error();
-    }
-    opened.push_back(*l);
-    next.push_back(*l);
+    if (!l) return l.error();  // the staged object closes what was opened so far
+    staged->opened.push_back(*l);
+    staged->listeners.push_back(*l);
   }
+  staged->config = config;
+  staged->hosts = std::move(hosts);
+  return staged;
+}
+
+void TftpService::commit(std::unique_ptr<service::Staged> base) noexcept {
+  auto& staged = static_cast<Staged&>(*base);
+  staged.committed = true;
+  const auto& config = staged.config;
   for (auto& old : listeners_) {
-    if (std::find(next.begin(), next.end(), old) == next.end()) {
+    if (std::find(staged.listeners.begin(), staged.listeners.end(), old) == staged.listeners.end()) {
       old->closed = true;
       old->socket.close();
       old->replies.close();
       PXD_INFO("tftp.unlisten", "address={}", old->address.toString());
     }
   }
-  listeners_ = std::move(next);
-  root_ = std::move(*root);
+  listeners_ = std::move(staged.listeners);
+  root_ = std::move(staged.root);
   bool limiterChanged = !config_ || config_->clientRate != config.clientRate || config_->clientBurst != config.clientBurst;
   config_ = std::make_shared<config::TftpConfig>(config);
-  hosts_ = std::move(hosts);
+  hosts_ = std::move(staged.hosts);
   if (limiterChanged) limiter_ = std::make_unique<RateLimiter>(config.clientRate, config.clientBurst);
   if (config.transferPortLow != 0) nextPort_ = config.transferPortLow;
-  for (auto& l : opened) {
+  for (auto& l : staged.opened) {
     PXD_INFO("tftp.listen", "address={} root={}", endpointText(l->socket.localEndpoint()), log::q(config.root));
     asio::co_spawn(loop_.io(), serve(l), asio::detached);
   }
+}
+
+Result<void> TftpService::apply(const config::TftpConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = prepareSection(config, std::move(hosts));
+  if (!staged) return staged.error();
+  commit(std::move(*staged));
   return {};
+}
+
+std::vector<std::string> TftpService::endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& l : listeners_) out.push_back(endpointText(l->socket.localEndpoint()));
+  return out;
 }
 
 std::vector<asio::ip::udp::endpoint> TftpService::listenEndpoints() const {
@@ -164,6 +204,8 @@ void TftpService::stopListening() {
   }
   listeners_.clear();
 }
+
+void TftpService::abort() { abortTransfers(); }
 
 void TftpService::abortTransfers() {
   // abort() only flags and cancels; each transfer finishes (and leaves the map) on its next wake-up.

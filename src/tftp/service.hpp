@@ -9,8 +9,8 @@
 // boot — costs one openat2 and one reply, sent from a per-listener reply socket so that, as
 // RFC 1350 asks, it never comes from port 69.
 //
-// apply() is used at start and on SIGHUP: it opens the new root and binds any new listener first,
-// and changes nothing if either fails. Transfers in flight keep their file, socket and settings.
+// prepare() opens the new root and binds any new listener; commit() swaps them in (the reload
+// contract of service/service.hpp). Transfers in flight keep their file, socket and settings.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -28,18 +28,29 @@
 #include "event/loop.hpp"
 #include "event/udp.hpp"
 #include "inventory/inventory.hpp"
+#include "service/service.hpp"
 #include "tftp/stats.hpp"
 #include "tftp/transfer.hpp"
 
 namespace pxedust::tftp {
 
-class TftpService {
+class TftpService final : public service::Service {
  public:
   explicit TftpService(event::Loop& loop, unsigned diskThreads = 2);
   ~TftpService();
   TftpService(const TftpService&) = delete;
   TftpService& operator=(const TftpService&) = delete;
 
+  [[nodiscard]] std::string_view name() const override { return "tftp"; }
+  Result<std::unique_ptr<service::Staged>> prepare(const config::Config& config,
+                                                   std::shared_ptr<const inventory::Inventory> hosts) override;
+  void commit(std::unique_ptr<service::Staged> staged) noexcept override;
+  void stopAccepting() override { stopListening(); }
+  void abort() override;
+  [[nodiscard]] bool busy() const override { return !transfers_.empty(); }
+  [[nodiscard]] std::vector<std::string> endpoints() const override;
+
+  // prepare() + commit() of the [tftp] section alone (tests).
   Result<void> apply(const config::TftpConfig& config, std::shared_ptr<const inventory::Inventory> hosts);
   // Shutdown, first step: close the listeners; transfers in flight go on.
   void stopListening();
@@ -63,6 +74,10 @@ class TftpService {
     std::size_t operator()(const asio::ip::udp::endpoint& ep) const;
   };
 
+  struct Staged;
+
+  Result<std::unique_ptr<Staged>> prepareSection(const config::TftpConfig& config,
+                                                 std::shared_ptr<const inventory::Inventory> hosts);
   Result<std::shared_ptr<Listener>> openListener(const config::SocketAddress& address);
   asio::awaitable<void> serve(std::shared_ptr<Listener> listener);
   void handleRequest(Listener& listener, const event::Received& rx, std::span<const std::uint8_t> datagram);

@@ -12,7 +12,11 @@ import struct
 import subprocess
 import tempfile
 import time
+import sys
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pxedust_state  # noqa: E402
 
 PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
 LOOPBACK = "127.0.0.1"
@@ -29,24 +33,17 @@ def have(*tools):
     return all(shutil.which(t) for t in tools)
 
 
-def free_tcp_port():
-    for port in range(13260, 13300):
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((LOOPBACK, port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 13260-13299")
-
-
 class Target:
     """pxedust serve with an [iscsi] section, three hosts and a 16 MiB base image."""
 
     def __init__(self, base_size=16 << 20):
         self.dir = tempfile.mkdtemp(prefix="pxedust-iscsi-")
-        self.port = free_tcp_port()
+        # Port 0 at first (the kernel picks; daemon.json says which); a restart asks for the same one.
+        self.config_port = 0
+        self.port = None
+        self.state_dir = os.path.join(self.dir, "state")
+        self.tftp_root = os.path.join(self.dir, "tftp")
+        os.mkdir(self.tftp_root)
         self.config = os.path.join(self.dir, "pxedust.toml")
         self.log = os.path.join(self.dir, "pxedust.log")
         self.store = os.path.join(self.dir, "store")
@@ -62,10 +59,11 @@ class Target:
         with open(self.base, "rb") as f:
             self.base_bytes = f.read()
 
-    def write_config(self, extra_hosts="", without=(), iscsi_extra=""):
+    def write_config(self, extra_hosts="", without=(), iscsi_extra="", tftp_root=None):
         """The config with its hosts, but for those named in `without`, and `extra_hosts` appended;
-        `iscsi_extra` goes at the end of the [iscsi] section."""
-        text = self._config_text(extra_hosts, iscsi_extra)
+        `iscsi_extra` goes at the end of the [iscsi] section; a TFTP service serves `tftp_root`
+        (default: an empty directory)."""
+        text = self._config_text(extra_hosts, iscsi_extra, tftp_root or self.tftp_root)
         for name in without:
             text, n = re.subn(r'\[\[host\]\]\nname = "%s"\n.*?(?=\[\[host\]\]|\Z)' % re.escape(name), "", text,
                               flags=re.S)
@@ -73,14 +71,21 @@ class Target:
         with open(self.config, "w") as f:
             f.write(text)
 
-    def reload(self, **config):
-        """Rewrites the config (write_config's arguments) and has the running daemon reload it."""
+    def reload(self, expect="applied", **config):
+        """Rewrites the config (write_config's arguments), has the running daemon reload it, and
+        checks the reload was `expect`ed ("applied" or "refused"); returns daemon.json after it."""
         self.write_config(**config)
+        before = pxedust_state.read_json(self.state_dir, "daemon.json")
         self.proc.send_signal(signal.SIGHUP)
-        if not self.wait_log("event=config.reloaded", timeout=10):
-            raise AssertionError("no reload: " + self.logtext()[-2000:])
+        after = pxedust_state.wait_reload(self.state_dir, self.proc, before)
+        key = "applied" if expect == "applied" else "refused"
+        if after["reloads"][key] != before["reloads"][key] + 1:
+            raise AssertionError(f"the reload was not {expect}: {after['reloads']}\n" + self.logtext()[-2000:])
+        if expect == "applied":
+            self.last_config = config  # what a restart writes again
+        return after
 
-    def _config_text(self, extra_hosts, iscsi_extra=""):
+    def _config_text(self, extra_hosts, iscsi_extra, tftp_root):
         return (f"""
 [log]
 level = "debug"
@@ -88,8 +93,11 @@ level = "debug"
 shutdown_grace = 5
 [storage]
 dir = "{self.store}"
+[tftp]
+listen = ["{LOOPBACK}:0"]
+root = "{tftp_root}"
 [iscsi]
-listen = ["{LOOPBACK}:{self.port}"]
+listen = ["{LOOPBACK}:{self.config_port}"]
 nop_interval = 2
 nop_timeout = 6
 {iscsi_extra}
@@ -122,19 +130,18 @@ iscsi_allow = ["10.99.0.0/16"]
 """)
 
     def start(self):
+        if self.port is not None and self.config_port != self.port:  # a restart: the same port again
+            self.config_port = self.port
+            self.write_config(**getattr(self, "last_config", {}))
         logf = open(self.log, "a")
-        self.proc = subprocess.Popen([PXEDUST, "serve", "--config", self.config], stdout=logf, stderr=logf)
+        self.proc = subprocess.Popen([PXEDUST, "serve", "--config", self.config, "--state-dir", self.state_dir],
+                                     stdout=logf, stderr=logf)
         logf.close()
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("pxedust exited: " + self.logtext()[-2000:])
-                time.sleep(0.05)
-        raise RuntimeError("pxedust did not listen")
+        try:
+            state = pxedust_state.wait_running(self.state_dir, self.proc)
+        except AssertionError as e:
+            raise RuntimeError(f"{e}: " + self.logtext()[-2000:])
+        self.port = pxedust_state.endpoint(state, "iscsi")[1]
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -644,6 +651,41 @@ iscsi_initiators = ["iqn.2026-01.test:node4"]
         r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node2", self.t.url("node2")])
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(self.tur(kept, 6, 4), 0)
+
+    def test_a_refused_reload_changes_nothing(self):
+        """A reload that adds a host with a disk and names a TFTP root that does not exist is refused
+        whole: the new host's target is neither listed nor reachable, and the sessions and the config
+        that ran before go on."""
+        if not have("iscsi-ls", "iscsi-inq"):
+            self.skipTest("libiscsi-bin missing")
+        kept = self.logged_in("node1")
+        self.assertEqual(self.tur(kept, 3, 1), 2)  # the new nexus's UNIT ATTENTION
+        node4 = """
+[[host]]
+name = "node4"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+iscsi_initiators = ["iqn.2026-01.test:node4"]
+"""
+        missing = os.path.join(self.t.dir, "no-such-root")
+        state = self.t.reload(expect="refused", extra_hosts=node4, tftp_root=missing)
+        self.assertIn("no-such-root", state["reloads"]["last_refusal"])
+        self.assertEqual(state["hosts"], 5)
+        r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node4", f"iscsi://{LOOPBACK}:{self.t.port}"])
+        self.assertNotIn(f"{PREFIX}node4", r.stdout)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node4", self.t.url("node4")])
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        # The running configuration serves on.
+        self.assertEqual(self.tur(kept, 4, 2), 0)
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node2", self.t.url("node2")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The same reload with a root that exists is applied.
+        state = self.t.reload(extra_hosts=node4)
+        self.assertEqual(state["hosts"], 6)
+        r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node4", f"iscsi://{LOOPBACK}:{self.t.port}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"{PREFIX}node4", r.stdout)
+        self.assertEqual(self.tur(kept, 5, 3), 0)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ TEST(Config, SocketAddressParsing) {
   EXPECT_EQ(parseSocketAddress("10.0.0.1", 69)->toString(), "10.0.0.1:69");
   EXPECT_EQ(parseSocketAddress("[fe80::1]:4011", 69)->toString(), "[fe80::1]:4011");
   EXPECT_EQ(parseSocketAddress("::", 69)->toString(), "[::]:69");
-  EXPECT_FALSE(parseSocketAddress("10.0.0.1:0", 69));
+  EXPECT_EQ(parseSocketAddress("10.0.0.1:0", 69)->toString(), "10.0.0.1:0");  // the kernel picks the port
+  EXPECT_FALSE(parseSocketAddress("10.0.0.1:65536", 69));
   EXPECT_FALSE(parseSocketAddress("10.0.0.1:x", 69));
   EXPECT_FALSE(parseSocketAddress("host.example:69", 69));
   EXPECT_FALSE(parseSocketAddress("[::1", 69));

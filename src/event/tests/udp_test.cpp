@@ -66,6 +66,7 @@ TEST(TcpListener, AcceptsAConnection) {
     loop.stop();
   });
   ASSERT_TRUE(listener.listen({asio::ip::make_address("127.0.0.1"), 0}).ok());
+  listener.start();
   asio::ip::tcp::socket c(loop.io());
   c.connect(listener.localEndpoint());
   loop.run();

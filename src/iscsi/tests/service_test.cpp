@@ -251,7 +251,8 @@ iscsi_initiators = ["iqn.2026-01.test:node1"]
 )",
                                   "iscsi.toml");
     cfg.iscsi.listen = {{asio::ip::make_address("127.0.0.1"), 0}};  // any free port
-    service_ = std::make_unique<IscsiService>(loop_, std::make_shared<blockstore::HostDisks>(*store), 2);
+    service_ = std::make_unique<IscsiService>(loop_, std::make_shared<blockstore::HostDisks>(*store),
+                                              std::make_shared<blockstore::WorkerPool>(2));
     auto r = service_->apply(cfg.iscsi, inventory::Inventory::fromConfig(cfg));
     ASSERT_TRUE(r.ok()) << r.error().message;
     port_ = service_->listenEndpoints().at(0).port();

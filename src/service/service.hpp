@@ -1,0 +1,65 @@
+// One interface for every protocol service the daemon runs (DHCP, TFTP, iSCSI; HTTP, NBD, NFS and
+// the API next), so a reload is all or nothing.
+//
+// A reload happens in two phases, as Kea stages a configuration before it commits it:
+//   prepare(config, hosts)  does everything that can fail — binds new sockets, opens roots, lease
+//                           files, the store — and keeps what it made in a Staged object. It changes
+//                           nothing that runs: requests in between are still answered from the old
+//                           configuration, and dropping the Staged object undoes it (its sockets and
+//                           files close).
+//   commit(staged)          swaps the staged state in. It cannot fail.
+// The daemon prepares every service first and commits them only if all prepared, so a reload that
+// any one service refuses changes no service (daemon/daemon.hpp). Both run on the loop thread, one
+// right after the other, so nothing the services serve interleaves with a reload.
+//
+// A service is prepared only while its section is in the config. When a reload removes the section,
+// the daemon calls stopAccepting() and keeps the service until busy() turns false.
+//
+// Shutdown has two steps: stopAccepting() closes listeners and lets work in flight finish (each
+// piece holds a ShutdownGate ticket); abort() cuts what is left off when the grace period ends.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/config.hpp"
+#include "inventory/inventory.hpp"
+
+namespace pxedust::service {
+
+// What a service prepared; only the service that made it knows what is inside.
+class Staged {
+ public:
+  virtual ~Staged() = default;
+};
+
+class Service {
+ public:
+  virtual ~Service() = default;
+
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  virtual Result<std::unique_ptr<Staged>> prepare(const config::Config& config,
+                                                  std::shared_ptr<const inventory::Inventory> hosts) = 0;
+  // `staged` came from this service's last prepare(), with nothing else committed in between.
+  virtual void commit(std::unique_ptr<Staged> staged) noexcept = 0;
+  virtual void stopAccepting() = 0;
+  virtual void abort() = 0;
+  // Work still in flight (transfers, connections).
+  [[nodiscard]] virtual bool busy() const = 0;
+  // Where it listens, as people write it ("127.0.0.1:69", "eth1:67"), with the real port when the
+  // config asked for port 0.
+  [[nodiscard]] virtual std::vector<std::string> endpoints() const = 0;
+
+  // prepare() then commit(): the whole apply of one service on its own (start-up of one service, tests).
+  Result<void> apply(const config::Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
+    auto staged = prepare(config, std::move(hosts));
+    if (!staged) return staged.error();
+    commit(std::move(*staged));
+    return {};
+  }
+};
+
+}  // namespace pxedust::service
