@@ -2,10 +2,10 @@
 // bounding of peer text.
 #include <gtest/gtest.h>
 
-#include "events/event.hpp"
-#include "events/text.hpp"
+#include "boot/event.hpp"
+#include "boot/text.hpp"
 
-namespace pxedust::events {
+namespace pxedust::boot {
 namespace {
 
 TEST(Ipv4, ParsesAndPrintsDottedQuads) {
@@ -59,4 +59,4 @@ TEST(Text, TextIsCutBetweenCharactersAndMadeValidUtf8) {
 }
 
 }  // namespace
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

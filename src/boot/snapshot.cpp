@@ -1,12 +1,12 @@
 // The JSON snapshot (snapshot.hpp): one function per object, keys as documented there.
-#include "events/snapshot.hpp"
+#include "boot/snapshot.hpp"
 
 #include <ctime>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 using nlohmann::json;
 
@@ -122,4 +122,4 @@ json snapshot(const Tracker& tracker) {
           {"hosts", std::move(hosts)}};
 }
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

@@ -3,10 +3,10 @@
 // initramfs's DHCP and second login, a reboot, failures.
 #include <gtest/gtest.h>
 
-#include "events/tracker.hpp"
+#include "boot/tracker.hpp"
 #include "lab.hpp"
 
-namespace pxedust::events::testing {
+namespace pxedust::boot::testing {
 namespace {
 
 const MacAddress kNode01 = mac("52:54:00:00:00:01");
@@ -276,4 +276,4 @@ TEST(Boot, ProxyDhcpAnswerStartsNoStageBeyondDhcp) {
 }
 
 }  // namespace
-}  // namespace pxedust::events::testing
+}  // namespace pxedust::boot::testing

@@ -1,11 +1,11 @@
 // Names and small helpers for the event types (event.hpp).
-#include "events/event.hpp"
+#include "boot/event.hpp"
 
 #include <charconv>
 
 #include <fmt/format.h>
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 std::optional<Ipv4> Ipv4::parse(std::string_view dotted) {
   std::uint32_t value = 0;
@@ -90,4 +90,4 @@ bool fromNetworkBootClient(const DhcpEvent& discover) {
          discover.vendorClass.starts_with("HTTPClient");
 }
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

@@ -66,10 +66,10 @@
 #include <vector>
 
 #include "common/mac.hpp"
-#include "events/event.hpp"
+#include "boot/event.hpp"
 #include "inventory/inventory.hpp"
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 enum class Stage : std::uint8_t { Unseen, Dhcp, Address, BootProgram, BootFiles, RootDisk, Failed };
 inline constexpr std::size_t kStageCount = 7;
@@ -204,4 +204,4 @@ class Tracker {
   std::function<void()> onChange_;
 };
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

@@ -19,7 +19,7 @@
 
 #include "common/mac.hpp"
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 using Clock = std::chrono::system_clock;
 using TimePoint = Clock::time_point;
@@ -126,4 +126,4 @@ std::string_view protocolName(DiskProtocol p);
 // client (busybox udhcpc, dhclient, systemd-networkd) sends neither.
 bool fromNetworkBootClient(const DhcpEvent& discover);
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

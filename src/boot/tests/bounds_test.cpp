@@ -2,10 +2,10 @@
 // bindings released with their entry, peer text cut.
 #include <gtest/gtest.h>
 
-#include "events/tracker.hpp"
+#include "boot/tracker.hpp"
 #include "lab.hpp"
 
-namespace pxedust::events::testing {
+namespace pxedust::boot::testing {
 namespace {
 
 MacAddress nthMac(unsigned n) {
@@ -93,4 +93,4 @@ TEST(Bounds, PeerTextIsBoundedBeforeItIsKept) {
 }
 
 }  // namespace
-}  // namespace pxedust::events::testing
+}  // namespace pxedust::boot::testing

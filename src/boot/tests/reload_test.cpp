@@ -2,10 +2,10 @@
 // becomes an unknown client; an unknown client that is configured now becomes that host.
 #include <gtest/gtest.h>
 
-#include "events/tracker.hpp"
+#include "boot/tracker.hpp"
 #include "lab.hpp"
 
-namespace pxedust::events::testing {
+namespace pxedust::boot::testing {
 namespace {
 
 const char* kRenamed = R"(
@@ -123,4 +123,4 @@ mac = "52:54:00:00:00:09"
 }
 
 }  // namespace
-}  // namespace pxedust::events::testing
+}  // namespace pxedust::boot::testing

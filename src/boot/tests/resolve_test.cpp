@@ -2,10 +2,10 @@
 // IP -> MAC bindings DHCP ACKs teach, else by IP; the disk owner as a last resort.
 #include <gtest/gtest.h>
 
-#include "events/tracker.hpp"
+#include "boot/tracker.hpp"
 #include "lab.hpp"
 
-namespace pxedust::events::testing {
+namespace pxedust::boot::testing {
 namespace {
 
 TEST(Resolve, ConfiguredHostsByMacAndByIp) {
@@ -108,4 +108,4 @@ TEST(Resolve, AHostThatMovesToANewAddressLeavesTheOldOneUnbound) {
 }
 
 }  // namespace
-}  // namespace pxedust::events::testing
+}  // namespace pxedust::boot::testing

@@ -39,10 +39,10 @@
 
 #include <string>
 
-#include "events/event.hpp"
-#include "events/tracker.hpp"
+#include "boot/event.hpp"
+#include "boot/tracker.hpp"
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 nlohmann::json snapshot(const Tracker& tracker);
 nlohmann::json hostJson(const HostState& host);
@@ -51,4 +51,4 @@ nlohmann::json eventJson(const Event& event);
 // RFC 3339 in UTC with milliseconds: "2026-11-22T14:50:51.123Z".
 std::string rfc3339(TimePoint time);
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

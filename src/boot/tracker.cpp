@@ -3,7 +3,7 @@
 // Configured hosts live in a vector parallel to the inventory's hosts, so an inventory lookup is
 // the index. Unknown clients live in a list ordered by last event (splice on each event: O(1)), with
 // one index by MAC and one for clients known by IP only; eviction takes the list's tail.
-#include "events/tracker.hpp"
+#include "boot/tracker.hpp"
 
 #include <algorithm>
 #include <array>
@@ -12,9 +12,9 @@
 
 #include <fmt/format.h>
 
-#include "events/text.hpp"
+#include "boot/text.hpp"
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 std::string_view stageName(Stage stage) {
   switch (stage) {
@@ -449,4 +449,4 @@ std::vector<std::pair<std::string_view, std::size_t>> Tracker::stageCounts() con
   return out;
 }
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

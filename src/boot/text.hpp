@@ -10,13 +10,13 @@
 #include <string>
 #include <string_view>
 
-#include "events/event.hpp"
+#include "boot/event.hpp"
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 std::string boundedText(std::string_view text, std::size_t maxBytes);
 
 // Every text field of the event, through boundedText().
 void boundTexts(Event& event, std::size_t maxBytes);
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

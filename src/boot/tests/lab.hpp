@@ -10,11 +10,11 @@
 #include <fmt/format.h>
 
 #include "config/config.hpp"
-#include "events/event.hpp"
-#include "events/tracker.hpp"
+#include "boot/event.hpp"
+#include "boot/tracker.hpp"
 #include "inventory/inventory.hpp"
 
-namespace pxedust::events::testing {
+namespace pxedust::boot::testing {
 
 using namespace std::chrono_literals;
 
@@ -110,4 +110,4 @@ void dhcpExchange(Lab& lab, Discover discover, Ipv4 address, std::string name = 
   lab.at(1s, ack(m, address, std::move(name)));
 }
 
-}  // namespace pxedust::events::testing
+}  // namespace pxedust::boot::testing

@@ -1,11 +1,11 @@
 // Bounded, valid UTF-8 text (text.hpp).
-#include "events/text.hpp"
+#include "boot/text.hpp"
 
 #include <algorithm>
 #include <initializer_list>
 #include <variant>
 
-namespace pxedust::events {
+namespace pxedust::boot {
 
 namespace {
 
@@ -73,4 +73,4 @@ struct BoundTexts {
 
 void boundTexts(Event& event, std::size_t maxBytes) { std::visit(BoundTexts{maxBytes}, event.what); }
 
-}  // namespace pxedust::events
+}  // namespace pxedust::boot

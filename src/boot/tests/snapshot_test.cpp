@@ -3,11 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "events/snapshot.hpp"
-#include "events/tracker.hpp"
+#include "boot/snapshot.hpp"
+#include "boot/tracker.hpp"
 #include "lab.hpp"
 
-namespace pxedust::events::testing {
+namespace pxedust::boot::testing {
 namespace {
 
 using nlohmann::json;
@@ -122,4 +122,4 @@ TEST(Snapshot, EveryChangeMovesTheGenerationAndCallsBack) {
 }
 
 }  // namespace
-}  // namespace pxedust::events::testing
+}  // namespace pxedust::boot::testing
