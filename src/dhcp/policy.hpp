@@ -126,8 +126,10 @@ struct Decision {
   std::string detail;  // for the log line: what was decided and why
 };
 
+// Exported by dhcp/metrics.cpp as pxedust_dhcp_{received,sent}_messages_total{type} and
+// pxedust_dhcp_drops_total{reason}.
 struct PolicyStats {
-  std::array<std::uint64_t, 9> received{};  // by message type
+  std::array<std::uint64_t, 9> received{};  // by message type: the MessageType value, 1-8 (0 unused)
   std::array<std::uint64_t, 9> sent{};
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::Count)> dropped{};
 };

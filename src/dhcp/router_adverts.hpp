@@ -23,13 +23,24 @@
 #include <string>
 #include <vector>
 
+#include "metrics/counters.hpp"
+
 namespace pxedust::dhcp {
 
+// The counters, each declared once: X(member, metric name, help) (metrics/counters.hpp; exported by
+// dhcp/metrics.cpp).
+#define PXEDUST_ROUTER_ADVERT_COUNTERS(X)                                                                              \
+  X(solicitations, "pxedust_dhcp_router_solicitations_total",                                                          \
+    "IPv6 Router Solicitations received on the DHCP interfaces.")                                                      \
+  X(advertisements, "pxedust_dhcp_router_advertisements_total",                                                        \
+    "Router Advertisements sent in answer, each saying there is no IPv6 router here.")                                 \
+  X(limited, "pxedust_dhcp_router_solicitations_limited_total",                                                        \
+    "Router Solicitations left unanswered: over 10 a second on their interface.")                                      \
+  X(errors, "pxedust_dhcp_router_advert_errors_total",                                                                 \
+    "ICMPv6 socket errors receiving solicitations or sending advertisements.")
+
 struct RouterAdvertStats {
-  std::uint64_t solicitations = 0;
-  std::uint64_t advertisements = 0;
-  std::uint64_t limited = 0;
-  std::uint64_t errors = 0;
+  PXEDUST_ROUTER_ADVERT_COUNTERS(PXEDUST_COUNTER_MEMBER)
 };
 
 class RouterAdverts {

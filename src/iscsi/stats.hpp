@@ -1,9 +1,15 @@
 // iSCSI counters, kept for the metrics endpoint. Touched only on the loop thread.
+//
+// Each counter is declared once, in PXEDUST_ISCSI_COUNTERS: the row gives IscsiStats its member and
+// iscsi/metrics.cpp its metric name and help (metrics/counters.hpp). The drops are one family,
+// pxedust_iscsi_drops_total, labelled by reason from kDropNames.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string_view>
+
+#include "metrics/counters.hpp"
 
 namespace pxedust::iscsi {
 
@@ -34,21 +40,31 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kD
     "oversized", "bad_header", "protocol_error", "out_of_window", "unknown_task", "data_sequence", "nop_timeout",
     "peer_closed", "reinstated", "target_reset", "target_removed", "shutdown"};
 
+// X(member, metric name, help)
+#define PXEDUST_ISCSI_COUNTERS(X)                                                                                      \
+  X(connectionsAccepted, "pxedust_iscsi_connections_accepted_total",                                                   \
+    "TCP connections accepted by the listeners, those refused at once included (see the drops).")                      \
+  X(loginsNormal, "pxedust_iscsi_logins_normal_total", "Logins that reached full feature phase in a normal session.")  \
+  X(loginsDiscovery, "pxedust_iscsi_logins_discovery_total",                                                           \
+    "Logins that reached full feature phase in a discovery (SendTargets) session.")                                    \
+  X(sessionsReinstated, "pxedust_iscsi_sessions_reinstated_total",                                                     \
+    "Logins that replaced an existing session or connection of the same initiator (a rebooted host).")                 \
+  X(commands, "pxedust_iscsi_commands_total", "SCSI commands accepted.")                                               \
+  X(commandsFailed, "pxedust_iscsi_commands_failed_total", "SCSI commands that ended with a status other than GOOD.")  \
+  X(bytesIn, "pxedust_iscsi_received_bytes_total",                                                                     \
+    "Write data received in Data-Out PDUs and as immediate data, in bytes.")                                           \
+  X(bytesOut, "pxedust_iscsi_sent_bytes_total", "Read data sent in Data-In PDUs, in bytes.")                           \
+  X(r2ts, "pxedust_iscsi_r2ts_total", "Ready To Transfer (R2T) PDUs sent.")                                            \
+  X(taskManagement, "pxedust_iscsi_task_management_requests_total", "Task management requests answered.")              \
+  X(nopPings, "pxedust_iscsi_nop_pings_total", "NOP-In pings sent to an idle initiator to check it is still there.")   \
+  X(rejects, "pxedust_iscsi_rejects_total", "Reject PDUs sent.")
+
 struct IscsiStats {
-  std::uint64_t connectionsAccepted = 0;
+  PXEDUST_ISCSI_COUNTERS(PXEDUST_COUNTER_MEMBER)
+  // Goes down as well as up, so not a counter: the same number as IscsiService::connections(), which
+  // the pxedust_iscsi_connections_active gauge reads.
   std::uint64_t connectionsActive = 0;
-  std::uint64_t loginsNormal = 0;
-  std::uint64_t loginsDiscovery = 0;
-  std::uint64_t sessionsReinstated = 0;
-  std::uint64_t commands = 0;
-  std::uint64_t commandsFailed = 0;  // ended with a status other than GOOD
-  std::uint64_t bytesIn = 0;         // Data-Out and immediate data
-  std::uint64_t bytesOut = 0;        // Data-In
-  std::uint64_t r2ts = 0;
-  std::uint64_t taskManagement = 0;
-  std::uint64_t nopPings = 0;
-  std::uint64_t rejects = 0;
-  std::array<std::uint64_t, static_cast<std::size_t>(Drop::Count)> drops{};
+  std::array<std::uint64_t, static_cast<std::size_t>(Drop::Count)> drops{};  // by Drop: pxedust_iscsi_drops_total
   void drop(Drop d) { ++drops[static_cast<std::size_t>(d)]; }
 };
 
