@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "blockstore/store.hpp"
+#include "boot/snapshot.hpp"
 #include "common/log.hpp"
 #include "dhcp/service.hpp"
 #include "inventory/inventory.hpp"
@@ -25,6 +26,9 @@ namespace {
 // writes the loop must not wait for (blockstore/async_device.hpp).
 constexpr unsigned kDiskThreads = 4;
 
+// hosts.json is rewritten at most this often: a boot storm changes it thousands of times a second.
+constexpr std::chrono::milliseconds kHostsWriteInterval{100};
+
 // The state directory (leases, images, overlays) is made on first start, like a package's
 // /var/lib/<name> would be; 0750: overlays hold other machines' disks.
 Result<void> ensureStorageDir(const std::string& dir) {
@@ -36,6 +40,16 @@ Result<void> ensureStorageDir(const std::string& dir) {
   PXD_INFO("daemon.storage_created", "dir={}", log::q(dir));
   return {};
 }
+
+constexpr std::string_view kStageLabel[] = {"stage"};
+constexpr metrics::Family kHostsByStage{"pxedust_boot_hosts",
+                                        "Hosts by the boot stage pxedust last saw them reach (DHCP, boot program, "
+                                        "boot files, root disk, failed).",
+                                        metrics::Type::Gauge, kStageLabel};
+constexpr std::string_view kResultLabel[] = {"result"};
+constexpr metrics::Family kReloads{"pxedust_config_reloads_total",
+                                   "Configuration reloads (SIGHUP), applied or refused as a whole.",
+                                   metrics::Type::Counter, kResultLabel};
 
 }  // namespace
 
@@ -54,8 +68,10 @@ Daemon::Daemon(std::string configPath, config::Config config, std::vector<Servic
     : configPath_(std::move(configPath)),
       config_(std::move(config)),
       runtime_{loop_, std::make_shared<blockstore::WorkerPool>(kDiskThreads), nullptr, {}},
-      stateFiles_(config_.daemon.stateDir) {
+      stateFiles_(config_.daemon.stateDir),
+      tracker_(inventory::Inventory::fromConfig(config::Config{}), [] { return boot::Clock::now(); }) {
   for (auto& s : specs) slots_.push_back(Slot{std::move(s), nullptr});
+  tracker_.setOnChange([this] { hostsChanged(); });
 }
 
 Daemon::~Daemon() {
@@ -89,6 +105,7 @@ Result<void> Daemon::apply(const config::Config& config) {
     service::Service* svc = slot.running.get();
     if (!svc) {
       p.created = slot.spec.make(next);
+      p.created->setEventSink([this](const boot::Event& e) { tracker_.record(e); });
       svc = p.created.get();
     }
     auto staged = svc->prepare(config, hosts);
@@ -104,6 +121,7 @@ Result<void> Daemon::apply(const config::Config& config) {
   }
   runtime_.disks = next.disks;
   runtime_.storageDir = next.storageDir;
+  tracker_.setInventory(hosts);
   for (auto& p : prepared) {
     if (p.created) p.slot->running = std::move(p.created);
     p.slot->running->commit(std::move(p.staged));
@@ -132,11 +150,13 @@ int Daemon::run() {
     return 1;
   }
   writeDaemonState("running");
+  stateFiles_.write("hosts.json", boot::snapshot(tracker_).dump(2) + "\n");
   if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running != nullptr; }))
     PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
   loop_.onSignal(SIGINT, [this](int) { shutdown(); });
   loop_.onSignal(SIGHUP, [this](int) { reload(); });
+  loop_.onSignal(SIGUSR1, [this](int) { stateFiles_.write("metrics.prom", renderMetrics()); });
   PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
            config_.hosts.size(), ::getpid());
   loop_.run();
@@ -184,6 +204,27 @@ void Daemon::writeDaemonState(std::string_view state) {
       {"reloads", {{"applied", reloadsApplied_}, {"refused", reloadsRefused_}, {"last_refusal", lastRefusal_}}},
   };
   stateFiles_.write("daemon.json", j.dump(2) + "\n");
+}
+
+std::string Daemon::renderMetrics() const {
+  metrics::Writer out;
+  for (const auto& s : slots_)
+    if (s.running) s.running->collect(out);
+  out.declare(kHostsByStage);
+  for (const auto& [stage, count] : tracker_.stageCounts()) out.sample(kHostsByStage, {stage}, count);
+  out.sample(kReloads, {"applied"}, reloadsApplied_);
+  out.sample(kReloads, {"refused"}, reloadsRefused_);
+  return out.renderPrometheus();
+}
+
+void Daemon::hostsChanged() {
+  if (hostsTimer_) return;  // a write is due already; it takes this change too
+  hostsTimer_ = std::make_unique<asio::steady_timer>(loop_.io(), kHostsWriteInterval);
+  hostsTimer_->async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    hostsTimer_.reset();
+    stateFiles_.write("hosts.json", boot::snapshot(tracker_).dump(2) + "\n");
+  });
 }
 
 service::Service* Daemon::find(std::string_view name) const {

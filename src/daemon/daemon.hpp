@@ -14,6 +14,7 @@
 //   SIGTERM, SIGINT  stop accepting new work; transfers in flight finish (up to
 //                    daemon.shutdown_grace), then the loop stops. A second signal cuts them off.
 //   SIGHUP           reload the config file, all or nothing (above).
+//   SIGUSR1          write every metric to metrics.prom in the state directory.
 //
 // Programs learn the daemon's state from the files in [daemon] state_dir (daemon/state_files.hpp),
 // never from its log.
@@ -28,6 +29,7 @@
 
 #include "blockstore/async_device.hpp"
 #include "blockstore/host_disks.hpp"
+#include "boot/tracker.hpp"
 #include "config/config.hpp"
 #include "daemon/state_files.hpp"
 #include "event/loop.hpp"
@@ -85,6 +87,9 @@ class Daemon {
   [[nodiscard]] const tftp::TftpService* tftp() const;
   [[nodiscard]] const dhcp::DhcpService* dhcp() const;
   [[nodiscard]] const iscsi::IscsiService* iscsi() const;
+  [[nodiscard]] const boot::Tracker& tracker() const { return tracker_; }
+  // Every service's metrics and the daemon's own, in Prometheus text format.
+  [[nodiscard]] std::string renderMetrics() const;
 
  private:
   struct Slot {
@@ -99,10 +104,14 @@ class Daemon {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
   void writeDaemonState(std::string_view state);
+  // hosts.json, at most every kHostsWriteInterval while boots go on.
+  void hostsChanged();
 
   std::unique_ptr<asio::steady_timer> graceTimer_;
   bool shuttingDown_ = false;
   StateFiles stateFiles_;
+  boot::Tracker tracker_;
+  std::unique_ptr<asio::steady_timer> hostsTimer_;
   std::uint64_t reloadsApplied_ = 0;
   std::uint64_t reloadsRefused_ = 0;
   std::string lastRefusal_;

@@ -16,6 +16,7 @@
 
 #include "common/log.hpp"
 #include "dhcp/convert.hpp"
+#include "dhcp/metrics.hpp"
 
 namespace pxedust::dhcp {
 namespace {
@@ -189,6 +190,58 @@ void DhcpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   if (dc.answerRouterSolicitations)
     for (const auto& i : staged.interfaces) raOn.push_back({i.name, i.index});
   adverts_.apply(raOn);
+}
+
+// What the boot tracker learns from an exchange that was answered (a dropped request is not ours).
+void DhcpService::reportExchange(const Request& request, const Decision& d) const {
+  using boot::DhcpKind;
+  auto dhcp = [&](DhcpKind kind) {
+    boot::DhcpEvent e;
+    e.kind = kind;
+    e.mac = request.mac;
+    return e;
+  };
+  switch (request.type) {
+    case MessageType::Discover: {
+      auto e = dhcp(DhcpKind::Discover);
+      e.arch = request.arch;
+      e.vendorClass = request.vendorClass;
+      if (request.giaddr != 0) e.relay = boot::Ipv4(request.giaddr);
+      report(std::move(e));
+      break;
+    }
+    case MessageType::Decline:
+    case MessageType::Release: {
+      auto e = dhcp(request.type == MessageType::Decline ? DhcpKind::Decline : DhcpKind::Release);
+      auto given = request.type == MessageType::Decline ? request.requestedIp.value_or(0) : request.ciaddr;
+      if (given != 0) e.ip = boot::Ipv4(given);
+      report(std::move(e));
+      break;
+    }
+    default:
+      break;
+  }
+  if (!d.reply) return;
+  const auto& reply = *d.reply;
+  if (config_ && config_->mode == config::DhcpMode::Proxy) {
+    boot::ProxyDhcpEvent e;
+    e.mac = request.mac;
+    e.bootFile = reply.file;
+    if (request.ciaddr != 0) e.ip = boot::Ipv4(request.ciaddr);
+    report(std::move(e));
+    return;
+  }
+  if (reply.type != MessageType::Offer && reply.type != MessageType::Ack && reply.type != MessageType::Nak) return;
+  auto e = dhcp(reply.type == MessageType::Offer ? DhcpKind::Offer
+                                                 : (reply.type == MessageType::Ack ? DhcpKind::Ack : DhcpKind::Nak));
+  if (reply.yiaddr != 0) e.ip = boot::Ipv4(reply.yiaddr);
+  for (const auto& o : reply.options)
+    if (o.code == 12) e.hostName.assign(o.value.begin(), o.value.end());
+  report(std::move(e));
+}
+
+void DhcpService::collect(metrics::Writer& out) const {
+  collectMetrics(stats_, stats_.batches, stats_.syncs, stats_.sendErrors, adverts_.stats(), out);
 }
 
 std::vector<std::string> DhcpService::endpoints() const {
@@ -379,6 +432,7 @@ void DhcpService::sendReplies(Listener& listener, const std::vector<Pending*>& r
     }
     PXD_DEBUG("dhcp.answer", "interface={} xid={:#010x} type={} {}", listener.interface.name, p.request.xid,
               messageTypeName(p.request.type), d.detail);
+    reportExchange(p.request, d);
     if (!d.reply || !packReply(listener, p)) continue;
     if (count == sending.size()) flush();
     parts[count] = iovec{p.bytes.data(), p.bytes.size()};

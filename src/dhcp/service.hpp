@@ -60,6 +60,7 @@ class DhcpService final : public service::Service {
   void abort() override {}  // stop() already settled every reply; nothing is left in flight
   [[nodiscard]] bool busy() const override { return false; }
   [[nodiscard]] std::vector<std::string> endpoints() const override;
+  void collect(metrics::Writer& out) const override;
   // Closes the sockets and settles every reply waiting for the journal.
   void stop();
 
@@ -93,6 +94,7 @@ class DhcpService final : public service::Service {
   void flushLeases();
   // Encodes p's reply and works out its destination (setting the neighbour entry if needed).
   bool packReply(Listener& listener, Pending& p);
+  void reportExchange(const Request& request, const Decision& decision) const;
   // Sends one prepared reply on its own (what sendmmsg left), counting and logging a failure.
   void send(Listener& listener, const Pending& p);
 

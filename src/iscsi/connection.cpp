@@ -160,6 +160,9 @@ asio::awaitable<void> Connection::finish() {
     queue(*pendingLogout_);
   }
   while (!closed_ && !outq_.empty()) co_await waitOn(drainSignal_);
+  if (fullFeature_ && session_ && !session_->isDiscovery())
+    reportDisk(boot::DiskKind::Logout, session_->key().initiator, session_->key().target,
+               pendingLogout_ ? std::string_view("logout") : dropName(endReason_));
   if (pendingLogout_) {
     PXD_INFO("iscsi.logout", "conn={} peer={} initiator={} target={}", id_, peer_,
              log::q(session_ ? session_->key().initiator : std::string()),
@@ -374,6 +377,8 @@ asio::awaitable<bool> Connection::rxLogin(const wire::LoginRequest& h, std::span
              log::q(reply.reason));
     endReason_ = Drop::LoginFailed;
     endDetail_ = reply.reason;
+    if (id.sessionType == SessionType::Normal)
+      reportDisk(boot::DiskKind::Failed, id.initiatorName, id.targetName, reply.reason);
     if (session_) {
       endSession();
       session_.reset();
@@ -397,8 +402,29 @@ asio::awaitable<bool> Connection::rxLogin(const wire::LoginRequest& h, std::span
              params_.initiatorMaxRecvDataSegmentLength, params_.maxBurstLength, params_.firstBurstLength,
              params_.initialR2T, params_.immediateData, params_.headerDigest, params_.dataDigest);
     login_.reset();
+    if (!session_->isDiscovery())
+      reportDisk(boot::DiskKind::Login, session_->key().initiator, session_->key().target, {});
   }
   co_return true;
+}
+
+void Connection::reportDisk(boot::DiskKind kind, std::string_view initiator, std::string_view target,
+                            std::string_view reason) {
+  if (!ctx_->events) return;
+  asio::ip::address_v4 v4;
+  if (peerAddress_.is_v4()) v4 = peerAddress_.to_v4();
+  else if (peerAddress_.is_v6() && peerAddress_.to_v6().is_v4_mapped())
+    v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, peerAddress_.to_v6());
+  else return;  // hosts are tracked by IPv4 address
+  boot::DiskEvent e;
+  e.protocol = boot::DiskProtocol::Iscsi;
+  e.kind = kind;
+  e.client = boot::Ipv4(v4.to_uint());
+  if (session_ && session_->lun()) e.hostName = session_->lun()->host;
+  else if (const Target* t = ctx_->registry ? ctx_->registry->find(target) : nullptr) e.hostName = t->host;
+  e.initiator = initiator;
+  e.reason = reason;
+  ctx_->events(boot::Event{{}, std::move(e)});
 }
 
 // ---- full feature phase -----------------------------------------------------------------------

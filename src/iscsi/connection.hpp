@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "boot/event.hpp"
 #include "event/loop.hpp"
 #include "iscsi/login/login.hpp"
 #include "iscsi/session.hpp"
@@ -60,6 +61,7 @@ struct ServiceContext {
   TargetLimits limits;
   IscsiStats stats;
   RandomSource random;
+  std::function<void(const boot::Event&)> events;  // the boot tracker (the service's event sink)
   std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::uint64_t nextConnectionId = 1;
   std::chrono::milliseconds loginTimeout{30'000};
@@ -149,6 +151,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::ip::tcp::socket socket_;
   std::optional<event::ShutdownGate::Ticket> ticket_;
   std::uint64_t id_;
+  // Reports a login, logout or refused login of a normal session to the boot tracker.
+  void reportDisk(boot::DiskKind kind, std::string_view initiator, std::string_view target, std::string_view reason);
+
   std::string peer_;
   asio::ip::address peerAddress_;
   asio::ip::tcp::endpoint local_;

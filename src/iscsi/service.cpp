@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/log.hpp"
+#include "iscsi/metrics.hpp"
 
 namespace pxedust::iscsi {
 
@@ -28,11 +29,16 @@ IscsiService::IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDi
   ctx_->pool = std::move(pool);
   ctx_->luns = std::make_unique<LunCache>(std::move(disks), *ctx_->pool, loop.executor(), 1);
   ctx_->random = cryptoRandom;
+  ctx_->events = [this](const boot::Event& e) { report(e); };
 }
 
 IscsiService::~IscsiService() {
   for (auto& [k, l] : listeners_) l->close();
   abortConnections();
+}
+
+void IscsiService::collect(metrics::Writer& out) const {
+  collectMetrics(ctx_->stats, ctx_->sessions.size(), ctx_->connections.size(), out);
 }
 
 std::vector<std::string> IscsiService::endpoints() const {

@@ -44,6 +44,7 @@ class IscsiService final : public service::Service {
   void abort() override;
   [[nodiscard]] bool busy() const override { return !ctx_->connections.empty(); }
   [[nodiscard]] std::vector<std::string> endpoints() const override;
+  void collect(metrics::Writer& out) const override;
 
   // prepare() + commit() of the [iscsi] section alone (tests).
   Result<void> apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts);

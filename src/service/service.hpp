@@ -19,14 +19,17 @@
 // piece holds a ShutdownGate ticket); abort() cuts what is left off when the grace period ends.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "boot/event.hpp"
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "inventory/inventory.hpp"
+#include "metrics/registry.hpp"
 
 namespace pxedust::service {
 
@@ -52,6 +55,13 @@ class Service {
   // Where it listens, as people write it ("127.0.0.1:69", "eth1:67"), with the real port when the
   // config asked for port 0.
   [[nodiscard]] virtual std::vector<std::string> endpoints() const = 0;
+  // Writes its metrics (metrics/registry.hpp); the daemon renders them together.
+  virtual void collect(metrics::Writer& out) const = 0;
+
+  // Where the service reports what it sees of each client's boot (boot/event.hpp): the daemon's
+  // tracker. Until it is set (unit tests), events go nowhere.
+  using EventSink = std::function<void(const boot::Event&)>;
+  void setEventSink(EventSink sink) { events_ = std::move(sink); }
 
   // prepare() then commit(): the whole apply of one service on its own (start-up of one service, tests).
   Result<void> apply(const config::Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
@@ -60,6 +70,19 @@ class Service {
     commit(std::move(*staged));
     return {};
   }
+
+ protected:
+  // Reports one boot event; the tracker stamps its time.
+  void report(const boot::Event& event) const {
+    if (events_) events_(event);
+  }
+  template <typename What>
+  void report(What&& what) const {
+    if (events_) events_(boot::Event{{}, std::forward<What>(what)});
+  }
+
+ private:
+  EventSink events_;
 };
 
 }  // namespace pxedust::service

@@ -12,6 +12,7 @@
 
 #include "common/log.hpp"
 #include "tftp/files.hpp"
+#include "tftp/metrics.hpp"
 
 namespace pxedust::tftp {
 namespace {
@@ -70,7 +71,11 @@ TftpService::TftpService(event::Loop& loop, unsigned diskThreads)
   shared_->io = &loop_.io();
   shared_->pool = &pool_;
   shared_->stats = &stats_;
-  shared_->onDone = [this](const asio::ip::udp::endpoint& client, const Transfer* t) {
+  shared_->onDone = [this](const asio::ip::udp::endpoint& client, const Transfer* t, const TransferEnd& end) {
+    reportFile(client, t->setup().requested, t->setup().path,
+               end.ok ? boot::FileResult::Completed
+                      : (end.closedByClient ? boot::FileResult::Aborted : boot::FileResult::Failed),
+               end.bytes, end.reason);
     // Only if it is still the registered one: a superseded transfer ends after its successor started.
     if (auto it = transfers_.find(client); it != transfers_.end() && it->second.get() == t) transfers_.erase(it);
   };
@@ -174,6 +179,8 @@ Result<void> TftpService::apply(const config::TftpConfig& config, std::shared_pt
   commit(std::move(*staged));
   return {};
 }
+
+void TftpService::collect(metrics::Writer& out) const { collectMetrics(stats_, transfers_.size(), out); }
 
 std::vector<std::string> TftpService::endpoints() const {
   std::vector<std::string> out;
@@ -291,12 +298,16 @@ void TftpService::handleRequest(Listener& listener, const event::Received& rx, s
   auto name = normalizeRequest(req.filename);
   if (name.error) {
     reject(listener, rx, Drop::FileError, name.error->code, name.error->clientText);
+    reportFile(rx.from, req.filename, {}, boot::FileResult::Failed, 0, name.error->clientText);
     return;
   }
   std::string path = cfg.perHost.empty() ? name.path : applyPerHost(cfg.perHost, name.path, hostFor(rx));
   auto file = openBeneath(root_.get(), path);
   if (file.error) {
     reject(listener, rx, Drop::FileError, file.error->code, file.error->clientText);
+    reportFile(rx.from, name.path, path,
+               file.error->code == wire::ErrorCode::FileNotFound ? boot::FileResult::NotFound : boot::FileResult::Failed,
+               0, file.error->clientText);
     return;
   }
   auto socket = openTransferSocket(rx.local.is_unspecified() ? listener.address.address : rx.local);
@@ -334,6 +345,20 @@ void TftpService::handleRequest(Listener& listener, const event::Received& rx, s
   auto t = std::make_shared<Transfer>(shared_, std::move(*socket), std::move(setup), std::move(*ticket));
   transfers_.emplace(rx.from, t);
   t->start();
+}
+
+void TftpService::reportFile(const asio::ip::udp::endpoint& client, std::string_view requested, std::string_view served,
+                             boot::FileResult result, std::uint64_t bytes, std::string_view reason) const {
+  if (!client.address().is_v4()) return;  // hosts are tracked by IPv4 address
+  boot::FileEvent e;
+  e.protocol = boot::FileProtocol::Tftp;
+  e.result = result;
+  e.client = boot::Ipv4(client.address().to_v4().to_uint());
+  e.requested = requested;
+  if (served != requested) e.served = served;
+  e.bytes = bytes;
+  e.reason = reason;
+  report(std::move(e));
 }
 
 const inventory::Host* TftpService::hostFor(const event::Received& rx) const {

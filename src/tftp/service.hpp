@@ -49,6 +49,7 @@ class TftpService final : public service::Service {
   void abort() override;
   [[nodiscard]] bool busy() const override { return !transfers_.empty(); }
   [[nodiscard]] std::vector<std::string> endpoints() const override;
+  void collect(metrics::Writer& out) const override;
 
   // prepare() + commit() of the [tftp] section alone (tests).
   Result<void> apply(const config::TftpConfig& config, std::shared_ptr<const inventory::Inventory> hosts);
@@ -85,6 +86,8 @@ class TftpService final : public service::Service {
   Result<std::unique_ptr<event::UdpSocket>> openTransferSocket(const asio::ip::address& local);
   std::uint32_t blksizeLimit(const Listener& listener, const event::Received& rx);
   const inventory::Host* hostFor(const event::Received& rx) const;
+  void reportFile(const asio::ip::udp::endpoint& client, std::string_view requested, std::string_view served,
+                  boot::FileResult result, std::uint64_t bytes, std::string_view reason) const;
 
   event::Loop& loop_;
   asio::thread_pool pool_;

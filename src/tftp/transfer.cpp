@@ -327,19 +327,20 @@ void Transfer::finish(bool ok, std::string_view reason) {
   double secs = std::chrono::duration<double>(Clock::now() - started_).count();
   std::uint64_t bytes = std::min<std::uint64_t>(window_ ? window_->size() : 0,
                                                 lastAcked_ * negotiation_.blksize);
+  TransferEnd end{ok, closedByClient_ && !ok, reason, bytes};
   if (ok) {
     PXD_INFO("tftp.done", "client={} file={} bytes={} blksize={} windowsize={} seconds={:.3f} retransmits={}",
              endpointText(setup_.client), log::q(setup_.path), bytes, negotiation_.blksize, negotiation_.windowsize,
              secs, retransmits_);
   } else if (closedByClient_) {
+    end.bytes = std::min<std::uint64_t>(window_ ? window_->size() : 0, lastSent_ * negotiation_.blksize);
     PXD_INFO("tftp.closed_by_client", "client={} file={} reason={} bytes_sent={} seconds={:.3f}",
-             endpointText(setup_.client), log::q(setup_.path), reason,
-             std::min<std::uint64_t>(window_ ? window_->size() : 0, lastSent_ * negotiation_.blksize), secs);
+             endpointText(setup_.client), log::q(setup_.path), reason, end.bytes, secs);
   } else {
     PXD_INFO("tftp.failed", "client={} file={} reason={} bytes_acked={} seconds={:.3f} retransmits={}",
              endpointText(setup_.client), log::q(setup_.path), reason, bytes, secs, retransmits_);
   }
-  if (shared_->onDone) shared_->onDone(setup_.client, this);
+  if (shared_->onDone) shared_->onDone(setup_.client, this, end);
 }
 
 }  // namespace pxedust::tftp

@@ -40,12 +40,20 @@ namespace pxedust::tftp {
 // its service was reconfigured (or is shutting down) still has it.
 class Transfer;
 
+// How a transfer ended, for the service (boot events).
+struct TransferEnd {
+  bool ok = false;              // every block acknowledged
+  bool closedByClient = false;  // the client ended it (a size probe, an early close with every byte sent)
+  std::string_view reason;
+  std::uint64_t bytes = 0;  // acknowledged (ok or failed); sent (closed by the client)
+};
+
 struct TransferShared {
   asio::io_context* io = nullptr;      // the loop
   asio::thread_pool* pool = nullptr;  // disk reads that miss the page cache
   TftpStats* stats = nullptr;
   // Called once per transfer, on the loop, when it ends.
-  std::function<void(const asio::ip::udp::endpoint&, const Transfer*)> onDone;
+  std::function<void(const asio::ip::udp::endpoint&, const Transfer*, const TransferEnd&)> onDone;
 };
 
 struct TransferSetup {
@@ -74,6 +82,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   Transfer(std::shared_ptr<TransferShared> shared, std::unique_ptr<event::UdpSocket> socket, TransferSetup setup,
            event::ShutdownGate::Ticket ticket);
   void start();
+  [[nodiscard]] const TransferSetup& setup() const { return setup_; }
   // Ends the transfer at its next wake-up: at shutdown, or when its client has moved on to a new
   // request from the same port.
   void abort(std::string_view reason);

@@ -57,6 +57,7 @@ class FakeService final : public service::Service {
   void abort() override {}
   [[nodiscard]] bool busy() const override { return false; }
   [[nodiscard]] std::vector<std::string> endpoints() const override { return {}; }
+  void collect(metrics::Writer&) const override {}
 
  private:
   Ledger& ledger_;
