@@ -688,5 +688,64 @@ iscsi_initiators = ["iqn.2026-01.test:node4"]
         self.assertEqual(self.tur(kept, 5, 3), 0)
 
 
+class State(TargetCase):
+    """What the daemon publishes for programs instead of its log: hosts.json follows each host's boot
+    (here: a root disk login and logout, a file over TFTP), and metrics.prom, written on SIGUSR1,
+    passes promtool and counts what the clients did."""
+
+    def metrics(self):
+        path = os.path.join(self.t.state_dir, "metrics.prom")
+        if os.path.exists(path):
+            os.unlink(path)
+        self.t.proc.send_signal(signal.SIGUSR1)
+        pxedust_state.wait_for("metrics.prom", lambda: os.path.exists(path), proc=self.t.proc)
+        return path
+
+    @staticmethod
+    def sample(text, name):
+        m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+        return float(m.group(1)) if m else None
+
+    def test_hosts_and_metrics(self):
+        if not have("iscsi-inq", "curl", "promtool"):
+            self.skipTest("libiscsi-bin, curl or promtool (prometheus) missing")
+        with open(os.path.join(self.t.tftp_root, "boot.ipxe"), "w") as f:
+            f.write("#!ipxe\nsanboot\n")
+        r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node1", self.t.url("node1")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        state = pxedust_state.read_json(self.t.state_dir, "daemon.json")
+        host, port = pxedust_state.endpoint(state, "tftp")
+        r = run(["curl", "-sS", "-o", "/dev/null", f"tftp://{host}:{port}/boot.ipxe"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def node1_done():
+            hosts = pxedust_state.read_json(self.t.state_dir, "hosts.json") or {"hosts": []}
+            for h in hosts["hosts"]:
+                kinds = [e["kind"] for e in h["events"]]
+                if h["name"] == "node1" and "disk.logout" in kinds:
+                    return h
+            return None
+        node1 = pxedust_state.wait_for("node1's disk login and logout in hosts.json", node1_done, proc=self.t.proc)
+        self.assertTrue(node1["configured"])
+        self.assertIn("disk.login", [e["kind"] for e in node1["events"]])
+        files = pxedust_state.wait_for(
+            "the TFTP file in hosts.json",
+            lambda: [e for h in pxedust_state.read_json(self.t.state_dir, "hosts.json")["hosts"]
+                     for e in h["events"] if e["kind"] == "file.completed"],
+            proc=self.t.proc)
+        self.assertEqual(len(files), 1, files)
+
+        path = self.metrics()
+        with open(path) as f:
+            r = subprocess.run(["promtool", "check", "metrics"], stdin=f, capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        with open(path) as f:
+            text = f.read()
+        self.assertGreaterEqual(self.sample(text, "pxedust_iscsi_logins_normal_total"), 1)
+        self.assertEqual(self.sample(text, "pxedust_tftp_transfers_completed_total"), 1)
+        self.assertEqual(self.sample(text, 'pxedust_config_reloads_total{result="applied"}'), 0)
+        self.assertIsNotNone(self.sample(text, 'pxedust_boot_hosts{stage="root_disk"}'), text)
+
+
 if __name__ == "__main__":
     unittest.main()
