@@ -14,11 +14,30 @@
 namespace pxedust::config {
 namespace {
 
+// Every error in the file is reported, not only the first: a failure is recorded here and ends the
+// table it is in (a section, one [[host]], one [[group]], one [[dhcp.subnet]]); loading goes on with
+// the next table, and the load fails at the end with every error, one per line.
+struct Errors {
+  std::vector<std::string> messages;
+};
+struct TableFailed {};  // thrown by Section::fail after recording; caught at the table's boundary
+
+// Runs the load of one table; a failure in it is already recorded.
+template <typename F>
+void guarded(F&& load) {
+  try {
+    load();
+  } catch (const TableFailed&) {
+  }
+}
+
 // Reads one TOML table, remembering which keys were consumed so that finish() can reject the rest.
 class Section {
  public:
-  Section(const toml::table& table, std::string name, const std::string& file)
-      : table_(table), name_(std::move(name)), file_(file) {}
+  Section(const toml::table& table, std::string name, const std::string& file, Errors& errors)
+      : table_(table), name_(std::move(name)), file_(file), errors_(errors) {}
+  // A table inside this one (an array of tables' entry), reporting to the same list.
+  Section child(const toml::table& table, std::string name) const { return Section(table, std::move(name), file_, errors_); }
 
   const toml::node* get(std::string_view key) {
     used_.insert(std::string(key));
@@ -29,7 +48,8 @@ class Section {
     const auto& src = at != nullptr ? at->source() : table_.source();
     std::string where = src.begin.line ? fmt::format("{}:{}:{}", file_, src.begin.line, src.begin.column)
                                        : file_;
-    throw ConfigError(fmt::format("{}: {}: {}", where, qualified(key), what));
+    errors_.messages.push_back(fmt::format("{}: {}: {}", where, qualified(key), what));
+    throw TableFailed{};
   }
 
   std::string qualified(std::string_view key) const {
@@ -87,18 +107,21 @@ class Section {
     return n->as_array();
   }
 
-  // Every key present must have been asked for.
+  // Every key present must have been asked for; each one that was not is an error.
   void finish() const {
+    bool unknown = false;
     for (auto&& [k, v] : table_) {
       if (!used_.contains(std::string(k.str()))) {
         const auto& src = k.source();
-        throw ConfigError(fmt::format("{}:{}:{}: {}: unknown key{}", file_, src.begin.line, src.begin.column,
-                                      qualified(k.str()),
-                                      name_.empty() ? " (sections are [log], [daemon], [storage], [tftp], "
-                                                      "[dhcp], [iscsi], [[group]], [[host]])"
-                                                    : ""));
+        errors_.messages.push_back(fmt::format("{}:{}:{}: {}: unknown key{}", file_, src.begin.line, src.begin.column,
+                                               qualified(k.str()),
+                                               name_.empty() ? " (sections are [log], [daemon], [storage], [tftp], "
+                                                               "[dhcp], [iscsi], [[group]], [[host]])"
+                                                             : ""));
+        unknown = true;
       }
     }
+    if (unknown) throw TableFailed{};
   }
 
   static std::string_view typeName(const toml::node& n) {
@@ -120,6 +143,7 @@ class Section {
   const toml::table& table_;
   std::string name_;
   const std::string& file_;
+  Errors& errors_;
   std::set<std::string> used_;
 };
 
@@ -180,7 +204,7 @@ void loadStorage(Section s, StorageConfig& out) {
   s.finish();
 }
 
-void loadTftp(Section s, TftpConfig& out, const std::string& file) {
+void loadTftp(Section s, TftpConfig& out) {
   out.enabled = true;
   if (const auto* arr = s.array("listen")) {
     for (const auto& el : *arr) {
@@ -218,7 +242,7 @@ void loadTftp(Section s, TftpConfig& out, const std::string& file) {
     for (const auto& el : *rules) {
       const auto* t = el.as_table();
       if (t == nullptr) s.fail(&el, "per_host", "expected tables like { request = \"boot.cfg\", file = \"hosts/{name}.cfg\" }");
-      Section r(*t, s.qualified("per_host"), file);
+      Section r = s.child(*t, s.qualified("per_host"));
       TftpPerHostRule rule{r.requiredString("request"), r.requiredString("file")};
       while (!rule.request.empty() && rule.request.front() == '/') rule.request.erase(0, 1);
       if (rule.request.empty()) r.fail(r.get("request"), "request", "expected a file name");
@@ -421,7 +445,7 @@ void loadDhcpSettings(Section& s, DhcpSettings& out) {
   if (const auto* n = s.get("boot")) {
     const auto* t = n->as_table();
     if (t == nullptr) s.fail(n, "boot", "expected a table like { bios = \"pxelinux.0\", uefi = \"ipxe.efi\" }");
-    Section b(*t, s.qualified("boot"), s.file());
+    Section b = s.child(*t, s.qualified("boot"));
     auto take = [&](std::string_view key, std::optional<std::string>& dst) {
       if (auto v = b.string(key)) {
         if (v->empty() || v->size() > 1024) b.fail(b.get(key), key, "expected a file name or URL (1..1024 characters)");
@@ -511,48 +535,52 @@ void loadDhcp(Section s, DhcpConfig& out, const std::string& storageDir) {
   loadDhcpSettings(s, out.settings);
   if (out.settings.leaseTime) out.defaultLeaseTime = *out.settings.leaseTime;
 
+  std::size_t subnetEntries = 0;  // a subnet with an error is reported once, not again as "none"
   if (const auto* subnets = s.array("subnet")) {
     for (const auto& el : *subnets) {
+      ++subnetEntries;
       const auto* t = el.as_table();
       if (t == nullptr) s.fail(&el, "subnet", "expected [[dhcp.subnet]] entries");
-      Section n(*t, "dhcp.subnet", s.file());
-      DhcpSubnet sub;
-      auto text = n.requiredString("subnet");
-      auto pfx = parsePrefix(text);
-      if (!pfx) n.fail(n.get("subnet"), "subnet", fmt::format("expected a network like \"10.0.0.0/24\" (prefix 8..32), got '{}'", text));
-      sub.prefix = pfx->second;
-      sub.network = asio::ip::address_v4(pfx->first.to_uint() & sub.mask().to_uint());
-      if (sub.network != pfx->first) n.fail(n.get("subnet"), "subnet", fmt::format("'{}' has host bits set; the network is {}", text, sub.toString()));
-      for (const auto& other : out.subnets)
-        if (other.contains(sub.network) || sub.contains(other.network))
-          n.fail(n.get("subnet"), "subnet", fmt::format("{} overlaps {}", sub.toString(), other.toString()));
-      if (const auto* pools = n.array("pools")) {
-        for (const auto& p : *pools) {
-          auto r = p.value<std::string>();
-          std::optional<asio::ip::address_v4> first, last;
-          if (r) {
-            auto dash = r->find('-');
-            if (dash != std::string::npos) {
-              first = parseV4(std::string_view(*r).substr(0, dash));
-              last = parseV4(std::string_view(*r).substr(dash + 1));
+      guarded([&] {
+        Section n = s.child(*t, "dhcp.subnet");
+        DhcpSubnet sub;
+        auto text = n.requiredString("subnet");
+        auto pfx = parsePrefix(text);
+        if (!pfx) n.fail(n.get("subnet"), "subnet", fmt::format("expected a network like \"10.0.0.0/24\" (prefix 8..32), got '{}'", text));
+        sub.prefix = pfx->second;
+        sub.network = asio::ip::address_v4(pfx->first.to_uint() & sub.mask().to_uint());
+        if (sub.network != pfx->first) n.fail(n.get("subnet"), "subnet", fmt::format("'{}' has host bits set; the network is {}", text, sub.toString()));
+        for (const auto& other : out.subnets)
+          if (other.contains(sub.network) || sub.contains(other.network))
+            n.fail(n.get("subnet"), "subnet", fmt::format("{} overlaps {}", sub.toString(), other.toString()));
+        if (const auto* pools = n.array("pools")) {
+          for (const auto& p : *pools) {
+            auto r = p.value<std::string>();
+            std::optional<asio::ip::address_v4> first, last;
+            if (r) {
+              auto dash = r->find('-');
+              if (dash != std::string::npos) {
+                first = parseV4(std::string_view(*r).substr(0, dash));
+                last = parseV4(std::string_view(*r).substr(dash + 1));
+              }
             }
+            if (!first || !last || first->to_uint() > last->to_uint())
+              n.fail(&p, "pools", "expected ranges like \"10.0.0.100-10.0.0.199\" (first <= last)");
+            if (!sub.contains(*first) || !sub.contains(*last))
+              n.fail(&p, "pools", fmt::format("{} is not inside {}", *r, sub.toString()));
+            for (const auto& q : sub.pools)
+              if (first->to_uint() <= q.last.to_uint() && q.first.to_uint() <= last->to_uint())
+                n.fail(&p, "pools", fmt::format("{} overlaps another pool", *r));
+            sub.pools.push_back({*first, *last});
           }
-          if (!first || !last || first->to_uint() > last->to_uint())
-            n.fail(&p, "pools", "expected ranges like \"10.0.0.100-10.0.0.199\" (first <= last)");
-          if (!sub.contains(*first) || !sub.contains(*last))
-            n.fail(&p, "pools", fmt::format("{} is not inside {}", *r, sub.toString()));
-          for (const auto& q : sub.pools)
-            if (first->to_uint() <= q.last.to_uint() && q.first.to_uint() <= last->to_uint())
-              n.fail(&p, "pools", fmt::format("{} overlaps another pool", *r));
-          sub.pools.push_back({*first, *last});
         }
-      }
-      loadDhcpSettings(n, sub.settings);
-      n.finish();
-      out.subnets.push_back(std::move(sub));
+        loadDhcpSettings(n, sub.settings);
+        n.finish();
+        out.subnets.push_back(std::move(sub));
+      });
     }
   }
-  if (out.mode == DhcpMode::Server && out.subnets.empty())
+  if (out.mode == DhcpMode::Server && subnetEntries == 0)
     s.fail(nullptr, "subnet", "a DHCP server needs at least one [[dhcp.subnet]] (or mode = \"proxy\")");
   s.finish();
 }
@@ -560,19 +588,25 @@ void loadDhcp(Section s, DhcpConfig& out, const std::string& storageDir) {
 Config build(const toml::table& root, const std::string& file) {
   Config c;
   c.source = file;
-  Section top(root, "", file);
+  Errors errors;
+  Section top(root, "", file, errors);
   auto section = [&](std::string_view name) -> const toml::table* {
     const auto* n = top.get(name);
     if (n == nullptr) return nullptr;
     if (!n->is_table()) top.fail(n, name, fmt::format("expected a [{}] section", name));
     return n->as_table();
   };
-  if (const auto* t = section("log")) loadLog(Section(*t, "log", file), c.log);
-  if (const auto* t = section("daemon")) loadDaemon(Section(*t, "daemon", file), c.daemon);
-  if (const auto* t = section("storage")) loadStorage(Section(*t, "storage", file), c.storage);
-  if (const auto* t = section("tftp")) loadTftp(Section(*t, "tftp", file), c.tftp, file);
-  if (const auto* t = section("dhcp")) loadDhcp(Section(*t, "dhcp", file), c.dhcp, c.storage.dir);
-  if (const auto* t = section("iscsi")) loadIscsi(Section(*t, "iscsi", file), c.iscsi);
+  auto load = [&](std::string_view name, auto&& fn) {
+    guarded([&] {
+      if (const auto* t = section(name)) fn(top.child(*t, std::string(name)));
+    });
+  };
+  load("log", [&](Section s) { loadLog(std::move(s), c.log); });
+  load("daemon", [&](Section s) { loadDaemon(std::move(s), c.daemon); });
+  load("storage", [&](Section s) { loadStorage(std::move(s), c.storage); });
+  load("tftp", [&](Section s) { loadTftp(std::move(s), c.tftp); });
+  load("dhcp", [&](Section s) { loadDhcp(std::move(s), c.dhcp, c.storage.dir); });
+  load("iscsi", [&](Section s) { loadIscsi(std::move(s), c.iscsi); });
 
   auto tables = [&](std::string_view key) {
     std::vector<const toml::table*> out;
@@ -583,76 +617,89 @@ Config build(const toml::table& root, const std::string& file) {
       return out;
     }
     for (const auto& el : *arr) {
-      if (!el.is_table()) top.fail(&el, key, fmt::format("expected [[{}]] entries", key));
-      out.push_back(el.as_table());
+      if (el.is_table()) out.push_back(el.as_table());
+      else guarded([&] { top.fail(&el, key, fmt::format("expected [[{}]] entries", key)); });
     }
     return out;
   };
 
-  std::set<std::string> groupNames;
-  for (const auto* t : tables("group")) {
-    Section g(*t, "group", file);
-    GroupConfig gc{g.requiredString("name"), {}, {}};
-    if (!isHostLabel(gc.name)) g.fail(g.get("name"), "name", "expected letters, digits and '-' (at most 63)");
-    loadDhcpSettings(g, gc.dhcp);
-    loadDiskSettings(g, gc.disk, "");
-    if (!groupNames.insert(gc.name).second) g.fail(g.get("name"), "name", fmt::format("group '{}' is defined twice", gc.name));
-    g.finish();
-    c.groups.push_back(std::move(gc));
+  std::vector<const toml::table*> groupTables, hostTables;
+  guarded([&] { groupTables = tables("group"); });
+  guarded([&] { hostTables = tables("host"); });
+  std::set<std::string> groupNames;  // also of groups with errors, so their hosts are not reported again
+  for (const auto* t : groupTables) {
+    guarded([&] {
+      Section g = top.child(*t, "group");
+      GroupConfig gc{g.requiredString("name"), {}, {}};
+      if (!isHostLabel(gc.name)) g.fail(g.get("name"), "name", "expected letters, digits and '-' (at most 63)");
+      if (!groupNames.insert(gc.name).second)
+        g.fail(g.get("name"), "name", fmt::format("group '{}' is defined twice", gc.name));
+      loadDhcpSettings(g, gc.dhcp);
+      loadDiskSettings(g, gc.disk, "");
+      g.finish();
+      c.groups.push_back(std::move(gc));
+    });
   }
 
   std::map<std::string, std::string> names, macs, ips;  // value -> "line N" of its first definition
   std::map<std::string, std::string> targets;          // iSCSI target name -> host
-  for (const auto* t : tables("host")) {
-    Section h(*t, "host", file);
-    HostConfig hc;
-    hc.name = h.requiredString("name");
-    auto here = fmt::format("line {}", t->source().begin.line);
-    if (!isHostLabel(hc.name)) h.fail(h.get("name"), "name", fmt::format("'{}' is not a host name: expected letters, digits and '-' (at most 63)", hc.name));
-    if (auto [it, fresh] = names.emplace(hc.name, here); !fresh)
-      h.fail(h.get("name"), "name", fmt::format("host '{}' is already defined at {}", hc.name, it->second));
-    if (auto m = h.string("mac")) {
-      hc.mac = MacAddress::parse(*m);
-      if (!hc.mac) h.fail(h.get("mac"), "mac", fmt::format("expected a MAC like 52:54:00:12:34:56, got '{}'", *m));
-      if (auto [it, fresh] = macs.emplace(hc.mac->toString(), hc.name); !fresh)
-        h.fail(h.get("mac"), "mac", fmt::format("{} already belongs to host '{}'", hc.mac->toString(), it->second));
-    }
-    if (auto ip = h.string("ip")) {
-      std::error_code ec;
-      auto a = asio::ip::make_address_v4(*ip, ec);
-      if (ec) h.fail(h.get("ip"), "ip", fmt::format("expected an IPv4 address, got '{}'", *ip));
-      hc.ip = a;
-      if (auto [it, fresh] = ips.emplace(a.to_string(), hc.name); !fresh)
-        h.fail(h.get("ip"), "ip", fmt::format("{} already belongs to host '{}'", a.to_string(), it->second));
-    }
-    if (auto g = h.string("group")) {
-      if (!groupNames.contains(*g)) h.fail(h.get("group"), "group", fmt::format("no [[group]] is named '{}'", *g));
-      hc.group = *g;
-    }
-    loadDhcpSettings(h, hc.dhcp);
-    loadDiskSettings(h, hc.disk, "");
-    for (const auto& grp : c.groups)
-      if (grp.name == hc.group) hc.disk.inherit(grp.disk);
-    // CHAP user names default to the host's name (a group's secret is shared, each host keeps its name).
-    if (hc.disk.chap && hc.disk.chap->user.empty()) hc.disk.chap->user = hc.name;
-    if (hc.disk.mutualChap && hc.disk.mutualChap->user.empty()) hc.disk.mutualChap->user = hc.name;
-    checkChap(h, hc.disk);
-    if (c.iscsi.enabled && hc.disk.image) {
-      // Host A must never reach host B's disk: a target needs something that tells its host apart.
-      if (!hc.ip && !hc.disk.allow && !hc.disk.initiators && !hc.disk.chap)
-        h.fail(h.get("image"), "image",
-               fmt::format("host '{}' has a disk but nothing tells it apart from other machines: set ip, "
-                           "iscsi_allow, iscsi_initiators or chap_secret (here or on its group)", hc.name));
-      auto target = iscsiTargetName(c.iscsi, hc);
-      if (auto why = checkIscsiName(target))
-        h.fail(h.get("name"), "name", fmt::format("target name '{}' (from [iscsi] target_name) {}", target, *why));
-      if (auto [it, fresh] = targets.emplace(target, hc.name); !fresh)
-        h.fail(h.get("name"), "name", fmt::format("target name '{}' is also host '{}''s", target, it->second));
-    }
-    h.finish();
-    c.hosts.push_back(std::move(hc));
+  for (const auto* t : hostTables) {
+    guarded([&] {
+      Section h = top.child(*t, "host");
+      HostConfig hc;
+      hc.name = h.requiredString("name");
+      auto here = fmt::format("line {}", t->source().begin.line);
+      if (!isHostLabel(hc.name)) h.fail(h.get("name"), "name", fmt::format("'{}' is not a host name: expected letters, digits and '-' (at most 63)", hc.name));
+      if (auto [it, fresh] = names.emplace(hc.name, here); !fresh)
+        h.fail(h.get("name"), "name", fmt::format("host '{}' is already defined at {}", hc.name, it->second));
+      if (auto m = h.string("mac")) {
+        hc.mac = MacAddress::parse(*m);
+        if (!hc.mac) h.fail(h.get("mac"), "mac", fmt::format("expected a MAC like 52:54:00:12:34:56, got '{}'", *m));
+        if (auto [it, fresh] = macs.emplace(hc.mac->toString(), hc.name); !fresh)
+          h.fail(h.get("mac"), "mac", fmt::format("{} already belongs to host '{}'", hc.mac->toString(), it->second));
+      }
+      if (auto ip = h.string("ip")) {
+        std::error_code ec;
+        auto a = asio::ip::make_address_v4(*ip, ec);
+        if (ec) h.fail(h.get("ip"), "ip", fmt::format("expected an IPv4 address, got '{}'", *ip));
+        hc.ip = a;
+        if (auto [it, fresh] = ips.emplace(a.to_string(), hc.name); !fresh)
+          h.fail(h.get("ip"), "ip", fmt::format("{} already belongs to host '{}'", a.to_string(), it->second));
+      }
+      if (auto g = h.string("group")) {
+        if (!groupNames.contains(*g)) h.fail(h.get("group"), "group", fmt::format("no [[group]] is named '{}'", *g));
+        hc.group = *g;
+      }
+      loadDhcpSettings(h, hc.dhcp);
+      loadDiskSettings(h, hc.disk, "");
+      for (const auto& grp : c.groups)
+        if (grp.name == hc.group) hc.disk.inherit(grp.disk);
+      // CHAP user names default to the host's name (a group's secret is shared, each host keeps its name).
+      if (hc.disk.chap && hc.disk.chap->user.empty()) hc.disk.chap->user = hc.name;
+      if (hc.disk.mutualChap && hc.disk.mutualChap->user.empty()) hc.disk.mutualChap->user = hc.name;
+      checkChap(h, hc.disk);
+      if (c.iscsi.enabled && hc.disk.image) {
+        // Host A must never reach host B's disk: a target needs something that tells its host apart.
+        if (!hc.ip && !hc.disk.allow && !hc.disk.initiators && !hc.disk.chap)
+          h.fail(h.get("image"), "image",
+                 fmt::format("host '{}' has a disk but nothing tells it apart from other machines: set ip, "
+                             "iscsi_allow, iscsi_initiators or chap_secret (here or on its group)", hc.name));
+        auto target = iscsiTargetName(c.iscsi, hc);
+        if (auto why = checkIscsiName(target))
+          h.fail(h.get("name"), "name", fmt::format("target name '{}' (from [iscsi] target_name) {}", target, *why));
+        if (auto [it, fresh] = targets.emplace(target, hc.name); !fresh)
+          h.fail(h.get("name"), "name", fmt::format("target name '{}' is also host '{}''s", target, it->second));
+      }
+      h.finish();
+      c.hosts.push_back(std::move(hc));
+    });
   }
-  top.finish();
+  guarded([&] { top.finish(); });
+  if (!errors.messages.empty()) {
+    std::string all;
+    for (const auto& m : errors.messages) all += (all.empty() ? "" : "\n") + m;
+    throw ConfigError(all);
+  }
   return c;
 }
 

@@ -276,3 +276,28 @@ TEST(Config, IscsiNames) {
   EXPECT_TRUE(checkIscsiName("eui.123"));
   EXPECT_TRUE(checkIscsiName(std::string(224, 'a')));
 }
+
+// check-config shows every mistake at once: each table (a section, a [[host]], a [[group]], a
+// [[dhcp.subnet]]) is checked up to its first error, and every table is checked.
+TEST(Config, EveryTableWithAnErrorIsReported) {
+  auto e = errorOf(
+      "[tftp]\nroot = 5\n"                          // line 2
+      "[[group]]\nname = \"lab\"\nbogus = 1\n"     // line 5
+      "[[host]]\nname = \"a b\"\n"                 // line 7
+      "[[host]]\nname = \"ok\"\nmac = \"zz\"\n"    // line 10
+      "[[host]]\nname = \"fine\"\ngroup = \"lab\"\n"
+      "[bogus]\n");                                // line 14
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at <= e.size();) {
+    auto nl = e.find('\n', at);
+    lines.push_back(e.substr(at, nl == std::string::npos ? std::string::npos : nl - at));
+    if (nl == std::string::npos) break;
+    at = nl + 1;
+  }
+  ASSERT_EQ(lines.size(), 5u) << e;
+  EXPECT_EQ(lines[0], "test.toml:2:8: tftp.root: expected a string, got an integer");
+  EXPECT_EQ(lines[1], "test.toml:5:1: group.bogus: unknown key");
+  EXPECT_NE(lines[2].find("test.toml:7:8: host.name: 'a b' is not a host name"), std::string::npos) << lines[2];
+  EXPECT_NE(lines[3].find("test.toml:10:7: host.mac: expected a MAC"), std::string::npos) << lines[3];
+  EXPECT_NE(lines[4].find("test.toml:14:2: bogus: unknown key (sections are"), std::string::npos) << lines[4];
+}
