@@ -104,7 +104,7 @@ class Daemon {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
   void writeDaemonState(std::string_view state);
-  // hosts.json, at most every kHostsWriteInterval while boots go on.
+  // hosts.json, at most every 100 ms while boots go on (less often when it is big).
   void hostsChanged();
 
   std::unique_ptr<asio::steady_timer> graceTimer_;
@@ -112,6 +112,7 @@ class Daemon {
   StateFiles stateFiles_;
   boot::Tracker tracker_;
   std::unique_ptr<asio::steady_timer> hostsTimer_;
+  std::chrono::milliseconds hostsWriteInterval_{100};
   std::uint64_t reloadsApplied_ = 0;
   std::uint64_t reloadsRefused_ = 0;
   std::string lastRefusal_;
