@@ -144,6 +144,11 @@ Result<void> Daemon::apply(const config::Config& config) {
 int Daemon::run() {
   std::signal(SIGPIPE, SIG_IGN);
   log::setLevel(config_.log.level);
+  // Before daemon.json says "running": a program that reads it may signal at once.
+  loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
+  loop_.onSignal(SIGINT, [this](int) { shutdown(); });
+  loop_.onSignal(SIGHUP, [this](int) { reload(); });
+  loop_.onSignal(SIGUSR1, [this](int) { stateFiles_.write("metrics.prom", renderMetrics()); });
   if (auto r = stateFiles_.open(); !r)
     PXD_WARN("daemon.no_state_files", "error={} note=\"programs cannot read the daemon's state\"", log::q(r.error().message));
   if (auto r = apply(config_); !r) {
@@ -156,10 +161,6 @@ int Daemon::run() {
   stateFiles_.write("hosts.json", boot::snapshot(tracker_).dump(1) + "\n");
   if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running != nullptr; }))
     PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
-  loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
-  loop_.onSignal(SIGINT, [this](int) { shutdown(); });
-  loop_.onSignal(SIGHUP, [this](int) { reload(); });
-  loop_.onSignal(SIGUSR1, [this](int) { stateFiles_.write("metrics.prom", renderMetrics()); });
   PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
            config_.hosts.size(), ::getpid());
   loop_.run();

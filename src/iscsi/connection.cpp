@@ -235,7 +235,10 @@ asio::awaitable<void> Connection::readLoop() {
           keep = false;
           break;
       }
-      if (!keep) break;
+      if (!keep) {
+        stopReading_ = true;  // e.g. a refused login: the response goes out, then the connection closes
+        break;
+      }
       if (rejectsSent_ > 1000) {
         abort(Drop::ProtocolError, "too many rejected PDUs");
         break;

@@ -157,13 +157,23 @@ iscsi_allow = ["10.99.0.0/16"]
         with open(self.log, errors="replace") as f:
             return f.read()
 
-    def wait_log(self, text, timeout=5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if text in self.logtext():
-                return True
-            time.sleep(0.05)
-        return False
+    def metrics(self):
+        """Every metric, from a metrics.prom the daemon writes on SIGUSR1: {"name{labels}": value}."""
+        return pxedust_state.dump_metrics(self.state_dir, self.proc)
+
+    def wait_metric(self, sample, at_least=1, timeout=10):
+        """Waits until a sample (e.g. 'pxedust_iscsi_drops_total{reason="wrong_phase"}') reaches
+        `at_least`; True if it did."""
+        try:
+            pxedust_state.wait_for(f"{sample} >= {at_least}",
+                                   lambda: self.metrics().get(sample, 0) >= at_least, timeout, interval=0.1,
+                                   proc=self.proc)
+            return True
+        except AssertionError:
+            return False
+
+    def wait_drop(self, reason, at_least=1):
+        return self.wait_metric(f'pxedust_iscsi_drops_total{{reason="{reason}"}}', at_least)
 
     def url(self, host="node1"):
         return f"iscsi://{LOOPBACK}:{self.port}/{PREFIX}{host}/0"
@@ -266,7 +276,7 @@ mutual_chap_secret = "{mutual}"
         self.assertNotEqual(r.returncode, 0)
         r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node1", self.t.url("nosuchhost")])
         self.assertNotEqual(r.returncode, 0)
-        self.assertTrue(self.t.wait_log("event=iscsi.login_failed"), "event=iscsi.login_failed")
+        self.assertTrue(self.t.wait_drop("login_failed", 3), self.t.metrics())
 
     def test_chap(self):
         if not have("iscsi-inq"):
@@ -471,13 +481,13 @@ class BadInput(RawCase):
         s.shutdown(socket.SHUT_WR)
         self.assertTrue(closed(s))
         self.assert_other_session_works()
-        self.assertTrue(self.t.wait_log("in the middle of a PDU"), "in the middle of a PDU")
+        self.assertTrue(self.t.wait_drop("peer_closed"), self.t.metrics())
 
     def test_wrong_phase(self):
         s = self.connect()
         s.sendall(pdu(0x01, 0x80, rest=struct.pack(">III", 0, 1, 0)))  # SCSI Command before login
         self.assertTrue(closed(s))
-        self.assertTrue(self.t.wait_log("reason=wrong_phase"), "reason=wrong_phase")
+        self.assertTrue(self.t.wait_drop("wrong_phase"), self.t.metrics())
         self.assert_other_session_works()
 
     def test_oversized_login_and_key_floods(self):
@@ -520,13 +530,13 @@ class BadInput(RawCase):
         hdr, body = recv_pdu(s)
         self.assertEqual(hdr[0] & 0x3f, 0x20)
         self.assert_other_session_works()
-        self.assertTrue(self.t.wait_log("event=iscsi.reject"), "event=iscsi.reject")
+        self.assertTrue(self.t.wait_metric("pxedust_iscsi_rejects_total"), self.t.metrics())
 
     def test_header_digest_error(self):
         s = self.logged_in(digest="HeaderDigest")
         s.sendall(pdu(0x00, 0x80, itt=5, rest=struct.pack(">III", 0xffffffff, 1, 0))[:48] + b"\0\0\0\0")
         self.assertTrue(closed(s))
-        self.assertTrue(self.t.wait_log("reason=header_digest"), "reason=header_digest")
+        self.assertTrue(self.t.wait_drop("header_digest"), self.t.metrics())
         self.assert_other_session_works()
 
     def test_data_digest_error(self):
@@ -543,7 +553,7 @@ class BadInput(RawCase):
         hdr, body = recv_pdu(s, data_digest=True)
         self.assertEqual(hdr[0] & 0x3f, 0x20)
         self.assertEqual(struct.unpack(">I", hdr[16:20])[0], 6)
-        self.assertTrue(self.t.wait_log("reason=data_digest"), "reason=data_digest")
+        self.assertTrue(self.t.wait_drop("data_digest"), self.t.metrics())
         self.assert_other_session_works()
 
     def test_nop_in_pings_drop_a_silent_initiator(self):
@@ -561,7 +571,7 @@ class BadInput(RawCase):
         self.assertNotEqual(hdr[20:24], b"\xff\xff\xff\xff")
         self.assertTrue(closed(s, timeout=15), "a silent initiator was not dropped")
         self.assertGreater(time.time() - t0, 6)
-        self.assertTrue(self.t.wait_log("reason=nop_timeout"), "reason=nop_timeout")
+        self.assertTrue(self.t.wait_drop("nop_timeout"), self.t.metrics())
         self.assert_other_session_works()
 
     def test_connection_limit(self):
@@ -570,7 +580,7 @@ class BadInput(RawCase):
         self.logged_in("node2")
         # A third connection is closed at once, with a warning; the two sessions go on.
         self.assertTrue(closed(self.connect()))
-        self.assertTrue(self.t.wait_log("reason=too_many_connections"), "reason=too_many_connections")
+        self.assertTrue(self.t.wait_drop("too_many_connections"), self.t.metrics())
         a.sendall(pdu(0x00, 0x80, itt=7, rest=struct.pack(">III", 0xffffffff, 1, 0)))
         hdr, body = recv_pdu(a)
         self.assertEqual(hdr[0] & 0x3f, 0x20)
@@ -597,7 +607,7 @@ class BadInput(RawCase):
         hdr, body = recv_pdu(b)
         self.assertEqual(hdr[36:38], b"\0\0")
         self.assertTrue(closed(a))
-        self.assertTrue(self.t.wait_log("event=iscsi.session_reinstated"), "event=iscsi.session_reinstated")
+        self.assertTrue(self.t.wait_metric("pxedust_iscsi_sessions_reinstated_total"), self.t.metrics())
         # The new session's first command gets UNIT ATTENTION 29/00 (TEST UNIT READY).
         cdb = b"\x00" * 16
         b.sendall(pdu(0x01, 0x81, lun=b"\0" * 8, itt=3, rest=struct.pack(">III", 0, 1, 0) + cdb))
@@ -638,8 +648,7 @@ iscsi_initiators = ["iqn.2026-01.test:node4"]
         self.t.reload(extra_hosts=node4, without=("node2",))
         # node2's session is closed; node1's is untouched (no UNIT ATTENTION, no reconnect).
         self.assertTrue(closed(gone))
-        self.assertTrue(self.t.wait_log("event=iscsi.session_removed initiator=iqn.2026-01.test:node2"),
-                        self.t.logtext()[-2000:])
+        self.assertTrue(self.t.wait_drop("target_removed"), self.t.metrics())
         self.assertEqual(self.tur(kept, 5, 3), 0)
         # node4's target is there for node4 (discovery shows it, a login works); node2's is not.
         r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node4", f"iscsi://{LOOPBACK}:{self.t.port}"])
@@ -694,12 +703,7 @@ class State(TargetCase):
     passes promtool and counts what the clients did."""
 
     def metrics(self):
-        path = os.path.join(self.t.state_dir, "metrics.prom")
-        if os.path.exists(path):
-            os.unlink(path)
-        self.t.proc.send_signal(signal.SIGUSR1)
-        pxedust_state.wait_for("metrics.prom", lambda: os.path.exists(path), proc=self.t.proc)
-        return path
+        return pxedust_state.dump_metrics(self.t.state_dir, self.t.proc, parse=False)
 
     @staticmethod
     def sample(text, name):

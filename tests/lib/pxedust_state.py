@@ -5,6 +5,8 @@ lines, and never sleep for a fixed time."""
 
 import json
 import os
+import re
+import signal
 import time
 
 
@@ -60,3 +62,22 @@ def endpoint(state, service, index=0):
     text = state["services"][service]["endpoints"][index]
     host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def dump_metrics(state_dir, proc, parse=True):
+    """Has the daemon write metrics.prom (SIGUSR1) and waits for it. Returns {"name{labels}": value},
+    or with parse=False the file's path."""
+    path = os.path.join(state_dir, "metrics.prom")
+    if os.path.exists(path):
+        os.unlink(path)
+    proc.send_signal(signal.SIGUSR1)
+    wait_for("metrics.prom", lambda: os.path.exists(path), proc=proc)
+    if not parse:
+        return path
+    samples = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$", line.strip())
+            if m:
+                samples[m.group(1)] = float(m.group(2))
+    return samples
