@@ -393,6 +393,11 @@ class Cli(unittest.TestCase):
             r = self.run_cli(*sub, "--help")
             self.assertEqual(r.returncode, 0, sub)
             self.assertIn(b"Usage", r.stdout)
+        # The summary names the services pxedust has, and no other.
+        top = self.run_cli("--help").stdout.decode()
+        self.assertIn("(DHCP, TFTP, iSCSI)", top)
+        for absent in ("HTTP", "NBD", "NFS"):
+            self.assertNotIn(absent, top.splitlines()[0])
         self.assertRegex(self.run_cli("version").stdout.decode(), r"^pxedust \d+\.\d+\.\d+")
 
     def test_serve_missing_config(self):
