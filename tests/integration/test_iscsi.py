@@ -16,6 +16,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pxedust_daemon  # noqa: E402
 import pxedust_state  # noqa: E402
 
 PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
@@ -41,13 +42,12 @@ class Target:
         # Port 0 at first (the kernel picks; daemon.json says which); a restart asks for the same one.
         self.config_port = 0
         self.port = None
-        self.state_dir = os.path.join(self.dir, "state")
         self.tftp_root = os.path.join(self.dir, "tftp")
         os.mkdir(self.tftp_root)
         self.config = os.path.join(self.dir, "pxedust.toml")
-        self.log = os.path.join(self.dir, "pxedust.log")
         self.store = os.path.join(self.dir, "store")
-        self.proc = None
+        self.daemon = pxedust_daemon.Daemon(PXEDUST, self.config, self.dir)
+        self.state_dir = self.daemon.state_dir
         self.base = os.path.join(self.dir, "base.img")
         rng = random.Random(5)
         with open(self.base, "wb") as f:
@@ -75,12 +75,7 @@ class Target:
         """Rewrites the config (write_config's arguments), has the running daemon reload it, and
         checks the reload was `expect`ed ("applied" or "refused"); returns daemon.json after it."""
         self.write_config(**config)
-        before = pxedust_state.read_json(self.state_dir, "daemon.json")
-        self.proc.send_signal(signal.SIGHUP)
-        after = pxedust_state.wait_reload(self.state_dir, self.proc, before)
-        key = "applied" if expect == "applied" else "refused"
-        if after["reloads"][key] != before["reloads"][key] + 1:
-            raise AssertionError(f"the reload was not {expect}: {after['reloads']}\n" + self.logtext()[-2000:])
+        after = self.daemon.reload(expect)
         if expect == "applied":
             self.last_config = config  # what a restart writes again
         return after
@@ -133,33 +128,22 @@ iscsi_allow = ["10.99.0.0/16"]
         if self.port is not None and self.config_port != self.port:  # a restart: the same port again
             self.config_port = self.port
             self.write_config(**getattr(self, "last_config", {}))
-        logf = open(self.log, "a")
-        self.proc = subprocess.Popen([PXEDUST, "serve", "--config", self.config, "--state-dir", self.state_dir],
-                                     stdout=logf, stderr=logf)
-        logf.close()
-        try:
-            state = pxedust_state.wait_running(self.state_dir, self.proc)
-        except AssertionError as e:
-            raise RuntimeError(f"{e}: " + self.logtext()[-2000:])
-        self.port = pxedust_state.endpoint(state, "iscsi")[1]
+        self.daemon.start()
+        self.port = self.daemon.endpoint("iscsi")[1]
+
+    @property
+    def proc(self):
+        return self.daemon.proc
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.daemon.stop(sig)
 
     def logtext(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
+        return self.daemon.log_text()
 
     def metrics(self):
         """Every metric, from a metrics.prom the daemon writes on SIGUSR1: {"name{labels}": value}."""
-        return pxedust_state.dump_metrics(self.state_dir, self.proc)
+        return self.daemon.metrics()
 
     def wait_metric(self, sample, at_least=1, timeout=10):
         """Waits until a sample (e.g. 'pxedust_iscsi_drops_total{reason="wrong_phase"}') reaches
@@ -703,7 +687,7 @@ class State(TargetCase):
     passes promtool and counts what the clients did."""
 
     def metrics(self):
-        return pxedust_state.dump_metrics(self.t.state_dir, self.t.proc, parse=False)
+        return self.t.daemon.metrics_file()
 
     @staticmethod
     def sample(text, name):
