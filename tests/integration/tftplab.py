@@ -287,9 +287,14 @@ class FaultyRelay:
         sock.sendto(data, addr)
 
     def run(self):
-        while not self.stopping:
+        while True:
+            # Once closing, drain what is queued without waiting: a client's last ACK, sent just
+            # before it exited, is still forwarded (and its fault found).
+            stopping = self.stopping
             socks = [self.front] + list(self.routes) + list(self.downstream)
-            ready, _, _ = select.select(socks, [], [], 0.01 if self.held else 0.1)
+            ready, _, _ = select.select(socks, [], [], 0 if stopping else 0.01 if self.held else 0.1)
+            if stopping and not ready:
+                break
             for direction, held in list(self.held.items()):
                 if time.monotonic() >= held[3]:
                     del self.held[direction]
