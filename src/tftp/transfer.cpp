@@ -196,10 +196,16 @@ asio::awaitable<void> Transfer::run() {
 }
 
 void Transfer::armTimer() {
-  if (timerPending_) return;  // it will fire, see the deadline moved, and re-arm itself
+  // A pending wait that ends by the deadline will fire, see the deadline moved, and re-arm itself.
+  // One that ends after it is replaced: the deadline moves earlier when progress brings a backed-off
+  // timeout back to its initial value, and left alone the wait would notice the next loss up to 4x late.
+  if (timerPending_ && timerAt_ <= deadline_) return;
   timerPending_ = true;
-  timer_.expires_at(deadline_);
-  timer_.async_wait([self = shared_from_this()](const std::error_code& ec) { self->onTimer(ec); });
+  timerAt_ = deadline_;
+  timer_.expires_at(deadline_);  // cancels a pending wait; its handler sees it is stale
+  timer_.async_wait([self = shared_from_this(), generation = ++timerGeneration_](const std::error_code& ec) {
+    if (generation == self->timerGeneration_) self->onTimer(ec);
+  });
 }
 
 void Transfer::onTimer(const std::error_code& ec) {

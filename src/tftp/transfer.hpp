@@ -14,6 +14,7 @@
 //
 // The timer is lazy: progress only moves a deadline; the timer fires at most once per timeout
 // period and re-arms itself if the deadline moved, so the per-block cost has no timer operations.
+// Only a deadline that moves earlier (progress after a backed-off retransmission) re-arms it at once.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -125,6 +126,8 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   std::chrono::steady_clock::time_point deadline_{};
   std::chrono::steady_clock::time_point started_{};
   bool timerPending_ = false;
+  std::chrono::steady_clock::time_point timerAt_{};  // when the pending wait ends
+  std::uint64_t timerGeneration_ = 0;                // tells a replaced wait's handler it is stale
   bool waiting_ = false;
   bool timedOut_ = false;
   bool aborted_ = false;

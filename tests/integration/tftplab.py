@@ -1,5 +1,6 @@
-"""Helpers for the TFTP integration tests: a pxedust process on loopback, test files, and a lossy
-UDP relay. Everything binds 127.0.0.1 only; processes are started and stopped by PID."""
+"""Helpers for the TFTP integration tests: a pxedust process on loopback, test files, and a UDP
+relay that drops, duplicates and delays datagrams on a fixed schedule. Everything binds 127.0.0.1
+only; processes are started and stopped by PID."""
 
 import hashlib
 import os
@@ -134,72 +135,174 @@ def tftp_hpa_get(port, name, out, host=LOOPBACK, timeout=300, mode="binary"):
                           capture_output=True, timeout=timeout)
 
 
-def atftp_get(port, name, out, blksize=None, windowsize=None, host=LOOPBACK, timeout=300, client_timeout=None):
+def atftp_get(port, name, out, blksize=None, windowsize=None, host=LOOPBACK, timeout=300, client_timeout=None,
+              options=()):
     cmd = ["atftp"]
     if blksize:
         cmd += ["--option", f"blksize {blksize}"]
     if windowsize:
         cmd += ["--option", f"windowsize {windowsize}"]
+    for k, v in options:
+        cmd += ["--option", f"{k} {v}"]
     if client_timeout:
         cmd += ["--tftp-timeout", str(client_timeout)]
     cmd += ["-g", "-r", name, "-l", out, host, str(port)]
     return subprocess.run(cmd, capture_output=True, timeout=timeout)
 
 
-class LossyRelay:
-    """Stands between TFTP clients and a server: clients talk to relay.port as if it were the
-    server's request port. Each server TID gets its own relay port, so clients still see a distinct
-    TID per transfer. Datagrams in both directions are dropped, duplicated or reordered at the given
-    rates, from a seeded generator."""
+OPCODES = {1: "RRQ", 2: "WRQ", 3: "DATA", 4: "ACK", 5: "ERROR", 6: "OACK"}
 
-    def __init__(self, server_port, drop=0.05, dup=0.05, reorder=0.05, seed=1):
+
+def describe(data):
+    """A datagram as the trace shows it: "DATA 3 (512 B)", "ACK 0", "OACK blksize=8192 ..."."""
+    if len(data) < 2:
+        return f"short datagram ({len(data)} B)"
+    kind = OPCODES.get(struct.unpack("!H", data[:2])[0], "op?")
+    if kind == "DATA" and len(data) >= 4:
+        return f"DATA {struct.unpack('!H', data[2:4])[0]} ({len(data) - 4} B)"
+    if kind == "ACK" and len(data) >= 4:
+        return f"ACK {struct.unpack('!H', data[2:4])[0]}"
+    if kind == "OACK":
+        words = data[2:].split(b"\0")[:-1]
+        return "OACK " + " ".join(f"{k.decode()}={v.decode()}" for k, v in zip(words[::2], words[1::2]))
+    if kind == "ERROR" and len(data) >= 4:
+        return f"ERROR {struct.unpack('!H', data[2:4])[0]} {data[4:].rstrip(bytes(1)).decode(errors='replace')!r}"
+    return kind
+
+
+class Fault:
+    """One scheduled fault, written as "ACTION KIND [WHICH]":
+      ACTION  drop | dup (sent twice) | delay (sent after the next datagram the same way, or 50 ms later)
+      KIND    RRQ | OACK | DATA | ACK | ERROR
+      WHICH   N      the datagram with block number N (DATA, ACK), the first time it passes
+              N#k    ... the k-th time it passes (a retransmission)
+              @k     the k-th datagram of that kind, whatever its number
+              last   the file's last block (DATA) or its ACK; last#k as N#k
+              (none) the first datagram of that kind
+    e.g. "drop OACK", "drop DATA 3", "dup DATA 3#2", "drop ACK @2", "delay DATA last"."""
+
+    def __init__(self, text):
+        self.text = text
+        words = text.split()
+        self.action, self.kind = words[0], words[1]
+        assert self.action in ("drop", "dup", "delay"), text
+        assert self.kind in OPCODES.values(), text
+        which = words[2] if len(words) > 2 else "@1"
+        self.ordinal = self.block = None
+        self.nth = 1
+        if which.startswith("@"):
+            self.ordinal = int(which[1:])
+        else:
+            block, _, nth = which.partition("#")
+            self.block, self.nth = block if block == "last" else int(block), int(nth or 1)
+        self.hits = 0
+
+    def matches(self, kind, block, ordinal, nth, last_block):
+        if kind != self.kind:
+            return False
+        if self.ordinal is not None:
+            return ordinal == self.ordinal
+        want = last_block if self.block == "last" else self.block
+        return block == want and nth == self.nth
+
+    def __repr__(self):
+        return repr(self.text)
+
+
+def seeded_faults(seed, faults, data_blocks, acks, count):
+    """`faults`, then up to `count` faults on DATA blocks (2..data_blocks) and `count` on ACKs (the
+    2nd..acks-th), picked by a generator seeded with `seed` among those `faults` does not name yet:
+    the same seed always names the same datagrams, whatever the timing."""
+    named = [Fault(f) for f in faults]
+    rng = random.Random(seed)
+    free_blocks = [b for b in range(2, data_blocks + 1) if all(f.kind != "DATA" or f.block != b for f in named)]
+    free_acks = [k for k in range(2, acks + 1) if all(f.kind != "ACK" or f.ordinal != k for f in named)]
+    blocks = rng.sample(free_blocks, min(count, len(free_blocks)))
+    ordinals = rng.sample(free_acks, min(count, len(free_acks)))
+    actions = ("drop", "dup", "delay")
+    return (list(faults) + [f"{actions[i % 3]} DATA {b}" for i, b in enumerate(blocks)] +
+            [f"{actions[i % 3]} ACK @{k}" for i, k in enumerate(ordinals)])
+
+
+class FaultyRelay:
+    """Stands between one TFTP client and a server and applies a fixed schedule of faults (Fault):
+    which datagrams are dropped, duplicated or delayed depends only on the schedule and on each
+    datagram's kind, block number and how often it has passed, never on timing or a shared random
+    stream. The client talks to relay.port as if it were the server's request port; each server TID
+    gets its own relay port, so the client still sees a distinct TID per transfer.
+
+    relay.trace lists every datagram with what happened to it; relay.unused() names the faults that
+    never found their datagram (a test asserts there are none, so each fault really happened)."""
+
+    HOLD_SECONDS = 0.05
+
+    def __init__(self, server_port, faults=(), last_block=None):
         self.server = (LOOPBACK, server_port)
-        self.rng = random.Random(seed)
-        self.drop, self.dup, self.reorder = drop, dup, reorder
+        self.faults = [Fault(f) for f in faults]
+        self.last_block = last_block
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.front.bind((LOOPBACK, 0))
         self.port = self.front.getsockname()[1]
-        # client addr -> upstream socket (speaks to the server for that client)
-        self.upstream = {}
-        # upstream socket -> (client addr, {server tid -> downstream socket})
-        self.routes = {}
-        # downstream socket -> (upstream socket, server tid addr, client addr)
-        self.downstream = {}
-        self.held = []  # (socket, data, addr) held back for reordering
-        self.counts = {"dropped": 0, "duplicated": 0, "reordered": 0, "forwarded": 0}
+        self.upstream = {}    # client addr -> upstream socket (speaks to the server for that client)
+        self.routes = {}      # upstream socket -> (client addr, {server tid -> downstream socket})
+        self.downstream = {}  # downstream socket -> (upstream socket, server tid addr, client addr)
+        self.seen = {}        # (kind, block) -> times passed; kind -> datagrams of that kind
+        self.held = {}        # direction -> (socket, data, addr, release time): one delayed datagram
+        self.trace = []
+        self.t0 = time.monotonic()
         self.stopping = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
-    def send(self, sock, data, addr):
-        r = self.rng.random()
-        if r < self.drop:
-            self.counts["dropped"] += 1
-            return
-        if r < self.drop + self.reorder and not self.held:
-            self.counts["reordered"] += 1
-            self.held.append((sock, data, addr))
-            return
-        sock.sendto(data, addr)
-        self.counts["forwarded"] += 1
-        if r > 1 - self.dup:
-            self.counts["duplicated"] += 1
+    def faults_for(self, data):
+        kind = OPCODES.get(struct.unpack("!H", data[:2])[0]) if len(data) >= 2 else None
+        block = struct.unpack("!H", data[2:4])[0] if kind in ("DATA", "ACK") and len(data) >= 4 else None
+        ordinal = self.seen[kind] = self.seen.get(kind, 0) + 1
+        nth = self.seen[(kind, block)] = self.seen.get((kind, block), 0) + 1
+        hit = [f for f in self.faults if f.matches(kind, block, ordinal, nth, self.last_block)]
+        for f in hit:
+            f.hits += 1
+        return hit
+
+    def send(self, direction, sock, data, addr):
+        # Faults that name the same datagram all count as found; the strongest one is applied.
+        hit = self.faults_for(data)
+        actions = {f.action for f in hit}
+        action = next((a for a in ("drop", "delay", "dup") if a in actions), "pass")
+        line = f"{time.monotonic() - self.t0:7.3f} {direction} {describe(data)}"
+        self.trace.append(f"{line}  [{', '.join(f.text for f in hit)}]" if hit else line)
+        held = self.held.pop(direction, None)
+        if action == "delay":
+            self.held[direction] = (sock, data, addr, time.monotonic() + self.HOLD_SECONDS)
+        elif action != "drop":
             sock.sendto(data, addr)
-        while self.held:  # release a held packet after the one that overtook it
-            hs, hd, ha = self.held.pop()
-            hs.sendto(hd, ha)
+            if action == "dup":
+                sock.sendto(data, addr)
+        if held:  # a delayed datagram goes right after the one that overtook it
+            self.release(direction, held)
+
+    def release(self, direction, held):
+        sock, data, addr, _ = held
+        self.trace.append(f"{time.monotonic() - self.t0:7.3f} {direction} {describe(data)}  [released]")
+        sock.sendto(data, addr)
 
     def run(self):
-        while not self.stopping:
+        while True:
+            # Once closing, drain what is queued without waiting: a client's last ACK, sent just
+            # before it exited, is still forwarded (and its fault found).
+            stopping = self.stopping
             socks = [self.front] + list(self.routes) + list(self.downstream)
-            ready, _, _ = select.select(socks, [], [], 0.1)
-            if not ready and self.held:
-                hs, hd, ha = self.held.pop()
-                hs.sendto(hd, ha)
+            ready, _, _ = select.select(socks, [], [], 0 if stopping else 0.01 if self.held else 0.1)
+            if stopping and not ready:
+                break
+            for direction, held in list(self.held.items()):
+                if time.monotonic() >= held[3]:
+                    del self.held[direction]
+                    self.release(direction, held)
             for s in ready:
                 try:
                     data, addr = s.recvfrom(70000)
-                except OSError:
+                except OSError:  # e.g. ICMP port unreachable from a client that has exited
                     continue
                 if s is self.front:  # a request from a client to the server's request port
                     up = self.upstream.get(addr)
@@ -208,7 +311,7 @@ class LossyRelay:
                         up.bind((LOOPBACK, 0))
                         self.upstream[addr] = up
                         self.routes[up] = (addr, {})
-                    self.send(up, data, self.server)
+                    self.send("C->S", up, data, self.server)
                 elif s in self.routes:  # from the server (some TID) to a client
                     client, tids = self.routes[s]
                     down = tids.get(addr)
@@ -217,10 +320,16 @@ class LossyRelay:
                         down.bind((LOOPBACK, 0))
                         tids[addr] = down
                         self.downstream[down] = (s, addr, client)
-                    self.send(down, data, client)
+                    self.send("S->C", down, data, client)
                 else:  # from a client to a transfer's TID
                     up, tid, client = self.downstream[s]
-                    self.send(up, data, tid)
+                    self.send("C->S", up, data, tid)
+
+    def unused(self):
+        return [f.text for f in self.faults if f.hits == 0]
+
+    def trace_text(self):
+        return "\n".join(self.trace)
 
     def close(self):
         self.stopping = True

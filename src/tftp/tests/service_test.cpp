@@ -361,6 +361,37 @@ TEST_F(TftpServiceTest, RetransmitsOnTimeoutThenGivesUp) {
   EXPECT_EQ(s.retransmits, 2u);
 }
 
+// Progress after backed-off retransmissions brings the timeout back to its initial value, and the
+// next loss is noticed after that value, not after the backed-off wait still pending on the timer
+// (a lost OACK or block followed by another loss took up to 4x the timeout to be resent).
+TEST_F(TftpServiceTest, NextLossAfterABackOffIsResentAtTheInitialTimeout) {
+  start();  // timeout 300 ms, retries 2
+  Client c;
+  c.sendTo(port_, rrq("small"));  // 1000 bytes: DATA 1 (512) and DATA 2 (488)
+  ASSERT_TRUE(c.receive());
+  ASSERT_TRUE(c.receive(2000));  // DATA 1 again after 300 ms; the timeout doubles to 600 ms
+  auto d1 = c.receive(2000);     // and again after 600 ms; now 1200 ms
+  ASSERT_TRUE(d1);
+  EXPECT_EQ(d1->block(), 1);
+  auto tid = ntohs(d1->from.sin_port);
+  c.ack(tid, 1);
+  auto d2 = c.receive();
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->block(), 2);
+  auto sent = std::chrono::steady_clock::now();
+  auto again = c.receive(3000);  // DATA 2 not acknowledged: resent after 300 ms, not 1200 ms
+  auto waited = std::chrono::steady_clock::now() - sent;
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->block(), 2);
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  EXPECT_LT(waited, std::chrono::milliseconds(800));
+  c.ack(tid, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto& s = statsAfterStop();
+  EXPECT_EQ(s.transfersCompleted, 1u);
+  EXPECT_EQ(s.retransmits, 3u);
+}
+
 TEST_F(TftpServiceTest, RepeatedRrqFromSamePortDoesNotStartASecondTransfer) {
   cfg_.timeout = std::chrono::milliseconds(5000);
   start();
