@@ -120,25 +120,33 @@ TEST(CrashTest, KilledWriterLosesNothingAcknowledged) {
     ::close(pfd[1]);
     std::int64_t started = -1, flushedThrough = 0;  // ops [0, flushedThrough) are acknowledged
     Msg m{};
-    // Four rounds in five start the clock when the child has opened the overlay (a loaded machine can
-    // take longer than the whole kill window to fork and open); the fifth counts from the fork, so the
-    // kill often lands inside open()'s journal replay and compaction.
+    // Where the kill window starts is set by what the child reports, never by time alone (a loaded
+    // machine can take longer than any window to fork and open): one round in five counts from the
+    // fork, so the kill often lands inside open()'s journal replay and compaction; one from the
+    // child's first operation; three from its first acknowledged flush, so most kills come after
+    // acknowledged work.
     bool opened = true;
-    if (round % 5 != 0) opened = ::read(pfd[0], &m, sizeof m) == sizeof m && m.kind == 1;
-    if (opened && round % 5 != 0) started = m.n;
+    auto take = [&](const Msg& msg) {
+      if (msg.kind == 1) started = msg.n;
+      if (msg.kind == 2) {
+        flushedThrough = msg.n;
+        ++ackedFlushes;
+      }
+    };
+    if (round % 5 != 0) {
+      opened = ::read(pfd[0], &m, sizeof m) == sizeof m && m.kind == 1;
+      if (opened) take(m);
+    }
+    if (opened && round % 5 >= 2) {
+      while (flushedThrough == 0 && ::read(pfd[0], &m, sizeof m) == sizeof m) take(m);
+    }
     ::usleep(static_cast<useconds_t>(rng() % 80000));
     ::kill(pid, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(opened) << "child did not start its first operation";
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
-    while (::read(pfd[0], &m, sizeof m) == sizeof m) {
-      if (m.kind == 1) started = m.n;
-      if (m.kind == 2) {
-        flushedThrough = m.n;
-        ++ackedFlushes;
-      }
-    }
+    while (::read(pfd[0], &m, sizeof m) == sizeof m) take(m);
     ::close(pfd[0]);
     if (flushedThrough == 0) ++killedBeforeAnyAck;
 
