@@ -14,8 +14,10 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 #include "common/log.hpp"
+#include "dhcp/wire/icmpv6.hpp"
 
 namespace pxedust::dhcp {
 
@@ -95,10 +97,9 @@ asio::awaitable<void> RouterAdverts::serve(std::shared_ptr<Port> port) {
       ++stats_.errors;
       continue;
     }
-    // RFC 4861 section 6.1.1: a valid solicitation is ICMPv6 type 133, code 0, at least 8 bytes.
-    // (The kernel checked the checksum; hop limit 255 is not visible here without IPV6_RECVHOPLIMIT,
-    // and answering an off-link forgery only tells it there is no router.)
-    if (n < 8 || buf[0] != ND_ROUTER_SOLICIT || buf[1] != 0) continue;
+    // RFC 4861 section 6.1.1 (wire/icmpv6.hpp). Answering an off-link forgery, whose hop limit is
+    // not visible here, only tells it there is no router.
+    if (!wire::isRouterSolicitation(std::span<const std::uint8_t>(buf.data(), n))) continue;
     ++stats_.solicitations;
     auto now = std::chrono::steady_clock::now();
     if (now - port->windowStart >= std::chrono::seconds(1)) {
