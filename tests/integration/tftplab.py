@@ -12,17 +12,16 @@ import socket
 import struct
 import subprocess
 import tempfile
+import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pxedust_daemon  # noqa: E402
+import pxedust_state  # noqa: E402
+
 PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
 LOOPBACK = "127.0.0.1"
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 def sha256(path):
@@ -51,16 +50,17 @@ def rrq(name, mode="octet", options=()):
 
 
 class Server:
-    """pxedust serve with a generated config, on a free loopback port."""
+    """pxedust serve with a generated config, listening on a loopback port the kernel picks (port 0;
+    daemon.json says which), its state read through tests/lib/pxedust_daemon.py."""
 
     def __init__(self, root, extra_tftp="", extra="", timeout=1.0):
         self.dir = tempfile.mkdtemp(prefix="pxedust-it-")
         self.root = root
-        self.port = free_udp_port()
+        self.port = None
         self.config = os.path.join(self.dir, "pxedust.toml")
-        self.log = os.path.join(self.dir, "pxedust.log")
+        self.daemon = pxedust_daemon.Daemon(PXEDUST, self.config, self.dir)
+        self.log = self.daemon.log
         self.write_config(extra_tftp, extra, timeout)
-        self.proc = None
 
     def write_config(self, extra_tftp="", extra="", timeout=1.0):
         with open(self.config, "w") as f:
@@ -69,7 +69,7 @@ level = "info"
 [daemon]
 shutdown_grace = 20
 [tftp]
-listen = ["{LOOPBACK}:{self.port}"]
+listen = ["{LOOPBACK}:0"]
 root = "{self.root}"
 timeout = {timeout}
 client_rate = 0
@@ -78,41 +78,29 @@ client_rate = 0
 """)
 
     def start(self):
-        self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([PXEDUST, "serve", "--config", self.config],
-                                     stdout=self.logf, stderr=self.logf)
-        deadline = time.time() + 20
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.2)
-            while time.time() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"pxedust exited: {self.logtext()}")
-                s.sendto(rrq("__probe__"), (LOOPBACK, self.port))
-                try:
-                    s.recvfrom(1024)
-                    return self
-                except socket.timeout:
-                    pass
-        raise RuntimeError("pxedust did not answer")
+        self.daemon.start()
+        self.port = self.daemon.endpoint("tftp")[1]
+        return self
+
+    @property
+    def proc(self):
+        return self.daemon.proc
 
     def signal(self, sig):
-        self.proc.send_signal(sig)
+        self.daemon.proc.send_signal(sig)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.logf.close()
-        return self.proc.returncode if self.proc else None
+        return self.daemon.stop(timeout=30)
+
+    def metric(self, sample):
+        return self.daemon.metrics().get(sample, 0)
+
+    def wait_metric(self, sample, at_least=1, timeout=20):
+        pxedust_state.wait_for(f"{sample} >= {at_least}", lambda: self.metric(sample) >= at_least, timeout,
+                               interval=0.05, proc=self.daemon.proc)
 
     def logtext(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode(errors="replace")
+        return self.daemon.log_text()
 
     def cleanup(self):
         self.stop()
