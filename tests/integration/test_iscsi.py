@@ -601,6 +601,15 @@ class BadInput(RawCase):
         self.assertEqual(body[2 + 12:2 + 14], b"\x29\x00")
 
 
+NODE4 = """
+[[host]]
+name = "node4"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+iscsi_initiators = ["iqn.2026-01.test:node4"]
+"""
+
+
 class Reload(RawCase):
     """SIGHUP with a changed host list: a new host's target appears, a removed host's target goes and its
     session is closed, and a session of a host that stayed goes on as if nothing happened."""
@@ -622,14 +631,7 @@ class Reload(RawCase):
         self.assertEqual(self.tur(kept, 4, 2), 0)
         gone = self.logged_in("node2")
         self.assertEqual(self.tur(gone, 3, 1), 2)
-        node4 = """
-[[host]]
-name = "node4"
-image = "base"
-iscsi_allow = ["127.0.0.0/8"]
-iscsi_initiators = ["iqn.2026-01.test:node4"]
-"""
-        self.t.reload(extra_hosts=node4, without=("node2",))
+        self.t.reload(extra_hosts=NODE4, without=("node2",))
         # node2's session is closed; node1's is untouched (no UNIT ATTENTION, no reconnect).
         self.assertTrue(closed(gone))
         self.assertTrue(self.t.wait_drop("target_removed"), self.t.metrics())
@@ -653,15 +655,8 @@ iscsi_initiators = ["iqn.2026-01.test:node4"]
             self.skipTest("libiscsi-bin missing")
         kept = self.logged_in("node1")
         self.assertEqual(self.tur(kept, 3, 1), 2)  # the new nexus's UNIT ATTENTION
-        node4 = """
-[[host]]
-name = "node4"
-image = "base"
-iscsi_allow = ["127.0.0.0/8"]
-iscsi_initiators = ["iqn.2026-01.test:node4"]
-"""
         missing = os.path.join(self.t.dir, "no-such-root")
-        state = self.t.reload(expect="refused", extra_hosts=node4, tftp_root=missing)
+        state = self.t.reload(expect="refused", extra_hosts=NODE4, tftp_root=missing)
         self.assertIn("no-such-root", state["reloads"]["last_refusal"])
         self.assertEqual(state["hosts"], 5)
         r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node4", f"iscsi://{LOOPBACK}:{self.t.port}"])
@@ -673,7 +668,7 @@ iscsi_initiators = ["iqn.2026-01.test:node4"]
         r = run(["iscsi-inq", "-i", "iqn.2026-01.test:node2", self.t.url("node2")])
         self.assertEqual(r.returncode, 0, r.stderr)
         # The same reload with a root that exists is applied.
-        state = self.t.reload(extra_hosts=node4)
+        state = self.t.reload(extra_hosts=NODE4)
         self.assertEqual(state["hosts"], 6)
         r = run(["iscsi-ls", "-i", "iqn.2026-01.test:node4", f"iscsi://{LOOPBACK}:{self.t.port}"])
         self.assertEqual(r.returncode, 0, r.stderr)
