@@ -219,7 +219,7 @@ void loadTftp(Section s, TftpConfig& out, const std::string& file) {
       const auto* t = el.as_table();
       if (t == nullptr) s.fail(&el, "per_host", "expected tables like { request = \"boot.cfg\", file = \"hosts/{name}.cfg\" }");
       Section r(*t, s.qualified("per_host"), file);
-      TftpPerHostRule rule{r.requiredString("request"), r.requiredString("file")};
+      PerHostFileRule rule{r.requiredString("request"), r.requiredString("file")};
       while (!rule.request.empty() && rule.request.front() == '/') rule.request.erase(0, 1);
       if (rule.request.empty()) r.fail(r.get("request"), "request", "expected a file name");
       if (!seen.insert(rule.request).second) r.fail(r.get("request"), "request", fmt::format("'{}' has two rules", rule.request));

@@ -50,9 +50,9 @@ struct StorageConfig {
   std::string dir = "/var/lib/pxedust";
 };
 
-// Serve a different file to each host under one requested name: `request` is matched exactly
-// (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}.
-struct TftpPerHostRule {
+// Serve a different file to each host under one requested name (files/files.hpp applies it): `request`
+// is matched exactly (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}.
+struct PerHostFileRule {
   std::string request;
   std::string file;
 };
@@ -71,7 +71,7 @@ struct TftpConfig {
   std::uint32_t retries = 6;           // retransmissions of one packet before the transfer is abandoned
   double clientRate = 50.0;            // new requests per second per client address; 0 = unlimited
   std::uint32_t clientBurst = 100;     // requests a client may make at once before the rate applies
-  std::vector<TftpPerHostRule> perHost;
+  std::vector<PerHostFileRule> perHost;
 };
 
 // DHCP answers that hosts inherit, most specific first: [[host]] < its [[group]] < its
