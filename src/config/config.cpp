@@ -733,7 +733,7 @@ std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host) {
       auto end = t.find('}', i);
       auto var = std::string_view(t).substr(i + 1, end - i - 1);
       if (var == "name") out += host.name;
-      else if (var == "mac") out += host.mac ? host.mac->toString() : std::string();
+      else if (var == "mac") out += host.mac ? macTemplateText(*host.mac) : std::string();
       else if (var == "group") out += host.group;
       i = end;
       continue;
@@ -743,6 +743,8 @@ std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host) {
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
+
+std::string macTemplateText(const MacAddress& mac) { return mac.toString('-'); }
 
 asio::ip::address_v4 DhcpSubnet::mask() const {
   return asio::ip::address_v4(prefix == 0 ? 0U : ~std::uint32_t{0} << (32 - prefix));

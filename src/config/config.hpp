@@ -51,7 +51,8 @@ struct StorageConfig {
 };
 
 // Serve a different file to each host under one requested name (files/files.hpp applies it): `request`
-// is matched exactly (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}.
+// is matched exactly (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}
+// ({mac} as macTemplateText() spells it).
 struct PerHostFileRule {
   std::string request;
   std::string file;
@@ -171,8 +172,8 @@ struct DiskSettings {
 struct IscsiConfig {
   bool enabled = false;               // true when the file has an [iscsi] section
   std::vector<SocketAddress> listen;  // default: 0.0.0.0:3260
-  // Each host with an image gets one target named by this template ({name} {mac} {group}); names are
-  // lower-cased, as iSCSI names compare case-insensitively (RFC 3722).
+  // Each host with an image gets one target named by this template ({name} {mac} {group}, {mac} as
+  // macTemplateText() spells it); names are lower-cased, as iSCSI names compare case-insensitively (RFC 3722).
   std::string targetName = "iqn.2026-11.org.pxedust:{name}";
   std::uint16_t portalGroupTag = 1;
   std::chrono::milliseconds nopInterval{5000};   // an idle connection gets a NOP-In ping this often
@@ -214,6 +215,11 @@ std::optional<std::string> checkIscsiName(std::string_view name);
 
 // The target name [iscsi] target_name gives `host`, lower-cased.
 std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host);
+
+// What {mac} becomes in every name template (per-host files, [iscsi] target_name): lower-case hex
+// joined by '-', "52-54-00-12-34-56", as pxelinux names its per-host files ("01-{mac}"); the same
+// text is a valid file name, URL path and iSCSI name.
+std::string macTemplateText(const MacAddress& mac);
 
 // Throws ConfigError.
 Config loadFile(const std::string& path);

@@ -69,7 +69,7 @@ std::string applyPerHost(const std::vector<config::PerHostFileRule>& rules, cons
       auto end = t.find('}', i);  // validated at config load: always present, variable known
       auto var = std::string_view(t).substr(i + 1, end - i - 1);
       if (var == "name") out += host->name;
-      else if (var == "mac") out += host->mac ? host->mac->toString('-') : "unknown";
+      else if (var == "mac") out += host->mac ? config::macTemplateText(*host->mac) : "unknown";
       else if (var == "ip") out += host->ip ? host->ip->to_string() : "unknown";
       else if (var == "group") out += host->group.empty() ? "default" : host->group;
       i = end;

@@ -52,8 +52,9 @@ struct Normalized {
 Normalized normalizeRequest(std::string_view requested);
 
 // The per-host file for `path`, or `path` itself when no rule matches or the host is unknown.
-// Template variables (checked at config load): {name}; {mac} as 52-54-00-12-34-56 ("unknown" when
-// the host has no MAC); {ip} ("unknown" without one); {group} ("default" without one).
+// Template variables (checked at config load): {name}; {mac} as config::macTemplateText() spells it,
+// 52-54-00-12-34-56 ("unknown" when the host has no MAC); {ip} ("unknown" without one); {group}
+// ("default" without one).
 std::string applyPerHost(const std::vector<config::PerHostFileRule>& rules, const std::string& path,
                          const inventory::Host* host);
 

@@ -38,6 +38,19 @@ TEST(Files, PerHost) {
   EXPECT_EQ(applyPerHost(rules, "other", &h), "other");
 }
 
+// {mac} means the same text in a per-host file and in an iSCSI target name.
+TEST(Files, MacIsSpelledLikeInTargetNames) {
+  std::vector<config::PerHostFileRule> rules{{"boot.cfg", "hosts/{mac}"}};
+  inventory::Host h{"alpha", MacAddress::parse("52:54:00:AB:CD:01"), std::nullopt, "", {}, {}, {}, {}};
+  config::HostConfig hc;
+  hc.name = "alpha";
+  hc.mac = h.mac;
+  config::IscsiConfig iscsi;
+  iscsi.targetName = "iqn.2026-11.org.example:{mac}";
+  EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/52-54-00-ab-cd-01");
+  EXPECT_EQ(config::iscsiTargetName(iscsi, hc), "iqn.2026-11.org.example:52-54-00-ab-cd-01");
+}
+
 class FilesOpen : public ::testing::Test {
  protected:
   void SetUp() override {
