@@ -243,7 +243,7 @@ void loadTftp(Section s, TftpConfig& out) {
       const auto* t = el.as_table();
       if (t == nullptr) s.fail(&el, "per_host", "expected tables like { request = \"boot.cfg\", file = \"hosts/{name}.cfg\" }");
       Section r = s.child(*t, s.qualified("per_host"));
-      TftpPerHostRule rule{r.requiredString("request"), r.requiredString("file")};
+      PerHostFileRule rule{r.requiredString("request"), r.requiredString("file")};
       while (!rule.request.empty() && rule.request.front() == '/') rule.request.erase(0, 1);
       if (rule.request.empty()) r.fail(r.get("request"), "request", "expected a file name");
       if (!seen.insert(rule.request).second) r.fail(r.get("request"), "request", fmt::format("'{}' has two rules", rule.request));
@@ -780,7 +780,7 @@ std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host) {
       auto end = t.find('}', i);
       auto var = std::string_view(t).substr(i + 1, end - i - 1);
       if (var == "name") out += host.name;
-      else if (var == "mac") out += host.mac ? host.mac->toString() : std::string();
+      else if (var == "mac") out += host.mac ? macTemplateText(*host.mac) : std::string();
       else if (var == "group") out += host.group;
       i = end;
       continue;
@@ -790,6 +790,8 @@ std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host) {
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
+
+std::string macTemplateText(const MacAddress& mac) { return mac.toString('-'); }
 
 asio::ip::address_v4 DhcpSubnet::mask() const {
   return asio::ip::address_v4(prefix == 0 ? 0U : ~std::uint32_t{0} << (32 - prefix));

@@ -50,9 +50,10 @@ struct StorageConfig {
   std::string dir = "/var/lib/pxedust";
 };
 
-// Serve a different file to each host under one requested name: `request` is matched exactly
-// (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}.
-struct TftpPerHostRule {
+// Serve a different file to each host under one requested name (files/files.hpp applies it): `request`
+// is matched exactly (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}
+// ({mac} as macTemplateText() spells it).
+struct PerHostFileRule {
   std::string request;
   std::string file;
 };
@@ -71,7 +72,7 @@ struct TftpConfig {
   std::uint32_t retries = 6;           // retransmissions of one packet before the transfer is abandoned
   double clientRate = 50.0;            // new requests per second per client address; 0 = unlimited
   std::uint32_t clientBurst = 100;     // requests a client may make at once before the rate applies
-  std::vector<TftpPerHostRule> perHost;
+  std::vector<PerHostFileRule> perHost;
 };
 
 // DHCP answers that hosts inherit, most specific first: [[host]] < its [[group]] < its
@@ -171,8 +172,8 @@ struct DiskSettings {
 struct IscsiConfig {
   bool enabled = false;               // true when the file has an [iscsi] section
   std::vector<SocketAddress> listen;  // default: 0.0.0.0:3260
-  // Each host with an image gets one target named by this template ({name} {mac} {group}); names are
-  // lower-cased, as iSCSI names compare case-insensitively (RFC 3722).
+  // Each host with an image gets one target named by this template ({name} {mac} {group}, {mac} as
+  // macTemplateText() spells it); names are lower-cased, as iSCSI names compare case-insensitively (RFC 3722).
   std::string targetName = "iqn.2026-11.org.pxedust:{name}";
   std::uint16_t portalGroupTag = 1;
   std::chrono::milliseconds nopInterval{5000};   // an idle connection gets a NOP-In ping this often
@@ -214,6 +215,11 @@ std::optional<std::string> checkIscsiName(std::string_view name);
 
 // The target name [iscsi] target_name gives `host`, lower-cased.
 std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host);
+
+// What {mac} becomes in every name template (per-host files, [iscsi] target_name): lower-case hex
+// joined by '-', "52-54-00-12-34-56", as pxelinux names its per-host files ("01-{mac}"); the same
+// text is a valid file name, URL path and iSCSI name.
+std::string macTemplateText(const MacAddress& mac);
 
 // Throws ConfigError.
 Config loadFile(const std::string& path);

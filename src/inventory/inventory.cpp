@@ -30,6 +30,16 @@ std::shared_ptr<const Inventory> Inventory::fromConfig(const config::Config& con
   return inv;
 }
 
+bool Host::admitsAddress(const asio::ip::address& peer) const {
+  std::optional<asio::ip::address_v4> v4;
+  if (peer.is_v4()) v4 = peer.to_v4();
+  else if (peer.is_v6() && peer.to_v6().is_v4_mapped()) v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  if (disk.allow)
+    return v4 && std::any_of(disk.allow->begin(), disk.allow->end(), [&](const auto& n) { return n.contains(*v4); });
+  if (ip) return v4 && *v4 == *ip;
+  return true;
+}
+
 const Host* Inventory::byMac(const MacAddress& mac) const {
   auto it = byMac_.find(mac.value());
   return it == byMac_.end() ? nullptr : &hosts_[it->second];

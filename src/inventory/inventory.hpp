@@ -1,4 +1,5 @@
-// The host model every service shares: who each machine is (name, MAC, IP, group).
+// The host model every service shares: who each machine is (name, MAC, IP, group), and who may use
+// its disk (Host::admitsAddress).
 //
 // An Inventory is an immutable snapshot built from the config; services hold a
 // shared_ptr<const Inventory> and a reload swaps in a new one, so a lookup never sees a half-applied
@@ -6,6 +7,7 @@
 // by target name.
 #pragma once
 
+#include <asio/ip/address.hpp>
 #include <asio/ip/address_v4.hpp>
 
 #include <memory>
@@ -35,6 +37,14 @@ struct Host {
   // Where that target is served: the first IPv4 [iscsi] listen address (0.0.0.0 = whichever address
   // the host reaches us on). DHCP derives the host's root-path from it when none is configured.
   std::optional<config::SocketAddress> iscsiPortal;
+
+  // The address rule of every service that serves the host's disk (iSCSI today; NBD and NFS next):
+  // may a peer at `peer` use it? Yes when `peer` is in one of `disk.allow` (iscsi_allow) if that is
+  // set, else when it is the host's own `ip`; a host with neither admits any address (config
+  // validation then insists on initiator names or CHAP). An IPv4-mapped IPv6 peer (::ffff:a.b.c.d,
+  // from a dual-stack socket) is its IPv4 address; any other IPv6 peer is refused by either rule.
+  // Protocol-specific checks (iSCSI initiator names, CHAP) stay with the protocol.
+  [[nodiscard]] bool admitsAddress(const asio::ip::address& peer) const;
 };
 
 class Inventory {

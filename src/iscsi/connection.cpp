@@ -424,7 +424,7 @@ void Connection::reportDisk(boot::DiskKind kind, std::string_view initiator, std
   e.kind = kind;
   e.client = boot::Ipv4(v4.to_uint());
   if (session_ && session_->lun()) e.hostName = session_->lun()->host;
-  else if (const Target* t = ctx_->registry ? ctx_->registry->find(target) : nullptr) e.hostName = t->host;
+  else if (const Target* t = ctx_->registry ? ctx_->registry->find(target) : nullptr) e.hostName = t->host.name;
   e.initiator = initiator;
   e.reason = reason;
   ctx_->events(boot::Event{{}, std::move(e)});

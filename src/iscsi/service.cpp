@@ -133,11 +133,8 @@ void IscsiService::commit(std::unique_ptr<service::Staged> base) noexcept {
   ctx_->sessions.forEach([&](const std::shared_ptr<Session>& s) {
     if (s->isDiscovery()) return;
     const Target* t = registry->find(s->key().target);
-    bool keep = t && s->lun() && t->host == s->lun()->host && t->disk.image && *t->disk.image == s->lun()->image;
-    if (keep && t->disk.initiators) {
-      keep = std::any_of(t->disk.initiators->begin(), t->disk.initiators->end(),
-                         [&](const std::string& n) { return lowerCase(n) == s->key().initiator; });
-    }
+    bool keep = t && s->lun() && t->host.name == s->lun()->host && t->host.disk.image &&
+                *t->host.disk.image == s->lun()->image && TargetRegistry::admitsInitiator(*t, s->key().initiator);
     if (!keep) closing.push_back(s);
   });
   for (auto& s : closing) {

@@ -25,7 +25,7 @@ TargetRegistry::TargetRegistry(const config::IscsiConfig& config, std::shared_pt
   if (!hosts) return;
   for (const auto& h : hosts->hosts()) {
     if (h.iscsiTarget.empty() || !h.disk.image) continue;
-    Target t{lowerCase(h.iscsiTarget), h.name, h.disk, h.ip};
+    Target t{lowerCase(h.iscsiTarget), h};
     targets_.emplace(t.name, std::move(t));
   }
 }
@@ -36,28 +36,13 @@ const Target* TargetRegistry::find(std::string_view targetName) const {
 }
 
 bool TargetRegistry::permits(const Target& t, std::string_view initiatorLower, const asio::ip::address& peer) {
-  asio::ip::address_v4 v4;
-  bool isV4 = false;
-  if (peer.is_v4()) {
-    v4 = peer.to_v4();
-    isV4 = true;
-  } else if (peer.is_v6() && peer.to_v6().is_v4_mapped()) {
-    v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
-    isV4 = true;
-  }
-  if (t.disk.allow) {
-    if (!isV4) return false;
-    bool any = std::any_of(t.disk.allow->begin(), t.disk.allow->end(), [&](const auto& n) { return n.contains(v4); });
-    if (!any) return false;
-  } else if (t.hostIp) {
-    if (!isV4 || v4 != *t.hostIp) return false;
-  }
-  if (t.disk.initiators) {
-    bool any = std::any_of(t.disk.initiators->begin(), t.disk.initiators->end(),
-                           [&](const std::string& n) { return lowerCase(n) == initiatorLower; });
-    if (!any) return false;
-  }
-  return true;
+  return t.host.admitsAddress(peer) && admitsInitiator(t, initiatorLower);
+}
+
+bool TargetRegistry::admitsInitiator(const Target& t, std::string_view initiatorLower) {
+  const auto& names = t.host.disk.initiators;
+  return !names || std::any_of(names->begin(), names->end(),
+                               [&](const std::string& n) { return lowerCase(n) == initiatorLower; });
 }
 
 namespace {
@@ -82,9 +67,9 @@ AccessDecision TargetRegistry::authorize(const LoginIdentity& id, const asio::ip
     d.status = login_status::AuthorizationFailure;
     return d;
   }
-  d.chap = toChap(t->disk.chap);
-  d.mutualChap = toChap(t->disk.mutualChap);
-  d.targetAlias = t->host;
+  d.chap = toChap(t->host.disk.chap);
+  d.mutualChap = toChap(t->host.disk.mutualChap);
+  d.targetAlias = t->host.name;
   return d;
 }
 
@@ -102,8 +87,8 @@ std::vector<std::uint8_t> TargetRegistry::sendTargets(std::string_view initiator
 
 
 asio::awaitable<Result<std::shared_ptr<HostLun>>> LunCache::open(const Target& target) {
-  std::string host = target.host;
-  std::string image = *target.disk.image;
+  std::string host = target.host.name;
+  std::string image = *target.host.disk.image;
   std::string targetName = target.name;
   if (auto it = luns_.find(host); it != luns_.end() && it->second->image == image) co_return it->second;
   // The open runs on a worker; the result comes back through shared state and a timer used as
@@ -159,7 +144,7 @@ std::vector<std::string> LunCache::retain(const TargetRegistry& registry) {
   std::vector<std::string> gone;
   for (auto it = luns_.begin(); it != luns_.end();) {
     const Target* t = registry.find(it->second->targetName);
-    if (!t || t->host != it->first || !t->disk.image || *t->disk.image != it->second->image) {
+    if (!t || t->host.name != it->first || !t->host.disk.image || *t->host.disk.image != it->second->image) {
       gone.push_back(it->first);
       it = luns_.erase(it);
     } else {

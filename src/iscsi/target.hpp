@@ -3,8 +3,9 @@
 //
 // Access (issue 5): host A can never log into or read host B's disk. A login to a host's target is
 // allowed when all of the host's checks pass:
-//   * source address: in one of `iscsi_allow`; when that is unset, equal to the host's own `ip`
-//     (a host with neither accepts any address: config validation then insists on initiators or CHAP);
+//   * source address: the host model's rule, inventory::Host::admitsAddress (in one of `iscsi_allow`;
+//     when that is unset, equal to the host's own `ip`; a host with neither accepts any address:
+//     config validation then insists on initiators or CHAP);
 //   * initiator name: in `iscsi_initiators` when set (names lower-cased, RFC 3722);
 //   * CHAP: when `chap_secret` is set the login machine demands it (and mutual CHAP when configured).
 // Discovery (SendTargets=All) lists only the targets whose address and name checks pass for the
@@ -40,10 +41,8 @@ namespace pxedust::iscsi {
 std::string lowerCase(std::string_view s);
 
 struct Target {
-  std::string name;  // lower-case iSCSI name
-  std::string host;
-  config::DiskSettings disk;
-  std::optional<asio::ip::address_v4> hostIp;
+  std::string name;      // lower-case iSCSI name
+  inventory::Host host;  // whose disk it is; a copy, so a Target needs no inventory to outlive
 };
 
 class TargetRegistry {
@@ -55,6 +54,8 @@ class TargetRegistry {
 
   // Address and initiator-name checks (CHAP is the login machine's).
   static bool permits(const Target& t, std::string_view initiatorLower, const asio::ip::address& peer);
+  // The initiator-name check alone: in `iscsi_initiators` when set (compared lower-cased, RFC 3722).
+  static bool admitsInitiator(const Target& t, std::string_view initiatorLower);
 
   // The LoginMachine authorize hook for a connection from `peer`.
   [[nodiscard]] AccessDecision authorize(const LoginIdentity& id, const asio::ip::address& peer) const;

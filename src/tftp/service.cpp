@@ -11,7 +11,8 @@
 #include <cstring>
 
 #include "common/log.hpp"
-#include "tftp/files.hpp"
+#include "files/files.hpp"
+#include "tftp/file_error.hpp"
 #include "tftp/metrics.hpp"
 
 namespace pxedust::tftp {
@@ -128,8 +129,8 @@ Result<std::unique_ptr<service::Staged>> TftpService::prepare(const config::Conf
 Result<std::unique_ptr<TftpService::Staged>> TftpService::prepareSection(const config::TftpConfig& config,
                                                                          std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = std::make_unique<Staged>();
-  auto root = openRoot(config.root);
-  if (!root) return root.error();
+  auto root = files::openRoot(config.root);
+  if (!root) return errnoError("cannot open TFTP root " + config.root + ": " + std::strerror(root.error().code), root.error().code);
   staged->root = std::move(*root);
   for (const auto& addr : config.listen) {
     auto it = std::find_if(listeners_.begin(), listeners_.end(),
@@ -295,18 +296,19 @@ void TftpService::handleRequest(Listener& listener, const event::Received& rx, s
     reject(listener, rx, Drop::Busy, wire::ErrorCode::NotDefined, "Server busy, try again later");
     return;
   }
-  auto name = normalizeRequest(req.filename);
+  auto name = files::normalizeRequest(req.filename);
   if (name.error) {
-    reject(listener, rx, Drop::FileError, name.error->code, name.error->clientText);
+    reject(listener, rx, Drop::FileError, errorCodeFor(name.error->kind), name.error->clientText);
     reportFile(rx.from, req.filename, {}, boot::FileResult::Failed, 0, name.error->clientText);
     return;
   }
-  std::string path = cfg.perHost.empty() ? name.path : applyPerHost(cfg.perHost, name.path, hostFor(rx));
-  auto file = openBeneath(root_.get(), path);
+  std::string path = cfg.perHost.empty() ? name.path : files::applyPerHost(cfg.perHost, name.path, hostFor(rx));
+  auto file = files::openBeneath(root_.get(), path);
   if (file.error) {
-    reject(listener, rx, Drop::FileError, file.error->code, file.error->clientText);
+    auto code = errorCodeFor(file.error->kind);
+    reject(listener, rx, Drop::FileError, code, file.error->clientText);
     reportFile(rx.from, name.path, path,
-               file.error->code == wire::ErrorCode::FileNotFound ? boot::FileResult::NotFound : boot::FileResult::Failed,
+               code == wire::ErrorCode::FileNotFound ? boot::FileResult::NotFound : boot::FileResult::Failed,
                0, file.error->clientText);
     return;
   }

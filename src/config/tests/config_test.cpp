@@ -237,6 +237,18 @@ name = "nodisk"
   EXPECT_EQ(d.iscsi.targetName, "iqn.2026-11.org.pxedust:{name}");
 }
 
+// {mac} is spelled one way in every template: lower-case, '-' between the bytes.
+TEST(Config, MacTemplateText) {
+  EXPECT_EQ(macTemplateText(*pxedust::MacAddress::parse("52:54:00:AB:cd:01")), "52-54-00-ab-cd-01");
+  IscsiConfig iscsi;
+  iscsi.targetName = "iqn.2026-11.org.example:{mac}";
+  HostConfig h;
+  h.name = "node1";
+  h.mac = pxedust::MacAddress::parse("52:54:00:AB:CD:01");
+  EXPECT_EQ(iscsiTargetName(iscsi, h), "iqn.2026-11.org.example:52-54-00-ab-cd-01");
+  EXPECT_FALSE(checkIscsiName(iscsiTargetName(iscsi, h)));
+}
+
 TEST(Config, IscsiErrors) {
   // A disk nothing tells apart from other machines' would be anyone's.
   EXPECT_NE(errorOf("[iscsi]\n[[host]]\nname = \"a\"\nimage = \"x\"\n").find("nothing tells it apart"), std::string::npos);

@@ -159,7 +159,7 @@ TEST_F(DaemonTest, ARefusedReloadAddsNoIscsiTarget) {
   ASSERT_NE(d.tftp(), nullptr);
   auto targets = [&] {
     std::vector<std::string> names;
-    for (const auto& [name, t] : d.iscsi()->registry()->targets()) names.push_back(t.host);
+    for (const auto& [name, t] : d.iscsi()->registry()->targets()) names.push_back(t.host.name);
     return names;
   };
   EXPECT_EQ(targets(), std::vector<std::string>{"node1"});

@@ -1,4 +1,4 @@
-#include "tftp/files.hpp"
+#include "files/files.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -8,10 +8,10 @@
 #include <fstream>
 
 using namespace pxedust;
-using namespace pxedust::tftp;
+using namespace pxedust::files;
 namespace fs = std::filesystem;
 
-TEST(TftpFiles, Normalize) {
+TEST(Files, Normalize) {
   EXPECT_EQ(normalizeRequest("/pxelinux.0").path, "pxelinux.0");
   EXPECT_EQ(normalizeRequest("//a//./b/").path, "a/b");
   EXPECT_EQ(normalizeRequest("\\boot\\x64\\wdsnbp.com").path, "boot/x64/wdsnbp.com");
@@ -22,12 +22,14 @@ TEST(TftpFiles, Normalize) {
   EXPECT_TRUE(normalizeRequest("a\nb").error);
   EXPECT_TRUE(normalizeRequest("/").error);
   EXPECT_TRUE(normalizeRequest(std::string(600, 'a')).error);
-  EXPECT_EQ(normalizeRequest(std::string(600, 'a')).error->code, wire::ErrorCode::FileNotFound);
-  EXPECT_EQ(normalizeRequest("..").error->code, wire::ErrorCode::AccessViolation);
+  EXPECT_EQ(normalizeRequest(std::string(600, 'a')).error->kind, ErrorKind::NameTooLong);
+  EXPECT_EQ(normalizeRequest("..").error->kind, ErrorKind::OutsideRoot);
+  EXPECT_EQ(normalizeRequest("a\x01b").error->kind, ErrorKind::BadName);
+  EXPECT_EQ(normalizeRequest("/./").error->kind, ErrorKind::NotFound);
 }
 
-TEST(TftpFiles, PerHost) {
-  std::vector<config::TftpPerHostRule> rules{{"boot.cfg", "hosts/{name}/boot.cfg"},
+TEST(Files, PerHost) {
+  std::vector<config::PerHostFileRule> rules{{"boot.cfg", "hosts/{name}/boot.cfg"},
                                              {"pxelinux.cfg/default", "pxelinux.cfg/01-{mac}"}};
   inventory::Host h{"alpha", MacAddress::parse("52:54:00:00:00:01"), std::nullopt, "lab", {}, {}, {}, {}};
   EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/alpha/boot.cfg");
@@ -36,7 +38,20 @@ TEST(TftpFiles, PerHost) {
   EXPECT_EQ(applyPerHost(rules, "other", &h), "other");
 }
 
-class TftpOpen : public ::testing::Test {
+// {mac} means the same text in a per-host file and in an iSCSI target name.
+TEST(Files, MacIsSpelledLikeInTargetNames) {
+  std::vector<config::PerHostFileRule> rules{{"boot.cfg", "hosts/{mac}"}};
+  inventory::Host h{"alpha", MacAddress::parse("52:54:00:AB:CD:01"), std::nullopt, "", {}, {}, {}, {}};
+  config::HostConfig hc;
+  hc.name = "alpha";
+  hc.mac = h.mac;
+  config::IscsiConfig iscsi;
+  iscsi.targetName = "iqn.2026-11.org.example:{mac}";
+  EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/52-54-00-ab-cd-01");
+  EXPECT_EQ(config::iscsiTargetName(iscsi, hc), "iqn.2026-11.org.example:52-54-00-ab-cd-01");
+}
+
+class FilesOpen : public ::testing::Test {
  protected:
   void SetUp() override {
     base_ = fs::temp_directory_path() / ("pxedust-files-" + std::to_string(::getpid()));
@@ -57,7 +72,7 @@ class TftpOpen : public ::testing::Test {
   UniqueFd root_;
 };
 
-TEST_F(TftpOpen, ServesRegularFilesBeneathTheRoot) {
+TEST_F(FilesOpen, ServesRegularFilesBeneathTheRoot) {
   auto f = openBeneath(root_.get(), "sub/file");
   ASSERT_FALSE(f.error);
   EXPECT_EQ(f.size, 5u);
@@ -65,18 +80,19 @@ TEST_F(TftpOpen, ServesRegularFilesBeneathTheRoot) {
   EXPECT_FALSE(l.error);
 }
 
-TEST_F(TftpOpen, NothingEscapes) {
-  EXPECT_EQ(openBeneath(root_.get(), "abs-link").error->code, wire::ErrorCode::AccessViolation);
-  EXPECT_EQ(openBeneath(root_.get(), "sub/up-link").error->code, wire::ErrorCode::AccessViolation);
-  EXPECT_EQ(openBeneath(root_.get(), "missing").error->code, wire::ErrorCode::FileNotFound);
-  EXPECT_EQ(openBeneath(root_.get(), "sub/file/x").error->code, wire::ErrorCode::FileNotFound);
+TEST_F(FilesOpen, NothingEscapes) {
+  EXPECT_EQ(openBeneath(root_.get(), "abs-link").error->kind, ErrorKind::OutsideRoot);
+  EXPECT_EQ(openBeneath(root_.get(), "sub/up-link").error->kind, ErrorKind::OutsideRoot);
+  EXPECT_EQ(openBeneath(root_.get(), "missing").error->kind, ErrorKind::NotFound);
+  EXPECT_EQ(openBeneath(root_.get(), "sub/file/x").error->kind, ErrorKind::NotFound);
 }
 
-TEST_F(TftpOpen, OnlyRegularFiles) {
+TEST_F(FilesOpen, OnlyRegularFiles) {
   auto d = openBeneath(root_.get(), "sub");
   ASSERT_TRUE(d.error);
+  EXPECT_EQ(d.error->kind, ErrorKind::NotAFile);
   EXPECT_EQ(d.error->clientText, "Not a regular file");
   auto p = openBeneath(root_.get(), "fifo");  // must not block
   ASSERT_TRUE(p.error);
-  EXPECT_EQ(p.error->code, wire::ErrorCode::AccessViolation);
+  EXPECT_EQ(p.error->kind, ErrorKind::NotAFile);
 }

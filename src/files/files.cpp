@@ -1,4 +1,4 @@
-#include "tftp/files.hpp"
+#include "files/files.hpp"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -11,15 +11,15 @@
 
 #include "common/log.hpp"
 
-namespace pxedust::tftp {
+namespace pxedust::files {
 namespace {
-constexpr FileError kNotFound{wire::ErrorCode::FileNotFound, "File not found", "not_found"};
-constexpr FileError kEscape{wire::ErrorCode::AccessViolation, "Access violation", "outside_root"};
-constexpr FileError kDenied{wire::ErrorCode::AccessViolation, "Permission denied", "permission"};
-constexpr FileError kNotRegular{wire::ErrorCode::AccessViolation, "Not a regular file", "not_regular"};
-constexpr FileError kTooLong{wire::ErrorCode::FileNotFound, "File name too long", "name_too_long"};
-constexpr FileError kBadName{wire::ErrorCode::AccessViolation, "Invalid file name", "bad_name"};
-constexpr FileError kInternal{wire::ErrorCode::NotDefined, "Cannot open file", "open_failed"};
+constexpr FileError kNotFound{ErrorKind::NotFound, "File not found", "not_found"};
+constexpr FileError kEscape{ErrorKind::OutsideRoot, "Access violation", "outside_root"};
+constexpr FileError kDenied{ErrorKind::PermissionDenied, "Permission denied", "permission"};
+constexpr FileError kNotRegular{ErrorKind::NotAFile, "Not a regular file", "not_regular"};
+constexpr FileError kTooLong{ErrorKind::NameTooLong, "File name too long", "name_too_long"};
+constexpr FileError kBadName{ErrorKind::BadName, "Invalid file name", "bad_name"};
+constexpr FileError kInternal{ErrorKind::OpenFailed, "Cannot open file", "open_failed"};
 }  // namespace
 
 Normalized normalizeRequest(std::string_view requested) {
@@ -54,7 +54,7 @@ Normalized normalizeRequest(std::string_view requested) {
   return out;
 }
 
-std::string applyPerHost(const std::vector<config::TftpPerHostRule>& rules, const std::string& path,
+std::string applyPerHost(const std::vector<config::PerHostFileRule>& rules, const std::string& path,
                          const inventory::Host* host) {
   if (host == nullptr) return path;
   for (const auto& rule : rules) {
@@ -69,7 +69,7 @@ std::string applyPerHost(const std::vector<config::TftpPerHostRule>& rules, cons
       auto end = t.find('}', i);  // validated at config load: always present, variable known
       auto var = std::string_view(t).substr(i + 1, end - i - 1);
       if (var == "name") out += host->name;
-      else if (var == "mac") out += host->mac ? host->mac->toString('-') : "unknown";
+      else if (var == "mac") out += host->mac ? config::macTemplateText(*host->mac) : "unknown";
       else if (var == "ip") out += host->ip ? host->ip->to_string() : "unknown";
       else if (var == "group") out += host->group.empty() ? "default" : host->group;
       i = end;
@@ -96,7 +96,7 @@ OpenFile openBeneath(int rootFd, const std::string& relativePath) {
       case EPERM: out.error = kDenied; break;
       case EISDIR: out.error = kNotRegular; break;
       default:
-        PXD_WARN("tftp.open_failed", "path={} error={}", log::q(relativePath), log::q(std::strerror(errno)));
+        PXD_WARN("files.open_failed", "path={} error={}", log::q(relativePath), log::q(std::strerror(errno)));
         out.error = kInternal;
     }
     return out;
@@ -114,8 +114,8 @@ OpenFile openBeneath(int rootFd, const std::string& relativePath) {
 
 Result<UniqueFd> openRoot(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errnoError("cannot open TFTP root " + dir + ": " + std::strerror(errno), errno);
+  if (fd < 0) return errnoError("cannot open " + dir + ": " + std::strerror(errno), errno);
   return UniqueFd(fd);
 }
 
-}  // namespace pxedust::tftp
+}  // namespace pxedust::files

@@ -1,4 +1,5 @@
-// From a requested file name to an open file beneath the served root.
+// Files served by name, shared by TFTP and (next) HTTP: from a requested name to an open file
+// beneath the served root.
 //
 // 1. normalizeRequest(): backslashes become '/', leading '/' are stripped (clients ask for
 //    "/pxelinux.0"), empty and "." components collapse; a ".." component, a control character or an
@@ -8,7 +9,8 @@
 //    the kernel itself refuses any escape, including through symlinks (absolute ones, or ones that
 //    climb out) and ones swapped in after step 1. Only regular files are served; FIFOs are opened
 //    non-blocking so a FIFO planted in the root cannot stall the loop.
-// Errors carry a client-safe text: it never includes a server path.
+// Errors are protocol-neutral: each protocol maps an ErrorKind to its own answer (TFTP: tftp/file_error.hpp;
+// HTTP: 404/403/...). Their texts are client-safe: they never include a server path.
 #pragma once
 
 #include <cstdint>
@@ -21,15 +23,24 @@
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "inventory/inventory.hpp"
-#include "tftp/wire/packet.hpp"
 
-namespace pxedust::tftp {
+namespace pxedust::files {
 
 // Longest accepted request name, in bytes. Boot paths are short; this keeps peers' names bounded.
 constexpr std::size_t kMaxRequestName = 255;
 
+enum class ErrorKind : std::uint8_t {
+  NotFound,          // no such file (or an empty name)
+  OutsideRoot,       // a ".." component, or a symlink that leads out of the root
+  PermissionDenied,  // the file system refused the open
+  NotAFile,          // a directory, FIFO, device, ...
+  NameTooLong,       // longer than kMaxRequestName, or than the file system allows
+  BadName,           // a control character in the name
+  OpenFailed,        // anything else (logged as files.open_failed)
+};
+
 struct FileError {
-  wire::ErrorCode code;
+  ErrorKind kind;
   std::string_view clientText;  // safe to send: no server paths
   std::string_view reason;      // for logs and counters
 };
@@ -41,7 +52,10 @@ struct Normalized {
 Normalized normalizeRequest(std::string_view requested);
 
 // The per-host file for `path`, or `path` itself when no rule matches or the host is unknown.
-std::string applyPerHost(const std::vector<config::TftpPerHostRule>& rules, const std::string& path,
+// Template variables (checked at config load): {name}; {mac} as config::macTemplateText() spells it,
+// 52-54-00-12-34-56 ("unknown" when the host has no MAC); {ip} ("unknown" without one); {group}
+// ("default" without one).
+std::string applyPerHost(const std::vector<config::PerHostFileRule>& rules, const std::string& path,
                          const inventory::Host* host);
 
 struct OpenFile {
@@ -51,7 +65,7 @@ struct OpenFile {
 };
 OpenFile openBeneath(int rootFd, const std::string& relativePath);
 
-// The root directory as an O_PATH descriptor, for openBeneath().
+// The root directory as an O_PATH descriptor, for openBeneath(). The error's code is the errno.
 Result<UniqueFd> openRoot(const std::string& dir);
 
-}  // namespace pxedust::tftp
+}  // namespace pxedust::files
