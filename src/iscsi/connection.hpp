@@ -23,6 +23,12 @@
 //
 // Completion contract: everything runs on the loop. The Connection is owned by its coroutines
 // (shared_from_this) and by tasks running on the Lun; it lives until the last of them ends.
+//
+// One class in four files, along its seams: connection.cpp (lifetime, the reader, dispatch, NOP,
+// Text, Logout, the timer), connection_login.cpp (the login phase, session admission and
+// reinstatement), connection_tasks.cpp (SCSI tasks, Data-Out/R2T, task management) and
+// connection_output.cpp (StatSN, Rejects, the write queue and the writer); connection_internal.hpp
+// holds what they share (the Task record, queue()).
 #pragma once
 
 #include <asio/awaitable.hpp>

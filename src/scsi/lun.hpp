@@ -28,7 +28,8 @@
 //    REPORT LUNS, REQUEST SENSE). nexusLost() forgets a nexus (and its RESERVE(6)), so a diskless
 //    host that reboots and logs in again with the same name and ISID gets 29/00 again.
 //  * Persistent reservations (SPC-5 5.14) and RESERVE(6)/RELEASE(6) are kept in memory only
-//    (PTPL_C=0): they live as long as this Lun object.
+//    (PTPL_C=0): they live as long as this Lun object. Their state machine is a class of its own
+//    (reservations.hpp); the Lun keeps the unit attention queues it posts to.
 //  * COMPARE AND WRITE is atomic against every other write to this Lun: a gate lets ordinary writes
 //    run in parallel and gives COMPARE AND WRITE exclusive access (no writer starvation of it).
 #pragma once
@@ -52,19 +53,11 @@
 #include "blockstore/async_device.hpp"
 #include "scsi/cdb.hpp"
 #include "scsi/mode_pages.hpp"
+#include "scsi/nexus.hpp"
+#include "scsi/reservations.hpp"
 #include "scsi/sense.hpp"
 
 namespace pxedust::scsi {
-
-// The identity of an I_T nexus (SAM-5 4.6): which initiator port is talking to us.
-struct Nexus {
-  std::string initiatorName;  // e.g. the iSCSI InitiatorName
-  std::string isid;           // the initiator port's session id, 12 hex digits for iSCSI ("00023d000001")
-  std::uint16_t relativeTargetPort = 1;
-  // The initiator port name (SPC-5 7.6.4.6 form "<name>,i,0x<isid>"): the key reservations and unit
-  // attentions are kept by.
-  [[nodiscard]] std::string key() const;
-};
 
 // SAM-5 8.6: task attributes. Commands are executed as they arrive; ORDERED/HEAD OF QUEUE ordering
 // is the transport's business (it may serialise them), the Lun only records the attribute.
@@ -139,19 +132,10 @@ class Lun {
   struct NexusState {
     std::deque<Asc> unitAttentions;
   };
-  struct Registration {
-    std::uint64_t key = 0;
-    Nexus nexus;
-  };
-  struct Reservation {
-    std::string holder;  // nexus key; ignored for the all-registrants types
-    std::uint8_t type = 0;
-  };
 
   // Dispatch and the handlers; each answers before residual handling.
   asio::awaitable<Response> dispatch(const Cdb& cdb, const Command& cmd, const std::string& nexusKey);
   std::optional<Response> checkUnitAttention(std::uint8_t opcode, const std::string& nexusKey);
-  bool reservationConflict(const Cdb& cdb, const std::string& nexusKey) const;
   std::optional<Response> writeAllowed() const;
 
   Response inquiry(const Cdb& cdb) const;
@@ -161,10 +145,6 @@ class Lun {
   Response reportLuns(const Cdb& cdb) const;
   Response modeSense(const Cdb& cdb) const;
   Response modeSelect(const Cdb& cdb, std::span<const std::uint8_t> data, const std::string& nexusKey);
-  Response reserve6(const std::string& nexusKey);
-  Response release6(const std::string& nexusKey);
-  Response persistentReserveIn(const Cdb& cdb) const;
-  Response persistentReserveOut(const Cdb& cdb, std::span<const std::uint8_t> data, const Nexus& nexus);
 
   asio::awaitable<Response> read(const Cdb& cdb, bool spliceOk);
   asio::awaitable<Response> write(const Cdb& cdb, std::span<const std::uint8_t> data);
@@ -192,8 +172,6 @@ class Lun {
 
   void unitAttentionOthers(const std::string& except, Asc code);
   void unitAttention(const std::string& nexusKey, Asc code);
-  bool isReservationHolder(const std::string& nexusKey) const;
-  void releaseReservation(const std::string& by, bool notify);
   // The device's write granularity in logical blocks (VPD B0h's optimal granularities).
   [[nodiscard]] std::uint32_t granularityBlocks() const {
     return std::max<std::uint32_t>(1, caps_.writeGranularity / geometry_.blockSize);
@@ -208,10 +186,7 @@ class Lun {
   ModeState defaultMode_;
 
   std::map<std::string, NexusState> nexuses_;
-  std::optional<std::string> reserve6Holder_;
-  std::map<std::string, Registration> registrations_;
-  std::optional<Reservation> reservation_;
-  std::uint32_t prGeneration_ = 0;
+  Reservations reservations_;  // PERSISTENT RESERVE IN/OUT, RESERVE(6)/RELEASE(6), conflict checks
 
   int writers_ = 0;
   bool exclusive_ = false;

@@ -1,3 +1,8 @@
+// DHCPv4 option vocabulary (see options.hpp). Three tables drive everything:
+//   * the option rows of each space (code, name, type, strictness, sub-option space);
+//   * kSpaces: each option space with its name prefix and its rows;
+//   * kTypes: each value type with its config name, length rule, expected syntax, encoder and
+//     formatter, so encodeOptionValue() and formatOptionValue() are one lookup each.
 #include "dhcp/wire/options.hpp"
 
 #include <fmt/format.h>
@@ -187,6 +192,25 @@ constexpr OptionDefinition kAgentOptions[] = {
     {agent::kServerIdOverride, "server-id-override", T::Ip, S::RelayAgent},
 };
 
+// The option spaces: the prefix of their names ("pxe.discovery-control") and their rows.
+struct SpaceInfo {
+  OptionSpace space;
+  std::string_view name;
+  std::span<const OptionDefinition> rows;
+};
+constexpr SpaceInfo kSpaces[] = {
+    {S::Dhcp, "", kDhcpOptions},
+    {S::Pxe, "pxe", kPxeOptions},
+    {S::Ipxe, "ipxe", kIpxeOptions},
+    {S::RelayAgent, "agent", kAgentOptions},
+};
+
+std::span<const OptionDefinition> table(OptionSpace space) {
+  for (const auto& s : kSpaces)
+    if (s.space == space) return s.rows;
+  return {};
+}
+
 // "option-<n>" for codes the table does not know, as static storage for OptionDefinition::name.
 struct CodeNames {
   std::array<std::array<char, 12>, 256> names{};
@@ -203,52 +227,22 @@ constexpr CodeNames kCodeNames = [] {
   }
   return n;
 }();
-
-struct TypeInfo {
-  OptionType type;
-  std::string_view name;
-  LengthRule rule;
+// Option 93 values (RFC 4578 §2.1 and the IANA registry) and the names logs and status show.
+constexpr std::pair<std::uint16_t, std::string_view> kArchNames[] = {
+    {arch::kBios, "x86-bios"},
+    {arch::kEfiIa32, "x86-uefi"},
+    {arch::kEfiBc, "x64-uefi"},
+    {arch::kEfiX64, "x64-uefi-9"},
+    {arch::kEfiArm32, "arm32-uefi"},
+    {arch::kEfiArm64, "arm64-uefi"},
+    {arch::kEfiX86Http, "x86-uefi-http"},
+    {arch::kEfiX64Http, "x64-uefi-http"},
+    {arch::kEfiArm32Http, "arm32-uefi-http"},
+    {arch::kEfiArm64Http, "arm64-uefi-http"},
+    {arch::kBiosHttp, "x86-bios-http"},
+    {arch::kEfiRiscv64, "riscv64-uefi"},
+    {arch::kEfiRiscv64Http, "riscv64-uefi-http"},
 };
-constexpr TypeInfo kTypes[] = {
-    {T::Ip, "ip", {4, 4, 1}},
-    {T::IpList, "ip-list", {4, SIZE_MAX, 4}},
-    {T::IpPairs, "ip-pairs", {8, SIZE_MAX, 8}},
-    {T::U8, "u8", {1, 1, 1}},
-    {T::U16, "u16", {2, 2, 1}},
-    {T::U32, "u32", {4, 4, 1}},
-    {T::I32, "i32", {4, 4, 1}},
-    {T::Bool, "bool", {1, 1, 1}},
-    {T::String, "string", {1, SIZE_MAX, 1}},
-    {T::Binary, "binary", {0, SIZE_MAX, 1}},
-    {T::U8List, "u8-list", {1, SIZE_MAX, 1}},
-    {T::U16List, "u16-list", {2, SIZE_MAX, 2}},
-    {T::ClientId, "client-id", {2, SIZE_MAX, 1}},  // RFC 2132 §9.14: minimum length 2
-    {T::Encapsulated, "encapsulated", {0, SIZE_MAX, 1}},
-    {T::RelayAgentInfo, "relay-agent-info", {2, SIZE_MAX, 1}},  // at least one sub-option header
-    {T::UserClass, "user-class", {1, SIZE_MAX, 1}},
-    {T::Uuid, "uuid", {17, 17, 1}},  // RFC 4578 §2.3: type 0 + 16 bytes
-    {T::ClientNdi, "client-ndi", {3, 3, 1}},
-    {T::ClasslessRoutes, "routes", {5, SIZE_MAX, 1}},
-    {T::DomainList, "domain-list", {1, SIZE_MAX, 1}},
-    {T::MessageType, "message-type", {1, 1, 1}},
-    {T::Empty, "empty", {0, 0, 1}},
-};
-
-const TypeInfo& typeInfo(OptionType type) {
-  for (const auto& t : kTypes)
-    if (t.type == type) return t;
-  return kTypes[9];  // binary; unreachable while kTypes lists every type
-}
-
-std::span<const OptionDefinition> table(OptionSpace space) {
-  switch (space) {
-    case S::Dhcp: return kDhcpOptions;
-    case S::Pxe: return kPxeOptions;
-    case S::Ipxe: return kIpxeOptions;
-    case S::RelayAgent: return kAgentOptions;
-  }
-  return {};
-}
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -343,35 +337,6 @@ Error valueError(const OptionDefinition& d, std::string_view text, std::string_v
   std::string name = d.space == S::Dhcp ? std::string(d.name) : fmt::format("{}.{}", spaceName(d.space), d.name);
   return Error{fmt::format("{} (option {}): \"{}\" is not valid, expected {}", name, d.code, text, expected)};
 }
-
-std::string_view expectedSyntax(OptionType type) {
-  switch (type) {
-    case T::Ip: return "an IPv4 address like \"10.0.0.1\"";
-    case T::IpList: return "IPv4 addresses like \"10.0.0.1, 10.0.0.2\"";
-    case T::IpPairs: return "pairs of IPv4 addresses like \"10.0.0.0 255.0.0.0, 10.1.0.0 10.0.0.1\"";
-    case T::U8: return "a number 0..255";
-    case T::U16: return "a number 0..65535";
-    case T::U32: return "a number 0..4294967295";
-    case T::I32: return "a number -2147483648..2147483647";
-    case T::Bool: return "true or false";
-    case T::String: return "non-empty text";
-    case T::Binary:
-    case T::Encapsulated:
-    case T::RelayAgentInfo: return "hex bytes like \"01:02:ab\" (or give a type, e.g. \"string\")";
-    case T::ClientId: return "hex bytes like \"01:52:54:00:12:34:56\" (a type byte and at least one more)";
-    case T::U8List: return "numbers 0..255 like \"1, 3, 6\"";
-    case T::U16List: return "numbers 0..65535 like \"0, 7\"";
-    case T::UserClass: return "class names like \"iPXE\" or \"a, b\"";
-    case T::Uuid: return "a UUID like \"01234567-89ab-cdef-0123-456789abcdef\"";
-    case T::ClientNdi: return "type.major.minor like \"1.3.16\"";
-    case T::ClasslessRoutes: return "routes like \"10.0.0.0/8 10.0.0.1, 0.0.0.0/0 192.168.1.1\"";
-    case T::DomainList: return "domain names like \"example.com, lab.example.com\"";
-    case T::MessageType: return "a DHCP message type like \"offer\" or a number 1..255";
-    case T::Empty: return "an empty value";
-  }
-  return "?";
-}
-
 constexpr std::string_view kMessageTypeNames[] = {
     "",           "DHCPDISCOVER",       "DHCPOFFER",       "DHCPREQUEST",   "DHCPDECLINE",
     "DHCPACK",    "DHCPNAK",            "DHCPRELEASE",     "DHCPINFORM",    "DHCPFORCERENEW",
@@ -461,6 +426,319 @@ std::string formatSubOptions(std::span<const std::uint8_t> v, OptionSpace space,
   for (const auto& so : *subs) parts.push_back(formatOption(so.code, so.data, space));
   return "[" + join(parts, ", ") + "]";
 }
+// ---- the types: how each one reads from config text and renders for logs -----------------------
+
+// What an encoder reports: done, or failed with the syntax it expected (empty: its row's syntax).
+struct Encoded {
+  bool ok = true;
+  std::string_view expected;
+};
+constexpr Encoded kBad{false, {}};
+
+// Config text (trimmed) -> wire bytes appended to `out`. `type` tells apart the types that share one.
+using Encoder = Encoded (*)(std::string_view text, OptionType type, std::vector<std::uint8_t>& out);
+// Wire bytes that passed the type's length rule -> text for logs.
+using Formatter = std::string (*)(const OptionDefinition& d, std::span<const std::uint8_t> v);
+
+Encoded encodeIps(std::string_view text, OptionType type, std::vector<std::uint8_t>& out) {
+  auto items = tokens(text);
+  if (items.empty() || (type == T::Ip && items.size() != 1) || (type == T::IpPairs && items.size() % 2 != 0))
+    return kBad;
+  for (auto item : items) {
+    auto ip = parseIpv4(item);
+    if (!ip) return kBad;
+    putBe(out, *ip, 4);
+  }
+  return {};
+}
+
+Encoded encodeUnsigned(std::string_view text, OptionType type, std::vector<std::uint8_t>& out) {
+  int bytes = type == T::U8 ? 1 : type == T::U16 ? 2 : 4;
+  auto v = parseUnsigned(text, bytes == 4 ? UINT32_MAX : (1u << (bytes * 8)) - 1);
+  if (!v) return kBad;
+  putBe(out, *v, bytes);
+  return {};
+}
+
+Encoded encodeI32(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  bool negative = !text.empty() && text[0] == '-';
+  auto v = parseUnsigned(negative ? text.substr(1) : text, negative ? 0x80000000u : 0x7fffffffu);
+  if (!v) return kBad;
+  auto s = negative ? -static_cast<std::int64_t>(*v) : static_cast<std::int64_t>(*v);
+  putBe(out, static_cast<std::uint32_t>(static_cast<std::int32_t>(s)), 4);
+  return {};
+}
+
+Encoded encodeBool(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  if (equalsIgnoreCase(text, "true") || equalsIgnoreCase(text, "yes") || equalsIgnoreCase(text, "on") || text == "1")
+    out.push_back(1);
+  else if (equalsIgnoreCase(text, "false") || equalsIgnoreCase(text, "no") || equalsIgnoreCase(text, "off") ||
+           text == "0")
+    out.push_back(0);
+  else
+    return kBad;
+  return {};
+}
+
+Encoded encodeString(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  if (text.empty()) return kBad;
+  out.assign(text.begin(), text.end());
+  return {};
+}
+
+Encoded encodeHex(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  auto hex = parseHex(text);
+  if (!hex) return kBad;
+  out = std::move(*hex);
+  return {};
+}
+
+Encoded encodeNumberList(std::string_view text, OptionType type, std::vector<std::uint8_t>& out) {
+  auto items = tokens(text);
+  if (items.empty()) return kBad;
+  int bytes = type == T::U8List ? 1 : 2;
+  for (auto item : items) {
+    auto v = parseUnsigned(item, bytes == 1 ? 255 : 65535);
+    if (!v) return kBad;
+    putBe(out, *v, bytes);
+  }
+  return {};
+}
+
+Encoded encodeUserClass(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  auto items = commaItems(text);
+  if (items.empty()) return kBad;
+  for (auto item : items) {
+    if (item.size() > 255) return kBad;
+    out.push_back(static_cast<std::uint8_t>(item.size()));
+    out.insert(out.end(), item.begin(), item.end());
+  }
+  return {};
+}
+
+Encoded encodeUuid(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  std::string digits;
+  for (char c : text)
+    if (c != '-') digits.push_back(c);
+  auto hex = parseHex(digits);
+  if (!hex || hex->size() != 16 || (text.size() != 32 && text.size() != 36)) return kBad;
+  out.push_back(0);  // RFC 4578 §2.3: type 0, a 16-byte machine identifier
+  out.insert(out.end(), hex->begin(), hex->end());
+  return {};
+}
+
+Encoded encodeClientNdi(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  std::string spaced(text);
+  std::replace(spaced.begin(), spaced.end(), '.', ' ');
+  auto items = tokens(spaced);
+  if (items.size() != 3) return kBad;
+  for (auto item : items) {
+    auto v = parseUnsigned(item, 255);
+    if (!v) return kBad;
+    out.push_back(static_cast<std::uint8_t>(*v));
+  }
+  return {};
+}
+
+Encoded encodeRoutes(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  // RFC 3442 §3: prefix length, the significant octets of the destination, the router.
+  auto items = tokens(text);
+  if (items.empty() || items.size() % 2 != 0) return kBad;
+  for (std::size_t i = 0; i < items.size(); i += 2) {
+    auto slash = items[i].find('/');
+    if (slash == std::string_view::npos) return kBad;
+    auto dest = parseIpv4(items[i].substr(0, slash));
+    auto prefix = parseUnsigned(items[i].substr(slash + 1), 32);
+    auto router = parseIpv4(items[i + 1]);
+    if (!dest || !prefix || !router) return kBad;
+    Ipv4 mask = *prefix == 0 ? 0 : ~Ipv4{0} << (32 - *prefix);
+    if ((*dest & ~mask) != 0) return {false, "destinations without host bits, like \"10.0.0.0/8\""};
+    out.push_back(static_cast<std::uint8_t>(*prefix));
+    for (std::uint64_t k = 0; k < (*prefix + 7) / 8; ++k) out.push_back(static_cast<std::uint8_t>(*dest >> (24 - 8 * k)));
+    putBe(out, *router, 4);
+  }
+  return {};
+}
+
+Encoded encodeDomains(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  auto items = tokens(text);
+  if (items.empty()) return kBad;
+  for (auto item : items)
+    if (!appendDomain(out, item)) return kBad;
+  return {};
+}
+
+Encoded encodeMessageType(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& out) {
+  if (auto v = parseUnsigned(text, 255); v && *v >= 1) {
+    out.push_back(static_cast<std::uint8_t>(*v));
+    return {};
+  }
+  for (std::size_t i = 1; i < std::size(kMessageTypeNames); ++i) {
+    if (equalsIgnoreCase(text, kMessageTypeNames[i]) || equalsIgnoreCase(text, kMessageTypeNames[i].substr(4))) {
+      out.push_back(static_cast<std::uint8_t>(i));
+      break;
+    }
+  }
+  if (out.empty()) return kBad;
+  return {};
+}
+
+Encoded encodeEmpty(std::string_view text, OptionType /*type*/, std::vector<std::uint8_t>& /*out*/) {
+  if (!text.empty()) return kBad;
+  return {};
+}
+
+std::string formatIps(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < v.size(); i += 4) parts.push_back(formatIpv4(getBe(v.subspan(i, 4))));
+  return join(parts, ", ");
+}
+
+std::string formatIpPairs(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < v.size(); i += 8)
+    parts.push_back(formatIpv4(getBe(v.subspan(i, 4))) + " " + formatIpv4(getBe(v.subspan(i + 4, 4))));
+  return join(parts, ", ");
+}
+
+std::string formatUnsigned(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  return fmt::format("{}", getBe(v));
+}
+
+std::string formatI32(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  return fmt::format("{}", static_cast<std::int32_t>(getBe(v)));
+}
+
+std::string formatBool(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  if (v[0] > 1) return formatHex(v);
+  return v[0] ? "true" : "false";
+}
+
+std::string formatString(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  auto text = stripNuls(v);
+  if (text.empty() || !printable(text)) return formatHex(v);
+  return std::string(asText(text));
+}
+
+std::string formatBytes(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) { return formatHex(v); }
+
+std::string formatEncapsulated(const OptionDefinition& d, std::span<const std::uint8_t> v) {
+  return formatSubOptions(v, d.encapsulates, true);
+}
+
+std::string formatRelayAgentInfo(const OptionDefinition& d, std::span<const std::uint8_t> v) {
+  return formatSubOptions(v, d.encapsulates, false);
+}
+
+std::string formatNumberList(const OptionDefinition& d, std::span<const std::uint8_t> v) {
+  std::vector<std::string> parts;
+  std::size_t step = d.type == T::U8List ? 1 : 2;
+  for (std::size_t i = 0; i < v.size(); i += step) parts.push_back(fmt::format("{}", getBe(v.subspan(i, step))));
+  return join(parts, ", ");
+}
+
+std::string formatUserClass(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  auto uc = decodeUserClass(v);
+  for (const auto& c : uc.classes)
+    if (c.empty() || !printable({reinterpret_cast<const std::uint8_t*>(c.data()), c.size()})) return formatHex(v);
+  return join(uc.classes, ", ");
+}
+
+std::string formatUuidValue(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  if (v[0] != 0) return formatHex(v);
+  return formatUuid(v.subspan(1));
+}
+
+std::string formatClientNdi(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  return fmt::format("{}.{}.{}", v[0], v[1], v[2]);
+}
+
+std::string formatRoutes(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < v.size()) {
+    std::uint8_t prefix = v[i];
+    std::size_t significant = (prefix + 7u) / 8u;
+    if (prefix > 32 || significant + 4 > v.size() - i - 1) return formatHex(v);
+    Ipv4 dest = 0;
+    for (std::size_t k = 0; k < 4; ++k) dest = (dest << 8) | (k < significant ? v[i + 1 + k] : 0);
+    Ipv4 router = getBe(v.subspan(i + 1 + significant, 4));
+    parts.push_back(fmt::format("{}/{} {}", formatIpv4(dest), prefix, formatIpv4(router)));
+    i += 1 + significant + 4;
+  }
+  return join(parts, ", ");
+}
+
+std::string formatDomains(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  auto names = decodeDomains(v);
+  if (!names) return formatHex(v);
+  for (const auto& n : *names)
+    if (!printable({reinterpret_cast<const std::uint8_t*>(n.data()), n.size()})) return formatHex(v);
+  return join(*names, ", ");
+}
+
+std::string formatMessageType(const OptionDefinition& /*d*/, std::span<const std::uint8_t> v) {
+  if (v[0] >= 1 && v[0] < std::size(kMessageTypeNames)) return std::string(kMessageTypeNames[v[0]]);
+  return fmt::format("{}", v[0]);
+}
+
+std::string formatEmpty(const OptionDefinition& /*d*/, std::span<const std::uint8_t> /*v*/) { return ""; }
+
+// One row per type: its config name, its length rule, the syntax error messages ask for, and the
+// functions that encode config text and format wire bytes. Adding a type is one row (and its two
+// functions); typeInfo() finds the row.
+struct TypeInfo {
+  OptionType type;
+  std::string_view name;
+  LengthRule rule;
+  std::string_view syntax;
+  Encoder encode;
+  Formatter format;
+};
+constexpr TypeInfo kTypes[] = {
+    {T::Ip, "ip", {4, 4, 1}, "an IPv4 address like \"10.0.0.1\"", encodeIps, formatIps},
+    {T::IpList, "ip-list", {4, SIZE_MAX, 4}, "IPv4 addresses like \"10.0.0.1, 10.0.0.2\"", encodeIps, formatIps},
+    {T::IpPairs, "ip-pairs", {8, SIZE_MAX, 8},
+     "pairs of IPv4 addresses like \"10.0.0.0 255.0.0.0, 10.1.0.0 10.0.0.1\"", encodeIps, formatIpPairs},
+    {T::U8, "u8", {1, 1, 1}, "a number 0..255", encodeUnsigned, formatUnsigned},
+    {T::U16, "u16", {2, 2, 1}, "a number 0..65535", encodeUnsigned, formatUnsigned},
+    {T::U32, "u32", {4, 4, 1}, "a number 0..4294967295", encodeUnsigned, formatUnsigned},
+    {T::I32, "i32", {4, 4, 1}, "a number -2147483648..2147483647", encodeI32, formatI32},
+    {T::Bool, "bool", {1, 1, 1}, "true or false", encodeBool, formatBool},
+    {T::String, "string", {1, SIZE_MAX, 1}, "non-empty text", encodeString, formatString},
+    {T::Binary, "binary", {0, SIZE_MAX, 1}, "hex bytes like \"01:02:ab\" (or give a type, e.g. \"string\")",
+     encodeHex, formatBytes},
+    {T::U8List, "u8-list", {1, SIZE_MAX, 1}, "numbers 0..255 like \"1, 3, 6\"", encodeNumberList, formatNumberList},
+    {T::U16List, "u16-list", {2, SIZE_MAX, 2}, "numbers 0..65535 like \"0, 7\"", encodeNumberList,
+     formatNumberList},
+    // RFC 2132 §9.14: minimum length 2
+    {T::ClientId, "client-id", {2, SIZE_MAX, 1},
+     "hex bytes like \"01:52:54:00:12:34:56\" (a type byte and at least one more)", encodeHex, formatBytes},
+    {T::Encapsulated, "encapsulated", {0, SIZE_MAX, 1},
+     "hex bytes like \"01:02:ab\" (or give a type, e.g. \"string\")", encodeHex, formatEncapsulated},
+    // At least one sub-option header.
+    {T::RelayAgentInfo, "relay-agent-info", {2, SIZE_MAX, 1},
+     "hex bytes like \"01:02:ab\" (or give a type, e.g. \"string\")", encodeHex, formatRelayAgentInfo},
+    {T::UserClass, "user-class", {1, SIZE_MAX, 1}, "class names like \"iPXE\" or \"a, b\"", encodeUserClass,
+     formatUserClass},
+    // RFC 4578 §2.3: type 0 + 16 bytes.
+    {T::Uuid, "uuid", {17, 17, 1}, "a UUID like \"01234567-89ab-cdef-0123-456789abcdef\"", encodeUuid,
+     formatUuidValue},
+    {T::ClientNdi, "client-ndi", {3, 3, 1}, "type.major.minor like \"1.3.16\"", encodeClientNdi, formatClientNdi},
+    {T::ClasslessRoutes, "routes", {5, SIZE_MAX, 1}, "routes like \"10.0.0.0/8 10.0.0.1, 0.0.0.0/0 192.168.1.1\"",
+     encodeRoutes, formatRoutes},
+    {T::DomainList, "domain-list", {1, SIZE_MAX, 1}, "domain names like \"example.com, lab.example.com\"",
+     encodeDomains, formatDomains},
+    {T::MessageType, "message-type", {1, 1, 1}, "a DHCP message type like \"offer\" or a number 1..255",
+     encodeMessageType, formatMessageType},
+    {T::Empty, "empty", {0, 0, 1}, "an empty value", encodeEmpty, formatEmpty},
+};
+
+const TypeInfo& typeInfo(OptionType type) {
+  for (const auto& t : kTypes)
+    if (t.type == type) return t;
+  return kTypes[9];  // binary; unreachable while kTypes lists every type
+}
 
 }  // namespace
 
@@ -482,22 +760,9 @@ std::optional<Ipv4> parseIpv4(std::string_view text) {
 std::string formatIpv4(Ipv4 a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
 
 std::string describeArch(std::uint16_t a) {
-  switch (a) {
-    case arch::kBios: return "x86-bios";
-    case arch::kEfiIa32: return "x86-uefi";
-    case arch::kEfiBc: return "x64-uefi";
-    case arch::kEfiX64: return "x64-uefi-9";
-    case arch::kEfiArm32: return "arm32-uefi";
-    case arch::kEfiArm64: return "arm64-uefi";
-    case arch::kEfiX86Http: return "x86-uefi-http";
-    case arch::kEfiX64Http: return "x64-uefi-http";
-    case arch::kEfiArm32Http: return "arm32-uefi-http";
-    case arch::kEfiArm64Http: return "arm64-uefi-http";
-    case arch::kBiosHttp: return "x86-bios-http";
-    case arch::kEfiRiscv64: return "riscv64-uefi";
-    case arch::kEfiRiscv64Http: return "riscv64-uefi-http";
-    default: return fmt::format("arch-{}", a);
-  }
+  for (const auto& [code, name] : kArchNames)
+    if (code == a) return std::string(name);
+  return fmt::format("arch-{}", a);
 }
 
 std::string_view typeName(OptionType type) { return typeInfo(type).name; }
@@ -517,12 +782,8 @@ bool validLength(OptionType type, std::size_t length) {
 }
 
 std::string_view spaceName(OptionSpace space) {
-  switch (space) {
-    case S::Dhcp: return "";
-    case S::Pxe: return "pxe";
-    case S::Ipxe: return "ipxe";
-    case S::RelayAgent: return "agent";
-  }
+  for (const auto& s : kSpaces)
+    if (s.space == space) return s.name;
   return "?";
 }
 
@@ -538,9 +799,9 @@ std::optional<OptionDefinition> findOption(std::string_view name) {
   if (dot != std::string_view::npos) {
     auto prefix = name.substr(0, dot);
     bool found = false;
-    for (auto s : {S::Pxe, S::Ipxe, S::RelayAgent}) {
-      if (equalsIgnoreCase(prefix, spaceName(s))) {
-        space = s;
+    for (const auto& s : kSpaces) {
+      if (s.space != S::Dhcp && equalsIgnoreCase(prefix, s.name)) {
+        space = s.space;
         found = true;
       }
     }
@@ -594,154 +855,13 @@ Result<OptionDefinition> resolveOption(std::string_view nameOrCode, std::string_
 
 Result<std::vector<std::uint8_t>> encodeOptionValue(const OptionDefinition& d, std::string_view text) {
   text = trim(text);
+  const TypeInfo& type = typeInfo(d.type);
   std::vector<std::uint8_t> out;
-  auto bad = [&] { return valueError(d, text, expectedSyntax(d.type)); };
-  switch (d.type) {
-    case T::Ip:
-    case T::IpList:
-    case T::IpPairs: {
-      auto items = tokens(text);
-      if (items.empty() || (d.type == T::Ip && items.size() != 1) || (d.type == T::IpPairs && items.size() % 2 != 0))
-        return bad();
-      for (auto item : items) {
-        auto ip = parseIpv4(item);
-        if (!ip) return bad();
-        putBe(out, *ip, 4);
-      }
-      break;
-    }
-    case T::U8:
-    case T::U16:
-    case T::U32: {
-      int bytes = d.type == T::U8 ? 1 : d.type == T::U16 ? 2 : 4;
-      auto v = parseUnsigned(text, bytes == 4 ? UINT32_MAX : (1u << (bytes * 8)) - 1);
-      if (!v) return bad();
-      putBe(out, *v, bytes);
-      break;
-    }
-    case T::I32: {
-      bool negative = !text.empty() && text[0] == '-';
-      auto v = parseUnsigned(negative ? text.substr(1) : text, negative ? 0x80000000u : 0x7fffffffu);
-      if (!v) return bad();
-      auto s = negative ? -static_cast<std::int64_t>(*v) : static_cast<std::int64_t>(*v);
-      putBe(out, static_cast<std::uint32_t>(static_cast<std::int32_t>(s)), 4);
-      break;
-    }
-    case T::Bool: {
-      if (equalsIgnoreCase(text, "true") || equalsIgnoreCase(text, "yes") || equalsIgnoreCase(text, "on") ||
-          text == "1")
-        out.push_back(1);
-      else if (equalsIgnoreCase(text, "false") || equalsIgnoreCase(text, "no") || equalsIgnoreCase(text, "off") ||
-               text == "0")
-        out.push_back(0);
-      else
-        return bad();
-      break;
-    }
-    case T::String:
-      if (text.empty()) return bad();
-      out.assign(text.begin(), text.end());
-      break;
-    case T::Binary:
-    case T::ClientId:
-    case T::Encapsulated:
-    case T::RelayAgentInfo: {
-      auto hex = parseHex(text);
-      if (!hex) return bad();
-      out = std::move(*hex);
-      break;
-    }
-    case T::U8List:
-    case T::U16List: {
-      auto items = tokens(text);
-      if (items.empty()) return bad();
-      int bytes = d.type == T::U8List ? 1 : 2;
-      for (auto item : items) {
-        auto v = parseUnsigned(item, bytes == 1 ? 255 : 65535);
-        if (!v) return bad();
-        putBe(out, *v, bytes);
-      }
-      break;
-    }
-    case T::UserClass: {
-      auto items = commaItems(text);
-      if (items.empty()) return bad();
-      for (auto item : items) {
-        if (item.size() > 255) return bad();
-        out.push_back(static_cast<std::uint8_t>(item.size()));
-        out.insert(out.end(), item.begin(), item.end());
-      }
-      break;
-    }
-    case T::Uuid: {
-      std::string digits;
-      for (char c : text)
-        if (c != '-') digits.push_back(c);
-      auto hex = parseHex(digits);
-      if (!hex || hex->size() != 16 || (text.size() != 32 && text.size() != 36)) return bad();
-      out.push_back(0);  // RFC 4578 §2.3: type 0, a 16-byte machine identifier
-      out.insert(out.end(), hex->begin(), hex->end());
-      break;
-    }
-    case T::ClientNdi: {
-      std::string spaced(text);
-      std::replace(spaced.begin(), spaced.end(), '.', ' ');
-      auto items = tokens(spaced);
-      if (items.size() != 3) return bad();
-      for (auto item : items) {
-        auto v = parseUnsigned(item, 255);
-        if (!v) return bad();
-        out.push_back(static_cast<std::uint8_t>(*v));
-      }
-      break;
-    }
-    case T::ClasslessRoutes: {
-      // RFC 3442 §3: prefix length, the significant octets of the destination, the router.
-      auto items = tokens(text);
-      if (items.empty() || items.size() % 2 != 0) return bad();
-      for (std::size_t i = 0; i < items.size(); i += 2) {
-        auto slash = items[i].find('/');
-        if (slash == std::string_view::npos) return bad();
-        auto dest = parseIpv4(items[i].substr(0, slash));
-        auto prefix = parseUnsigned(items[i].substr(slash + 1), 32);
-        auto router = parseIpv4(items[i + 1]);
-        if (!dest || !prefix || !router) return bad();
-        Ipv4 mask = *prefix == 0 ? 0 : ~Ipv4{0} << (32 - *prefix);
-        if ((*dest & ~mask) != 0) return valueError(d, text, "destinations without host bits, like \"10.0.0.0/8\"");
-        out.push_back(static_cast<std::uint8_t>(*prefix));
-        for (std::uint64_t k = 0; k < (*prefix + 7) / 8; ++k) out.push_back(static_cast<std::uint8_t>(*dest >> (24 - 8 * k)));
-        putBe(out, *router, 4);
-      }
-      break;
-    }
-    case T::DomainList: {
-      auto items = tokens(text);
-      if (items.empty()) return bad();
-      for (auto item : items)
-        if (!appendDomain(out, item)) return bad();
-      break;
-    }
-    case T::MessageType: {
-      if (auto v = parseUnsigned(text, 255); v && *v >= 1) {
-        out.push_back(static_cast<std::uint8_t>(*v));
-        break;
-      }
-      for (std::size_t i = 1; i < std::size(kMessageTypeNames); ++i) {
-        if (equalsIgnoreCase(text, kMessageTypeNames[i]) || equalsIgnoreCase(text, kMessageTypeNames[i].substr(4))) {
-          out.push_back(static_cast<std::uint8_t>(i));
-          break;
-        }
-      }
-      if (out.empty()) return bad();
-      break;
-    }
-    case T::Empty:
-      if (!text.empty()) return bad();
-      break;
-  }
+  if (auto r = type.encode(text, d.type, out); !r.ok)
+    return valueError(d, text, r.expected.empty() ? type.syntax : r.expected);
   if (out.size() > kMaxConfiguredValue)
     return valueError(d, text.substr(0, 32), fmt::format("at most {} bytes of option data", kMaxConfiguredValue));
-  if (!validLength(d.type, out.size())) return bad();
+  if (!validLength(d.type, out.size())) return valueError(d, text, type.syntax);
   return out;
 }
 
@@ -781,80 +901,7 @@ std::optional<std::vector<std::uint8_t>> parseHex(std::string_view text) {
 
 std::string formatOptionValue(const OptionDefinition& d, std::span<const std::uint8_t> v) {
   if (!validLength(d.type, v.size())) return formatHex(v);
-  switch (d.type) {
-    case T::Ip:
-    case T::IpList: {
-      std::vector<std::string> parts;
-      for (std::size_t i = 0; i < v.size(); i += 4) parts.push_back(formatIpv4(getBe(v.subspan(i, 4))));
-      return join(parts, ", ");
-    }
-    case T::IpPairs: {
-      std::vector<std::string> parts;
-      for (std::size_t i = 0; i < v.size(); i += 8)
-        parts.push_back(formatIpv4(getBe(v.subspan(i, 4))) + " " + formatIpv4(getBe(v.subspan(i + 4, 4))));
-      return join(parts, ", ");
-    }
-    case T::U8:
-    case T::U16:
-    case T::U32: return fmt::format("{}", getBe(v));
-    case T::I32: return fmt::format("{}", static_cast<std::int32_t>(getBe(v)));
-    case T::Bool:
-      if (v[0] > 1) return formatHex(v);
-      return v[0] ? "true" : "false";
-    case T::String: {
-      auto text = stripNuls(v);
-      if (text.empty() || !printable(text)) return formatHex(v);
-      return std::string(asText(text));
-    }
-    case T::Binary:
-    case T::ClientId: return formatHex(v);
-    case T::Encapsulated: return formatSubOptions(v, d.encapsulates, true);
-    case T::RelayAgentInfo: return formatSubOptions(v, d.encapsulates, false);
-    case T::U8List:
-    case T::U16List: {
-      std::vector<std::string> parts;
-      std::size_t step = d.type == T::U8List ? 1 : 2;
-      for (std::size_t i = 0; i < v.size(); i += step) parts.push_back(fmt::format("{}", getBe(v.subspan(i, step))));
-      return join(parts, ", ");
-    }
-    case T::UserClass: {
-      auto uc = decodeUserClass(v);
-      for (const auto& c : uc.classes)
-        if (c.empty() || !printable({reinterpret_cast<const std::uint8_t*>(c.data()), c.size()})) return formatHex(v);
-      return join(uc.classes, ", ");
-    }
-    case T::Uuid:
-      if (v[0] != 0) return formatHex(v);
-      return formatUuid(v.subspan(1));
-    case T::ClientNdi: return fmt::format("{}.{}.{}", v[0], v[1], v[2]);
-    case T::ClasslessRoutes: {
-      std::vector<std::string> parts;
-      std::size_t i = 0;
-      while (i < v.size()) {
-        std::uint8_t prefix = v[i];
-        std::size_t significant = (prefix + 7u) / 8u;
-        if (prefix > 32 || significant + 4 > v.size() - i - 1) return formatHex(v);
-        Ipv4 dest = 0;
-        for (std::size_t k = 0; k < 4; ++k) dest = (dest << 8) | (k < significant ? v[i + 1 + k] : 0);
-        Ipv4 router = getBe(v.subspan(i + 1 + significant, 4));
-        parts.push_back(fmt::format("{}/{} {}", formatIpv4(dest), prefix, formatIpv4(router)));
-        i += 1 + significant + 4;
-      }
-      return join(parts, ", ");
-    }
-    case T::DomainList: {
-      auto names = decodeDomains(v);
-      if (!names) return formatHex(v);
-      for (const auto& n : *names)
-        if (!printable({reinterpret_cast<const std::uint8_t*>(n.data()), n.size()})) return formatHex(v);
-      return join(*names, ", ");
-    }
-    case T::MessageType:
-      if (v[0] >= 1 && v[0] < std::size(kMessageTypeNames)) return std::string(kMessageTypeNames[v[0]]);
-      return fmt::format("{}", v[0]);
-    case T::Empty: return "";
-  }
-  return formatHex(v);
+  return typeInfo(d.type).format(d, v);
 }
 
 std::string formatOption(std::uint8_t code, std::span<const std::uint8_t> value, OptionSpace space) {
