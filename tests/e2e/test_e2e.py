@@ -77,7 +77,7 @@ boot = {{ bios = "pxelinux.0" }}
 name = "e2e-bios"
 mac = "{self.MAC}"
 ip = "10.219.0.11"
-""", ready=("event=daemon.ready", "event=dhcp.listening"))
+""")
         vm = self.lab.vm(self.MAC, "bios1").start(ACCEL)
         t_kernel, _ = vm.wait_for(r"pxedust-initramfs: start", BOOT_TIMEOUT)
         t_marker, m = vm.wait_for(r"pxedust-initramfs: marker host=(\S+) ip=(\S+)", 120)
@@ -138,7 +138,7 @@ ipxe_script = "boot.ipxe"
 name = "e2e-uefi"
 mac = "{self.MAC}"
 ip = "10.219.0.17"
-""", ready=("event=daemon.ready", "event=dhcp.listening"))
+""")
         vm = self.lab.vm(self.MAC, "uefi1", firmware="uefi").start(ACCEL)
         t_kernel, _ = vm.wait_for(r"pxedust-initramfs: start", BOOT_TIMEOUT)
         t_marker, m = vm.wait_for(r"pxedust-initramfs: marker host=(\S+) ip=(\S+)", 120)
@@ -225,14 +225,14 @@ listen = ["{e2elab.SERVER_IP}:3260"]
         demo = os.path.join(d, "demo.img")
         self.cli("image", "build-demo", "-o", demo)
         self.cli("image", "import", demo, "--name", "demo", "--quiet")
-        self.lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening"))
+        self.lab.start(config)
 
         self.assertEqual(self.boot("node-a", "a1")[0], 1)
         self.assertEqual(self.boot("node-a", "a2")[0], 2)  # the overlay persisted across the reboot
         self.assertEqual(self.boot("node-b", "b1")[0], 1)  # same base, its own overlay
         self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
         self.cli("overlay", "reset", "node-a")
-        self.lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening"))
+        self.lab.start(config)
         self.assertEqual(self.boot("node-a", "a3")[0], 1)  # back to the base
         self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
         self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported
