@@ -5,6 +5,7 @@ lines, and never sleep for a fixed time."""
 
 import json
 import os
+import signal
 import time
 
 
@@ -60,3 +61,21 @@ def endpoint(state, service, index=0):
     text = state["services"][service]["endpoints"][index]
     host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def metrics(state_dir, proc, timeout=20):
+    """Asks the daemon for metrics.prom now (SIGUSR1) and returns its samples, {'name{labels}': value},
+    e.g. metrics(d, p)['pxedust_dhcp_drops_total{reason="pool_exhausted"}']. The old file is removed
+    first, so what is read was written after the signal."""
+    path = os.path.join(state_dir, "metrics.prom")
+    if os.path.exists(path):
+        os.unlink(path)
+    proc.send_signal(signal.SIGUSR1)
+    wait_for("metrics.prom", lambda: os.path.exists(path), timeout, proc=proc)
+    samples = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                name, _, value = line.rstrip("\n").rpartition(" ")
+                samples[name] = float(value)
+    return samples
