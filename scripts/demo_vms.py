@@ -46,7 +46,8 @@ def step(text, fn):
 
 
 class Tracker:
-    """Where each host is, from pxedust's log and the VM's serial console."""
+    """Where each host is: what pxedust saw of it (hosts.json in its state directory: the boot
+    script served, the disk logged in to) and what the VM says on its serial console."""
 
     def __init__(self, lab, vms):
         self.lab, self.vms = lab, vms
@@ -54,17 +55,15 @@ class Tracker:
         self.failed = {}
 
     def poll(self):
-        log = self.lab.read_log()
         for (name, mac, ip), vm in zip(HOSTS, self.vms):
             r = self.reached[name]
             now = time.time() - vm.started
             console = vm.text()
             marks = {
                 "DHCP": re.search(rf"net0: {re.escape(ip)}/", console),  # iPXE's line once DHCP is done
-                "boot script": re.search(rf"event=tftp.done client={re.escape(ip)}:\d+ file=boot.ipxe", log),
+                "boot script": self.lab.events(name, "file.completed", requested="boot.ipxe"),
                 "kernel": "pxedust-initramfs: start" in console,
-                "iSCSI disk": re.search(rf"event=iscsi.login .*peer={re.escape(ip)}:\d+ type=normal", log)
-                or "pxedust-initramfs: disk" in console,
+                "iSCSI disk": self.lab.events(name, "disk.login") or "pxedust-initramfs: disk" in console,
                 "root mounted": "pxedust-initramfs: root mounted" in console,
                 "up": "pxedust-demo: up" in console,
             }
@@ -164,7 +163,7 @@ listen = ["{e2elab.SERVER_IP}:3260"]
         step("importing it into the block store as 'demo'", lambda: run("image", "import", demo_img, "--name", "demo", "--quiet"))
         os.unlink(demo_img)
         step("starting pxedust in the lab (DHCP, TFTP, iSCSI on 10.219.0.1)",
-             lambda: lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening", "event=iscsi.listening")))
+             lambda: lab.start(config, services=("dhcp", "tftp", "iscsi")))
         say(f"powering on {len(HOSTS)} machines with no disk ({accel.upper()}; under TCG a boot takes a minute or two)")
         vms = [lab.vm(m, n).start(accel) for n, m, _ in HOSTS]
         tracker = Tracker(lab, vms)
@@ -197,7 +196,7 @@ listen = ["{e2elab.SERVER_IP}:3260"]
         print("\n  the shared base image:\n" + "\n".join("    " + ln for ln in images.strip().splitlines()))
         print("\n  each host's copy-on-write overlay (what it wrote while booting):\n"
               + "\n".join("    " + ln for ln in overlays.strip().splitlines()))
-        print(f"\n  {DIM}consoles and the pxedust log are in {d} until the demo exits{RESET}")
+        print(f"\n  {DIM}consoles, the pxedust log and its state files are in {d} until the demo exits{RESET}")
         ok = all("up" in tracker.reached[n] for n, _, _ in HOSTS)
         if TTY and ok and sys.stdin.isatty():
             try:

@@ -191,7 +191,7 @@ listen = ["{SERVER}:3260"]
             self.cli(path, "image", "import", setup.image, "--name", setup.name, "--quiet")
             self.imported.add(setup.name)
         self.store = store
-        self.lab.start(config, ready=("event=daemon.ready", "event=dhcp.listening", "event=iscsi.listening"))
+        self.lab.start(config, services=("dhcp", "tftp", "iscsi"))
 
     def pids(self):
         return [self.lab.server.pid] if self.lab.server else []

@@ -7,6 +7,10 @@
 Nothing here touches the machine's own interfaces or any address outside 10.219.0.0/24; the namespace
 is named after this process and removed on exit. Processes are started and stopped by PID.
 
+pxedust writes its state into the lab's state directory (tests/lib/pxedust_state.py): the lab waits
+for daemon.json to say it serves, and tells what pxedust saw of a host from hosts.json; its log is
+for people reading a failure.
+
 Assets (cached in build/e2e/): a Debian cloud kernel, unpacked from its package with `apt-get
 download` (a package, not installed on this machine), and the pxedust initramfs built for it.
 QEMU uses KVM when it works and falls back to TCG: on some hosts /dev/kvm exists but guests abort or
@@ -19,10 +23,13 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
+import pxedust_state  # noqa: E402
 PXEDUST = os.environ.get("PXEDUST_BIN", os.path.join(TOP, "build", "release", "bin", "pxedust"))
 CACHE = os.environ.get("PXEDUST_E2E_CACHE", os.path.join(TOP, "build", "e2e"))
 SERVER_IP = "10.219.0.1"
@@ -142,6 +149,7 @@ class Lab:
         self.bridge = "pxe0"
         self.server = None
         self.log = os.path.join(self.dir, "pxedust.log")
+        self.state_dir = os.path.join(self.dir, "state")
         self.vms = []
         self.taps = 0
         run("ip", "netns", "add", self.ns)
@@ -169,25 +177,23 @@ class Lab:
         return name
 
     # pxedust
-    def start(self, config_text, ready=("event=daemon.ready",)):
+    def start(self, config_text, services=("dhcp", "tftp")):
+        """Starts pxedust with this config; returns its daemon.json once it serves, each of
+        `services` listening somewhere."""
         cfg = os.path.join(self.dir, "pxedust.toml")
         with open(cfg, "w") as f:
             f.write(config_text)
-        logf = open(self.log, "ab")
-        start = logf.tell()
-        self.server = self.popen([PXEDUST, "serve", "--config", cfg], stdout=logf, stderr=logf)
-        logf.close()
-        end = time.time() + 30
-        while time.time() < end:
-            if self.server.poll() is not None:
-                raise AssertionError(f"pxedust exited {self.server.returncode}:\n{_read(self.log)}")
-            with open(self.log, "rb") as f:
-                f.seek(start)
-                text = f.read().decode(errors="replace")
-            if all(r in text for r in ready):
-                return
-            time.sleep(0.05)
-        raise AssertionError("pxedust did not start:\n" + _read(self.log))
+        with open(self.log, "ab") as logf:
+            self.server = self.popen([PXEDUST, "serve", "--config", cfg, "--state-dir", self.state_dir],
+                                     stdout=logf, stderr=logf)
+        try:
+            state = pxedust_state.wait_running(self.state_dir, self.server, timeout=30)
+        except AssertionError as e:
+            raise AssertionError(f"{e}:\n{_read(self.log)[-3000:]}") from None
+        idle = [s for s in services if not state["services"].get(s, {}).get("endpoints")]
+        if idle:
+            raise AssertionError(f"pxedust runs without {', '.join(idle)}: {state['services']}")
+        return state
 
     def stop(self, sig=signal.SIGTERM):
         if self.server is None:
@@ -203,7 +209,26 @@ class Lab:
         return rc
 
     def read_log(self):
+        """pxedust's log, for people: failure messages show its tail."""
         return _read(self.log)
+
+    def host(self, name):
+        """The configured host `name` from hosts.json, or None before pxedust wrote one."""
+        hosts = pxedust_state.read_json(self.state_dir, "hosts.json") or {"hosts": []}
+        return next((h for h in hosts["hosts"] if h["name"] == name), None)
+
+    def events(self, name, kind, **details):
+        """The events of `kind` ("file.completed", "disk.login", ...) pxedust recorded for host `name`
+        whose details have these values (e.g. requested="boot.ipxe"), oldest first."""
+        host = self.host(name)
+        return [e for e in (host["events"] if host else [])
+                if e["kind"] == kind and all(e.get(k) == v for k, v in details.items())]
+
+    def wait_event(self, name, kind, timeout=10, **details):
+        """The first such event, once hosts.json has it (it is rewritten within 100 ms of a change)."""
+        found = pxedust_state.wait_for(f"{kind} {details} of {name} in hosts.json",
+                                       lambda: self.events(name, kind, **details), timeout, proc=self.server)
+        return found[0]
 
     # VMs
     def vm(self, mac, name, firmware="bios", extra=()):

@@ -9,13 +9,19 @@ Nothing touches the machine's own interfaces: both ends live in namespaces named
 process, the subnet exists only inside them, and pxedust runs inside the server namespace. A second
 veth pair (pxd1/pxc1) in the same namespaces lets a test check that DHCP stays silent on an
 interface it was not configured for. Processes are started and stopped by PID.
+
+pxedust's state directory is in the lab's directory: start() waits for daemon.json to say DHCP
+listens, drops() reads a drop counter from metrics.prom (tests/lib/pxedust_state.py).
 """
 
 import os
 import signal
 import subprocess
+import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pxedust_state  # noqa: E402
 
 PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
 SERVER_IP = "10.213.0.1"
@@ -89,23 +95,25 @@ class Lab:
         return path
 
     def start(self, text):
+        """Starts pxedust with this config; returns its daemon.json once DHCP listens."""
         cfg = self.write_config(text)
         self.log = os.path.join(self.dir, "pxedust.log")
-        logf = open(self.log, "ab")
-        start = logf.tell()  # the log is appended across restarts: only this run's lines count
-        self.server = self.popen_ns(self.srv, [PXEDUST, "serve", "--config", cfg], stdout=logf, stderr=logf)
-        logf.close()
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.server.poll() is not None:
-                raise AssertionError(f"pxedust exited {self.server.returncode}:\n{self.read_log()}")
-            with open(self.log, "rb") as f:
-                f.seek(start)
-                log = f.read().decode(errors="replace")
-            if "event=dhcp.listening" in log and "event=daemon.ready" in log:
-                return
-            time.sleep(0.05)
-        raise AssertionError("pxedust did not start:\n" + self.read_log())
+        self.state_dir = os.path.join(self.dir, "state")
+        with open(self.log, "ab") as logf:  # appended across restarts
+            self.server = self.popen_ns(self.srv, [PXEDUST, "serve", "--config", cfg, "--state-dir", self.state_dir],
+                                        stdout=logf, stderr=logf)
+        try:
+            state = pxedust_state.wait_running(self.state_dir, self.server, timeout=30)
+        except AssertionError as e:
+            raise AssertionError(f"{e}:\n{self.read_log()[-3000:]}") from None
+        if not state["services"].get("dhcp", {}).get("endpoints"):
+            raise AssertionError(f"pxedust runs without DHCP: {state['services']}")
+        return state
+
+    def drops(self, reason):
+        """pxedust_dhcp_drops_total{reason=...}: requests left unanswered for this reason so far."""
+        samples = pxedust_state.dump_metrics(self.state_dir, self.server)
+        return samples.get(f'pxedust_dhcp_drops_total{{reason="{reason}"}}', 0)
 
     def stop(self, sig=signal.SIGTERM):
         if self.server is None:
@@ -122,6 +130,7 @@ class Lab:
         return rc
 
     def read_log(self):
+        """pxedust's log, for people: failure messages show its tail."""
         try:
             with open(self.log, errors="replace") as f:
                 return f.read()

@@ -5,7 +5,6 @@ lines, and never sleep for a fixed time."""
 
 import json
 import os
-import re
 import signal
 import time
 
@@ -64,20 +63,21 @@ def endpoint(state, service, index=0):
     return host.strip("[]"), int(port)
 
 
-def dump_metrics(state_dir, proc, parse=True):
-    """Has the daemon write metrics.prom (SIGUSR1) and waits for it. Returns {"name{labels}": value},
-    or with parse=False the file's path."""
+def dump_metrics(state_dir, proc, parse=True, timeout=20):
+    """Asks the daemon for metrics.prom now (SIGUSR1) and returns its samples, {'name{labels}': value},
+    e.g. dump_metrics(d, p)['pxedust_dhcp_drops_total{reason="pool_exhausted"}'], or with parse=False
+    the file's path. The old file is removed first, so what is read was written after the signal."""
     path = os.path.join(state_dir, "metrics.prom")
     if os.path.exists(path):
         os.unlink(path)
     proc.send_signal(signal.SIGUSR1)
-    wait_for("metrics.prom", lambda: os.path.exists(path), proc=proc)
+    wait_for("metrics.prom", lambda: os.path.exists(path), timeout, proc=proc)
     if not parse:
         return path
     samples = {}
     with open(path) as f:
         for line in f:
-            m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$", line.strip())
-            if m:
-                samples[m.group(1)] = float(m.group(2))
+            if line.strip() and not line.startswith("#"):
+                name, _, value = line.rstrip("\n").rpartition(" ")
+                samples[name] = float(value)
     return samples
