@@ -3,6 +3,7 @@
 //
 //   {
 //     "generation": 42,                          Tracker::generation() at the snapshot
+//                                                (the daemon's hosts.json adds "pid": the writer's)
 //     "time": "2026-11-22T14:50:51.123Z",        the tracker's clock (RFC 3339, UTC, milliseconds)
 //     "stages": {"unseen": 1, "dhcp": 0, ...},   hosts in each stage, every stage present
 //     "hosts": [                                 configured in config order, then unknown clients,

@@ -157,8 +157,9 @@ int Daemon::run() {
     writeDaemonState("failed");
     return 1;
   }
+  // hosts.json first: a program that sees "running" must not read a hosts.json left by an earlier run.
+  writeHostsState();
   writeDaemonState("running");
-  stateFiles_.write("hosts.json", boot::snapshot(tracker_).dump(1) + "\n");
   if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running != nullptr; }))
     PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
@@ -210,6 +211,12 @@ void Daemon::writeDaemonState(std::string_view state) {
   stateFiles_.write("daemon.json", j.dump(2) + "\n");
 }
 
+void Daemon::writeHostsState() {
+  nlohmann::json j = boot::snapshot(tracker_);
+  j["pid"] = ::getpid();  // whose file it is: one left by an earlier run has another pid
+  stateFiles_.write("hosts.json", j.dump(1) + "\n");
+}
+
 std::string Daemon::renderMetrics() const {
   metrics::Writer out;
   for (const auto& s : slots_)
@@ -228,7 +235,7 @@ void Daemon::hostsChanged() {
     if (ec) return;
     hostsTimer_.reset();
     const auto start = std::chrono::steady_clock::now();
-    stateFiles_.write("hosts.json", boot::snapshot(tracker_).dump(1) + "\n");
+    writeHostsState();
     const auto cost = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     hostsWriteInterval_ = std::max(kHostsWriteInterval, cost * kHostsWriteCostFactor);
   });

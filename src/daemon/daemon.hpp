@@ -104,6 +104,7 @@ class Daemon {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
   void writeDaemonState(std::string_view state);
+  void writeHostsState();
   // hosts.json, at most every 100 ms while boots go on (less often when it is big).
   void hostsChanged();
 

@@ -214,8 +214,9 @@ class Lab:
 
     def host(self, name):
         """The configured host `name` from hosts.json, or None before pxedust wrote one."""
-        hosts = pxedust_state.read_json(self.state_dir, "hosts.json") or {"hosts": []}
-        return next((h for h in hosts["hosts"] if h["name"] == name), None)
+        if self.server is None:
+            return None
+        return next((h for h in pxedust_state.read_hosts(self.state_dir, self.server) if h["name"] == name), None)
 
     def events(self, name, kind, **details):
         """The events of `kind` ("file.completed", "disk.login", ...) pxedust recorded for host `name`

@@ -702,8 +702,7 @@ class State(TargetCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
         def node1_done():
-            hosts = pxedust_state.read_json(self.t.state_dir, "hosts.json") or {"hosts": []}
-            for h in hosts["hosts"]:
+            for h in pxedust_state.read_hosts(self.t.state_dir, self.t.proc):
                 kinds = [e["kind"] for e in h["events"]]
                 if h["name"] == "node1" and "disk.logout" in kinds:
                     return h
@@ -713,7 +712,7 @@ class State(TargetCase):
         self.assertIn("disk.login", [e["kind"] for e in node1["events"]])
         files = pxedust_state.wait_for(
             "the TFTP file in hosts.json",
-            lambda: [e for h in pxedust_state.read_json(self.t.state_dir, "hosts.json")["hosts"]
+            lambda: [e for h in pxedust_state.read_hosts(self.t.state_dir, self.t.proc)
                      for e in h["events"] if e["kind"] == "file.completed"],
             proc=self.t.proc)
         self.assertEqual(len(files), 1, files)

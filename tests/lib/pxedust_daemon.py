@@ -62,7 +62,7 @@ class Daemon:
 
     def hosts(self):
         """hosts.json's hosts (each host's boot stage and recent events)."""
-        return (pxedust_state.read_json(self.state_dir, "hosts.json") or {"hosts": []})["hosts"]
+        return pxedust_state.read_hosts(self.state_dir, self.proc)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         """Signals our process and waits for it (SIGKILL after `timeout`); returns its exit code."""

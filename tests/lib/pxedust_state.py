@@ -42,6 +42,13 @@ def wait_running(state_dir, proc, timeout=20):
     return wait_for("pxedust to start", ready, timeout, proc=proc)
 
 
+def read_hosts(state_dir, proc):
+    """hosts.json's hosts (each host's boot stage and recent events) as this process wrote them: []
+    before it wrote one, and for a file left by an earlier run (another pid)."""
+    hosts = read_json(state_dir, "hosts.json")
+    return hosts["hosts"] if hosts and hosts.get("pid") == proc.pid else []
+
+
 def reloads(state):
     r = state["reloads"]
     return r["applied"] + r["refused"]

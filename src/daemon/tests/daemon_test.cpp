@@ -8,6 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include <asio/post.hpp>
 
 #include "iscsi/service.hpp"
 #include "iscsi/target.hpp"
@@ -28,7 +31,7 @@ struct Ledger {
   std::string committedSource;  // the config each commit saw
 };
 
-class FakeService final : public service::Service {
+class FakeService : public service::Service {
  public:
   explicit FakeService(Ledger& ledger) : ledger_(ledger) {}
   struct Staged final : service::Staged {
@@ -203,6 +206,44 @@ TEST_F(DaemonTest, AnAddressInUseRefusesTheReloadAndClosesWhatOthersBound) {
   EXPECT_EQ(d.tftp()->listenEndpoints(), tftpBefore);
   EXPECT_EQ(d.iscsi()->listenEndpoints(), iscsiBefore);
   EXPECT_EQ(openFds(), fdsBefore);
+}
+
+// A program that sees daemon.json say "running" reads hosts.json next: that must be this run's, not
+// one an earlier run left in the state directory. The fake service looks at hosts.json at the moment
+// daemon.json is written (its endpoints are part of it), then asks the daemon to stop.
+TEST_F(DaemonTest, HostsJsonOfThisRunIsWrittenBeforeDaemonJsonSaysRunning) {
+  const auto state = dir_ / "state";
+  fs::create_directories(state);
+  std::ofstream(state / "hosts.json") << "{\"pid\": 1, \"hosts\": []}\n";
+
+  struct Peek final : FakeService {
+    Peek(Ledger& l, event::Loop& loop, Daemon*& daemon, fs::path file, std::string& seen)
+        : FakeService(l), loop_(loop), daemon_(daemon), file_(std::move(file)), seen_(seen) {}
+    [[nodiscard]] std::vector<std::string> endpoints() const override {
+      if (seen_.empty()) {  // the first daemon.json: "running"
+        std::ifstream in(file_);
+        seen_.assign(std::istreambuf_iterator<char>(in), {});
+        asio::post(loop_.io(), [d = daemon_] { d->shutdown(); });
+      }
+      return {};
+    }
+    event::Loop& loop_;
+    Daemon*& daemon_;
+    fs::path file_;
+    std::string& seen_;
+  };
+  Ledger ledger;
+  Daemon* daemon = nullptr;
+  std::string seen;
+  std::vector<ServiceSpec> specs{{"fake", [](const config::Config&) { return true; }, false,
+                                  [&](const Runtime& rt) {
+                                    return std::make_unique<Peek>(ledger, rt.loop, daemon, state / "hosts.json", seen);
+                                  }}};
+  Daemon d("test.toml", load("[daemon]\nstate_dir = \"" + state.string() + "\"\n"), specs);
+  daemon = &d;
+  ASSERT_EQ(d.run(), 0);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_NE(seen.find("\"pid\": " + std::to_string(::getpid())), std::string::npos) << seen;
 }
 
 }  // namespace
