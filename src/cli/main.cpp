@@ -13,6 +13,9 @@
 #include "common/log.hpp"
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
+#include "dhcp/config.hpp"
+#include "iscsi/config.hpp"
+#include "tftp/config.hpp"
 
 #ifndef PXEDUST_VERSION
 #define PXEDUST_VERSION "0.0.0"
@@ -24,23 +27,23 @@ namespace {
 
 std::string describe(const config::Config& c) {
   std::string s;
-  if (c.tftp.enabled) {
+  if (const auto* tftp = tftp::configIn(c)) {
     std::string addrs;
-    for (const auto& a : c.tftp.listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
-    s += fmt::format("  tftp: listening on {}, serving {}", addrs, c.tftp.root);
-    if (!c.tftp.perHost.empty()) s += fmt::format(" ({} per-host rules)", c.tftp.perHost.size());
+    for (const auto& a : tftp->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    s += fmt::format("  tftp: listening on {}, serving {}", addrs, tftp->root);
+    if (!tftp->perHost.empty()) s += fmt::format(" ({} per-host rules)", tftp->perHost.size());
     s += "\n";
   }
-  if (c.dhcp.enabled) {
+  if (const auto* dhcp = dhcp::configIn(c)) {
     std::string ifs;
-    for (const auto& i : c.dhcp.interfaces) ifs += (ifs.empty() ? "" : ", ") + i;
-    s += fmt::format("  dhcp: {} on {}", c.dhcp.mode == config::DhcpMode::Proxy ? "proxyDHCP" : "server", ifs);
-    for (const auto& sub : c.dhcp.subnets) s += fmt::format("; {} ({} pools)", sub.toString(), sub.pools.size());
+    for (const auto& i : dhcp->interfaces) ifs += (ifs.empty() ? "" : ", ") + i;
+    s += fmt::format("  dhcp: {} on {}", dhcp->mode == dhcp::Mode::Proxy ? "proxyDHCP" : "server", ifs);
+    for (const auto& sub : dhcp->subnets) s += fmt::format("; {} ({} pools)", sub.toString(), sub.pools.size());
     s += "\n";
   }
-  if (c.iscsi.enabled) {
+  if (const auto* iscsi = iscsi::configIn(c)) {
     std::string addrs;
-    for (const auto& a : c.iscsi.listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    for (const auto& a : iscsi->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
     std::size_t disks = 0, chap = 0;
     for (const auto& h : c.hosts) {
       if (!h.disk.image) continue;
@@ -48,7 +51,7 @@ std::string describe(const config::Config& c) {
       if (h.disk.chap) ++chap;
     }
     s += fmt::format("  iscsi: listening on {}; {} targets ({} with CHAP), named {}\n", addrs, disks, chap,
-                     c.iscsi.targetName);
+                     iscsi->targetName);
   }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;
@@ -86,7 +89,7 @@ int main(int argc, char** argv) {
     const char* env = std::getenv("PXEDUST_CONFIG");
     std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
     if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
-    return config::loadFile(path).storage.dir;  // a ConfigError says which file and why
+    return config::loadFile(path, daemon::standardSchema()).storage.dir;  // a ConfigError says which file and why
   });
 
   cli::addInitramfsCommands(app);
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(check)) {
     try {
-      auto c = config::loadFile(checkPath);
+      auto c = config::loadFile(checkPath, daemon::standardSchema());
       fmt::print("{}: ok\n{}", checkPath, describe(c));
       return 0;
     } catch (const config::ConfigError& e) {
@@ -112,7 +115,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand(serve)) {
     config::Config c;
     try {
-      c = config::loadFile(configPath);
+      c = config::loadFile(configPath, daemon::standardSchema());
     } catch (const config::ConfigError& e) {
       fmt::print(stderr, "pxedust: {}\n", e.what());
       return 1;

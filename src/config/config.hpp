@@ -1,19 +1,30 @@
 // The daemon's configuration: one TOML file, one section per service, plus [[group]] and [[host]].
 //
-// This is the only module that throws on bad input: load() validates everything up front and fails
-// with a ConfigError naming file, line, column and key and saying what was expected. Unknown keys are
-// errors (a typo must not silently fall back to a default). Every default is stated where it is
-// declared below. Values are immutable once loaded; a reload builds a whole new Config.
+// This module owns the file, the reader (reader.hpp), the error positions, the daemon's own sections
+// ([log], [daemon], [storage]) and the host model's keys ([[host]] name, mac, ip, group and its disk).
+// Each service owns its section and its keys on hosts and groups: src/<service>/config.{hpp,cpp}
+// parse them through the reader and hand a ServiceSchema to the loader, so this module knows no
+// service's type.
+//
+// The loader is the only code that throws on bad input: load() validates everything up front and
+// fails with a ConfigError naming file, line, column and key and saying what was expected, for every
+// error in the file. Unknown keys are errors (a typo must not silently fall back to a default). Every
+// default is stated where it is declared. Values are immutable once loaded; a reload builds a whole
+// new Config.
 #pragma once
 
 #include <asio/ip/address.hpp>
 #include <asio/ip/address_v4.hpp>
 
+#include <any>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/log.hpp"
@@ -50,93 +61,6 @@ struct StorageConfig {
   std::string dir = "/var/lib/pxedust";
 };
 
-// Serve a different file to each host under one requested name (files/files.hpp applies it): `request`
-// is matched exactly (after the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}
-// ({mac} as macTemplateText() spells it).
-struct PerHostFileRule {
-  std::string request;
-  std::string file;
-};
-
-struct TftpConfig {
-  bool enabled = false;  // true when the file has a [tftp] section
-  std::vector<SocketAddress> listen;  // default: 0.0.0.0:69
-  std::string root;                   // required: the directory served; nothing outside it is reachable
-  // Local ports for transfer sockets (each transfer has its own TID); 0,0 lets the kernel choose.
-  std::uint16_t transferPortLow = 0;
-  std::uint16_t transferPortHigh = 0;
-  std::uint32_t maxTransfers = 4096;   // concurrent transfers; beyond it, requests get an error
-  std::uint32_t maxBlksize = 65464;    // RFC 2348 maximum; also clamped to the interface MTU - 32
-  std::uint32_t maxWindowsize = 64;    // RFC 7440 windowsize granted at most
-  std::chrono::milliseconds timeout{1000};  // retransmit timeout when the client negotiates none
-  std::uint32_t retries = 6;           // retransmissions of one packet before the transfer is abandoned
-  double clientRate = 50.0;            // new requests per second per client address; 0 = unlimited
-  std::uint32_t clientBurst = 100;     // requests a client may make at once before the rate applies
-  std::vector<PerHostFileRule> perHost;
-};
-
-// DHCP answers that hosts inherit, most specific first: [[host]] < its [[group]] < its
-// [[dhcp.subnet]] < [dhcp]. An unset field inherits; the same keys are accepted at every level.
-struct DhcpBootFiles {
-  // The boot program for each client architecture (option 93): bios = 0; uefi = 6, 7, 9;
-  // arm32 = 10; arm64 = 11; http = 16 (x64 UEFI HTTP boot, a URL) and 19 (arm64 HTTP, a URL);
-  // riscv64 = 27 (and 28 HTTP). `any` is used when the architecture has no file of its own.
-  std::optional<std::string> any, bios, uefi, uefi32, arm32, arm64, http, httpArm64, riscv64;
-};
-
-struct DhcpOption {
-  std::uint8_t code = 0;
-  std::vector<std::uint8_t> value;
-};
-
-struct DhcpSettings {
-  std::optional<asio::ip::address_v4> nextServer;  // siaddr: the TFTP server
-  DhcpBootFiles boot;
-  std::optional<std::string> ipxeScript;    // what iPXE clients boot instead (a URL or file name)
-  std::optional<std::string> rootPath;      // option 17, e.g. "iscsi:10.0.0.1::::iqn..."
-  std::optional<std::string> initiatorIqn;  // option 203
-  std::optional<std::chrono::seconds> leaseTime;
-  std::optional<std::vector<asio::ip::address_v4>> routers;  // option 3
-  std::optional<std::vector<asio::ip::address_v4>> dns;      // option 6
-  std::optional<std::string> domain;                         // option 15
-  std::vector<DhcpOption> options;  // any option by name or code; later levels replace by code
-
-  // Fills every unset field of *this from `parent`.
-  void inherit(const DhcpSettings& parent);
-};
-
-struct DhcpRange {
-  asio::ip::address_v4 first, last;
-};
-
-struct DhcpSubnet {
-  asio::ip::address_v4 network;
-  std::uint8_t prefix = 24;
-  std::vector<DhcpRange> pools;  // dynamic ranges inside the subnet; may be empty (reservations only)
-  DhcpSettings settings;
-  [[nodiscard]] bool contains(asio::ip::address_v4 a) const;
-  [[nodiscard]] asio::ip::address_v4 mask() const;
-  [[nodiscard]] std::string toString() const;  // "10.0.0.0/24"
-};
-
-enum class DhcpMode { Server, Proxy };
-
-struct DhcpConfig {
-  bool enabled = false;             // true when the file has a [dhcp] section
-  std::vector<std::string> interfaces;  // required: answer on these and never on others
-  DhcpMode mode = DhcpMode::Server;
-  bool serveUnknown = true;         // clients without a [[host]]: served from a pool, or ignored
-  std::string leaseFile;            // default: <storage.dir>/dhcp.leases
-  std::chrono::seconds offerHold{60};      // an offered address stays reserved this long
-  std::chrono::seconds declineHold{3600};  // a DECLINEd address is not offered for this long
-  std::chrono::seconds defaultLeaseTime{3600};
-  // Answer IPv6 router solicitations on the interfaces with "no IPv6 router here" (lifetime 0), so
-  // firmware such as iPXE does not wait seconds for one on every boot (dhcp/router_adverts.hpp).
-  bool answerRouterSolicitations = true;
-  DhcpSettings settings;            // [dhcp]'s own answers, inherited by subnets and hosts
-  std::vector<DhcpSubnet> subnets;
-};
-
 // An IPv4 network in CIDR form ("10.0.0.0/24"; a bare address is a /32).
 struct Ipv4Network {
   asio::ip::address_v4 network;
@@ -153,7 +77,8 @@ struct ChapCredentials {
   friend bool operator==(const ChapCredentials&, const ChapCredentials&) = default;
 };
 
-// The disk a host boots from over iSCSI: its base image and who may open it. Keys on [[group]] and
+// The disk a host boots from: its base image and who may open it. Part of the host model, not of one
+// service: iSCSI serves it today, NBD and NFS will apply the same rules. Keys on [[group]] and
 // [[host]]; a host inherits what it does not set from its group.
 struct DiskSettings {
   std::optional<std::string> image;  // `image`: base image name in the store; unset = the host has no disk
@@ -169,23 +94,29 @@ struct DiskSettings {
   void inherit(const DiskSettings& parent);
 };
 
-struct IscsiConfig {
-  bool enabled = false;               // true when the file has an [iscsi] section
-  std::vector<SocketAddress> listen;  // default: 0.0.0.0:3260
-  // Each host with an image gets one target named by this template ({name} {mac} {group}, {mac} as
-  // macTemplateText() spells it); names are lower-cased, as iSCSI names compare case-insensitively (RFC 3722).
-  std::string targetName = "iqn.2026-11.org.pxedust:{name}";
-  std::uint16_t portalGroupTag = 1;
-  std::chrono::milliseconds nopInterval{5000};   // an idle connection gets a NOP-In ping this often
-  std::chrono::milliseconds nopTimeout{15000};   // no answer for this long: the initiator is gone
-  std::uint32_t maxConnections = 1024;           // beyond it, new connections are closed at once
-  std::optional<ChapCredentials> discoveryChap;  // CHAP for SendTargets discovery sessions
+// Where a host's root disk is served, as the service that serves it says (its schema's `hosts` hook):
+// DHCP hands it out as the root-path (option 17) when none is configured.
+struct RootDisk {
+  std::string protocol;  // "iscsi"
+  SocketAddress portal;  // where; an unspecified address: whichever address the host reaches us on
+  std::string name;      // the target (or export) name
+  friend bool operator==(const RootDisk&, const RootDisk&) = default;
 };
+
+// What each service parsed, by section name: "dhcp" -> dhcp::Config, and on hosts and groups
+// "dhcp" -> dhcp::Settings. Only the owning service knows the type; part<T>() gives it back.
+using Parts = std::map<std::string, std::any, std::less<>>;
+
+template <typename T>
+const T* part(const Parts& parts, std::string_view name) {
+  auto it = parts.find(name);
+  return it == parts.end() ? nullptr : std::any_cast<T>(&it->second);
+}
 
 struct GroupConfig {
   std::string name;
-  DhcpSettings dhcp;
   DiskSettings disk;
+  Parts keys;  // each service's keys on the group
 };
 
 struct HostConfig {
@@ -193,8 +124,9 @@ struct HostConfig {
   std::optional<MacAddress> mac;
   std::optional<asio::ip::address_v4> ip;
   std::string group;  // empty: no group
-  DhcpSettings dhcp;   // the host's own; Inventory resolves inheritance
-  DiskSettings disk;   // likewise
+  DiskSettings disk;  // with its group's applied
+  Parts keys;         // each service's keys on the host, its group's applied (ServiceSchema::inherit)
+  std::optional<RootDisk> rootDisk;
 };
 
 struct Config {
@@ -202,28 +134,51 @@ struct Config {
   LogConfig log;
   DaemonConfig daemon;
   StorageConfig storage;
-  TftpConfig tftp;
-  DhcpConfig dhcp;
-  IscsiConfig iscsi;
+  Parts sections;  // each service section present in the file, parsed by its ServiceSchema
   std::vector<GroupConfig> groups;
   std::vector<HostConfig> hosts;
+
+  [[nodiscard]] bool has(std::string_view section) const { return sections.contains(section); }
+  template <typename T>
+  [[nodiscard]] const T* section(std::string_view name) const {
+    return part<T>(sections, name);
+  }
 };
+
+class Table;
+
+// What a service adds to the configuration; each service's config.hpp makes its own, and the daemon
+// lists them (daemon/schema.hpp). The loader calls, for every file:
+//   parse     on [section], when the file has one; `base` has [log], [daemon], [storage] loaded
+//   hostKeys  on every [[group]] and [[host]] table, for this service's keys there (or none: null)
+//   inherit   a host's keys <- its group's keys, for what the host does not set itself
+//   hosts     once per load when [section] is present: a checker called on each host once its group
+//             is applied (it may keep state across hosts, e.g. names that must be distinct), which
+//             returns where the host's root disk is served, if this service serves it
+// Each reports errors through the Table it is given (Table::fail), which ends that table.
+struct ServiceSchema {
+  std::string section;
+  std::function<std::any(Table& table, const Config& base)> parse;
+  std::function<std::any(Table& table)> hostKeys;
+  std::function<void(std::any& host, const std::any& group)> inherit;
+  using HostChecker = std::function<std::optional<RootDisk>(Table& hostTable, const HostConfig& host)>;
+  std::function<HostChecker(const std::any& section)> hosts;
+};
+using Schema = std::vector<ServiceSchema>;
 
 // An iSCSI name as RFC 3720 section 3.2.6 spells it: "iqn.YYYY-MM.reversed.domain[:anything]",
 // "eui." + 16 hex digits or "naa." + 16/32 hex digits; at most 223 bytes, lower case. Empty = valid.
 std::optional<std::string> checkIscsiName(std::string_view name);
-
-// The target name [iscsi] target_name gives `host`, lower-cased.
-std::string iscsiTargetName(const IscsiConfig& iscsi, const HostConfig& host);
 
 // What {mac} becomes in every name template (per-host files, [iscsi] target_name): lower-case hex
 // joined by '-', "52-54-00-12-34-56", as pxelinux names its per-host files ("01-{mac}"); the same
 // text is a valid file name, URL path and iSCSI name.
 std::string macTemplateText(const MacAddress& mac);
 
-// Throws ConfigError.
-Config loadFile(const std::string& path);
-Config loadString(std::string_view text, const std::string& sourceName);
+// Throws ConfigError with every error in the file, one per line. `schema`: the services whose
+// sections and host keys the file may have; any other section or key is an error.
+Config loadFile(const std::string& path, const Schema& schema);
+Config loadString(std::string_view text, const std::string& sourceName, const Schema& schema);
 
 // "1.2.3.4:69", "1.2.3.4", "[::1]:69", "::"; the port defaults to `defaultPort`.
 std::optional<SocketAddress> parseSocketAddress(std::string_view text, std::uint16_t defaultPort);

@@ -10,9 +10,12 @@
 #include "blockstore/store.hpp"
 #include "boot/snapshot.hpp"
 #include "common/log.hpp"
+#include "dhcp/config.hpp"
 #include "dhcp/service.hpp"
 #include "inventory/inventory.hpp"
+#include "iscsi/config.hpp"
 #include "iscsi/service.hpp"
+#include "tftp/config.hpp"
 #include "tftp/service.hpp"
 
 #ifndef PXEDUST_VERSION
@@ -58,14 +61,16 @@ constexpr metrics::Family kReloads{"pxedust_config_reloads_total",
 
 std::vector<ServiceSpec> standardServices() {
   std::vector<ServiceSpec> specs;
-  specs.push_back({"dhcp", [](const config::Config& c) { return c.dhcp.enabled; }, false,
+  specs.push_back({"dhcp", [](const config::Config& c) { return c.has("dhcp"); }, false,
                    [](const Runtime& rt) { return std::make_unique<dhcp::DhcpService>(rt.loop); }});
-  specs.push_back({"iscsi", [](const config::Config& c) { return c.iscsi.enabled; }, true,
+  specs.push_back({"iscsi", [](const config::Config& c) { return c.has("iscsi"); }, true,
                    [](const Runtime& rt) { return std::make_unique<iscsi::IscsiService>(rt.loop, rt.disks, rt.diskPool); }});
-  specs.push_back({"tftp", [](const config::Config& c) { return c.tftp.enabled; }, false,
+  specs.push_back({"tftp", [](const config::Config& c) { return c.has("tftp"); }, false,
                    [](const Runtime& rt) { return std::make_unique<tftp::TftpService>(rt.loop); }});
   return specs;
 }
+
+config::Schema standardSchema() { return {dhcp::schema(), iscsi::schema(), tftp::schema()}; }
 
 Daemon::Daemon(std::string configPath, config::Config config, std::vector<ServiceSpec> specs)
     : configPath_(std::move(configPath)),
@@ -174,7 +179,7 @@ void Daemon::reload() {
   if (shuttingDown_) return;
   config::Config next;
   try {
-    next = config::loadFile(configPath_);
+    next = config::loadFile(configPath_, standardSchema());
   } catch (const config::ConfigError& e) {
     PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(e.what()));
     ++reloadsRefused_;

@@ -66,6 +66,9 @@ struct ServiceSpec {
 // DHCP, TFTP and iSCSI, in the order they are prepared and committed.
 std::vector<ServiceSpec> standardServices();
 
+// Their configuration: what a config file may hold besides [log], [daemon], [storage] and the hosts.
+config::Schema standardSchema();
+
 class Daemon {
  public:
   // `config` has been loaded already (serve loads it so it can report errors before starting).

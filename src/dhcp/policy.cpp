@@ -83,7 +83,7 @@ std::string_view dropName(Drop d) {
   return "?";
 }
 
-std::optional<std::string> bootFileFor(const config::DhcpBootFiles& f, std::optional<std::uint16_t> arch) {
+std::optional<std::string> bootFileFor(const BootFiles& f, std::optional<std::uint16_t> arch) {
   const std::optional<std::string>* pick = nullptr;
   if (arch) {
     switch (*arch) {
@@ -106,11 +106,11 @@ struct Policy::Exchange {
   const Request& rq;
   const Arrival& at;
   const inventory::Host* host = nullptr;
-  const config::DhcpSubnet* subnet = nullptr;
+  const Subnet* subnet = nullptr;
   // The answers for this client: the precomputed [[dhcp.subnet]] < [dhcp] merge for a client without
   // a [[host]] (no copy per packet), else `own`, the host's settings merged down.
-  const config::DhcpSettings* settings = nullptr;
-  config::DhcpSettings own{};
+  const Settings* settings = nullptr;
+  Settings own{};
   std::optional<std::uint16_t> arch{};
   bool pxe = false, http = false, ipxe = false;
   std::uint32_t serverId = 0;
@@ -122,32 +122,32 @@ struct Policy::Exchange {
   std::string who{};  // "52:54:00:..:..:.. (alpha)" for log lines, when explain
 };
 
-Policy::Policy(std::shared_ptr<const config::DhcpConfig> config, std::shared_ptr<const inventory::Inventory> hosts,
+Policy::Policy(std::shared_ptr<const Config> config, std::shared_ptr<const inventory::Inventory> hosts,
                LeaseDb* leases)
     : config_(std::move(config)), hosts_(std::move(hosts)), leases_(leases) {
   resolveSettings();
 }
 
-void Policy::update(std::shared_ptr<const config::DhcpConfig> config, std::shared_ptr<const inventory::Inventory> hosts) {
+void Policy::update(std::shared_ptr<const Config> config, std::shared_ptr<const inventory::Inventory> hosts) {
   config_ = std::move(config);
   hosts_ = std::move(hosts);
   resolveSettings();
 }
 
 void Policy::resolveSettings() {
-  globalSettings_ = config::DhcpSettings{};
+  globalSettings_ = Settings{};
   globalSettings_.inherit(config_->settings);
   subnetSettings_.clear();
   subnetSettings_.reserve(config_->subnets.size());
   for (const auto& s : config_->subnets) {
-    config::DhcpSettings merged;
+    Settings merged;
     merged.inherit(s.settings);
     merged.inherit(config_->settings);
     subnetSettings_.push_back(std::move(merged));
   }
 }
 
-std::vector<PoolConfig> Policy::poolsFor(const config::DhcpConfig& config) {
+std::vector<PoolConfig> Policy::poolsFor(const Config& config) {
   std::vector<PoolConfig> out;
   for (const auto& s : config.subnets) {
     PoolConfig p;
@@ -201,7 +201,7 @@ Decision Policy::handle(const Request& rq, const Arrival& at, UnixTime now) {
   }
 
   if (x.host != nullptr) {
-    x.own = x.host->dhcp;
+    x.own = settingsOf(x.host->keys);
     if (x.subnet != nullptr) x.own.inherit(x.subnet->settings);
     x.own.inherit(config_->settings);
     x.settings = &x.own;
@@ -209,7 +209,7 @@ Decision Policy::handle(const Request& rq, const Arrival& at, UnixTime now) {
     x.settings = x.subnet != nullptr ? &subnetSettings_[subnetIndex] : &globalSettings_;
   }
 
-  if (config_->mode == config::DhcpMode::Proxy) return proxy(x);
+  if (config_->mode == Mode::Proxy) return proxy(x);
   return serve(x, now);
 }
 
@@ -392,15 +392,15 @@ Decision Policy::proxy(Exchange& x) {
   return d;
 }
 
-// The configured root-path, else the host's own iSCSI disk in RFC 4173 form,
+// The configured root-path, else the host's own root disk; an iSCSI disk in RFC 4173 form,
 // "iscsi:<server>:<protocol>:<port>:<LUN>:<target>" (empty fields are the defaults: TCP, 3260, LUN 0).
 std::optional<std::string> Policy::rootPathFor(const Exchange& x) const {
   if (x.settings->rootPath) return x.settings->rootPath;
-  if (x.host == nullptr || x.host->iscsiTarget.empty() || !x.host->iscsiPortal) return std::nullopt;
-  const auto& portal = *x.host->iscsiPortal;
-  std::string server = portal.address.is_unspecified() ? formatLeaseAddress(x.serverId) : portal.address.to_string();
-  std::string port = portal.port == 3260 ? "" : std::to_string(portal.port);
-  return fmt::format("iscsi:{}::{}::{}", server, port, x.host->iscsiTarget);
+  if (x.host == nullptr || !x.host->rootDisk || x.host->rootDisk->protocol != "iscsi") return std::nullopt;
+  const auto& disk = *x.host->rootDisk;
+  std::string server = disk.portal.address.is_unspecified() ? formatLeaseAddress(x.serverId) : disk.portal.address.to_string();
+  std::string port = disk.portal.port == 3260 ? "" : std::to_string(disk.portal.port);
+  return fmt::format("iscsi:{}::{}::{}", server, port, disk.name);
 }
 
 void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32_t leaseTime) const {

@@ -31,6 +31,7 @@
 
 #include "common/mac.hpp"
 #include "config/config.hpp"
+#include "dhcp/config.hpp"
 #include "dhcp/interfaces.hpp"
 #include "dhcp/leases.hpp"
 #include "inventory/inventory.hpp"
@@ -135,21 +136,21 @@ struct PolicyStats {
 };
 
 // The boot program for a client architecture (option 93), from the settings.
-std::optional<std::string> bootFileFor(const config::DhcpBootFiles& files, std::optional<std::uint16_t> arch);
+std::optional<std::string> bootFileFor(const BootFiles& files, std::optional<std::uint16_t> arch);
 
 class Policy {
  public:
-  Policy(std::shared_ptr<const config::DhcpConfig> config, std::shared_ptr<const inventory::Inventory> hosts,
+  Policy(std::shared_ptr<const Config> config, std::shared_ptr<const inventory::Inventory> hosts,
          LeaseDb* leases);
 
   // Decides the answer to one request. `now` is Unix seconds.
   Decision handle(const Request& request, const Arrival& arrival, UnixTime now);
 
-  void update(std::shared_ptr<const config::DhcpConfig> config, std::shared_ptr<const inventory::Inventory> hosts);
-  [[nodiscard]] const config::DhcpConfig& config() const { return *config_; }
+  void update(std::shared_ptr<const Config> config, std::shared_ptr<const inventory::Inventory> hosts);
+  [[nodiscard]] const Config& config() const { return *config_; }
 
   // The lease database's pools and reservations for a configuration.
-  static std::vector<PoolConfig> poolsFor(const config::DhcpConfig& config);
+  static std::vector<PoolConfig> poolsFor(const Config& config);
   static std::vector<std::uint32_t> reservationsFor(const config::Config& config);
 
  private:
@@ -168,13 +169,13 @@ class Policy {
   static Decision dropped(Drop why, std::string detail);
   void resolveSettings();
 
-  std::shared_ptr<const config::DhcpConfig> config_;
+  std::shared_ptr<const Config> config_;
   std::shared_ptr<const inventory::Inventory> hosts_;
   LeaseDb* leases_;  // null in proxy mode
   // [[dhcp.subnet]] settings with [dhcp]'s inherited, one per config_->subnets entry, and [dhcp]'s
   // alone: what a client without a [[host]] gets, merged once per configuration, not per packet.
-  std::vector<config::DhcpSettings> subnetSettings_;
-  config::DhcpSettings globalSettings_;
+  std::vector<Settings> subnetSettings_;
+  Settings globalSettings_;
 };
 
 }  // namespace pxedust::dhcp

@@ -83,7 +83,7 @@ Result<std::shared_ptr<DhcpService::Listener>> DhcpService::openListener(const I
 // What prepare() made: the sockets of the new config (kept and new), and a new lease database or the
 // new pools for the running one. Dropped uncommitted, it closes the new sockets and the new database.
 struct DhcpService::Staged final : service::Staged {
-  std::shared_ptr<const config::DhcpConfig> config;
+  std::shared_ptr<const Config> config;
   std::shared_ptr<const inventory::Inventory> hosts;
   std::vector<InterfaceInfo> interfaces;
   std::vector<std::shared_ptr<Listener>> keep;
@@ -102,18 +102,20 @@ struct DhcpService::Staged final : service::Staged {
 
 Result<std::unique_ptr<service::Staged>> DhcpService::prepare(const config::Config& config,
                                                               std::shared_ptr<const inventory::Inventory> hosts) {
-  const auto& dc = config.dhcp;
+  const auto* section = configIn(config);
+  if (section == nullptr) return Error{"dhcp: the configuration has no [dhcp] section"};
+  const auto& dc = *section;
   auto staged = std::make_unique<Staged>();
   for (const auto& name : dc.interfaces) {
     auto info = lookupInterface(name);
     if (!info) return Error{"dhcp: " + info.error().message, info.error().code};
     staged->interfaces.push_back(*info);
   }
-  if (config_ && leases_ && dc.mode == config::DhcpMode::Server && config_->leaseFile != dc.leaseFile)
+  if (config_ && leases_ && dc.mode == Mode::Server && config_->leaseFile != dc.leaseFile)
     return Error{"dhcp: lease_file cannot change while running (restart pxedust to move it)"};
 
   std::vector<std::uint16_t> ports = {67};
-  if (dc.mode == config::DhcpMode::Proxy) ports.push_back(4011);
+  if (dc.mode == Mode::Proxy) ports.push_back(4011);
   for (const auto& info : staged->interfaces) {
     for (auto port : ports) {
       auto same = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& l) {
@@ -129,7 +131,7 @@ Result<std::unique_ptr<service::Staged>> DhcpService::prepare(const config::Conf
     }
   }
 
-  if (dc.mode == config::DhcpMode::Server) {
+  if (dc.mode == Mode::Server) {
     auto pools = Policy::poolsFor(dc);
     auto reserved = Policy::reservationsFor(config);
     if (leases_) {
@@ -146,7 +148,7 @@ Result<std::unique_ptr<service::Staged>> DhcpService::prepare(const config::Conf
       staged->opened.emplace(std::move(*db));
     }
   }
-  staged->config = std::make_shared<const config::DhcpConfig>(dc);
+  staged->config = std::make_shared<const Config>(dc);
   staged->hosts = std::move(hosts);
   return std::unique_ptr<service::Staged>(std::move(staged));
 }
@@ -164,7 +166,7 @@ void DhcpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   }
   if (staged.pools) leases_->applyPlan(std::move(*staged.pools));
   config_ = staged.config;
-  LeaseDb* db = dc.mode == config::DhcpMode::Server && leases_ ? &*leases_ : nullptr;
+  LeaseDb* db = dc.mode == Mode::Server && leases_ ? &*leases_ : nullptr;
   policy_ = std::make_unique<Policy>(config_, staged.hosts, db);
   // A kept socket's interface may have a new address.
   for (auto& l : staged.keep) {
@@ -185,7 +187,7 @@ void DhcpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   for (const auto& l : listeners_)
     PXD_INFO("dhcp.listening", "interface={} address={} port={} mode={}", l->interface.name,
              formatLeaseAddress(l->interface.address), l->port,
-             dc.mode == config::DhcpMode::Proxy ? "proxy" : "server");
+             dc.mode == Mode::Proxy ? "proxy" : "server");
   std::vector<RouterAdverts::Interface> raOn;
   if (dc.answerRouterSolicitations)
     for (const auto& i : staged.interfaces) raOn.push_back({i.name, i.index});
@@ -223,7 +225,7 @@ void DhcpService::reportExchange(const Request& request, const Decision& d) cons
   }
   if (!d.reply) return;
   const auto& reply = *d.reply;
-  if (config_ && config_->mode == config::DhcpMode::Proxy) {
+  if (config_ && config_->mode == Mode::Proxy) {
     boot::ProxyDhcpEvent e;
     e.mac = request.mac;
     e.bootFile = reply.file;

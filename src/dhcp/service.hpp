@@ -27,6 +27,7 @@
 
 #include "common/result.hpp"
 #include "config/config.hpp"
+#include "dhcp/config.hpp"
 #include "dhcp/interfaces.hpp"
 #include "dhcp/leases.hpp"
 #include "dhcp/policy.hpp"
@@ -100,7 +101,7 @@ class DhcpService final : public service::Service {
 
   event::Loop& loop_;
   Clock clock_;
-  std::shared_ptr<const config::DhcpConfig> config_;
+  std::shared_ptr<const Config> config_;
   std::optional<LeaseDb> leases_;
   std::unique_ptr<Policy> policy_;
   std::vector<std::shared_ptr<Listener>> listeners_;

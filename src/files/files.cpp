@@ -6,8 +6,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "common/log.hpp"
 
@@ -54,7 +58,31 @@ Normalized normalizeRequest(std::string_view requested) {
   return out;
 }
 
-std::string applyPerHost(const std::vector<config::PerHostFileRule>& rules, const std::string& path,
+std::optional<std::string> checkTemplate(std::string_view t) {
+  static constexpr std::array<std::string_view, 4> kVars = {"name", "mac", "ip", "group"};
+  if (t.empty()) return "is empty";
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '}') return "has a '}' without '{'";
+    if (t[i] != '{') continue;
+    auto end = t.find('}', i);
+    if (end == std::string_view::npos) return "has a '{' without '}'";
+    auto var = t.substr(i + 1, end - i - 1);
+    if (std::find(kVars.begin(), kVars.end(), var) == kVars.end())
+      return fmt::format("uses unknown variable {{{}}} (known: {{name}} {{mac}} {{ip}} {{group}})", var);
+    i = end;
+  }
+  std::size_t start = 0;
+  while (start <= t.size()) {
+    auto slash = t.find('/', start);
+    auto part = t.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part == "..") return "must not contain a '..' component";
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return std::nullopt;
+}
+
+std::string applyPerHost(const std::vector<PerHostRule>& rules, const std::string& path,
                          const inventory::Host* host) {
   if (host == nullptr) return path;
   for (const auto& rule : rules) {

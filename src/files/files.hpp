@@ -51,11 +51,22 @@ struct Normalized {
 };
 Normalized normalizeRequest(std::string_view requested);
 
+// Serve a different file to each host under one requested name: `request` is matched exactly (after
+// the leading '/' is stripped); `file` is a template with {name} {mac} {ip} {group}.
+struct PerHostRule {
+  std::string request;
+  std::string file;
+};
+
+// Why a per-host file template is refused ("uses unknown variable {x} ...", "must not contain a '..'
+// component"), or nullopt when it is a relative path whose {variables} are all known.
+std::optional<std::string> checkTemplate(std::string_view fileTemplate);
+
 // The per-host file for `path`, or `path` itself when no rule matches or the host is unknown.
 // Template variables (checked at config load): {name}; {mac} as config::macTemplateText() spells it,
 // 52-54-00-12-34-56 ("unknown" when the host has no MAC); {ip} ("unknown" without one); {group}
 // ("default" without one).
-std::string applyPerHost(const std::vector<config::PerHostFileRule>& rules, const std::string& path,
+std::string applyPerHost(const std::vector<PerHostRule>& rules, const std::string& path,
                          const inventory::Host* host);
 
 struct OpenFile {

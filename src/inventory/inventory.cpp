@@ -1,31 +1,19 @@
 #include "inventory/inventory.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace pxedust::inventory {
 
 std::shared_ptr<const Inventory> Inventory::fromConfig(const config::Config& config) {
   auto inv = std::make_shared<Inventory>();
   inv->hosts_.reserve(config.hosts.size());
-  for (const auto& h : config.hosts) {
-    Host host{h.name, h.mac, h.ip, h.group, h.dhcp, h.disk, {}, {}};
-    if (config.iscsi.enabled && h.disk.image) {
-      host.iscsiTarget = config::iscsiTargetName(config.iscsi, h);
-      for (const auto& a : config.iscsi.listen)
-        if (a.address.is_v4() && !host.iscsiPortal) host.iscsiPortal = a;
-    }
-    for (const auto& g : config.groups)
-      if (g.name == h.group) host.dhcp.inherit(g.dhcp);
-    inv->hosts_.push_back(std::move(host));
-  }
+  for (const auto& h : config.hosts) inv->hosts_.push_back(Host{h.name, h.mac, h.ip, h.group, h.disk, h.keys, h.rootDisk});
   // Indexes are built after hosts_ stops growing, so the name views stay valid.
   for (std::size_t i = 0; i < inv->hosts_.size(); ++i) {
     const auto& h = inv->hosts_[i];
     inv->byName_.emplace(h.name, i);
     if (h.mac) inv->byMac_.emplace(h.mac->value(), i);
     if (h.ip) inv->byIp_.emplace(h.ip->to_uint(), i);
-    if (!h.iscsiTarget.empty()) inv->byTarget_.emplace(h.iscsiTarget, i);
   }
   return inv;
 }
@@ -53,13 +41,6 @@ const Host* Inventory::byIp(const asio::ip::address_v4& ip) const {
 const Host* Inventory::byName(std::string_view name) const {
   auto it = byName_.find(name);
   return it == byName_.end() ? nullptr : &hosts_[it->second];
-}
-
-const Host* Inventory::byTarget(std::string_view targetName) const {
-  std::string lower(targetName);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  auto it = byTarget_.find(lower);
-  return it == byTarget_.end() ? nullptr : &hosts_[it->second];
 }
 
 }  // namespace pxedust::inventory

@@ -3,8 +3,8 @@
 //
 // An Inventory is an immutable snapshot built from the config; services hold a
 // shared_ptr<const Inventory> and a reload swaps in a new one, so a lookup never sees a half-applied
-// change and needs no lock. Lookups are hash-map hits: DHCP asks by MAC, TFTP and HTTP by IP, iSCSI
-// by target name.
+// change and needs no lock. Lookups are hash-map hits: DHCP asks by MAC, TFTP and HTTP by IP; iSCSI keeps
+// its own index of target names.
 #pragma once
 
 #include <asio/ip/address.hpp>
@@ -27,16 +27,13 @@ struct Host {
   std::optional<MacAddress> mac;
   std::optional<asio::ip::address_v4> ip;
   std::string group;
-  // DHCP answers of the host with its group's filled in (subnet and [dhcp] defaults are applied by
-  // the DHCP policy, which knows the subnet a request came from).
-  config::DhcpSettings dhcp;
-  // The host's disk (group settings applied by the config loader) and, when [iscsi] is on and the
-  // host has an image, the name of its iSCSI target; empty otherwise.
+  // The host's disk, its group's settings applied (who may open it: admitsAddress below).
   config::DiskSettings disk;
-  std::string iscsiTarget;
-  // Where that target is served: the first IPv4 [iscsi] listen address (0.0.0.0 = whichever address
-  // the host reaches us on). DHCP derives the host's root-path from it when none is configured.
-  std::optional<config::SocketAddress> iscsiPortal;
+  // Each service's keys on the host, its group's applied: dhcp::settingsOf(keys), ...
+  config::Parts keys;
+  // Where its root disk is served, when a configured service serves it (iSCSI: the host's target at
+  // the first IPv4 listen address). DHCP derives the host's root-path from it when none is configured.
+  std::optional<config::RootDisk> rootDisk;
 
   // The address rule of every service that serves the host's disk (iSCSI today; NBD and NFS next):
   // may a peer at `peer` use it? Yes when `peer` is in one of `disk.allow` (iscsi_allow) if that is
@@ -54,8 +51,6 @@ class Inventory {
   [[nodiscard]] const Host* byMac(const MacAddress& mac) const;
   [[nodiscard]] const Host* byIp(const asio::ip::address_v4& ip) const;
   [[nodiscard]] const Host* byName(std::string_view name) const;
-  // By iSCSI target name, compared case-insensitively (RFC 3722: names are lower-cased before comparing).
-  [[nodiscard]] const Host* byTarget(std::string_view targetName) const;
   [[nodiscard]] const std::vector<Host>& hosts() const { return hosts_; }
 
  private:
@@ -63,7 +58,6 @@ class Inventory {
   std::unordered_map<std::uint64_t, std::size_t> byMac_;
   std::unordered_map<std::uint32_t, std::size_t> byIp_;
   std::unordered_map<std::string_view, std::size_t> byName_;  // views into hosts_[i].name
-  std::unordered_map<std::string_view, std::size_t> byTarget_;  // views into hosts_[i].iscsiTarget
 };
 
 }  // namespace pxedust::inventory

@@ -418,7 +418,7 @@ bool Connection::rxLogout(const wire::LogoutRequest& h, wire::RxPdu& /*pdu*/) {
 asio::awaitable<void> Connection::timerLoop() {
   auto self = shared_from_this();
   while (!closed_) {
-    const auto& cfg = ctx_->registry ? ctx_->registry->config() : config::IscsiConfig{};
+    const auto& cfg = ctx_->registry ? ctx_->registry->config() : Config{};
     auto interval = cfg.nopInterval;
     auto timeout = cfg.nopTimeout;
     auto tick = std::clamp<std::chrono::milliseconds>(std::min(interval, timeout) / 4, std::chrono::milliseconds(50),

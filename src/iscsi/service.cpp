@@ -60,7 +60,7 @@ std::vector<asio::ip::tcp::endpoint> IscsiService::listenEndpoints() const {
 // What prepare() made: the listeners the new config adds (bound, not yet accepting) and the new
 // target registry. Dropped uncommitted, the new listeners close.
 struct IscsiService::Staged final : service::Staged {
-  config::IscsiConfig config;
+  Config config;
   std::shared_ptr<const TargetRegistry> registry;
   std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;  // by "addr:port"
   std::set<std::string> wanted;
@@ -72,13 +72,15 @@ struct IscsiService::Staged final : service::Staged {
 
 Result<std::unique_ptr<service::Staged>> IscsiService::prepare(const config::Config& config,
                                                                std::shared_ptr<const inventory::Inventory> hosts) {
-  auto staged = prepareSection(config.iscsi, std::move(hosts));
+  const auto* section = configIn(config);
+  if (section == nullptr) return Error{"iscsi: the configuration has no [iscsi] section"};
+  auto staged = prepareSection(*section, std::move(hosts));
   if (!staged) return staged.error();
   return std::unique_ptr<service::Staged>(std::move(*staged));
 }
 
 Result<std::unique_ptr<IscsiService::Staged>> IscsiService::prepareSection(
-    const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+    const Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = std::make_unique<Staged>();
   std::vector<config::SocketAddress> listen = config.listen;
   if (listen.empty()) listen.push_back(config::SocketAddress{asio::ip::address_v4::any(), 3260});
@@ -96,7 +98,7 @@ Result<std::unique_ptr<IscsiService::Staged>> IscsiService::prepareSection(
   return staged;
 }
 
-Result<void> IscsiService::apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+Result<void> IscsiService::apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = prepareSection(config, std::move(hosts));
   if (!staged) return staged.error();
   commit(std::move(*staged));

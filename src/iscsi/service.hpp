@@ -47,7 +47,7 @@ class IscsiService final : public service::Service {
   void collect(metrics::Writer& out) const override;
 
   // prepare() + commit() of the [iscsi] section alone (tests).
-  Result<void> apply(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts);
+  Result<void> apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
   void stop();
   void abortConnections();
 
@@ -60,7 +60,7 @@ class IscsiService final : public service::Service {
  private:
   struct Staged;
 
-  Result<std::unique_ptr<Staged>> prepareSection(const config::IscsiConfig& config,
+  Result<std::unique_ptr<Staged>> prepareSection(const Config& config,
                                                  std::shared_ptr<const inventory::Inventory> hosts);
   void accept(asio::ip::tcp::socket socket);
 

@@ -20,12 +20,12 @@ std::string lowerCase(std::string_view s) {
   return out;
 }
 
-TargetRegistry::TargetRegistry(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts)
+TargetRegistry::TargetRegistry(const Config& config, std::shared_ptr<const inventory::Inventory> hosts)
     : config_(config) {
   if (!hosts) return;
   for (const auto& h : hosts->hosts()) {
-    if (h.iscsiTarget.empty() || !h.disk.image) continue;
-    Target t{lowerCase(h.iscsiTarget), h};
+    if (!h.disk.image) continue;
+    Target t{targetName(config_, h.name, h.mac, h.group), h};
     targets_.emplace(t.name, std::move(t));
   }
 }

@@ -32,6 +32,7 @@
 #include "blockstore/async_device.hpp"
 #include "blockstore/host_disks.hpp"
 #include "config/config.hpp"
+#include "iscsi/config.hpp"
 #include "inventory/inventory.hpp"
 #include "iscsi/login/login.hpp"
 #include "scsi/lun.hpp"
@@ -47,7 +48,7 @@ struct Target {
 
 class TargetRegistry {
  public:
-  TargetRegistry(const config::IscsiConfig& config, std::shared_ptr<const inventory::Inventory> hosts);
+  TargetRegistry(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
 
   [[nodiscard]] const Target* find(std::string_view targetName) const;
   [[nodiscard]] const std::map<std::string, Target, std::less<>>& targets() const { return targets_; }
@@ -65,10 +66,10 @@ class TargetRegistry {
   [[nodiscard]] std::vector<std::uint8_t> sendTargets(std::string_view initiatorLower, const asio::ip::address& peer,
                                                       const std::string& portal, std::string_view only) const;
 
-  [[nodiscard]] const config::IscsiConfig& config() const { return config_; }
+  [[nodiscard]] const Config& config() const { return config_; }
 
  private:
-  config::IscsiConfig config_;
+  Config config_;
   std::map<std::string, Target, std::less<>> targets_;
 };
 

@@ -104,7 +104,7 @@ Result<std::shared_ptr<TftpService::Listener>> TftpService::openListener(const c
 // What prepare() made: the new root and every listener of the new config (the ones kept and the ones
 // just bound). Dropped uncommitted, it closes the new sockets and the root; the running ones stay.
 struct TftpService::Staged final : service::Staged {
-  config::TftpConfig config;
+  Config config;
   std::shared_ptr<const inventory::Inventory> hosts;
   UniqueFd root;
   std::vector<std::shared_ptr<Listener>> listeners;
@@ -121,12 +121,14 @@ struct TftpService::Staged final : service::Staged {
 
 Result<std::unique_ptr<service::Staged>> TftpService::prepare(const config::Config& config,
                                                               std::shared_ptr<const inventory::Inventory> hosts) {
-  auto staged = prepareSection(config.tftp, std::move(hosts));
+  const auto* section = configIn(config);
+  if (section == nullptr) return Error{"tftp: the configuration has no [tftp] section"};
+  auto staged = prepareSection(*section, std::move(hosts));
   if (!staged) return staged.error();
   return std::unique_ptr<service::Staged>(std::move(*staged));
 }
 
-Result<std::unique_ptr<TftpService::Staged>> TftpService::prepareSection(const config::TftpConfig& config,
+Result<std::unique_ptr<TftpService::Staged>> TftpService::prepareSection(const Config& config,
                                                                          std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = std::make_unique<Staged>();
   auto root = files::openRoot(config.root);
@@ -164,7 +166,7 @@ void TftpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   listeners_ = std::move(staged.listeners);
   root_ = std::move(staged.root);
   bool limiterChanged = !config_ || config_->clientRate != config.clientRate || config_->clientBurst != config.clientBurst;
-  config_ = std::make_shared<config::TftpConfig>(config);
+  config_ = std::make_shared<Config>(config);
   hosts_ = std::move(staged.hosts);
   if (limiterChanged) limiter_ = std::make_unique<RateLimiter>(config.clientRate, config.clientBurst);
   if (config.transferPortLow != 0) nextPort_ = config.transferPortLow;
@@ -174,7 +176,7 @@ void TftpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   }
 }
 
-Result<void> TftpService::apply(const config::TftpConfig& config, std::shared_ptr<const inventory::Inventory> hosts) {
+Result<void> TftpService::apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = prepareSection(config, std::move(hosts));
   if (!staged) return staged.error();
   commit(std::move(*staged));

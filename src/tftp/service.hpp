@@ -29,6 +29,7 @@
 #include "event/udp.hpp"
 #include "inventory/inventory.hpp"
 #include "service/service.hpp"
+#include "tftp/config.hpp"
 #include "tftp/stats.hpp"
 #include "tftp/transfer.hpp"
 
@@ -52,7 +53,7 @@ class TftpService final : public service::Service {
   void collect(metrics::Writer& out) const override;
 
   // prepare() + commit() of the [tftp] section alone (tests).
-  Result<void> apply(const config::TftpConfig& config, std::shared_ptr<const inventory::Inventory> hosts);
+  Result<void> apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
   // Shutdown, first step: close the listeners; transfers in flight go on.
   void stopListening();
   // Shutdown, last step: end every transfer still running.
@@ -77,7 +78,7 @@ class TftpService final : public service::Service {
 
   struct Staged;
 
-  Result<std::unique_ptr<Staged>> prepareSection(const config::TftpConfig& config,
+  Result<std::unique_ptr<Staged>> prepareSection(const Config& config,
                                                  std::shared_ptr<const inventory::Inventory> hosts);
   Result<std::shared_ptr<Listener>> openListener(const config::SocketAddress& address);
   asio::awaitable<void> serve(std::shared_ptr<Listener> listener);
@@ -92,7 +93,7 @@ class TftpService final : public service::Service {
   event::Loop& loop_;
   asio::thread_pool pool_;
   std::shared_ptr<TransferShared> shared_;
-  std::shared_ptr<const config::TftpConfig> config_;
+  std::shared_ptr<const Config> config_;
   std::shared_ptr<const inventory::Inventory> hosts_;
   UniqueFd root_;
   std::vector<std::shared_ptr<Listener>> listeners_;

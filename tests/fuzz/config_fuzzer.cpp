@@ -1,7 +1,9 @@
 // libFuzzer harness for the config loader: any text goes through config::loadString(), as a file
 // given to the daemon or sent by `kill -HUP` would. Bad input must end in a ConfigError that names the
-// file; any other exception, a crash or undefined behaviour is a bug. Checked on a loaded config:
-//   * every host with a disk has a valid, distinct iSCSI target name (the loader promises both);
+// file; any other exception, a crash or undefined behaviour is a bug. The schema is the daemon's:
+// every service's section and host keys (DHCP, iSCSI, TFTP). Checked on a loaded config:
+//   * every host with a disk has a valid, distinct iSCSI target name (the loader promises both),
+//     which is its root disk's name;
 //   * each host name is set and unique.
 // toml++ is the system's shared library, as in the daemon: it is not instrumented, so its own
 // undefined behaviour goes unseen here. (Compiled in header-only, UBSan stops within seconds in
@@ -16,8 +18,12 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "dhcp/config.hpp"
+#include "iscsi/config.hpp"
+#include "tftp/config.hpp"
 
 using namespace pxedust::config;
+namespace iscsi = pxedust::iscsi;
 
 namespace {
 
@@ -26,6 +32,7 @@ void check(bool condition) {
 }
 
 const std::string kSource = "fuzz.toml";
+const Schema kSchema = {pxedust::dhcp::schema(), iscsi::schema(), pxedust::tftp::schema()};
 
 }  // namespace
 
@@ -33,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view text(reinterpret_cast<const char*>(data), size);
   Config c;
   try {
-    c = loadString(text, kSource);
+    c = loadString(text, kSource, kSchema);
   } catch (const ConfigError& e) {
     check(std::string_view(e.what()).starts_with(kSource));
     return 0;
@@ -41,9 +48,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::set<std::string> names, targets;
   for (const auto& h : c.hosts) {
     check(!h.name.empty() && names.insert(h.name).second);
-    if (!c.iscsi.enabled || !h.disk.image) continue;
-    auto target = iscsiTargetName(c.iscsi, h);
-    check(!checkIscsiName(target) && targets.insert(target).second);
+    const auto* target = iscsi::configIn(c);
+    if (target == nullptr || !h.disk.image) continue;
+    auto name = iscsi::targetName(*target, h.name, h.mac, h.group);
+    check(!checkIscsiName(name) && targets.insert(name).second);
+    check(!h.rootDisk || h.rootDisk->name == name);
   }
   return 0;
 }

@@ -33,7 +33,7 @@ mac = "52:54:00:00:00:02"
 )";
 
 inline std::shared_ptr<const inventory::Inventory> inventoryFrom(const char* toml) {
-  return inventory::Inventory::fromConfig(config::loadString(toml, "test.toml"));
+  return inventory::Inventory::fromConfig(config::loadString(toml, "test.toml", {}));
 }
 
 struct FakeClock {

@@ -77,7 +77,8 @@ class DaemonTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   config::Config load(const std::string& text, const std::string& source = "test.toml") {
-    return config::loadString("[storage]\ndir = \"" + (dir_ / "store").string() + "\"\n" + text, source);
+    return config::loadString("[storage]\ndir = \"" + (dir_ / "store").string() + "\"\n" + text, source,
+                              standardSchema());
   }
   ServiceSpec fake(const std::string& name, Ledger& ledger, bool* wanted = nullptr) {
     return ServiceSpec{name, [wanted](const config::Config&) { return wanted ? *wanted : true; }, false,

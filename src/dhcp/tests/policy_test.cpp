@@ -46,16 +46,19 @@ class PolicyTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  void load(std::string_view text, config::DhcpMode mode = config::DhcpMode::Server) {
-    cfg_ = config::loadString(text, "t.toml");
-    cfg_.dhcp.mode = mode;
+  // `rootDisk`: where the first host's root disk is served (the iSCSI schema's work in the daemon).
+  void load(std::string_view text, Mode mode = Mode::Server, std::optional<config::RootDisk> rootDisk = {}) {
+    cfg_ = config::loadString(text, "t.toml", {schema()});
+    dhcp_ = *configIn(cfg_);
+    dhcp_.mode = mode;
+    if (rootDisk) cfg_.hosts.at(0).rootDisk = rootDisk;
     LeaseDbOptions o;
     o.path = dir_ / "leases";
     db_.reset();
-    auto db = LeaseDb::open(o, Policy::poolsFor(cfg_.dhcp), Policy::reservationsFor(cfg_), now_);
+    auto db = LeaseDb::open(o, Policy::poolsFor(dhcp_), Policy::reservationsFor(cfg_), now_);
     ASSERT_TRUE(db.ok()) << db.error().message;
     db_.emplace(std::move(*db));
-    policy_ = std::make_unique<Policy>(std::make_shared<const config::DhcpConfig>(cfg_.dhcp),
+    policy_ = std::make_unique<Policy>(std::make_shared<const Config>(dhcp_),
                                        inventory::Inventory::fromConfig(cfg_), &*db_);
   }
 
@@ -86,6 +89,7 @@ class PolicyTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   config::Config cfg_;
+  Config dhcp_;  // its [dhcp], for a test to change
   std::optional<LeaseDb> db_;
   std::unique_ptr<Policy> policy_;
   InterfaceInfo iface_{"eth1", 2, 0x0A090001, 0xFFFFFF00};
@@ -157,12 +161,13 @@ TEST_F(PolicyTest, HostWithADiskGetsItsIscsiRootPath) {
   std::string cfg(kConfig);
   const std::string rp = "root_path = \"iscsi:10.9.0.1::::iqn.2026-11.org.pxedust:alpha\"\n";
   cfg.erase(cfg.find(rp), rp.size());
-  load(cfg + "image = \"deb\"\n[iscsi]\n");
+  const std::string target = "iqn.2026-11.org.pxedust:alpha";
+  load(cfg, Mode::Server, config::RootDisk{"iscsi", {asio::ip::address_v4::any(), 3260}, target});
   auto d = run(discover("52:54:00:00:00:01"));
   ASSERT_TRUE(d.reply) << d.detail;
   EXPECT_EQ(text(option(*d.reply, 17)), "iscsi:10.9.0.1::::iqn.2026-11.org.pxedust:alpha");
   // A specific listen address and port are named as such (RFC 4173).
-  load(cfg + "image = \"deb\"\n[iscsi]\nlisten = [\"10.9.0.5:3261\"]\n");
+  load(cfg, Mode::Server, config::RootDisk{"iscsi", {asio::ip::make_address("10.9.0.5"), 3261}, target});
   d = run(discover("52:54:00:00:00:01"));
   ASSERT_TRUE(d.reply) << d.detail;
   EXPECT_EQ(text(option(*d.reply, 17)), "iscsi:10.9.0.5::3261::iqn.2026-11.org.pxedust:alpha");
@@ -220,14 +225,14 @@ TEST_F(PolicyTest, PoolExhaustionAndUnknownClients) {
   EXPECT_TRUE(run(discover("52:54:00:00:03:01")).reply);
   EXPECT_TRUE(run(discover("52:54:00:00:03:02")).reply);
   EXPECT_EQ(run(discover("52:54:00:00:03:03")).drop, Drop::PoolExhausted);
-  cfg_.dhcp.serveUnknown = false;
-  policy_->update(std::make_shared<const config::DhcpConfig>(cfg_.dhcp), inventory::Inventory::fromConfig(cfg_));
+  dhcp_.serveUnknown = false;
+  policy_->update(std::make_shared<const Config>(dhcp_), inventory::Inventory::fromConfig(cfg_));
   EXPECT_EQ(run(discover("52:54:00:00:03:04")).drop, Drop::UnknownClient);
   EXPECT_TRUE(run(discover("52:54:00:00:00:01")).reply);  // known hosts still served
 }
 
 TEST_F(PolicyTest, ProxyAnswersOnlyPxeClientsWithBootInformation) {
-  load(kConfig, config::DhcpMode::Proxy);
+  load(kConfig, Mode::Proxy);
   auto plain = discover("52:54:00:00:04:01");
   EXPECT_EQ(run(plain).drop, Drop::NotPxe);
   auto pxe = discover("52:54:00:00:04:02");
@@ -251,7 +256,7 @@ TEST_F(PolicyTest, ProxyAnswersOnlyPxeClientsWithBootInformation) {
 }
 
 TEST_F(PolicyTest, BootFileTable) {
-  config::DhcpBootFiles f;
+  BootFiles f;
   f.any = "any";
   f.bios = "bios";
   f.arm64 = "arm64";

@@ -29,26 +29,30 @@ TEST(Files, Normalize) {
 }
 
 TEST(Files, PerHost) {
-  std::vector<config::PerHostFileRule> rules{{"boot.cfg", "hosts/{name}/boot.cfg"},
+  std::vector<PerHostRule> rules{{"boot.cfg", "hosts/{name}/boot.cfg"},
                                              {"pxelinux.cfg/default", "pxelinux.cfg/01-{mac}"}};
-  inventory::Host h{"alpha", MacAddress::parse("52:54:00:00:00:01"), std::nullopt, "lab", {}, {}, {}, {}};
+  inventory::Host h{"alpha", MacAddress::parse("52:54:00:00:00:01"), std::nullopt, "lab", {}, {}, {}};
   EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/alpha/boot.cfg");
   EXPECT_EQ(applyPerHost(rules, "pxelinux.cfg/default", &h), "pxelinux.cfg/01-52-54-00-00-00-01");
   EXPECT_EQ(applyPerHost(rules, "boot.cfg", nullptr), "boot.cfg");
   EXPECT_EQ(applyPerHost(rules, "other", &h), "other");
 }
 
-// {mac} means the same text in a per-host file and in an iSCSI target name.
-TEST(Files, MacIsSpelledLikeInTargetNames) {
-  std::vector<config::PerHostFileRule> rules{{"boot.cfg", "hosts/{mac}"}};
-  inventory::Host h{"alpha", MacAddress::parse("52:54:00:AB:CD:01"), std::nullopt, "", {}, {}, {}, {}};
-  config::HostConfig hc;
-  hc.name = "alpha";
-  hc.mac = h.mac;
-  config::IscsiConfig iscsi;
-  iscsi.targetName = "iqn.2026-11.org.example:{mac}";
+// {mac} means the same text in a per-host file as in every other template (iSCSI target names).
+TEST(Files, MacIsSpelledLikeInEveryTemplate) {
+  std::vector<PerHostRule> rules{{"boot.cfg", "hosts/{mac}"}};
+  inventory::Host h{"alpha", MacAddress::parse("52:54:00:AB:CD:01"), std::nullopt, "", {}, {}, {}};
+  EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/" + config::macTemplateText(*h.mac));
   EXPECT_EQ(applyPerHost(rules, "boot.cfg", &h), "hosts/52-54-00-ab-cd-01");
-  EXPECT_EQ(config::iscsiTargetName(iscsi, hc), "iqn.2026-11.org.example:52-54-00-ab-cd-01");
+}
+
+TEST(Files, TemplateChecks) {
+  EXPECT_FALSE(checkTemplate("hosts/{name}/{mac}-{ip}.{group}"));
+  EXPECT_EQ(checkTemplate(""), "is empty");
+  EXPECT_EQ(checkTemplate("a}"), "has a '}' without '{'");
+  EXPECT_EQ(checkTemplate("{name"), "has a '{' without '}'");
+  EXPECT_NE(checkTemplate("{hostname}")->find("unknown variable {hostname}"), std::string::npos);
+  EXPECT_EQ(checkTemplate("a/../{name}"), "must not contain a '..' component");
 }
 
 class FilesOpen : public ::testing::Test {

@@ -17,7 +17,7 @@ group = "lab"
 name = "beta"
 ip = "10.9.0.12"
 )",
-                                "t.toml");
+                                "t.toml", {});
   auto inv = inventory::Inventory::fromConfig(cfg);
   ASSERT_EQ(inv->hosts().size(), 2u);
   const auto* a = inv->byMac(*MacAddress::parse("52:54:00:00:00:01"));
@@ -31,29 +31,32 @@ ip = "10.9.0.12"
   EXPECT_EQ(inv->byName("gamma"), nullptr);
 }
 
-TEST(Inventory, IscsiTargets) {
+// The host model carries what the loader resolved: the disk with its group's settings, each
+// service's keys, and where the root disk is served.
+TEST(Inventory, CarriesDisksKeysAndRootDisks) {
   auto cfg = config::loadString(R"(
-[iscsi]
 [[group]]
 name = "lab"
 image = "debian12"
 [[host]]
-name = "Alpha"
+name = "alpha"
 ip = "10.9.0.11"
 group = "lab"
 [[host]]
 name = "beta"
 ip = "10.9.0.12"
 )",
-                                "t.toml");
+                                "t.toml", {});
+  cfg.hosts[0].keys.emplace("svc", std::string("value"));
+  cfg.hosts[0].rootDisk = config::RootDisk{"iscsi", {asio::ip::make_address("10.9.0.1"), 3260}, "iqn.2026-11.org.pxedust:alpha"};
   auto inv = inventory::Inventory::fromConfig(cfg);
-  const auto* a = inv->byName("Alpha");
+  const auto* a = inv->byName("alpha");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->disk.image, "debian12");
-  EXPECT_EQ(a->iscsiTarget, "iqn.2026-11.org.pxedust:alpha");
-  EXPECT_EQ(inv->byTarget("IQN.2026-11.org.pxedust:ALPHA"), a);  // names compare case-insensitively
-  EXPECT_EQ(inv->byName("beta")->iscsiTarget, "");  // no image, no target
-  EXPECT_EQ(inv->byTarget("iqn.2026-11.org.pxedust:beta"), nullptr);
+  EXPECT_EQ(*config::part<std::string>(a->keys, "svc"), "value");
+  EXPECT_EQ(a->rootDisk, cfg.hosts[0].rootDisk);
+  EXPECT_FALSE(inv->byName("beta")->disk.image);
+  EXPECT_FALSE(inv->byName("beta")->rootDisk);
 }
 
 namespace {
@@ -63,7 +66,6 @@ asio::ip::address addr(const char* text) { return asio::ip::make_address(text); 
 // The address rule services that serve a host's disk share: iscsi_allow, else the host's own ip.
 TEST(Inventory, AdmitsAddress) {
   auto cfg = config::loadString(R"(
-[iscsi]
 [[host]]
 name = "own-ip"
 ip = "10.9.0.11"
@@ -78,7 +80,7 @@ name = "neither"
 chap_secret = "0123456789abc"
 image = "x"
 )",
-                                "t.toml");
+                                "t.toml", {});
   auto inv = inventory::Inventory::fromConfig(cfg);
   const auto& own = *inv->byName("own-ip");
   EXPECT_TRUE(own.admitsAddress(addr("10.9.0.11")));

@@ -16,6 +16,7 @@
 
 #include "blockstore/tests/test_util.hpp"
 #include "config/config.hpp"
+#include "iscsi/config.hpp"
 #include "inventory/inventory.hpp"
 #include "iscsi/tests/login_test_util.hpp"
 #include "iscsi/wire/pdu.hpp"
@@ -249,11 +250,12 @@ image = "base"
 iscsi_allow = ["127.0.0.0/8"]
 iscsi_initiators = ["iqn.2026-01.test:node1"]
 )",
-                                  "iscsi.toml");
-    cfg.iscsi.listen = {{asio::ip::make_address("127.0.0.1"), 0}};  // any free port
+                                  "iscsi.toml", {schema()});
+    auto iscsi = *configIn(cfg);
+    iscsi.listen = {{asio::ip::make_address("127.0.0.1"), 0}};  // any free port
     service_ = std::make_unique<IscsiService>(loop_, std::make_shared<blockstore::HostDisks>(*store),
                                               std::make_shared<blockstore::WorkerPool>(2));
-    auto r = service_->apply(cfg.iscsi, inventory::Inventory::fromConfig(cfg));
+    auto r = service_->apply(iscsi, inventory::Inventory::fromConfig(cfg));
     ASSERT_TRUE(r.ok()) << r.error().message;
     port_ = service_->listenEndpoints().at(0).port();
     thread_ = std::thread([this] { loop_.run(); });

@@ -94,7 +94,6 @@ class TftpServiceTest : public ::testing::Test {
     write("text", "one\ntwo\r");
     write("boot.cfg", "generic");
     write("hosts/alpha/boot.cfg", "alpha's config");
-    cfg_.enabled = true;
     cfg_.root = root_.string();
     cfg_.listen = {{asio::ip::make_address("127.0.0.1"), 0}};
     cfg_.timeout = std::chrono::milliseconds(300);
@@ -107,7 +106,7 @@ class TftpServiceTest : public ::testing::Test {
   void write(const std::string& name, const std::string& content) { std::ofstream(root_ / name) << content; }
 
   void start(std::string hostsToml = "") {
-    auto c = config::loadString(hostsToml, "hosts.toml");
+    auto c = config::loadString(hostsToml, "hosts.toml", {});
     service_ = std::make_unique<tftp::TftpService>(loop_);
     auto r = service_->apply(cfg_, inventory::Inventory::fromConfig(c));
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -131,7 +130,7 @@ class TftpServiceTest : public ::testing::Test {
   }
 
   fs::path root_;
-  config::TftpConfig cfg_;
+  tftp::Config cfg_;
   event::Loop loop_;
   std::unique_ptr<tftp::TftpService> service_;
   std::thread thread_;
