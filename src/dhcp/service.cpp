@@ -52,8 +52,11 @@ struct DhcpService::Parked {
   std::uint64_t ticket = 0;  // the LeaseDb change count its reply waits for
 };
 
-DhcpService::DhcpService(event::Loop& loop, Clock clock)
-    : loop_(loop), clock_(clock ? std::move(clock) : Clock(systemNow)), adverts_(loop.io()) {}
+DhcpService::DhcpService(event::Loop& loop, Clock clock, std::unique_ptr<PacketIo> io)
+    : loop_(loop),
+      clock_(clock ? std::move(clock) : Clock(systemNow)),
+      io_(io ? std::move(io) : makeUdpPacketIo(loop.io())),
+      adverts_(loop.io()) {}
 
 DhcpService::~DhcpService() {
   stop();
@@ -61,22 +64,12 @@ DhcpService::~DhcpService() {
 }
 
 Result<std::shared_ptr<DhcpService::Listener>> DhcpService::openListener(const InterfaceInfo& interface, std::uint16_t port) {
-  auto l = std::make_shared<Listener>(loop_.io());
+  auto l = std::make_shared<Listener>();
   l->interface = interface;
   l->port = port;
-  event::UdpOptions o;
-  o.packetInfo = true;
-  o.reuseAddress = true;  // one socket per interface on the same port
-  o.broadcast = true;
-  o.device = interface.name;
-  // The socket buffer is the bounded queue in front of the batches. 4 MiB holds ~1,800 requests
-  // (~2.3 KiB of kernel memory each): ~120 ms of a 15k packets/s burst, enough to ride out a
-  // journal fdatasync or the loop being descheduled on a busy host without dropping; 1 MiB lost
-  // exchanges at 6,000/s in bench/dhcp. A batch's replies leave in one sendmmsg: room for them too.
-  o.receiveBuffer = 4 << 20;
-  o.sendBuffer = 1 << 20;
-  if (auto r = l->socket.open(asio::ip::udp::endpoint(asio::ip::address_v4::any(), port), o); !r)
-    return Error{"dhcp: " + interface.name + ": " + r.error().message, r.error().code};
+  auto socket = io_->open(interface, port);
+  if (!socket) return Error{"dhcp: " + interface.name + ": " + socket.error().message, socket.error().code};
+  l->socket = std::move(*socket);
   return l;
 }
 
@@ -95,7 +88,7 @@ struct DhcpService::Staged final : service::Staged {
     if (committed) return;
     for (auto& l : fresh) {
       l->closed = true;
-      l->socket.close();
+      l->socket->close();
     }
   }
 };
@@ -107,7 +100,7 @@ Result<std::unique_ptr<service::Staged>> DhcpService::prepare(const config::Conf
   const auto& dc = *section;
   auto staged = std::make_unique<Staged>();
   for (const auto& name : dc.interfaces) {
-    auto info = lookupInterface(name);
+    auto info = io_->lookupInterface(name);
     if (!info) return Error{"dhcp: " + info.error().message, info.error().code};
     staged->interfaces.push_back(*info);
   }
@@ -176,7 +169,7 @@ void DhcpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   for (auto& l : listeners_) {
     if (std::find(staged.keep.begin(), staged.keep.end(), l) == staged.keep.end()) {
       l->closed = true;
-      l->socket.close();
+      l->socket->close();
     }
   }
   listeners_ = std::move(staged.keep);
@@ -256,7 +249,7 @@ void DhcpService::stop() {
   adverts_.stop();
   for (auto& l : listeners_) {
     l->closed = true;
-    l->socket.close();
+    l->socket->close();
   }
   listeners_.clear();
   flushLeases();
@@ -266,7 +259,7 @@ asio::awaitable<void> DhcpService::serve(std::shared_ptr<Listener> listener) {
   std::array<std::uint8_t, 4096> buf{};
   std::vector<Pending> batch;
   while (!listener->closed) {
-    auto ec = co_await listener->socket.waitReadable();
+    auto ec = co_await listener->socket->waitReadable();
     if (listener->closed) co_return;
     if (ec && ec != asio::error::operation_aborted) {
       PXD_ERROR("dhcp.listen_error", "interface={} error={}", listener->interface.name, log::q(ec.message()));
@@ -275,7 +268,7 @@ asio::awaitable<void> DhcpService::serve(std::shared_ptr<Listener> listener) {
     for (;;) {
       batch.clear();
       while (static_cast<int>(batch.size()) < kBatch && !listener->closed) {
-        auto rx = listener->socket.tryReceive(buf);
+        auto rx = listener->socket->tryReceive(buf);
         if (!rx) break;
         Arrival at;
         at.interface = &listener->interface;
@@ -416,7 +409,7 @@ void DhcpService::sendReplies(Listener& listener, const std::vector<Pending*>& r
   auto flush = [&] {
     // One sendmmsg for the replies; whatever it did not take (a full socket buffer, an error) goes
     // one by one, so each failure is counted and logged with its own errno.
-    std::size_t done = count == 0 ? 0 : listener.socket.sendBatch({messages.data(), count});
+    std::size_t done = count == 0 ? 0 : listener.socket->sendBatch({messages.data(), count});
     for (std::size_t i = 0; i < count; ++i) {
       if (i >= done) send(listener, *sending[i]);
       else ++stats_.sent[typeIndex(sending[i]->decision.reply->type)];
@@ -463,7 +456,7 @@ bool DhcpService::packReply(Listener& listener, Pending& p) {
     case Destination::Broadcast: break;
     case Destination::UnicastNew:
       // The client cannot answer ARP before it has the address: tell the kernel where it is.
-      if (auto r = setNeighbour(listener.socket.fd(), listener.interface.name, reply.to, p.request.mac); r) {
+      if (auto r = listener.socket->setNeighbour(reply.to, p.request.mac); r) {
         to = reply.to;
       } else {
         PXD_DEBUG("dhcp.neighbour_failed", "error={} note=\"broadcasting instead\"", log::q(r.error().message));
@@ -486,7 +479,7 @@ void DhcpService::send(Listener& listener, const Pending& p) {
   const std::uint16_t port = ntohs(p.to.sin_port);
   iovec part{const_cast<std::uint8_t*>(p.bytes.data()), p.bytes.size()};
   asio::ip::udp::endpoint ep(asio::ip::address_v4(to), port);
-  if (!listener.socket.send({&part, 1}, ep)) {
+  if (!listener.socket->send({&part, 1}, ep)) {
     ++stats_.sendErrors;
     PXD_WARN("dhcp.send_failed", "interface={} to={}:{} error={}", listener.interface.name, formatLeaseAddress(to), port,
              log::q(std::strerror(errno)));

@@ -12,7 +12,8 @@
 //
 // prepare() looks up every interface, opens every new socket and the lease file (or checks the new
 // pools against the running database); commit() swaps them in (the reload contract of
-// service/service.hpp).
+// service/service.hpp). The sockets and the interface lookups go through PacketIo (packet_io.hpp):
+// real UDP sockets by default, a fake in tests that drive the service in process.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -30,10 +31,10 @@
 #include "dhcp/config.hpp"
 #include "dhcp/interfaces.hpp"
 #include "dhcp/leases.hpp"
+#include "dhcp/packet_io.hpp"
 #include "dhcp/policy.hpp"
 #include "dhcp/router_adverts.hpp"
 #include "event/loop.hpp"
-#include "event/udp.hpp"
 #include "inventory/inventory.hpp"
 #include "service/service.hpp"
 
@@ -48,7 +49,8 @@ struct DhcpStats : PolicyStats {
 class DhcpService final : public service::Service {
  public:
   using Clock = std::function<UnixTime()>;
-  explicit DhcpService(event::Loop& loop, Clock clock = {});
+  // `io` defaults to the real sockets (makeUdpPacketIo).
+  explicit DhcpService(event::Loop& loop, Clock clock = {}, std::unique_ptr<PacketIo> io = {});
   ~DhcpService();
   DhcpService(const DhcpService&) = delete;
   DhcpService& operator=(const DhcpService&) = delete;
@@ -71,10 +73,9 @@ class DhcpService final : public service::Service {
 
  private:
   struct Listener {
-    explicit Listener(asio::io_context& io) : socket(io) {}
     InterfaceInfo interface;
     std::uint16_t port = 67;
-    event::UdpSocket socket;
+    std::unique_ptr<PacketEndpoint> socket;
     bool closed = false;
   };
   struct Pending;
@@ -101,6 +102,7 @@ class DhcpService final : public service::Service {
 
   event::Loop& loop_;
   Clock clock_;
+  std::unique_ptr<PacketIo> io_;
   std::shared_ptr<const Config> config_;
   std::optional<LeaseDb> leases_;
   std::unique_ptr<Policy> policy_;
