@@ -12,6 +12,7 @@ import sys
 import unittest
 
 import e2elab
+import pxedust_state  # tests/lib, on the path e2elab set
 
 WHY_NOT = e2elab.qemu_missing()
 BOOT_TIMEOUT = int(os.environ.get("PXEDUST_E2E_TIMEOUT", "600"))  # TCG on a busy 2-core machine is slow
@@ -188,8 +189,8 @@ class IscsiRoot(unittest.TestCase):
         vm.wait_exit(120)
         self.assertEqual(m.group(1), host)
         # pxedust filed this boot's disk logins (iPXE's sanhook, the initramfs's) under this host.
-        e2elab.pxedust_state.wait_for(f"{label}'s disk login in hosts.json",
-                                      lambda: [e for e in self.lab.events(host, "disk.login") if e["time"] > before])
+        pxedust_state.wait_for(f"{label}'s disk login in hosts.json",
+                               lambda: [e for e in self.lab.events(host, "disk.login") if e["time"] > before])
         print(f"\ne2e iscsi root {label} ({ACCEL}): {host} up at {t:.1f}s, boot-count {m.group(3)}", file=sys.stderr)
         return int(m.group(3)), vm
 
