@@ -88,6 +88,10 @@ struct FileEvent {
   std::string served;     // the file actually served, after per-host rules (empty: same as requested)
   std::uint64_t bytes = 0;
   std::string reason;  // NotFound/Aborted/Failed: short, e.g. "timeout", "client error: tsize query"
+  // TFTP, once a transfer started: the block size (RFC 2348) and window size (RFC 7440) it used,
+  // 512 and 1 when the client asked for neither. Empty for HTTP and for requests refused at once.
+  std::optional<std::uint32_t> blksize;
+  std::optional<std::uint32_t> windowsize;
 };
 
 // ---- Root disk (iSCSI, NBD, NFS): logins of normal sessions, not discovery ----------------------

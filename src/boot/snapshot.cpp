@@ -55,6 +55,8 @@ struct EventDetails {
     if (e.served != e.requested) putText(out, "served", e.served);
     out["bytes"] = e.bytes;
     putText(out, "reason", e.reason);
+    if (e.blksize) out["blksize"] = *e.blksize;
+    if (e.windowsize) out["windowsize"] = *e.windowsize;
   }
   void operator()(const DiskEvent& e) const {
     out["protocol"] = protocolName(e.protocol);

@@ -31,7 +31,9 @@
 //   dhcp.discover|offer|ack|nak|decline|release   mac, ip, arch, vendor_class, relay, host_name
 //   dhcp.proxy_answer                             mac, boot_file, ip
 //   file.completed|not_found|aborted|failed       protocol (tftp|http), client, requested,
-//                                                 served (when it differs), bytes, reason
+//                                                 served (when it differs), bytes, reason,
+//                                                 blksize, windowsize (TFTP: what the transfer
+//                                                 negotiated; absent when it never started)
 //   disk.login|logout|failed                      protocol (iscsi|nbd|nfs), client, host,
 //                                                 initiator, reason
 #pragma once

@@ -73,10 +73,7 @@ TftpService::TftpService(event::Loop& loop, unsigned diskThreads)
   shared_->pool = &pool_;
   shared_->stats = &stats_;
   shared_->onDone = [this](const asio::ip::udp::endpoint& client, const Transfer* t, const TransferEnd& end) {
-    reportFile(client, t->setup().requested, t->setup().path,
-               end.ok ? boot::FileResult::Completed
-                      : (end.closedByClient ? boot::FileResult::Aborted : boot::FileResult::Failed),
-               end.bytes, end.reason);
+    if (auto e = t->fileEvent(end)) report(std::move(*e));
     // Only if it is still the registered one: a superseded transfer ends after its successor started.
     if (auto it = transfers_.find(client); it != transfers_.end() && it->second.get() == t) transfers_.erase(it);
   };

@@ -40,6 +40,22 @@ void Transfer::abort(std::string_view reason) {
   socket_->cancel();
 }
 
+std::optional<boot::FileEvent> Transfer::fileEvent(const TransferEnd& end) const {
+  if (!setup_.client.address().is_v4()) return std::nullopt;
+  boot::FileEvent e;
+  e.protocol = boot::FileProtocol::Tftp;
+  e.result = end.ok ? boot::FileResult::Completed
+                    : (end.closedByClient ? boot::FileResult::Aborted : boot::FileResult::Failed);
+  e.client = boot::Ipv4(setup_.client.address().to_v4().to_uint());
+  e.requested = setup_.requested;
+  if (setup_.path != setup_.requested) e.served = setup_.path;
+  e.bytes = end.bytes;
+  e.reason = end.reason;
+  e.blksize = negotiation_.blksize;
+  e.windowsize = negotiation_.windowsize;
+  return e;
+}
+
 void Transfer::setState(State s) {
   PXD_TRACE("tftp.state", "client={} from={} to={}", endpointText(setup_.client), stateName(static_cast<int>(state_)),
             stateName(static_cast<int>(s)));

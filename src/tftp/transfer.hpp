@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "boot/event.hpp"
 #include "common/fd.hpp"
 #include "event/loop.hpp"
 #include "event/udp.hpp"
@@ -84,6 +85,9 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
            event::ShutdownGate::Ticket ticket);
   void start();
   [[nodiscard]] const TransferSetup& setup() const { return setup_; }
+  // The boot event for how it ended (file.completed, aborted or failed), with the block and window
+  // size it used; none for an IPv6 client (hosts are tracked by IPv4 address).
+  [[nodiscard]] std::optional<boot::FileEvent> fileEvent(const TransferEnd& end) const;
   // Ends the transfer at its next wake-up: at shutdown, or when its client has moved on to a new
   // request from the same port.
   void abort(std::string_view reason);

@@ -7,9 +7,9 @@
 Nothing here touches the machine's own interfaces or any address outside 10.219.0.0/24; the namespace
 is named after this process and removed on exit. Processes are started and stopped by PID.
 
-pxedust writes its state into the lab's state directory (tests/lib/pxedust_state.py): the lab waits
-for daemon.json to say it serves, and tells what pxedust saw of a host from hosts.json; its log is
-for people reading a failure.
+pxedust is started, stopped and asked through tests/lib/pxedust_daemon.py (its state directory and
+log in the lab's directory): the lab waits for daemon.json to say it serves, and tells what pxedust
+saw of a host from hosts.json; its log is for people reading a failure.
 
 Assets (cached in build/e2e/): a Debian cloud kernel, unpacked from its package with `apt-get
 download` (a package, not installed on this machine), and the pxedust initramfs built for it.
@@ -29,7 +29,7 @@ import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
-import pxedust_state  # noqa: E402
+import pxedust_daemon  # noqa: E402
 PXEDUST = os.environ.get("PXEDUST_BIN", os.path.join(TOP, "build", "release", "bin", "pxedust"))
 CACHE = os.environ.get("PXEDUST_E2E_CACHE", os.path.join(TOP, "build", "e2e"))
 SERVER_IP = "10.219.0.1"
@@ -147,9 +147,11 @@ class Lab:
         self.ns = f"pxde{os.getpid() % 100000}"
         self.dir = tempfile.mkdtemp(prefix="pxedust-e2e-")
         self.bridge = "pxe0"
-        self.server = None
-        self.log = os.path.join(self.dir, "pxedust.log")
-        self.state_dir = os.path.join(self.dir, "state")
+        # pxedust runs inside the namespace; its state dir and log are in the lab's directory.
+        self.daemon = pxedust_daemon.Daemon(PXEDUST, os.path.join(self.dir, "pxedust.toml"), self.dir,
+                                            prefix=["ip", "netns", "exec", self.ns])
+        self.log = self.daemon.log
+        self.state_dir = self.daemon.state_dir
         self.vms = []
         self.taps = 0
         run("ip", "netns", "add", self.ns)
@@ -177,59 +179,32 @@ class Lab:
         return name
 
     # pxedust
+    @property
+    def server(self):
+        """pxedust's Popen while it runs, else None."""
+        return self.daemon.proc
+
     def start(self, config_text, services=("dhcp", "tftp")):
         """Starts pxedust with this config; returns its daemon.json once it serves, each of
         `services` listening somewhere."""
-        cfg = os.path.join(self.dir, "pxedust.toml")
-        with open(cfg, "w") as f:
+        with open(self.daemon.config, "w") as f:
             f.write(config_text)
-        with open(self.log, "ab") as logf:
-            self.server = self.popen([PXEDUST, "serve", "--config", cfg, "--state-dir", self.state_dir],
-                                     stdout=logf, stderr=logf)
-        try:
-            state = pxedust_state.wait_running(self.state_dir, self.server, timeout=30)
-        except AssertionError as e:
-            raise AssertionError(f"{e}:\n{_read(self.log)[-3000:]}") from None
-        idle = [s for s in services if not state["services"].get(s, {}).get("endpoints")]
-        if idle:
-            raise AssertionError(f"pxedust runs without {', '.join(idle)}: {state['services']}")
-        return state
+        return self.daemon.start(timeout=30, services=services)
 
     def stop(self, sig=signal.SIGTERM):
-        if self.server is None:
-            return None
-        if self.server.poll() is None:
-            self.server.send_signal(sig)
-            try:
-                self.server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
-        rc, self.server = self.server.returncode, None
-        return rc
+        """Stops pxedust (SIGKILL after 30 s); its exit code, or None when it was not running."""
+        return self.daemon.stop(sig, timeout=30)
 
     def read_log(self):
         """pxedust's log, for people: failure messages show its tail."""
-        return _read(self.log)
-
-    def host(self, name):
-        """The configured host `name` from hosts.json, or None before pxedust wrote one."""
-        if self.server is None:
-            return None
-        return next((h for h in pxedust_state.read_hosts(self.state_dir, self.server) if h["name"] == name), None)
+        return self.daemon.log_text()
 
     def events(self, name, kind, **details):
-        """The events of `kind` ("file.completed", "disk.login", ...) pxedust recorded for host `name`
-        whose details have these values (e.g. requested="boot.ipxe"), oldest first."""
-        host = self.host(name)
-        return [e for e in (host["events"] if host else [])
-                if e["kind"] == kind and all(e.get(k) == v for k, v in details.items())]
+        """hosts.json's events of `kind` for host `name` with these details (pxedust_daemon.Daemon)."""
+        return self.daemon.events(name, kind, **details)
 
     def wait_event(self, name, kind, timeout=10, **details):
-        """The first such event, once hosts.json has it (it is rewritten within 100 ms of a change)."""
-        found = pxedust_state.wait_for(f"{kind} {details} of {name} in hosts.json",
-                                       lambda: self.events(name, kind, **details), timeout, proc=self.server)
-        return found[0]
+        return self.daemon.wait_event(name, kind, timeout, **details)
 
     # VMs
     def vm(self, mac, name, firmware="bios", extra=()):

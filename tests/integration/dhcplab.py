@@ -10,8 +10,9 @@ process, the subnet exists only inside them, and pxedust runs inside the server 
 veth pair (pxd1/pxc1) in the same namespaces lets a test check that DHCP stays silent on an
 interface it was not configured for. Processes are started and stopped by PID.
 
-pxedust's state directory is in the lab's directory: start() waits for daemon.json to say DHCP
-listens, drops() reads a drop counter from metrics.prom (tests/lib/pxedust_state.py).
+pxedust is started, stopped and asked through tests/lib/pxedust_daemon.py, its state directory and
+log in the lab's directory: start() waits for daemon.json to say DHCP listens, drops() reads a drop
+counter from metrics.prom.
 """
 
 import os
@@ -21,7 +22,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import pxedust_state  # noqa: E402
+import pxedust_daemon  # noqa: E402
 
 PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
 SERVER_IP = "10.213.0.1"
@@ -50,6 +51,9 @@ class Lab:
         self.peer = f"pxdpeer{tag}" if peer else None
         self.namespaces = [n for n in (self.srv, self.cli, self.peer) if n]
         self.dir = tempfile.mkdtemp(prefix="pxedust-dhcp-")
+        # pxedust runs in the server namespace; its log is appended to across restarts.
+        self.daemon = pxedust_daemon.Daemon(PXEDUST, os.path.join(self.dir, "pxedust.toml"), self.dir,
+                                            prefix=["ip", "netns", "exec", self.srv])
         for ns in self.namespaces:
             run("ip", "netns", "add", ns)
             self.ns(ns, "ip", "link", "set", "lo", "up")
@@ -71,7 +75,6 @@ class Lab:
         # The pretend relay lives on the client side; the server reaches it through 10.213.0.254.
         self.ns(self.cli, "ip", "addr", "add", f"{RELAY_IP}/32", "dev", "lo")
         self.ns(self.srv, "ip", "route", "add", f"{RELAY_IP}/32", "via", "10.213.0.254", "dev", "pxd0")
-        self.server = None
 
     def ns(self, ns, *cmd, check=True, **kw):
         return run("ip", "netns", "exec", ns, *cmd, check=check, **kw)
@@ -89,53 +92,26 @@ class Lab:
 
     # --- pxedust -----------------------------------------------------------------------------
     def write_config(self, text):
-        path = os.path.join(self.dir, "pxedust.toml")
-        with open(path, "w") as f:
+        with open(self.daemon.config, "w") as f:
             f.write(f'[storage]\ndir = "{self.dir}"\n[log]\nlevel = "debug"\n' + text)
-        return path
+        return self.daemon.config
 
     def start(self, text):
         """Starts pxedust with this config; returns its daemon.json once DHCP listens."""
-        cfg = self.write_config(text)
-        self.log = os.path.join(self.dir, "pxedust.log")
-        self.state_dir = os.path.join(self.dir, "state")
-        with open(self.log, "ab") as logf:  # appended across restarts
-            self.server = self.popen_ns(self.srv, [PXEDUST, "serve", "--config", cfg, "--state-dir", self.state_dir],
-                                        stdout=logf, stderr=logf)
-        try:
-            state = pxedust_state.wait_running(self.state_dir, self.server, timeout=30)
-        except AssertionError as e:
-            raise AssertionError(f"{e}:\n{self.read_log()[-3000:]}") from None
-        if not state["services"].get("dhcp", {}).get("endpoints"):
-            raise AssertionError(f"pxedust runs without DHCP: {state['services']}")
-        return state
+        self.write_config(text)
+        return self.daemon.start(timeout=30, services=("dhcp",))
 
     def drops(self, reason):
         """pxedust_dhcp_drops_total{reason=...}: requests left unanswered for this reason so far."""
-        samples = pxedust_state.dump_metrics(self.state_dir, self.server)
-        return samples.get(f'pxedust_dhcp_drops_total{{reason="{reason}"}}', 0)
+        return self.daemon.metrics().get(f'pxedust_dhcp_drops_total{{reason="{reason}"}}', 0)
 
     def stop(self, sig=signal.SIGTERM):
-        if self.server is None:
-            return None
-        if self.server.poll() is None:
-            self.server.send_signal(sig)
-            try:
-                self.server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
-        rc = self.server.returncode
-        self.server = None
-        return rc
+        """Stops pxedust (SIGKILL after 30 s); its exit code, or None when it was not running."""
+        return self.daemon.stop(sig, timeout=30)
 
     def read_log(self):
         """pxedust's log, for people: failure messages show its tail."""
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except (OSError, AttributeError):
-            return ""
+        return self.daemon.log_text()
 
     def leases(self):
         try:

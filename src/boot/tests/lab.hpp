@@ -77,16 +77,16 @@ inline DhcpEvent nak(MacAddress m) { return {DhcpKind::Nak, m, {}, {}, {}, {}, {
 // ---- Files ----
 
 inline FileEvent served(Ipv4 client, std::string name, std::uint64_t bytes = 1000) {
-  return {FileProtocol::Tftp, FileResult::Completed, client, std::move(name), {}, bytes, {}};
+  return {FileProtocol::Tftp, FileResult::Completed, client, std::move(name), {}, bytes, {}, {}, {}};
 }
 inline FileEvent notFound(Ipv4 client, std::string name) {
-  return {FileProtocol::Tftp, FileResult::NotFound, client, std::move(name), {}, 0, "file not found"};
+  return {FileProtocol::Tftp, FileResult::NotFound, client, std::move(name), {}, 0, "file not found", {}, {}};
 }
 inline FileEvent sizeQuery(Ipv4 client, std::string name) {  // UEFI PXE's tsize probe, then it stops
-  return {FileProtocol::Tftp, FileResult::Aborted, client, std::move(name), {}, 0, "client error: tsize query"};
+  return {FileProtocol::Tftp, FileResult::Aborted, client, std::move(name), {}, 0, "client error: tsize query", {}, {}};
 }
 inline FileEvent failed(Ipv4 client, std::string name, std::string reason) {
-  return {FileProtocol::Tftp, FileResult::Failed, client, std::move(name), {}, 0, std::move(reason)};
+  return {FileProtocol::Tftp, FileResult::Failed, client, std::move(name), {}, 0, std::move(reason), {}, {}};
 }
 
 // ---- Disks ----

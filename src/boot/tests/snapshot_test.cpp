@@ -38,7 +38,7 @@ TEST(Snapshot, ABootedHostWithItsEvents) {
   lab.then(DhcpEvent{DhcpKind::Discover, m, {}, 7, "PXEClient:Arch:00007:UNDI:003016", ip("10.1.0.1"), {}});
   lab.then(ack(m, ip("10.0.0.11"), "node01"));
   lab.then(FileEvent{FileProtocol::Http, FileResult::Completed, ip("10.0.0.11"), "boot.ipxe",
-                     "hosts/node01.ipxe", 150, {}});
+                     "hosts/node01.ipxe", 150, {}, {}, {}});
   lab.then(login(ip("10.0.0.11"), "node01", "iqn.2010-04.org.ipxe:node01"));
   lab.then(failed(ip("10.0.0.11"), "vmlinuz", "timeout"));
 
@@ -71,6 +71,25 @@ TEST(Snapshot, ABootedHostWithItsEvents) {
     "initiator": "iqn.2010-04.org.ipxe:node01"})"));
   EXPECT_EQ(host["events"][4], json::parse(R"({"time": "2026-11-22T14:50:56.000Z", "kind": "file.failed",
     "protocol": "tftp", "client": "10.0.0.11", "requested": "vmlinuz", "bytes": 0, "reason": "timeout"})"));
+}
+
+TEST(Snapshot, TftpFileEventsSayTheNegotiatedBlockAndWindowSize) {
+  Lab lab;
+  const MacAddress m = mac("52:54:00:00:00:01");
+  lab.then(ack(m, ip("10.0.0.11"), "node01"));
+  FileEvent windowed = served(ip("10.0.0.11"), "snponly.efi", 1000);
+  windowed.blksize = 1468;
+  windowed.windowsize = 4;
+  lab.then(windowed);
+  lab.then(notFound(ip("10.0.0.11"), "pxelinux.cfg/default"));  // never started: no sizes
+
+  json events = snapshot(lab.tracker)["hosts"][0]["events"];
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1], json::parse(R"({"time": "2026-11-22T14:50:53.000Z", "kind": "file.completed",
+    "protocol": "tftp", "client": "10.0.0.11", "requested": "snponly.efi", "bytes": 1000,
+    "blksize": 1468, "windowsize": 4})"));
+  EXPECT_FALSE(events[2].contains("blksize"));
+  EXPECT_FALSE(events[2].contains("windowsize"));
 }
 
 TEST(Snapshot, UnknownClientsFollowConfiguredHosts) {

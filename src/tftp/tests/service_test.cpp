@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <thread>
 
 using namespace pxedust;
@@ -489,4 +490,67 @@ TEST_F(TftpServiceTest, ReloadKeepsTransfersAndRefusesABadRoot) {
   auto d2 = c.receive();
   ASSERT_TRUE(d2);  // the transfer in flight goes on
   EXPECT_EQ(d2->block(), 2);
+}
+
+TEST_F(TftpServiceTest, FileEventsSayTheNegotiatedBlockAndWindowSize) {
+  start();
+  std::mutex m;
+  std::vector<boot::FileEvent> events;
+  std::promise<void> sinkSet;
+  asio::post(loop_.io(), [&] {
+    service_->setEventSink([&](const boot::Event& e) {
+      std::lock_guard lock(m);
+      if (auto* f = std::get_if<boot::FileEvent>(&e.what)) events.push_back(*f);
+    });
+    sinkSet.set_value();
+  });
+  sinkSet.get_future().wait();
+  auto waitForEvents = [&](std::size_t n) {
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard lock(m);
+        if (events.size() >= n) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+
+  Client c;
+  EXPECT_EQ(fetch(c, port_, "small"), std::string(1000, 'x'));  // no options: 512, lock-step
+  ASSERT_TRUE(waitForEvents(1));
+  Client w;  // "big" is 5000 bytes: blocks 1-4 of 1024 in one window, then block 5
+  w.sendTo(port_, rrq("big", "octet", {{"blksize", "1024"}, {"windowsize", "4"}}));
+  auto o = w.receive();
+  ASSERT_TRUE(o);
+  ASSERT_EQ(o->op(), 6);
+  auto tid = ntohs(o->from.sin_port);
+  w.ack(tid, 0);
+  for (std::uint16_t b = 1; b <= 5; ++b) {
+    auto d = w.receive();
+    ASSERT_TRUE(d);
+    ASSERT_EQ(d->block(), b);
+    if (b == 4 || b == 5) w.ack(tid, b);
+  }
+  ASSERT_TRUE(waitForEvents(2));
+  Client missing;
+  missing.sendTo(port_, rrq("no-such-file"));
+  ASSERT_TRUE(missing.receive());
+  ASSERT_TRUE(waitForEvents(3));
+
+  stop();
+  service_->setEventSink(nullptr);  // the loop is stopped: nothing reports into this test's locals now
+  EXPECT_EQ(events[0].result, boot::FileResult::Completed);
+  EXPECT_EQ(events[0].requested, "small");
+  EXPECT_EQ(events[0].bytes, 1000u);
+  EXPECT_EQ(events[0].blksize, 512u);
+  EXPECT_EQ(events[0].windowsize, 1u);
+  EXPECT_EQ(events[1].result, boot::FileResult::Completed);
+  EXPECT_EQ(events[1].requested, "big");
+  EXPECT_EQ(events[1].bytes, 5000u);
+  EXPECT_EQ(events[1].blksize, 1024u);
+  EXPECT_EQ(events[1].windowsize, 4u);
+  EXPECT_EQ(events[2].result, boot::FileResult::NotFound);  // refused before any transfer: no sizes
+  EXPECT_FALSE(events[2].blksize);
+  EXPECT_FALSE(events[2].windowsize);
 }
