@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/tests/errors.hpp"
+
 #include <memory>
 #include <set>
 
@@ -49,14 +51,7 @@ ServiceSchema svcSchema() {
 
 Config load(std::string_view text) { return loadString(text, "test.toml", {svcSchema()}); }
 
-std::string errorOf(std::string_view text) {
-  try {
-    load(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string errorOf(std::string_view text) { return pxedust::config::testing::errorOf(text, {svcSchema()}, "test.toml"); }
 }  // namespace
 
 TEST(Config, Example) {

@@ -3,19 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "config/tests/errors.hpp"
+
 namespace pxedust::dhcp {
 namespace {
 
 config::Config load(std::string_view text) { return config::loadString(text, "t.toml", {schema()}); }
 
-std::string errorOf(std::string_view text) {
-  try {
-    load(text);
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string errorOf(std::string_view text) { return config::testing::errorOf(text, {schema()}, "t.toml"); }
 
 TEST(DhcpConfig, Example) {
   auto c = load(R"(
