@@ -113,15 +113,25 @@ json hostJson(const HostState& host) {
   };
 }
 
-json snapshot(const Tracker& tracker) {
+TrackerCopy copyOf(const Tracker& tracker) {
+  TrackerCopy copy{tracker.generation(), tracker.now(), tracker.stageCounts(), {}};
+  auto hosts = tracker.hosts();
+  copy.hosts.reserve(hosts.size());
+  for (const auto* host : hosts) copy.hosts.push_back(*host);
+  return copy;
+}
+
+json snapshot(const TrackerCopy& copy) {
   json stages = json::object();
-  for (const auto& [stage, count] : tracker.stageCounts()) stages[std::string(stage)] = count;
+  for (const auto& [stage, count] : copy.stages) stages[std::string(stage)] = count;
   json hosts = json::array();
-  for (const auto* host : tracker.hosts()) hosts.push_back(hostJson(*host));
-  return {{"generation", tracker.generation()},
-          {"time", rfc3339(tracker.now())},
+  for (const auto& host : copy.hosts) hosts.push_back(hostJson(host));
+  return {{"generation", copy.generation},
+          {"time", rfc3339(copy.time)},
           {"stages", std::move(stages)},
           {"hosts", std::move(hosts)}};
 }
+
+json snapshot(const Tracker& tracker) { return snapshot(copyOf(tracker)); }
 
 }  // namespace pxedust::boot

@@ -1,10 +1,14 @@
 #include "daemon/daemon.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 
+#include <asio/post.hpp>
 #include <nlohmann/json.hpp>
 
 #include "blockstore/store.hpp"
@@ -30,10 +34,13 @@ namespace {
 constexpr unsigned kDiskThreads = 4;
 
 // hosts.json is rewritten at most every 100 ms (a boot storm changes it thousands of times a
-// second), and never more often than keeps its writing under 2% of the loop: with 256 unknown
-// clients tracked, the snapshot and its JSON take ~10 ms (measured), so it is then written every 0.5 s.
+// second), and never more often than keeps the tracker's copy under 2% of the loop and the JSON
+// under 10% of the writer thread. Measured with 10,000 configured hosts, 3 events each: the copy
+// ~30 ms, the JSON ~250 ms (8 MB), so it is then written every 2.5 s; made on the loop, the JSON
+// stopped DHCP for a quarter of a second each time.
 constexpr std::chrono::milliseconds kHostsWriteInterval{100};
-constexpr int kHostsWriteCostFactor = 50;
+constexpr int kHostsCopyCostFactor = 50;
+constexpr int kHostsRenderCostFactor = 10;
 
 // The state directory (leases, images, overlays) is made on first start, like a package's
 // /var/lib/<name> would be; 0750: overlays hold other machines' disks.
@@ -80,6 +87,8 @@ Daemon::Daemon(std::string configPath, config::Config config, std::vector<Servic
       tracker_(inventory::Inventory::fromConfig(config::Config{}), [] { return boot::Clock::now(); }) {
   for (auto& s : specs) slots_.push_back(Slot{std::move(s), nullptr});
   tracker_.setOnChange([this] { hostsChanged(); });
+  // The state writer yields to everything else: its JSON can wait, the loop's packets cannot.
+  asio::post(stateWriter_, [] { ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19); });
 }
 
 Daemon::~Daemon() {
@@ -216,8 +225,10 @@ void Daemon::writeDaemonState(std::string_view state) {
   stateFiles_.write("daemon.json", j.dump(2) + "\n");
 }
 
-void Daemon::writeHostsState() {
-  nlohmann::json j = boot::snapshot(tracker_);
+void Daemon::writeHostsState() { writeHostsFile(boot::copyOf(tracker_)); }
+
+void Daemon::writeHostsFile(const boot::TrackerCopy& copy) {
+  nlohmann::json j = boot::snapshot(copy);
   j["pid"] = ::getpid();  // whose file it is: one left by an earlier run has another pid
   stateFiles_.write("hosts.json", j.dump(1) + "\n");
 }
@@ -239,10 +250,27 @@ void Daemon::hostsChanged() {
   hostsTimer_->async_wait([this](const std::error_code& ec) {
     if (ec) return;
     hostsTimer_.reset();
-    const auto start = std::chrono::steady_clock::now();
-    writeHostsState();
-    const auto cost = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    hostsWriteInterval_ = std::max(kHostsWriteInterval, cost * kHostsWriteCostFactor);
+    if (hostsWriting_) {  // the last copy is still being written: take this change after another interval
+      hostsChanged();
+      return;
+    }
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto copy = std::make_shared<const boot::TrackerCopy>(boot::copyOf(tracker_));
+    const auto loopCost = Clock::now() - start;
+    hostsWriting_ = true;
+    asio::post(stateWriter_, [this, copy, loopCost] {
+      const auto renderStart = Clock::now();
+      writeHostsFile(*copy);
+      const auto renderCost = Clock::now() - renderStart;
+      asio::post(loop_.io(), [this, loopCost, renderCost] {
+        hostsWriting_ = false;
+        using std::chrono::duration_cast;
+        using std::chrono::milliseconds;
+        hostsWriteInterval_ = std::max({kHostsWriteInterval, duration_cast<milliseconds>(loopCost) * kHostsCopyCostFactor,
+                                        duration_cast<milliseconds>(renderCost) * kHostsRenderCostFactor});
+      });
+    });
   });
 }
 

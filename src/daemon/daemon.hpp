@@ -21,6 +21,7 @@
 #pragma once
 
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <functional>
 #include <memory>
@@ -29,6 +30,7 @@
 
 #include "blockstore/async_device.hpp"
 #include "blockstore/host_disks.hpp"
+#include "boot/snapshot.hpp"
 #include "boot/tracker.hpp"
 #include "config/config.hpp"
 #include "daemon/state_files.hpp"
@@ -107,8 +109,10 @@ class Daemon {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
   void writeDaemonState(std::string_view state);
-  void writeHostsState();
-  // hosts.json, at most every 100 ms while boots go on (less often when it is big).
+  void writeHostsState();  // now, on the calling thread
+  void writeHostsFile(const boot::TrackerCopy& copy);
+  // hosts.json, at most every 100 ms while boots go on (less often when it is big): the tracker is
+  // copied on the loop, the JSON made and written on stateWriter_.
   void hostsChanged();
 
   std::unique_ptr<asio::steady_timer> graceTimer_;
@@ -117,9 +121,12 @@ class Daemon {
   boot::Tracker tracker_;
   std::unique_ptr<asio::steady_timer> hostsTimer_;
   std::chrono::milliseconds hostsWriteInterval_{100};
+  bool hostsWriting_ = false;  // a copy is being made into hosts.json on stateWriter_
   std::uint64_t reloadsApplied_ = 0;
   std::uint64_t reloadsRefused_ = 0;
   std::string lastRefusal_;
+  // Last, so it is joined first when the daemon goes: its work uses stateFiles_ and posts to loop_.
+  asio::thread_pool stateWriter_{1};
 };
 
 }  // namespace pxedust::daemon
