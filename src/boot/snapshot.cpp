@@ -114,18 +114,14 @@ json hostJson(const HostState& host) {
 }
 
 TrackerCopy copyOf(const Tracker& tracker) {
-  TrackerCopy copy{tracker.generation(), tracker.now(), tracker.stageCounts(), {}};
-  auto hosts = tracker.hosts();
-  copy.hosts.reserve(hosts.size());
-  for (const auto* host : hosts) copy.hosts.push_back(*host);
-  return copy;
+  return {tracker.generation(), tracker.now(), tracker.stageCounts(), tracker.sharedHosts()};
 }
 
 json snapshot(const TrackerCopy& copy) {
   json stages = json::object();
   for (const auto& [stage, count] : copy.stages) stages[std::string(stage)] = count;
   json hosts = json::array();
-  for (const auto& host : copy.hosts) hosts.push_back(hostJson(host));
+  for (const auto& host : copy.hosts) hosts.push_back(hostJson(*host));
   return {{"generation", copy.generation},
           {"time", rfc3339(copy.time)},
           {"stages", std::move(stages)},

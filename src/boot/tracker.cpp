@@ -3,11 +3,17 @@
 // Configured hosts live in a vector parallel to the inventory's hosts, so an inventory lookup is
 // the index. Unknown clients live in a list ordered by last event (splice on each event: O(1)), with
 // one index by MAC and one for clients known by IP only; eviction takes the list's tail.
+//
+// Each host's state is held by a shared pointer and copied on write: a snapshot (copyOf) shares
+// the states as they are (10,000 hosts: a pointer each, well under a millisecond on the loop), and
+// the first change to a host that a snapshot still holds copies that one host (own()).
 #include "boot/tracker.hpp"
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <iterator>
+#include <utility>
 #include <variant>
 
 #include <fmt/format.h>
@@ -40,11 +46,22 @@ HostState configuredState(const inventory::Host& host) {
   return state;
 }
 
-std::vector<HostState> configuredStates(const inventory::Inventory& inventory) {
-  std::vector<HostState> states;
+std::vector<std::shared_ptr<HostState>> configuredStates(const inventory::Inventory& inventory) {
+  std::vector<std::shared_ptr<HostState>> states;
   states.reserve(inventory.hosts().size());
-  for (const auto& host : inventory.hosts()) states.push_back(configuredState(host));
+  for (const auto& host : inventory.hosts()) states.push_back(std::make_shared<HostState>(configuredState(host)));
   return states;
+}
+
+// The state behind `held`, for writing: copied first if a snapshot shares it.
+HostState& own(std::shared_ptr<HostState>& held) {
+  if (held.use_count() != 1) {
+    held = std::make_shared<HostState>(std::as_const(*held));
+  } else {
+    // The snapshot that last shared it let go on another thread: see its reads as done.
+    std::atomic_thread_fence(std::memory_order_acquire);
+  }
+  return *held;
 }
 
 // The new inventory's host that `old` is: same configured MAC, else IP, else name.
@@ -262,7 +279,7 @@ std::optional<std::size_t> Tracker::configuredByIp(Ipv4 ip) const {
 }
 
 HostState& Tracker::entryForMac(const MacAddress& mac) {
-  if (auto i = configuredByMac(mac)) return configured_[*i];
+  if (auto i = configuredByMac(mac)) return own(configured_[*i]);
   if (auto it = unknownByMac_.find(mac.value()); it != unknownByMac_.end()) return touchUnknown(it->second);
   HostState state;
   state.mac = mac;
@@ -270,14 +287,14 @@ HostState& Tracker::entryForMac(const MacAddress& mac) {
 }
 
 HostState& Tracker::entryForIp(Ipv4 ip, std::string_view diskOwner) {
-  if (auto i = configuredByIp(ip)) return configured_[*i];
+  if (auto i = configuredByIp(ip)) return own(configured_[*i]);
   if (auto bound = bindings_.find(ip.value()); bound != bindings_.end()) {
-    if (auto i = configuredByMac(bound->second)) return configured_[*i];
+    if (auto i = configuredByMac(bound->second)) return own(configured_[*i]);
     if (auto it = unknownByMac_.find(bound->second.value()); it != unknownByMac_.end())
       return touchUnknown(it->second);
   }
   if (!diskOwner.empty())
-    if (auto i = configuredIndex(inventory_->byName(diskOwner))) return configured_[*i];
+    if (auto i = configuredIndex(inventory_->byName(diskOwner))) return own(configured_[*i]);
   if (auto it = unknownByIp_.find(ip.value()); it != unknownByIp_.end()) return touchUnknown(it->second);
   HostState state;
   state.ip = ip;
@@ -286,28 +303,29 @@ HostState& Tracker::entryForIp(Ipv4 ip, std::string_view diskOwner) {
 
 HostState& Tracker::touchUnknown(UnknownList::iterator it) {
   unknown_.splice(unknown_.begin(), unknown_, it);
-  return *it;
+  return own(*it);
 }
 
 HostState& Tracker::addUnknown(HostState state) {
-  unknown_.push_front(std::move(state));
+  unknown_.push_front(std::make_shared<HostState>(std::move(state)));
   auto it = unknown_.begin();
-  if (it->mac)
-    unknownByMac_[it->mac->value()] = it;
+  if ((*it)->mac)
+    unknownByMac_[(*it)->mac->value()] = it;
   else
-    unknownByIp_[it->ip->value()] = it;
+    unknownByIp_[(*it)->ip->value()] = it;
   evictOverBound();  // the new entry is at the front and the bound is at least 1: it stays
-  return *it;
+  return **it;
 }
 
 void Tracker::eraseUnknown(UnknownList::iterator it) {
-  if (it->mac) {
-    unknownByMac_.erase(it->mac->value());
-    if (it->ip)
-      if (auto bound = bindings_.find(it->ip->value()); bound != bindings_.end() && bound->second == *it->mac)
+  const HostState& state = **it;
+  if (state.mac) {
+    unknownByMac_.erase(state.mac->value());
+    if (state.ip)
+      if (auto bound = bindings_.find(state.ip->value()); bound != bindings_.end() && bound->second == *state.mac)
         bindings_.erase(bound);
-  } else if (it->ip) {
-    unknownByIp_.erase(it->ip->value());
+  } else if (state.ip) {
+    unknownByIp_.erase(state.ip->value());
   }
   unknown_.erase(it);
 }
@@ -324,9 +342,9 @@ void Tracker::bind(HostState& host, Ipv4 ip) {
     bindings_[ip.value()] = *host.mac;
   }
   host.ip = ip;
-  if (auto byIp = unknownByIp_.find(ip.value()); byIp != unknownByIp_.end() && &*byIp->second != &host) {
+  if (auto byIp = unknownByIp_.find(ip.value()); byIp != unknownByIp_.end() && byIp->second->get() != &host) {
     auto it = byIp->second;
-    fold(*it, host);
+    fold(own(*it), host);
     eraseUnknown(it);
   }
 }
@@ -334,31 +352,32 @@ void Tracker::bind(HostState& host, Ipv4 ip) {
 // ---- Reload -------------------------------------------------------------------------------------
 
 void Tracker::setInventory(std::shared_ptr<const inventory::Inventory> inventory) {
-  std::vector<HostState> next = configuredStates(*inventory);
+  std::vector<std::shared_ptr<HostState>> next = configuredStates(*inventory);
   std::vector<bool> taken(next.size(), false);
-  auto place = [&](std::size_t slot, HostState& state) {
+  auto place = [&](std::size_t slot, std::shared_ptr<HostState>& state) {
     if (taken[slot]) {
-      fold(state, next[slot]);
+      fold(own(state), *next[slot]);
     } else {
-      adopt(next[slot], std::move(state));
+      adopt(*next[slot], std::move(own(state)));
       taken[slot] = true;
     }
   };
   // Configured hosts follow their match; those gone become unknown clients if they were seen.
   for (std::size_t i = 0; i < configured_.size(); ++i) {
-    HostState& state = configured_[i];
+    auto& state = configured_[i];
     const auto* host = sameHost(*inventory, inventory_->hosts()[i]);
     if (host) {
       place(static_cast<std::size_t>(host - inventory->hosts().data()), state);
-    } else if (state.lastSeen && (state.mac || state.ip)) {
-      forget(state);
+    } else if (state->lastSeen && (state->mac || state->ip)) {
+      forget(own(state));
       unknown_.push_back(std::move(state));
     }
   }
   // Unknown clients that are configured now become those hosts.
   for (auto it = unknown_.begin(); it != unknown_.end();) {
-    const auto* host = it->mac ? inventory->byMac(*it->mac)
-                               : inventory->byIp(asio::ip::address_v4(it->ip->value()));
+    const HostState& state = **it;
+    const auto* host = state.mac ? inventory->byMac(*state.mac)
+                                 : inventory->byIp(asio::ip::address_v4(state.ip->value()));
     if (!host) {
       ++it;
       continue;
@@ -368,7 +387,7 @@ void Tracker::setInventory(std::shared_ptr<const inventory::Inventory> inventory
   }
   inventory_ = std::move(inventory);
   configured_ = std::move(next);
-  unknown_.sort([](const HostState& a, const HostState& b) { return a.lastSeen > b.lastSeen; });
+  unknown_.sort([](const auto& a, const auto& b) { return a->lastSeen > b->lastSeen; });
   rebuildUnknownIndexes();
   evictOverBound();
   pruneBindings();
@@ -383,15 +402,16 @@ void Tracker::rebuildUnknownIndexes() {
   for (auto it = unknown_.begin(); it != unknown_.end();) {
     const auto next = std::next(it);
     std::optional<UnknownList::iterator> holder;
-    if (it->mac) {
-      auto [slot, added] = unknownByMac_.try_emplace(it->mac->value(), it);
+    const HostState& state = **it;
+    if (state.mac) {
+      auto [slot, added] = unknownByMac_.try_emplace(state.mac->value(), it);
       if (!added) holder = slot->second;
     } else {
-      auto [slot, added] = unknownByIp_.try_emplace(it->ip->value(), it);
+      auto [slot, added] = unknownByIp_.try_emplace(state.ip->value(), it);
       if (!added) holder = slot->second;
     }
     if (holder) {
-      fold(*it, **holder);
+      fold(own(*it), own(**holder));
       unknown_.erase(it);
     }
     it = next;
@@ -405,9 +425,9 @@ void Tracker::pruneBindings() {
   };
   std::erase_if(bindings_, [&](const auto& binding) {
     const auto& [ip, mac] = binding;
-    if (auto i = configuredByMac(mac)) return !holds(configured_[*i], ip, mac);
+    if (auto i = configuredByMac(mac)) return !holds(*configured_[*i], ip, mac);
     auto it = unknownByMac_.find(mac.value());
-    return it == unknownByMac_.end() || !holds(*it->second, ip, mac);
+    return it == unknownByMac_.end() || !holds(**it->second, ip, mac);
   });
 }
 
@@ -416,28 +436,36 @@ void Tracker::pruneBindings() {
 std::vector<const HostState*> Tracker::hosts() const {
   std::vector<const HostState*> out;
   out.reserve(configured_.size() + unknown_.size());
-  for (const auto& state : configured_) out.push_back(&state);
-  for (const auto& state : unknown_) out.push_back(&state);
+  for (const auto& state : configured_) out.push_back(state.get());
+  for (const auto& state : unknown_) out.push_back(state.get());
+  return out;
+}
+
+std::vector<std::shared_ptr<const HostState>> Tracker::sharedHosts() const {
+  std::vector<std::shared_ptr<const HostState>> out;
+  out.reserve(configured_.size() + unknown_.size());
+  out.insert(out.end(), configured_.begin(), configured_.end());
+  out.insert(out.end(), unknown_.begin(), unknown_.end());
   return out;
 }
 
 const HostState* Tracker::findByName(std::string_view name) const {
   auto i = configuredIndex(inventory_->byName(name));
-  return i ? &configured_[*i] : nullptr;
+  return i ? configured_[*i].get() : nullptr;
 }
 
 const HostState* Tracker::findByMac(const MacAddress& mac) const {
-  if (auto i = configuredByMac(mac)) return &configured_[*i];
+  if (auto i = configuredByMac(mac)) return configured_[*i].get();
   auto it = unknownByMac_.find(mac.value());
-  return it == unknownByMac_.end() ? nullptr : &*it->second;
+  return it == unknownByMac_.end() ? nullptr : it->second->get();
 }
 
 const HostState* Tracker::findByIp(Ipv4 ip) const {
-  if (auto i = configuredByIp(ip)) return &configured_[*i];
+  if (auto i = configuredByIp(ip)) return configured_[*i].get();
   if (auto bound = bindings_.find(ip.value()); bound != bindings_.end())
     if (const auto* state = findByMac(bound->second)) return state;
   auto it = unknownByIp_.find(ip.value());
-  return it == unknownByIp_.end() ? nullptr : &*it->second;
+  return it == unknownByIp_.end() ? nullptr : it->second->get();
 }
 
 std::vector<std::pair<std::string_view, std::size_t>> Tracker::stageCounts() const {

@@ -3,7 +3,7 @@
 //
 // Pure bookkeeping: no loop, no sockets, no I/O; the clock is injected (tests pass a fake one).
 // Threading: single-threaded. Every member is called on the event loop's thread and the tracker
-// takes no lock; another thread reads it only through a snapshot taken on the loop.
+// takes no lock; another thread reads it only through sharedHosts() (a snapshot) taken on the loop.
 //
 // Which host an event belongs to (the first that applies):
 //   DHCP, proxyDHCP   the configured host with that MAC, else the unknown client with that MAC
@@ -138,8 +138,12 @@ class Tracker {
   // unknown client that is now configured becomes that host.
   void setInventory(std::shared_ptr<const inventory::Inventory> inventory);
 
-  // Configured hosts in inventory order, then unknown clients, most recently seen first.
+  // Configured hosts in inventory order, then unknown clients, most recently seen first. The
+  // pointers hold until the next record() or setInventory().
   [[nodiscard]] std::vector<const HostState*> hosts() const;
+  // The same, shared: each state stays as it is for as long as the caller holds it (the tracker
+  // copies a host that is still shared before it changes it), so another thread may read them.
+  [[nodiscard]] std::vector<std::shared_ptr<const HostState>> sharedHosts() const;
   [[nodiscard]] const HostState* findByName(std::string_view name) const;
   [[nodiscard]] const HostState* findByMac(const MacAddress& mac) const;
   // As a file event from `ip` would be filed (without the disk-owner fallback); null if none.
@@ -159,7 +163,7 @@ class Tracker {
   [[nodiscard]] const TrackerOptions& options() const { return options_; }
 
  private:
-  using UnknownList = std::list<HostState>;  // most recently seen first
+  using UnknownList = std::list<std::shared_ptr<HostState>>;  // most recently seen first
 
   void handle(const DhcpEvent& dhcp, const Event& event);
   void handle(const ProxyDhcpEvent& proxy, const Event& event);
@@ -193,7 +197,7 @@ class Tracker {
   std::shared_ptr<const inventory::Inventory> inventory_;
   Now clock_;
   TrackerOptions options_;
-  std::vector<HostState> configured_;  // parallel to inventory_->hosts()
+  std::vector<std::shared_ptr<HostState>> configured_;  // parallel to inventory_->hosts()
   UnknownList unknown_;
   std::unordered_map<std::uint64_t, UnknownList::iterator> unknownByMac_;
   std::unordered_map<std::uint32_t, UnknownList::iterator> unknownByIp_;  // clients known by IP only

@@ -140,5 +140,28 @@ TEST(Snapshot, EveryChangeMovesTheGenerationAndCallsBack) {
   EXPECT_EQ(calls, 3);
 }
 
+// A copy is what the writer thread renders while the loop goes on: it must stay as it was taken,
+// whatever the tracker does next to the hosts it shares (a new event, a fold at an ACK, a reload).
+TEST(Snapshot, ACopyStaysAsTakenWhileTheTrackerMovesOn) {
+  Lab lab;
+  const MacAddress known = mac("52:54:00:00:00:01");
+  lab.then(pxeDiscover(known));
+  lab.then(notFound(ip("10.9.0.7"), "pxelinux.0"));  // an unknown client known by IP only
+  const TrackerCopy copy = copyOf(lab.tracker);
+  const std::string before = snapshot(copy).dump();
+
+  lab.then(ack(known, ip("10.0.0.11"), "node01"));
+  const auto* now = lab.tracker.findByMac(known);
+  ASSERT_NE(now, nullptr);
+  EXPECT_EQ(now->stage, Stage::Address);
+  EXPECT_EQ(copy.hosts[0]->stage, Stage::Dhcp);
+  EXPECT_NE(copy.hosts[0].get(), now);  // the changed host was copied, the copy's left alone
+  EXPECT_EQ(copyOf(lab.tracker).hosts[1].get(), copy.hosts[1].get());  // an unchanged one is shared
+
+  lab.then(ack(mac("02:00:00:00:00:09"), ip("10.9.0.7"), {}));  // folds the IP-only client in
+  lab.tracker.setInventory(inventoryFrom(kTwoHosts));
+  EXPECT_EQ(snapshot(copy).dump(), before);
+}
+
 }  // namespace
 }  // namespace pxedust::boot::testing
