@@ -24,6 +24,7 @@ test_pkgs=(
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
   prometheus                              # promtool checks the metrics pxedust exports
+  wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(

@@ -16,6 +16,8 @@
 #include "common/log.hpp"
 #include "dhcp/config.hpp"
 #include "dhcp/service.hpp"
+#include "http/config.hpp"
+#include "http/service.hpp"
 #include "inventory/inventory.hpp"
 #include "iscsi/config.hpp"
 #include "iscsi/service.hpp"
@@ -74,10 +76,12 @@ std::vector<ServiceSpec> standardServices() {
                    [](const Runtime& rt) { return std::make_unique<iscsi::IscsiService>(rt.loop, rt.disks, rt.diskPool); }});
   specs.push_back({"tftp", [](const config::Config& c) { return c.has("tftp"); }, false,
                    [](const Runtime& rt) { return std::make_unique<tftp::TftpService>(rt.loop); }});
+  specs.push_back({"http", [](const config::Config& c) { return c.has("http"); }, false,
+                   [](const Runtime& rt) { return std::make_unique<http::HttpService>(rt.loop); }});
   return specs;
 }
 
-config::Schema standardSchema() { return {dhcp::schema(), iscsi::schema(), tftp::schema()}; }
+config::Schema standardSchema() { return {dhcp::schema(), iscsi::schema(), tftp::schema(), http::schema()}; }
 
 Daemon::Daemon(std::string configPath, config::Config config, std::vector<ServiceSpec> specs)
     : configPath_(std::move(configPath)),
@@ -123,6 +127,7 @@ Result<void> Daemon::apply(const config::Config& config) {
     if (!svc) {
       p.created = slot.spec.make(next);
       p.created->setEventSink([this](const boot::Event& e) { tracker_.record(e); });
+      if (auto* web = dynamic_cast<http::HttpService*>(p.created.get())) addRoutes(*web);
       svc = p.created.get();
     }
     auto staged = svc->prepare(config, hosts);
@@ -157,6 +162,12 @@ Result<void> Daemon::apply(const config::Config& config) {
 
 int Daemon::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // Every connection (HTTP, iSCSI) and transfer is a descriptor: take all the hard limit allows,
+  // as a service manager's LimitNOFILE would, rather than the shell's 1024.
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   log::setLevel(config_.log.level);
   // Before daemon.json says "running": a program that reads it may signal at once.
   loop_.onSignal(SIGTERM, [this](int) { shutdown(); });
@@ -210,6 +221,11 @@ void Daemon::reload() {
 }
 
 void Daemon::writeDaemonState(std::string_view state) {
+  state_ = state;
+  stateFiles_.write("daemon.json", daemonState().dump(2) + "\n");
+}
+
+nlohmann::json Daemon::daemonState() const {
   nlohmann::json services = nlohmann::json::object();
   for (const auto& s : slots_)
     if (s.running) services[s.spec.name] = {{"endpoints", s.running->endpoints()}};
@@ -217,20 +233,42 @@ void Daemon::writeDaemonState(std::string_view state) {
       {"pid", ::getpid()},
       {"version", PXEDUST_VERSION},
       {"config", configPath_},
-      {"state", state},
+      {"state", state_},
       {"services", services},
       {"hosts", config_.hosts.size()},
       {"reloads", {{"applied", reloadsApplied_}, {"refused", reloadsRefused_}, {"last_refusal", lastRefusal_}}},
   };
-  stateFiles_.write("daemon.json", j.dump(2) + "\n");
+  return j;
 }
 
-void Daemon::writeHostsState() { writeHostsFile(boot::copyOf(tracker_)); }
+// The daemon's pages on the HTTP service: read-only, generated on the loop from what it keeps.
+// /api/v1/hosts serves the text hosts.json was last written with (made off the loop; at most one
+// write interval old), so a dashboard polling it costs the loop a copy, not a render.
+void Daemon::addRoutes(http::HttpService& web) {
+  auto readOnly = [](auto body) {
+    return [body = std::move(body)](const http::wire::Request& request, std::string_view) -> http::Reply {
+      if (request.method != http::wire::Method::Get && request.method != http::wire::Method::Head)
+        return http::Reply{405, "text/plain; charset=utf-8", "405 Method Not Allowed\n", {{"Allow", "GET, HEAD"}}};
+      return body();
+    };
+  };
+  web.setRoute("/metrics", readOnly([this] {
+                 return http::Reply{200, std::string(metrics::kPrometheusContentType), renderMetrics(), {}};
+               }));
+  web.setRoute("/api/v1/status", readOnly([this] { return http::Reply{200, "application/json", daemonState().dump(1) + "\n", {}}; }));
+  web.setRoute("/api/v1/hosts", readOnly([this] {
+                 return http::Reply{200, "application/json", hostsJson_ ? *hostsJson_ : std::string("{}\n"), {}};
+               }));
+}
 
-void Daemon::writeHostsFile(const boot::TrackerCopy& copy) {
+void Daemon::writeHostsState() { hostsJson_ = writeHostsFile(boot::copyOf(tracker_)); }
+
+std::shared_ptr<const std::string> Daemon::writeHostsFile(const boot::TrackerCopy& copy) {
   nlohmann::json j = boot::snapshot(copy);
   j["pid"] = ::getpid();  // whose file it is: one left by an earlier run has another pid
-  stateFiles_.write("hosts.json", j.dump(1) + "\n");
+  auto text = std::make_shared<const std::string>(j.dump(1) + "\n");
+  stateFiles_.write("hosts.json", *text);
+  return text;
 }
 
 std::string Daemon::renderMetrics() const {
@@ -261,10 +299,11 @@ void Daemon::hostsChanged() {
     hostsWriting_ = true;
     asio::post(stateWriter_, [this, copy, loopCost] {
       const auto renderStart = Clock::now();
-      writeHostsFile(*copy);
+      auto text = writeHostsFile(*copy);
       const auto renderCost = Clock::now() - renderStart;
-      asio::post(loop_.io(), [this, loopCost, renderCost] {
+      asio::post(loop_.io(), [this, loopCost, renderCost, text = std::move(text)] {
         hostsWriting_ = false;
+        hostsJson_ = text;
         using std::chrono::duration_cast;
         using std::chrono::milliseconds;
         hostsWriteInterval_ = std::max({kHostsWriteInterval, duration_cast<milliseconds>(loopCost) * kHostsCopyCostFactor,

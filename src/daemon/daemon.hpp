@@ -22,6 +22,7 @@
 
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <functional>
 #include <memory>
@@ -42,6 +43,9 @@ class DhcpService;
 }
 namespace pxedust::iscsi {
 class IscsiService;
+}
+namespace pxedust::http {
+class HttpService;
 }
 namespace pxedust::tftp {
 class TftpService;
@@ -109,8 +113,11 @@ class Daemon {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
   void writeDaemonState(std::string_view state);
+  [[nodiscard]] nlohmann::json daemonState() const;  // daemon.json's content
   void writeHostsState();  // now, on the calling thread
-  void writeHostsFile(const boot::TrackerCopy& copy);
+  // Renders and writes hosts.json (any thread); returns the text written.
+  std::shared_ptr<const std::string> writeHostsFile(const boot::TrackerCopy& copy);
+  void addRoutes(http::HttpService& web);
   // hosts.json, at most every 100 ms while boots go on (less often when it is big): the tracker is
   // copied on the loop, the JSON made and written on stateWriter_.
   void hostsChanged();
@@ -122,6 +129,8 @@ class Daemon {
   std::unique_ptr<asio::steady_timer> hostsTimer_;
   std::chrono::milliseconds hostsWriteInterval_{100};
   bool hostsWriting_ = false;  // a copy is being made into hosts.json on stateWriter_
+  std::shared_ptr<const std::string> hostsJson_;  // the text last written to hosts.json
+  std::string state_ = "starting";                // daemon.json's "state"
   std::uint64_t reloadsApplied_ = 0;
   std::uint64_t reloadsRefused_ = 0;
   std::string lastRefusal_;

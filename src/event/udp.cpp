@@ -5,6 +5,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
@@ -221,8 +222,12 @@ asio::awaitable<void> TcpListener::acceptLoop() {
     auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
-      // EMFILE and friends: log and keep accepting; the listener must not die.
-      PXD_WARN("tcp.accept_failed", "error={}", log::q(ec.message()));
+      // EMFILE and friends: the listener must not die, nor spin on a queue it cannot take from.
+      // Wait a little (connections in flight close and free descriptors) and accept again; the
+      // kernel keeps the waiting clients in the backlog meanwhile.
+      PXD_WARN("tcp.accept_failed", "error={} note=\"accepting again in 100 ms\"", log::q(ec.message()));
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     handler_(std::move(socket));

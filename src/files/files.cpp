@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -144,6 +145,28 @@ Result<UniqueFd> openRoot(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errnoError("cannot open " + dir + ": " + std::strerror(errno), errno);
   return UniqueFd(fd);
+}
+
+std::vector<PerHostRule> readPerHostRules(config::Table& s, std::string_view key) {
+  std::vector<PerHostRule> out;
+  const auto* rules = s.array(key);
+  if (rules == nullptr) return out;
+  std::set<std::string, std::less<>> seen;
+  for (const auto& el : *rules) {
+    const auto* t = el.as_table();
+    if (t == nullptr)
+      s.fail(&el, key, "expected tables like { request = \"boot.cfg\", file = \"hosts/{name}.cfg\" }");
+    config::Table r = s.child(*t, s.qualified(key));
+    PerHostRule rule{r.requiredString("request"), r.requiredString("file")};
+    while (!rule.request.empty() && rule.request.front() == '/') rule.request.erase(0, 1);
+    if (rule.request.empty()) r.fail(r.get("request"), "request", "expected a file name");
+    if (!seen.insert(rule.request).second)
+      r.fail(r.get("request"), "request", fmt::format("'{}' has two rules", rule.request));
+    if (auto why = checkTemplate(rule.file)) r.fail(r.get("file"), "file", fmt::format("template {}", *why));
+    r.finish();
+    out.push_back(std::move(rule));
+  }
+  return out;
 }
 
 }  // namespace pxedust::files

@@ -22,6 +22,7 @@
 #include "common/fd.hpp"
 #include "common/result.hpp"
 #include "config/config.hpp"
+#include "config/reader.hpp"
 #include "inventory/inventory.hpp"
 
 namespace pxedust::files {
@@ -61,6 +62,10 @@ struct PerHostRule {
 // Why a per-host file template is refused ("uses unknown variable {x} ...", "must not contain a '..'
 // component"), or nullopt when it is a relative path whose {variables} are all known.
 std::optional<std::string> checkTemplate(std::string_view fileTemplate);
+
+// `key = [{ request = "boot.cfg", file = "hosts/{name}.cfg" }, ...]` from a service's section: each
+// request named once (a leading '/' dropped), each file a valid template. Errors go to the table.
+std::vector<PerHostRule> readPerHostRules(config::Table& table, std::string_view key);
 
 // The per-host file for `path`, or `path` itself when no rule matches or the host is unknown.
 // Template variables (checked at config load): {name}; {mac} as config::macTemplateText() spells it,

@@ -1,9 +1,5 @@
 #include "tftp/config.hpp"
 
-#include <fmt/format.h>
-
-#include <set>
-
 #include "config/reader.hpp"
 
 namespace pxedust::tftp {
@@ -29,21 +25,7 @@ Config parse(config::Table& s) {
   if (auto v = s.integer<std::uint32_t>("retries", 0, 100)) out.retries = *v;
   if (auto v = s.number("client_rate", 0, 1e9)) out.clientRate = *v;
   if (auto v = s.integer<std::uint32_t>("client_burst", 1, 1'000'000)) out.clientBurst = *v;
-  if (const auto* rules = s.array("per_host")) {
-    std::set<std::string> seen;
-    for (const auto& el : *rules) {
-      const auto* t = el.as_table();
-      if (t == nullptr) s.fail(&el, "per_host", "expected tables like { request = \"boot.cfg\", file = \"hosts/{name}.cfg\" }");
-      config::Table r = s.child(*t, s.qualified("per_host"));
-      files::PerHostRule rule{r.requiredString("request"), r.requiredString("file")};
-      while (!rule.request.empty() && rule.request.front() == '/') rule.request.erase(0, 1);
-      if (rule.request.empty()) r.fail(r.get("request"), "request", "expected a file name");
-      if (!seen.insert(rule.request).second) r.fail(r.get("request"), "request", fmt::format("'{}' has two rules", rule.request));
-      if (auto why = files::checkTemplate(rule.file)) r.fail(r.get("file"), "file", fmt::format("template {}", *why));
-      r.finish();
-      out.perHost.push_back(std::move(rule));
-    }
-  }
+  out.perHost = files::readPerHostRules(s, "per_host");
   return out;
 }
 

@@ -1,0 +1,36 @@
+// The [http] section: where HTTP listens, the root it serves (the same kind of root and per-host
+// rules as TFTP), and the limits that keep one client from holding the server.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "files/files.hpp"
+
+namespace pxedust::http {
+
+struct Config {
+  std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:80
+  std::string root;                           // required: the directory served; nothing outside it is reachable
+  std::vector<files::PerHostRule> perHost;    // `per_host = [{ request = "boot.ipxe", file = "hosts/{name}.ipxe" }]`
+  std::uint32_t maxConnections = 4096;        // open connections in all; beyond it, new ones are closed at once
+  // Open connections from one client address. Firmware uses one or two; a few hundred hosts behind
+  // one NAT address would need more.
+  std::uint32_t maxConnectionsPerClient = 32;
+  // A request's head must arrive whole within this long of its first byte (slow-loris), and a
+  // keep-alive connection may sit idle between requests this long.
+  std::chrono::milliseconds headerTimeout{10'000};
+  std::chrono::milliseconds idleTimeout{60'000};
+  // A response that makes no progress for this long (the client stopped reading) is cut off.
+  std::chrono::milliseconds sendTimeout{60'000};
+};
+
+config::ServiceSchema schema();
+
+// The [http] section of a loaded config, or null when the file has none.
+const Config* configIn(const config::Config& config);
+
+}  // namespace pxedust::http

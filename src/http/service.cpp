@@ -1,0 +1,161 @@
+#include "http/service.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "common/log.hpp"
+#include "http/connection.hpp"
+#include "http/metrics.hpp"
+
+namespace pxedust::http {
+
+// What prepare() made: the new site (its root open) and the listeners the new config adds (bound,
+// not yet accepting). Dropped uncommitted, the new listeners and the root close.
+struct HttpService::Staged final : service::Staged {
+  std::shared_ptr<const Site> site;
+  std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;  // by "addr:port"
+  std::set<std::string> wanted;
+  ~Staged() override {
+    for (auto& [k, f] : fresh)
+      if (f) f->close();
+  }
+};
+
+HttpService::HttpService(event::Loop& loop) : loop_(loop), shared_(std::make_shared<Shared>(loop)) {
+  shared_->report = [this](const boot::FileEvent& event) { report(event); };
+}
+
+HttpService::~HttpService() {
+  for (auto& [k, l] : listeners_) l->close();
+  shared_->report = nullptr;  // connections may outlive the service by a callback or two
+  abort();
+}
+
+Result<std::unique_ptr<service::Staged>> HttpService::prepare(const config::Config& config,
+                                                              std::shared_ptr<const inventory::Inventory> hosts) {
+  const auto* section = configIn(config);
+  if (section == nullptr) return Error{"http: the configuration has no [http] section"};
+  auto staged = prepareSection(*section, std::move(hosts));
+  if (!staged) return staged.error();
+  return std::unique_ptr<service::Staged>(std::move(*staged));
+}
+
+Result<std::unique_ptr<HttpService::Staged>> HttpService::prepareSection(
+    const Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = std::make_unique<Staged>();
+  auto root = files::openRoot(config.root);
+  if (!root) return Error{fmt::format("[http] root {}: {}", config.root, root.error().message), root.error().code};
+  std::vector<config::SocketAddress> listen = config.listen;
+  if (listen.empty()) listen.push_back(config::SocketAddress{asio::ip::address_v4::any(), 80});
+  for (const auto& a : listen) {
+    std::string key = a.toString();
+    staged->wanted.insert(key);
+    if (listeners_.contains(key) || staged->fresh.contains(key)) continue;
+    auto l = std::make_unique<event::TcpListener>(loop_.io(), [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
+    if (auto r = l->listen(asio::ip::tcp::endpoint(a.address, a.port)); !r)
+      return Error{"[http] " + r.error().message, r.error().code};  // the staged object closes the others
+    staged->fresh.emplace(key, std::move(l));
+  }
+  staged->site = std::make_shared<const Site>(Site{config, std::move(*root), std::move(hosts)});
+  return staged;
+}
+
+Result<void> HttpService::apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
+  auto staged = prepareSection(config, std::move(hosts));
+  if (!staged) return staged.error();
+  commit(std::move(*staged));
+  return {};
+}
+
+void HttpService::commit(std::unique_ptr<service::Staged> base) noexcept {
+  auto& staged = static_cast<Staged&>(*base);
+  if (shared_->stopping) return;  // shutting down: the staged listeners close with it
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (!staged.wanted.contains(it->first)) {
+      PXD_INFO("http.listener_closed", "address={}", it->first);
+      it->second->close();
+      it = listeners_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [k, l] : staged.fresh) {
+    PXD_INFO("http.listening", "address={}", k);
+    l->start();
+    listeners_.emplace(k, std::move(l));
+  }
+  staged.fresh.clear();
+  shared_->site = staged.site;
+  PXD_INFO("http.applied", "root={} listeners={} per_host_rules={}", log::q(staged.site->config.root),
+           listeners_.size(), staged.site->config.perHost.size());
+}
+
+void HttpService::setRoute(std::string path, Route route) { shared_->routes[std::move(path)] = std::move(route); }
+
+void HttpService::accept(asio::ip::tcp::socket socket) {
+  auto& shared = *shared_;
+  ++shared.stats.connectionsAccepted;
+  std::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  const auto& config = shared.site->config;
+  auto refuse = [&](Drop why, std::string_view reason) {
+    shared.stats.drop(why);
+    PXD_DEBUG("http.connection_refused", "peer={} reason={}", remote.address().to_string(), reason);
+    socket.close(ec);
+  };
+  if (shared.stopping) return refuse(Drop::Shutdown, "shutdown");
+  if (shared.connections.size() >= config.maxConnections) return refuse(Drop::TooManyConnections, "too_many_connections");
+  auto& fromClient = shared.perClient[remote.address()];
+  if (fromClient >= config.maxConnectionsPerClient) {
+    if (fromClient == 0) shared.perClient.erase(remote.address());
+    return refuse(Drop::TooManyFromClient, "too_many_from_client");
+  }
+  auto ticket = loop_.gate().enter();
+  if (!ticket) {
+    if (fromClient == 0) shared.perClient.erase(remote.address());
+    return refuse(Drop::Shutdown, "shutdown");
+  }
+  ++fromClient;
+  const std::uint64_t id = shared.nextId++;
+  auto c = std::make_shared<Connection>(shared_, std::move(socket), std::move(*ticket), id, remote.address());
+  shared.connections[id] = c;
+  c->start();
+}
+
+void HttpService::stopAccepting() {
+  if (shared_->stopping) return;
+  shared_->stopping = true;
+  for (auto& [k, l] : listeners_) l->close();
+  listeners_.clear();
+  auto conns = shared_->connections;
+  for (auto& [id, w] : conns)
+    if (auto c = w.lock()) c->drain();
+}
+
+void HttpService::abort() {
+  auto conns = shared_->connections;
+  for (auto& [id, w] : conns)
+    if (auto c = w.lock()) c->abort(Drop::Shutdown);
+}
+
+std::vector<asio::ip::tcp::endpoint> HttpService::listenEndpoints() const {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& [k, l] : listeners_) out.push_back(l->localEndpoint());
+  return out;
+}
+
+std::vector<std::string> HttpService::endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& ep : listenEndpoints())
+    out.push_back(ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                                       : fmt::format("{}:{}", ep.address().to_string(), ep.port()));
+  return out;
+}
+
+void HttpService::collect(metrics::Writer& out) const {
+  collectMetrics(shared_->stats, shared_->connections.size(), shared_->sending, out);
+}
+
+}  // namespace pxedust::http

@@ -1,0 +1,123 @@
+// The HTTP service: boot files (kernels, initrds, iPXE scripts, UEFI HTTP Boot programs) from a
+// confined root, and the daemon's own pages (metrics, API) as routes.
+//
+// HTTP/1.1 with keep-alive and pipelined requests, GET and HEAD; one Range per request (206/416);
+// Last-Modified/ETag with If-None-Match, If-Modified-Since and If-Range (http/wire/range.hpp). File
+// bodies go out with sendfile(2) from the page cache, so a thousand clients fetching one initrd cost
+// one copy in memory and no copy through user space. Files come from the same kind of root and
+// per-host rules as TFTP (files/files.hpp): the kernel refuses any escape from the root.
+//
+// What one client may hold (each refusal counted in pxedust_http_drops_total):
+//   connections      max_connections in all, max_connections_per_client per address: beyond
+//                    either, a new connection is closed at once
+//   a request head   http::wire::Limits (8 KiB request line, 16 KiB head, 64 fields): 414/431
+//   time             header_timeout for a head once its first byte came (slow-loris: 408),
+//                    idle_timeout between requests, send_timeout without progress while sending
+//   the loop         a response to a fast client yields to the loop every 4 MiB
+// Known limit: sendfile runs on the loop, so a file not in the page cache makes the loop wait for
+// the disk (nginx without `aio threads` does the same); boot files are read by every host and stay
+// cached, and each file is read ahead (POSIX_FADV_WILLNEED) when it is opened.
+//
+// Routes (setRoute) answer exact paths with a generated body; they take precedence over files.
+// The daemon adds /metrics and the API there, so the service knows nothing of either.
+//
+// prepare() opens the new root and binds new listeners; commit() swaps them in (the reload contract
+// of service/service.hpp). Connections in flight keep the root and settings they started with
+// until their current response ends.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.hpp"
+#include "common/result.hpp"
+#include "event/loop.hpp"
+#include "event/udp.hpp"
+#include "http/config.hpp"
+#include "http/stats.hpp"
+#include "http/wire/request.hpp"
+#include "inventory/inventory.hpp"
+#include "service/service.hpp"
+
+namespace pxedust::http {
+
+// A generated response (a route's answer).
+struct Reply {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> fields;  // extra header fields
+};
+// Called on the loop thread with the request and its body (empty for GET/HEAD).
+using Route = std::function<Reply(const wire::Request& request, std::string_view body)>;
+
+class Connection;
+
+// What requests are served from. commit() replaces it; a connection holds the one its response
+// started with.
+struct Site {
+  Config config;
+  UniqueFd root;
+  std::shared_ptr<const inventory::Inventory> hosts;
+};
+
+// The service's state that connections share (they outlive a commit, not the service).
+struct Shared {
+  explicit Shared(event::Loop& l) : loop(l) {}
+  event::Loop& loop;
+  std::shared_ptr<const Site> site;
+  std::map<std::string, Route, std::less<>> routes;
+  HttpStats stats;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  std::map<asio::ip::address, std::uint32_t> perClient;
+  std::size_t sending = 0;  // responses with a body in flight
+  std::uint64_t nextId = 1;
+  bool stopping = false;
+  std::function<void(const boot::FileEvent&)> report;  // the service's event sink
+};
+
+class HttpService final : public service::Service {
+ public:
+  explicit HttpService(event::Loop& loop);
+  ~HttpService() override;
+  HttpService(const HttpService&) = delete;
+  HttpService& operator=(const HttpService&) = delete;
+
+  [[nodiscard]] std::string_view name() const override { return "http"; }
+  Result<std::unique_ptr<service::Staged>> prepare(const config::Config& config,
+                                                   std::shared_ptr<const inventory::Inventory> hosts) override;
+  void commit(std::unique_ptr<service::Staged> staged) noexcept override;
+  void stopAccepting() override;
+  void abort() override;
+  [[nodiscard]] bool busy() const override { return !shared_->connections.empty(); }
+  [[nodiscard]] std::vector<std::string> endpoints() const override;
+  void collect(metrics::Writer& out) const override;
+
+  // prepare() + commit() of the [http] section alone (tests).
+  Result<void> apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
+
+  // Answers GET and HEAD of exactly `path` (other methods too when the route says so) with `route`.
+  void setRoute(std::string path, Route route);
+
+  [[nodiscard]] const HttpStats& stats() const { return shared_->stats; }
+  [[nodiscard]] std::size_t openConnections() const { return shared_->connections.size(); }
+  [[nodiscard]] std::size_t responsesInFlight() const { return shared_->sending; }
+  [[nodiscard]] std::vector<asio::ip::tcp::endpoint> listenEndpoints() const;
+
+ private:
+  struct Staged;
+  Result<std::unique_ptr<Staged>> prepareSection(const Config& config,
+                                                 std::shared_ptr<const inventory::Inventory> hosts);
+  void accept(asio::ip::tcp::socket socket);
+
+  event::Loop& loop_;
+  std::shared_ptr<Shared> shared_;
+  std::map<std::string, std::unique_ptr<event::TcpListener>> listeners_;  // by "addr:port"
+};
+
+}  // namespace pxedust::http

@@ -1,0 +1,45 @@
+#include "http/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "config/tests/errors.hpp"
+
+namespace pxedust::http {
+namespace {
+
+config::Config load(const std::string& text) { return config::loadString(text, "t.toml", {schema()}); }
+
+TEST(HttpConfig, DefaultsAndKeys) {
+  auto c = load(R"(
+[http]
+root = "/srv/boot"
+listen = ["127.0.0.1:8080"]
+max_connections_per_client = 4
+header_timeout = 2.5
+per_host = [{ request = "/boot.ipxe", file = "hosts/{name}.ipxe" }]
+)");
+  const auto* h = configIn(c);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->root, "/srv/boot");
+  ASSERT_EQ(h->listen.size(), 1u);
+  EXPECT_EQ(h->listen[0].port, 8080);
+  EXPECT_EQ(h->maxConnectionsPerClient, 4u);
+  EXPECT_EQ(h->maxConnections, 4096u);
+  EXPECT_EQ(h->headerTimeout, std::chrono::milliseconds(2500));
+  ASSERT_EQ(h->perHost.size(), 1u);
+  EXPECT_EQ(h->perHost[0].request, "boot.ipxe");
+  EXPECT_EQ(configIn(load("")), nullptr);
+}
+
+std::string errorOf(std::string_view text) { return config::testing::errorOf(text, {schema()}, "t.toml"); }
+
+TEST(HttpConfig, ErrorsNameTheKey) {
+  EXPECT_NE(errorOf("[http]\nlisten = [\"127.0.0.1:80\"]\n").find("http.root"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nmax_connections = 0\n").find("max_connections"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nper_host = [{ request = \"a\", file = \"{nope}\" }]\n").find("template"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nbogus = 1\n").find("bogus"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pxedust::http

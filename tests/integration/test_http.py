@@ -1,0 +1,336 @@
+"""HTTP against the clients users run: curl (whole files, ranges, conditional requests, keep-alive)
+and wrk (load), plus a raw-socket client for the bad input curl will not send; pxedust started as a
+process on 127.0.0.1 (port 0, read back from daemon.json). Every download is checked byte for byte.
+A missing tool makes its test skip, not fail."""
+
+import hashlib
+import os
+import random
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pxedust_daemon  # noqa: E402
+import pxedust_state  # noqa: E402
+
+PXEDUST = os.environ.get("PXEDUST_BIN", "build/asan/bin/pxedust")
+LOOPBACK = "127.0.0.1"
+
+
+def have(*tools):
+    return all(shutil.which(t) for t in tools)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Server:
+    """pxedust serve with an [http] section on 127.0.0.1:0 over a root with a 30 MiB "initrd", a small
+    script and a per-host file for host alpha (127.0.0.1)."""
+
+    def __init__(self, http_extra=""):
+        self.dir = tempfile.mkdtemp(prefix="pxedust-http-")
+        self.root = os.path.join(self.dir, "root")
+        os.makedirs(os.path.join(self.root, "hosts", "alpha"))
+        rng = random.Random(7)
+        self.files = {"initrd.img": rng.randbytes(30 << 20), "boot.ipxe": b"#!ipxe\necho shared\n",
+                      "hosts/alpha/boot.ipxe": b"#!ipxe\necho alpha\n", "empty": b""}
+        for name, data in self.files.items():
+            with open(os.path.join(self.root, name), "wb") as f:
+                f.write(data)
+        self.config = os.path.join(self.dir, "pxedust.toml")
+        with open(self.config, "w") as f:
+            f.write(f"""[storage]
+dir = "{self.dir}/store"
+[http]
+listen = ["{LOOPBACK}:0"]
+root = "{self.root}"
+per_host = [{{ request = "boot.ipxe", file = "hosts/{{name}}/boot.ipxe" }}]
+{http_extra}
+[[host]]
+name = "alpha"
+ip = "{LOOPBACK}"
+""")
+        self.daemon = pxedust_daemon.Daemon(PXEDUST, self.config, self.dir)
+
+    def start(self):
+        self.daemon.start(services=("http",))
+        self.host, self.port = self.daemon.endpoint("http")
+        return self
+
+    def url(self, path):
+        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
+
+    def close(self):
+        self.daemon.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ServerCase(unittest.TestCase):
+    http_extra = ""
+
+    def setUp(self):
+        if not os.path.exists(PXEDUST):
+            self.skipTest(f"no pxedust binary at {PXEDUST}")
+        self.server = Server(self.http_extra).start()
+        self.out = tempfile.mkdtemp(prefix="pxedust-http-out-")
+
+    def tearDown(self):
+        log = self.server.daemon.log_tail()
+        self.server.close()
+        shutil.rmtree(self.out, ignore_errors=True)
+        if any(e for e in (self._outcome.result.errors + self._outcome.result.failures) if e[0] is self):
+            print(log, file=sys.stderr)
+
+    def curl(self, *args, check=True):
+        p = subprocess.run(["curl", "-sS", "--max-time", "60", *args], capture_output=True, timeout=90)
+        if check and p.returncode != 0:
+            self.fail(f"curl {' '.join(args)}: {p.returncode} {p.stderr.decode(errors='replace')}")
+        return p
+
+    def status_of(self, *args):
+        p = self.curl("-o", "/dev/null", "-w", "%{http_code}", *args)
+        return int(p.stdout)
+
+
+class Curl(ServerCase):
+    def setUp(self):
+        if not have("curl"):
+            self.skipTest("curl not installed")
+        super().setUp()
+
+    def test_whole_files_byte_for_byte_on_one_connection(self):
+        # Several URLs in one curl run share its connection (keep-alive): -w says how many it opened.
+        outs = [os.path.join(self.out, f"f{i}") for i in range(3)]
+        p = self.curl(self.server.url("initrd.img"), "-o", outs[0], self.server.url("boot.ipxe"), "-o", outs[1],
+                      self.server.url("empty"), "-o", outs[2], "-w", "%{num_connects} ")
+        self.assertEqual(p.stdout.split(), [b"1", b"0", b"0"])
+        with open(outs[0], "rb") as f:
+            self.assertEqual(sha256(f.read()), sha256(self.server.files["initrd.img"]))
+        with open(outs[1], "rb") as f:
+            self.assertEqual(f.read(), b"#!ipxe\necho alpha\n")  # 127.0.0.1 is host alpha: its own file
+        self.assertEqual(os.path.getsize(outs[2]), 0)
+
+    def test_ranges_and_resume(self):
+        data = self.server.files["initrd.img"]
+        p = self.curl("-r", "1000-1999", self.server.url("initrd.img"))
+        self.assertEqual(p.stdout, data[1000:2000])
+        p = self.curl("-r", "-512", self.server.url("initrd.img"))
+        self.assertEqual(p.stdout, data[-512:])
+        # A download cut off and resumed with -C - (a Range from the size on disk) ends up whole.
+        part = os.path.join(self.out, "part")
+        with open(part, "wb") as f:
+            f.write(data[:12345])
+        self.curl("-C", "-", "-o", part, self.server.url("initrd.img"))
+        with open(part, "rb") as f:
+            self.assertEqual(sha256(f.read()), sha256(data))
+        self.assertEqual(self.status_of("-r", f"{len(data)}-", self.server.url("initrd.img")), 416)
+        self.assertEqual(self.status_of("-H", "Range: bytes=5-1", self.server.url("boot.ipxe")), 200)
+        self.assertEqual(self.status_of("-H", "Range: bytes=0-1,5-6", self.server.url("boot.ipxe")), 200)
+
+    def test_conditional_requests(self):
+        head = self.curl("-I", self.server.url("initrd.img")).stdout.decode()
+        self.assertRegex(head, r"HTTP/1.1 200")
+        self.assertIn(f"Content-Length: {30 << 20}", head)
+        etag = re.search(r"ETag: (\S+)", head).group(1)
+        modified = re.search(r"Last-Modified: (.+?)\r", head).group(1)
+        self.assertEqual(self.status_of("-H", f"If-None-Match: {etag}", self.server.url("initrd.img")), 304)
+        self.assertEqual(self.status_of("-H", f"If-Modified-Since: {modified}", self.server.url("initrd.img")), 304)
+        # curl -z: a conditional GET by the file's own time.
+        self.assertEqual(self.status_of("-H", "If-None-Match: \"other\"", self.server.url("initrd.img")), 200)
+        p = self.curl("-r", "0-9", "-H", "If-Range: \"stale\"", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                      self.server.url("initrd.img"))
+        self.assertEqual(p.stdout.decode(), f"200 {30 << 20}")
+
+    def test_refusals(self):
+        self.assertEqual(self.status_of(self.server.url("missing")), 404)
+        self.assertEqual(self.status_of("--path-as-is", self.server.url("/../../etc/passwd")), 403)
+        self.assertEqual(self.status_of("--path-as-is", self.server.url("/%2e%2e/%2e%2e/etc/passwd")), 403)
+        self.assertEqual(self.status_of(self.server.url("hosts")), 404)  # a directory
+        self.assertEqual(self.status_of("-X", "DELETE", self.server.url("boot.ipxe")), 405)
+        self.assertEqual(self.status_of("--http1.0", self.server.url("boot.ipxe")), 200)
+
+    def test_boot_events_and_metrics(self):
+        self.curl("-o", "/dev/null", self.server.url("boot.ipxe"))
+        event = self.server.daemon.wait_event("alpha", "file.completed", requested="boot.ipxe")
+        self.assertEqual(event["protocol"], "http")
+        self.assertEqual(event["served"], "hosts/alpha/boot.ipxe")
+        self.assertEqual(self.server.daemon.host("alpha")["stage"], "boot_program")
+        m = self.server.daemon.metrics()
+        self.assertGreaterEqual(m['pxedust_http_responses_total{code="200"}'], 1)
+        self.assertGreaterEqual(m["pxedust_http_files_completed_total"], 1)
+
+
+class Api(ServerCase):
+    """The daemon's pages on the same service: /metrics (checked by promtool), /api/v1/status and
+    /api/v1/hosts, read-only."""
+
+    def setUp(self):
+        if not have("curl"):
+            self.skipTest("curl not installed")
+        super().setUp()
+
+    def test_metrics_pass_promtool(self):
+        if not have("promtool"):
+            self.skipTest("promtool (package prometheus) not installed")
+        self.curl("-o", "/dev/null", self.server.url("initrd.img"))
+        p = self.curl("-D", "-", self.server.url("metrics"))
+        text = p.stdout.decode()
+        self.assertIn("Content-Type: text/plain; version=0.0.4", text)
+        body = text.split("\r\n\r\n", 1)[1]
+        self.assertIn("pxedust_http_sent_bytes_total", body)
+        check = subprocess.run(["promtool", "check", "metrics"], input=body.encode(), capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
+
+    def test_status_and_hosts(self):
+        import json
+        status = json.loads(self.curl(self.server.url("api/v1/status")).stdout)
+        self.assertEqual(status["state"], "running")
+        self.assertEqual(status["pid"], self.server.daemon.proc.pid)
+        self.assertIn("http", status["services"])
+        self.curl("-o", "/dev/null", self.server.url("boot.ipxe"))
+        self.server.daemon.wait_event("alpha", "file.completed", requested="boot.ipxe")
+        hosts = pxedust_state.wait_for(
+            "alpha's file in /api/v1/hosts",
+            lambda: [h for h in json.loads(self.curl(self.server.url("api/v1/hosts")).stdout)["hosts"]
+                     if h["name"] == "alpha" and h["last_file"] == "hosts/alpha/boot.ipxe"])
+        self.assertEqual(hosts[0]["stage"], "boot_program")
+        self.assertEqual(self.status_of("-X", "POST", self.server.url("api/v1/hosts")), 405)
+
+
+class BadInput(ServerCase):
+    """What curl will not send, from a raw socket: each gets its status (or a closed connection), and a
+    download running beside them all completes intact."""
+    http_extra = "header_timeout = 1\nmax_connections_per_client = 2000"
+
+    def exchange(self, data, read_timeout=5):
+        s = socket.create_connection((self.server.host, self.server.port), timeout=read_timeout)
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (ConnectionResetError, socket.timeout):
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        finally:
+            s.close()
+
+    def status(self, data):
+        reply = self.exchange(data)
+        m = re.match(rb"HTTP/1.1 (\d{3}) ", reply)
+        return int(m.group(1)) if m else None
+
+    def test_bad_requests_beside_a_download(self):
+        data = self.server.files["initrd.img"]
+        result = {}
+
+        def download():
+            p = subprocess.run(["curl", "-sS", "--limit-rate", "10M", self.server.url("initrd.img")],
+                               capture_output=True, timeout=120)
+            result["sha"] = sha256(p.stdout)
+
+        t = threading.Thread(target=download)
+        if have("curl"):
+            t.start()
+        cases = [
+            (b"GARBAGE\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 100_000 + b"\r\n\r\n", 431),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(10_000)) + b"\r\n", 431),
+            (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n", 414),
+            (b"GET /boot.ipxe\x00 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", 403),
+            (b"GET /%2e%2e/etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", 403),
+            (b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nRange: bytes=-0\r\n\r\n", 416),
+            (b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nRange: bytes=99999999999999999999999-\r\n\r\n", 200),
+            (b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nRange: bytes=5-1\r\n\r\n", 200),
+            (b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1,3-4\r\n\r\n", 200),
+            (b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+            (b"GET /boot.ipxe HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET /boot.ipxe HTTP/1.1\r\n\r\n", 400),  # no Host
+            (b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n", 400),
+        ]
+        for request, want in cases:
+            with self.subTest(request=request[:50]):
+                self.assertEqual(self.status(request), want)
+        # Slow-loris: a head that never ends gets 408 after header_timeout; it holds nothing meanwhile.
+        s = socket.create_connection((self.server.host, self.server.port), timeout=10)
+        s.sendall(b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\n")
+        started = time.monotonic()
+        reply = s.recv(4096)
+        s.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 408 "), reply[:40])
+        self.assertLess(time.monotonic() - started, 8)
+        # 1,000 idle connections, then a request on a fresh one is answered at once.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 1100 <= hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        idle = [socket.create_connection((self.server.host, self.server.port)) for _ in range(1000)]
+        try:
+            self.assertEqual(self.status(b"GET /boot.ipxe HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 200)
+            m = self.server.daemon.metrics()
+            self.assertGreaterEqual(m["pxedust_http_connections_open"], 1000)
+        finally:
+            for c in idle:
+                c.close()
+        if t.is_alive() or "sha" in result:
+            t.join()
+            self.assertEqual(result["sha"], sha256(data))
+        m = self.server.daemon.metrics()
+        self.assertGreaterEqual(m['pxedust_http_drops_total{reason="bad_request"}'], 10)
+        self.assertEqual(m['pxedust_http_drops_total{reason="header_timeout"}'], 1)
+        self.assertTrue(self.server.daemon.running())
+
+    def test_memory_stays_bounded(self):
+        # Many connections each sending a head up to just under the limit: the server's RSS grows by
+        # no more than the heads it holds (16 KiB each), not by what was sent.
+        def rss_kib():
+            with open(f"/proc/{self.server.daemon.proc.pid}/status") as f:
+                return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        before = rss_kib()
+        conns = []
+        for _ in range(200):
+            c = socket.create_connection((self.server.host, self.server.port))
+            c.sendall(b"GET / HTTP/1.1\r\nX: " + b"a" * 15_000)
+            conns.append(c)
+        time.sleep(0.5)  # let the server read what was sent (no later byte depends on it)
+        grown = rss_kib() - before
+        for c in conns:
+            c.close()
+        self.assertLess(grown, 200 * 64, f"RSS grew by {grown} KiB for 200 connections")
+
+
+class Load(ServerCase):
+    """wrk with keep-alive over 50 connections for a few seconds: no error, no non-2xx answer."""
+
+    def test_wrk(self):
+        if not have("wrk"):
+            self.skipTest("wrk not installed")
+        p = subprocess.run(["wrk", "-t", "2", "-c", "50", "-d", "3s", self.server.url("boot.ipxe")],
+                           capture_output=True, timeout=60)
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, out + p.stderr.decode())
+        self.assertNotIn("Non-2xx", out)
+        self.assertNotIn("Socket errors", out)
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        self.assertGreater(requests, 0)
+        m = self.server.daemon.metrics()
+        self.assertGreaterEqual(m['pxedust_http_responses_total{code="200"}'], requests)
+
+
+if __name__ == "__main__":
+    unittest.main()
