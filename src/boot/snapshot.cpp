@@ -1,69 +1,124 @@
-// The JSON snapshot (snapshot.hpp): one function per object, keys as documented there.
+// The JSON snapshot (snapshot.hpp), written as text: keys in document order, one host per line.
+// Texts are valid UTF-8 (the tracker bounds every peer text, config names are TOML strings), so
+// escaping is the JSON string rules alone.
 #include "boot/snapshot.hpp"
 
 #include <ctime>
+#include <functional>
+#include <iterator>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace pxedust::boot {
 
-using nlohmann::json;
+namespace {
 
-std::string rfc3339(TimePoint time) {
+void appendRfc3339(std::string& out, TimePoint time) {
   using namespace std::chrono;
   const auto seconds = floor<std::chrono::seconds>(time);
   const auto millis = duration_cast<milliseconds>(time - seconds).count();
   const std::time_t t = Clock::to_time_t(seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  fmt::format_to(std::back_inserter(out), "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\"", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
-namespace {
-
-json timeOrNull(const std::optional<TimePoint>& time) { return time ? json(rfc3339(*time)) : json(nullptr); }
-json textOrNull(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
-
-void putText(json& out, const char* key, const std::string& text) {
-  if (!text.empty()) out[key] = text;
+void appendString(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20)
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        else
+          out += c;
+    }
+  }
+  out += '"';
 }
-void putIp(json& out, const char* key, const std::optional<Ipv4>& ip) {
-  if (ip) out[key] = ip->toString();
-}
+
+// Members of one object: the separators and key quoting in one place.
+class Object {
+ public:
+  explicit Object(std::string& out) : out_(out) { out_ += '{'; }
+  ~Object() { out_ += '}'; }
+  Object(const Object&) = delete;
+  Object& operator=(const Object&) = delete;
+
+  std::string& key(std::string_view name) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += name;
+    out_ += "\":";
+    return out_;
+  }
+  void text(std::string_view name, std::string_view value) { appendString(key(name), value); }
+  void textOrNull(std::string_view name, std::string_view value) {
+    if (value.empty())
+      key(name) += "null";
+    else
+      text(name, value);
+  }
+  void textIfAny(std::string_view name, std::string_view value) {
+    if (!value.empty()) text(name, value);
+  }
+  void number(std::string_view name, std::uint64_t value) { fmt::format_to(std::back_inserter(key(name)), "{}", value); }
+  void boolean(std::string_view name, bool value) { key(name) += value ? "true" : "false"; }
+  void time(std::string_view name, TimePoint value) { appendRfc3339(key(name), value); }
+  void timeOrNull(std::string_view name, const std::optional<TimePoint>& value) {
+    if (value)
+      time(name, *value);
+    else
+      key(name) += "null";
+  }
+  void ip(std::string_view name, const std::optional<Ipv4>& value) {
+    if (value) text(name, value->toString());
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
 
 struct EventDetails {
-  json& out;
+  Object& o;
   void operator()(const DhcpEvent& e) const {
-    out["mac"] = e.mac.toString();
-    putIp(out, "ip", e.ip);
-    if (e.arch) out["arch"] = *e.arch;
-    putText(out, "vendor_class", e.vendorClass);
-    putIp(out, "relay", e.relay);
-    putText(out, "host_name", e.hostName);
+    o.text("mac", e.mac.toString());
+    o.ip("ip", e.ip);
+    if (e.arch) o.number("arch", *e.arch);
+    o.textIfAny("vendor_class", e.vendorClass);
+    o.ip("relay", e.relay);
+    o.textIfAny("host_name", e.hostName);
   }
   void operator()(const ProxyDhcpEvent& e) const {
-    out["mac"] = e.mac.toString();
-    out["boot_file"] = e.bootFile;
-    putIp(out, "ip", e.ip);
+    o.text("mac", e.mac.toString());
+    o.text("boot_file", e.bootFile);
+    o.ip("ip", e.ip);
   }
   void operator()(const FileEvent& e) const {
-    out["protocol"] = protocolName(e.protocol);
-    out["client"] = e.client.toString();
-    out["requested"] = e.requested;
-    if (e.served != e.requested) putText(out, "served", e.served);
-    out["bytes"] = e.bytes;
-    putText(out, "reason", e.reason);
-    if (e.blksize) out["blksize"] = *e.blksize;
-    if (e.windowsize) out["windowsize"] = *e.windowsize;
+    o.text("protocol", protocolName(e.protocol));
+    o.text("client", e.client.toString());
+    o.text("requested", e.requested);
+    if (e.served != e.requested) o.textIfAny("served", e.served);
+    o.number("bytes", e.bytes);
+    o.textIfAny("reason", e.reason);
+    if (e.blksize) o.number("blksize", *e.blksize);
+    if (e.windowsize) o.number("windowsize", *e.windowsize);
   }
   void operator()(const DiskEvent& e) const {
-    out["protocol"] = protocolName(e.protocol);
-    out["client"] = e.client.toString();
-    putText(out, "host", e.hostName);
-    putText(out, "initiator", e.initiator);
-    putText(out, "reason", e.reason);
+    o.text("protocol", protocolName(e.protocol));
+    o.text("client", e.client.toString());
+    o.textIfAny("host", e.hostName);
+    o.textIfAny("initiator", e.initiator);
+    o.textIfAny("reason", e.reason);
   }
 };
 
@@ -72,62 +127,121 @@ std::string_view diskStateName(const DiskState& disk) {
   return disk.sessions > 0 ? "logged_in" : "logged_out";
 }
 
-json diskJson(const DiskState& disk) {
-  json out = {{"protocol", protocolName(disk.protocol)},
-              {"host", disk.hostName},
-              {"initiator", disk.initiator},
-              {"sessions", disk.sessions},
-              {"state", diskStateName(disk)},
-              {"since", rfc3339(disk.since)}};
-  putText(out, "reason", disk.reason);
-  return out;
+void appendDisk(std::string& out, const DiskState& disk) {
+  Object o(out);
+  o.text("protocol", protocolName(disk.protocol));
+  o.text("host", disk.hostName);
+  o.text("initiator", disk.initiator);
+  o.number("sessions", disk.sessions);
+  o.text("state", diskStateName(disk));
+  o.time("since", disk.since);
+  o.textIfAny("reason", disk.reason);
+}
+
+void appendEvent(std::string& out, const Event& event) {
+  Object o(out);
+  o.time("time", event.time);
+  o.text("kind", kindName(event));
+  std::visit(EventDetails{o}, event.what);
+}
+
+void appendDocument(std::string& out, const TrackerCopy& copy, std::string_view extra,
+                    const std::function<void(const std::shared_ptr<const HostState>&)>& host) {
+  out += "{\"generation\":";
+  fmt::format_to(std::back_inserter(out), "{}", copy.generation);
+  out += ",\"time\":";
+  appendRfc3339(out, copy.time);
+  out += ",\"stages\":";
+  {
+    Object stages(out);
+    for (const auto& [stage, count] : copy.stages) stages.number(stage, count);
+  }
+  if (!extra.empty()) {
+    out += ',';
+    out += extra;
+  }
+  out += ",\"hosts\":[";
+  for (std::size_t i = 0; i < copy.hosts.size(); ++i) {
+    out += i == 0 ? "\n" : ",\n";
+    host(copy.hosts[i]);
+  }
+  out += "\n]}\n";
 }
 
 }  // namespace
 
-json eventJson(const Event& event) {
-  json out = {{"time", rfc3339(event.time)}, {"kind", kindName(event)}};
-  std::visit(EventDetails{out}, event.what);
-  return out;
+std::string rfc3339(TimePoint time) {
+  std::string out;
+  appendRfc3339(out, time);
+  return out.substr(1, out.size() - 2);
 }
 
-json hostJson(const HostState& host) {
-  json events = json::array();
-  for (const auto& event : host.events) events.push_back(eventJson(event));
+void appendHostJson(std::string& out, const HostState& host) {
   const bool seen = host.stage != Stage::Unseen;
-  return {
-      {"name", textOrNull(host.name)},
-      {"configured", host.configured},
-      {"mac", host.mac ? json(host.mac->toString()) : json(nullptr)},
-      {"ip", host.ip ? json(host.ip->toString()) : json(nullptr)},
-      {"stage", stageName(host.stage)},
-      {"stage_since", seen ? json(rfc3339(host.stageSince)) : json(nullptr)},
-      {"failure", host.stage == Stage::Failed ? textOrNull(host.failure) : json(nullptr)},
-      {"boot_started", timeOrNull(host.bootStarted)},
-      {"last_seen", timeOrNull(host.lastSeen)},
-      {"boots", host.boots},
-      {"failures", host.failures},
-      {"last_file", textOrNull(host.lastFile)},
-      {"disk", host.disk ? diskJson(*host.disk) : json(nullptr)},
-      {"events", std::move(events)},
-  };
+  Object o(out);
+  o.textOrNull("name", host.name);
+  o.boolean("configured", host.configured);
+  if (host.mac)
+    o.text("mac", host.mac->toString());
+  else
+    o.key("mac") += "null";
+  if (host.ip)
+    o.text("ip", host.ip->toString());
+  else
+    o.key("ip") += "null";
+  o.text("stage", stageName(host.stage));
+  o.timeOrNull("stage_since", seen ? std::optional(host.stageSince) : std::nullopt);
+  o.textOrNull("failure", host.stage == Stage::Failed ? std::string_view(host.failure) : std::string_view());
+  o.timeOrNull("boot_started", host.bootStarted);
+  o.timeOrNull("last_seen", host.lastSeen);
+  o.number("boots", host.boots);
+  o.number("failures", host.failures);
+  o.textOrNull("last_file", host.lastFile);
+  if (host.disk)
+    appendDisk(o.key("disk"), *host.disk);
+  else
+    o.key("disk") += "null";
+  std::string& events = o.key("events");
+  events += '[';
+  bool first = true;
+  for (const auto& event : host.events) {
+    if (!first) events += ',';
+    first = false;
+    appendEvent(events, event);
+  }
+  events += ']';
 }
 
 TrackerCopy copyOf(const Tracker& tracker) {
   return {tracker.generation(), tracker.now(), tracker.stageCounts(), tracker.sharedHosts()};
 }
 
-json snapshot(const TrackerCopy& copy) {
-  json stages = json::object();
-  for (const auto& [stage, count] : copy.stages) stages[std::string(stage)] = count;
-  json hosts = json::array();
-  for (const auto& host : copy.hosts) hosts.push_back(hostJson(*host));
-  return {{"generation", copy.generation},
-          {"time", rfc3339(copy.time)},
-          {"stages", std::move(stages)},
-          {"hosts", std::move(hosts)}};
+const std::string& SnapshotWriter::render(const TrackerCopy& copy, std::string_view extra) {
+  std::unordered_map<std::uint64_t, Cached> next;
+  next.reserve(copy.hosts.size());
+  out_.clear();  // keeps its capacity: no new pages for the next render
+  appendDocument(out_, copy, extra, [&](const std::shared_ptr<const HostState>& state) {
+    auto [slot, added] = next.try_emplace(state->id);
+    if (added) {
+      if (auto old = cache_.find(state->id); old != cache_.end() && old->second.version == state->version) {
+        slot->second = std::move(old->second);
+      } else {
+        slot->second.version = state->version;
+        appendHostJson(slot->second.text, *state);
+      }
+    }
+    out_ += slot->second.text;
+  });
+  cache_ = std::move(next);  // states no longer in the tracker are let go
+  return out_;
 }
 
-json snapshot(const Tracker& tracker) { return snapshot(copyOf(tracker)); }
+nlohmann::json snapshot(const TrackerCopy& copy) {
+  std::string text;
+  appendDocument(text, copy, {}, [&](const std::shared_ptr<const HostState>& state) { appendHostJson(text, *state); });
+  return nlohmann::json::parse(text);
+}
+
+nlohmann::json snapshot(const Tracker& tracker) { return snapshot(copyOf(tracker)); }
 
 }  // namespace pxedust::boot

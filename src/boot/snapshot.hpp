@@ -1,9 +1,11 @@
-// The tracker's state as JSON: what the daemon writes to its state file, and later what the HTTP
-// API serves and the dashboard draws. Key names are stable; new keys may be added, none renamed.
+// The tracker's state as JSON: what the daemon writes to its state file and the HTTP API serves
+// (/api/v1/hosts), and the dashboard will draw. Key names are stable; new keys may be added, none
+// renamed. Written as text straight from the state (no JSON tree), one host per line.
 //
 //   {
 //     "generation": 42,                          Tracker::generation() at the snapshot
-//                                                (the daemon's hosts.json adds "pid": the writer's)
+//                                                (the daemon's hosts.json adds "pid": the writer's,
+//                                                before "hosts")
 //     "time": "2026-11-22T14:50:51.123Z",        the tracker's clock (RFC 3339, UTC, milliseconds)
 //     "stages": {"unseen": 1, "dhcp": 0, ...},   hosts in each stage, every stage present
 //     "hosts": [                                 configured in config order, then unknown clients,
@@ -40,19 +42,21 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "boot/event.hpp"
 #include "boot/tracker.hpp"
 
 namespace pxedust::boot {
 
-nlohmann::json snapshot(const Tracker& tracker);
-
-// What a snapshot is made of, taken off the tracker: the copy is taken on the loop (it shares each
-// host's state, copied on write by the tracker: 10,000 hosts well under a millisecond), the JSON
-// made from it on another thread (the same hosts: ~250 ms), so a big hosts.json does not stop the
-// loop that answers DHCP.
+// What a snapshot is made of, taken off the tracker on the loop: it shares each host's state (the
+// tracker copies a host on write), so taking it costs a pointer per host, and the text is made
+// from it on another thread while the loop goes on.
 struct TrackerCopy {
   std::uint64_t generation = 0;
   TimePoint time;
@@ -60,9 +64,32 @@ struct TrackerCopy {
   std::vector<std::shared_ptr<const HostState>> hosts;
 };
 TrackerCopy copyOf(const Tracker& tracker);
+
+// Makes snapshot text, reusing each host's text from the previous render while the host's state
+// has the same id and version (tracker.hpp). A render costs the hosts that changed since the last
+// one plus one copy of the text: 10,000 hosts with 15 events each take ~250 ms in full and ~7 ms
+// when none changed. One thread at a time.
+class SnapshotWriter {
+ public:
+  // `extra`: members for the top level, as JSON text (`"pid":123`), or empty. The text stays
+  // valid until the next render.
+  const std::string& render(const TrackerCopy& copy, std::string_view extra = {});
+
+ private:
+  struct Cached {
+    std::uint64_t version = 0;
+    std::string text;
+  };
+  std::unordered_map<std::uint64_t, Cached> cache_;  // by HostState::id
+  std::string out_;
+};
+
+// The whole snapshot as one JSON value (tests, and readers of a few hosts).
+nlohmann::json snapshot(const Tracker& tracker);
 nlohmann::json snapshot(const TrackerCopy& copy);
-nlohmann::json hostJson(const HostState& host);
-nlohmann::json eventJson(const Event& event);
+
+// One host's object, appended to `out`.
+void appendHostJson(std::string& out, const HostState& host);
 
 // RFC 3339 in UTC with milliseconds: "2026-11-22T14:50:51.123Z".
 std::string rfc3339(TimePoint time);

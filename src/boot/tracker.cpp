@@ -6,7 +6,9 @@
 //
 // Each host's state is held by a shared pointer and copied on write: a snapshot (copyOf) shares
 // the states as they are (10,000 hosts: a pointer each, well under a millisecond on the loop), and
-// the first change to a host that a snapshot still holds copies that one host (own()).
+// the first change to a host that a snapshot still holds copies that one host (own()). Every write
+// access also moves the state's version, so a writer of snapshot text can tell a host it rendered
+// already without holding on to its state (which would make every change a copy).
 #include "boot/tracker.hpp"
 
 #include <algorithm>
@@ -46,14 +48,7 @@ HostState configuredState(const inventory::Host& host) {
   return state;
 }
 
-std::vector<std::shared_ptr<HostState>> configuredStates(const inventory::Inventory& inventory) {
-  std::vector<std::shared_ptr<HostState>> states;
-  states.reserve(inventory.hosts().size());
-  for (const auto& host : inventory.hosts()) states.push_back(std::make_shared<HostState>(configuredState(host)));
-  return states;
-}
-
-// The state behind `held`, for writing: copied first if a snapshot shares it.
+// The state behind `held`, for writing: copied first if a snapshot shares it, and its version moved.
 HostState& own(std::shared_ptr<HostState>& held) {
   if (held.use_count() != 1) {
     held = std::make_shared<HostState>(std::as_const(*held));
@@ -61,6 +56,7 @@ HostState& own(std::shared_ptr<HostState>& held) {
     // The snapshot that last shared it let go on another thread: see its reads as done.
     std::atomic_thread_fence(std::memory_order_acquire);
   }
+  ++held->version;
   return *held;
 }
 
@@ -106,17 +102,28 @@ Tracker::Tracker(std::shared_ptr<const inventory::Inventory> inventory, Now cloc
   configured_ = configuredStates(*inventory_);
 }
 
+std::vector<std::shared_ptr<HostState>> Tracker::configuredStates(const inventory::Inventory& inventory) {
+  std::vector<std::shared_ptr<HostState>> states;
+  states.reserve(inventory.hosts().size());
+  for (const auto& host : inventory.hosts()) {
+    states.push_back(std::make_shared<HostState>(configuredState(host)));
+    states.back()->id = nextId_++;
+  }
+  return states;
+}
+
 void Tracker::record(const Event& event) {
   Event stamped = event;
   stamped.time = clock_();
   boundTexts(stamped, options_.maxText);
-  std::visit([&](const auto& what) { handle(what, stamped); }, stamped.what);
+  HostState& host = std::visit([&](const auto& what) -> HostState& { return handle(what, stamped); }, stamped.what);
+  remember(host, std::move(stamped));
   changed();
 }
 
 // ---- Stage rules --------------------------------------------------------------------------------
 
-void Tracker::handle(const DhcpEvent& dhcp, const Event& event) {
+HostState& Tracker::handle(const DhcpEvent& dhcp, const Event& event) {
   HostState& host = entryForMac(dhcp.mac);
   const TimePoint now = event.time;
   switch (dhcp.kind) {
@@ -138,17 +145,17 @@ void Tracker::handle(const DhcpEvent& dhcp, const Event& event) {
     case DhcpKind::Release:
       break;  // the client starts over or goes away; its next DISCOVER says which
   }
-  remember(host, event);
+  return host;
 }
 
-void Tracker::handle(const ProxyDhcpEvent& proxy, const Event& event) {
+HostState& Tracker::handle(const ProxyDhcpEvent& proxy, const Event& event) {
   HostState& host = entryForMac(proxy.mac);
   if (proxy.ip) bind(host, *proxy.ip);
   if (host.stage == Stage::Unseen) enter(host, Stage::Dhcp, event.time);
-  remember(host, event);
+  return host;
 }
 
-void Tracker::handle(const FileEvent& file, const Event& event) {
+HostState& Tracker::handle(const FileEvent& file, const Event& event) {
   HostState& host = entryForIp(file.client, {});
   if (!host.ip) host.ip = file.client;
   switch (file.result) {
@@ -164,10 +171,10 @@ void Tracker::handle(const FileEvent& file, const Event& event) {
       fail(host, fileFailure(file), event.time);
       break;
   }
-  remember(host, event);
+  return host;
 }
 
-void Tracker::handle(const DiskEvent& disk, const Event& event) {
+HostState& Tracker::handle(const DiskEvent& disk, const Event& event) {
   HostState& host = entryForIp(disk.client, disk.hostName);
   if (!host.ip) host.ip = disk.client;
   DiskState& state = host.disk ? *host.disk : host.disk.emplace();
@@ -189,7 +196,7 @@ void Tracker::handle(const DiskEvent& disk, const Event& event) {
       fail(host, diskFailure(disk), event.time);
       break;
   }
-  remember(host, event);
+  return host;
 }
 
 bool Tracker::startsNewBoot(const HostState& host, const DhcpEvent& discover, TimePoint now) const {
@@ -228,10 +235,10 @@ void Tracker::fail(HostState& host, std::string reason, TimePoint now) {
   ++host.failures;
 }
 
-void Tracker::remember(HostState& host, const Event& event) const {
-  host.events.push_back(event);
-  while (host.events.size() > options_.eventsPerHost) host.events.pop_front();
+void Tracker::remember(HostState& host, Event event) const {
   host.lastSeen = event.time;
+  host.events.push_back(std::move(event));
+  while (host.events.size() > options_.eventsPerHost) host.events.pop_front();
 }
 
 // `from` and `into` are one machine seen two ways (by IP first, by MAC later): `into` keeps its
@@ -307,6 +314,7 @@ HostState& Tracker::touchUnknown(UnknownList::iterator it) {
 }
 
 HostState& Tracker::addUnknown(HostState state) {
+  state.id = nextId_++;
   unknown_.push_front(std::make_shared<HostState>(std::move(state)));
   auto it = unknown_.begin();
   if ((*it)->mac)

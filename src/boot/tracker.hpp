@@ -87,6 +87,10 @@ struct DiskState {
 };
 
 struct HostState {
+  // Which entry this is (unique within the tracker, kept by a host through reloads and folds), and
+  // a count of the write accesses to it: the same id and version are the same state.
+  std::uint64_t id = 0;
+  std::uint64_t version = 0;
   std::string name;  // the configured host's name; empty for an unknown client
   bool configured = false;
   std::optional<MacAddress> mac;  // configured, else the MAC DHCP saw
@@ -143,6 +147,7 @@ class Tracker {
   [[nodiscard]] std::vector<const HostState*> hosts() const;
   // The same, shared: each state stays as it is for as long as the caller holds it (the tracker
   // copies a host that is still shared before it changes it), so another thread may read them.
+  // Hold them briefly: every host changed meanwhile is copied.
   [[nodiscard]] std::vector<std::shared_ptr<const HostState>> sharedHosts() const;
   [[nodiscard]] const HostState* findByName(std::string_view name) const;
   [[nodiscard]] const HostState* findByMac(const MacAddress& mac) const;
@@ -165,10 +170,12 @@ class Tracker {
  private:
   using UnknownList = std::list<std::shared_ptr<HostState>>;  // most recently seen first
 
-  void handle(const DhcpEvent& dhcp, const Event& event);
-  void handle(const ProxyDhcpEvent& proxy, const Event& event);
-  void handle(const FileEvent& file, const Event& event);
-  void handle(const DiskEvent& disk, const Event& event);
+  // Each applies its rules and returns the host the event is filed under.
+  HostState& handle(const DhcpEvent& dhcp, const Event& event);
+  HostState& handle(const ProxyDhcpEvent& proxy, const Event& event);
+  HostState& handle(const FileEvent& file, const Event& event);
+  HostState& handle(const DiskEvent& disk, const Event& event);
+  std::vector<std::shared_ptr<HostState>> configuredStates(const inventory::Inventory& inventory);
 
   // Resolution (the table above). The entryFor* create an unknown client when nothing matches.
   HostState& entryForMac(const MacAddress& mac);
@@ -189,7 +196,7 @@ class Tracker {
   static void startBoot(HostState& host, TimePoint now);
   static void enter(HostState& host, Stage stage, TimePoint now);
   static void fail(HostState& host, std::string reason, TimePoint now);
-  void remember(HostState& host, const Event& event) const;
+  void remember(HostState& host, Event event) const;
   void fold(HostState& from, HostState& into) const;
 
   void changed();
@@ -205,6 +212,7 @@ class Tracker {
   // an entry holds (the entry's current ip), so it is bounded like the entries.
   std::unordered_map<std::uint32_t, MacAddress> bindings_;
   std::uint64_t generation_ = 0;
+  std::uint64_t nextId_ = 1;
   std::function<void()> onChange_;
 };
 

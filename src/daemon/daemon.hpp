@@ -130,6 +130,7 @@ class Daemon {
   std::chrono::milliseconds hostsWriteInterval_{100};
   bool hostsWriting_ = false;  // a copy is being made into hosts.json on stateWriter_
   std::shared_ptr<const std::string> hostsJson_;  // the text last written to hosts.json
+  boot::SnapshotWriter hostsWriter_;               // on stateWriter_ (and at start, before it runs)
   std::string state_ = "starting";                // daemon.json's "state"
   std::uint64_t reloadsApplied_ = 0;
   std::uint64_t reloadsRefused_ = 0;

@@ -163,5 +163,28 @@ TEST(Snapshot, ACopyStaysAsTakenWhileTheTrackerMovesOn) {
   EXPECT_EQ(snapshot(copy).dump(), before);
 }
 
+// The writer reuses an unchanged host's text: what it writes after changes, a reload and evictions
+// is what a fresh render of the same copy says.
+TEST(Snapshot, TheWritersReusedTextsMatchAFreshRender) {
+  Lab lab;
+  SnapshotWriter writer;
+  auto same = [&](const TrackerCopy& copy) {
+    EXPECT_EQ(json::parse(writer.render(copy, "\"pid\":7")).erase("pid"), 1u);
+    EXPECT_EQ(json::parse(writer.render(copy)), snapshot(copy));
+  };
+  same(copyOf(lab.tracker));
+  lab.then(pxeDiscover(mac("52:54:00:00:00:01")));
+  same(copyOf(lab.tracker));
+  lab.then(ack(mac("52:54:00:00:00:01"), ip("10.0.0.11"), "node01"));
+  lab.then(pxeDiscover(mac("02:00:00:00:00:05")));
+  auto copy = copyOf(lab.tracker);
+  same(copy);
+  lab.then(notFound(ip("10.0.0.11"), "a \"quoted\"\\ name\n"));
+  lab.tracker.setInventory(inventoryFrom(kTwoHosts));
+  same(copyOf(lab.tracker));
+  EXPECT_EQ(snapshot(lab.tracker)["hosts"][0]["events"][2]["requested"], "a \"quoted\"\\ name\n");
+  same(copy);  // an older copy again: its states were let go of by the cache, and rendered anew
+}
+
 }  // namespace
 }  // namespace pxedust::boot::testing
