@@ -147,6 +147,9 @@ pool_last=$(ipOf $(( (10 << 24 | 217 << 16 | 1) + pool_size - 1 )))
 subnet_id_pxedust=$(( (10 << 24) | (216 << 16) ))   # pxedust's subnet id is the network address
 [[ -d $lease_dir && -w $lease_dir ]] || { echo "run.sh: --lease-dir $lease_dir is not a writable directory" >&2; exit 2; }
 work=$(mktemp -d "$lease_dir/pxedust-dhcp-bench.XXXXXX")
+# pxedust's state files (daemon.json, hosts.json) go where a real system has /run: on tmpfs, and
+# private to this run (never the machine's own /run/pxedust).
+run_dir=$(mktemp -d /dev/shm/pxedust-dhcp-bench.XXXXXX)
 results=$work/results.jsonl
 : >"$results"
 server_pid=""
@@ -179,6 +182,7 @@ cleanup() {
     ip netns del "$ns" 2>/dev/null || true
   done
   if [[ -n ${PXD_BENCH_KEEP:-} ]]; then say "kept $work"; else rm -rf "$work"; fi
+  rm -rf "$run_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -206,6 +210,8 @@ writeConfig() {   # server state-dir
     pxedust) cat >"$d/pxedust.toml" <<EOF
 [storage]
 dir = "$d"
+[daemon]
+state_dir = "$run_dir/$1"
 [log]
 level = "warn"
 [dhcp]
