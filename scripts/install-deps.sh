@@ -34,6 +34,7 @@ bench_pkgs=(
   qemu-utils nbdkit libnbd-bin fio   # bench/blockstore: qcow2 (qemu-img, qemu-nbd), nbdkit cow, fio nbd engine
   kea-admin kea-dhcp4-server isc-dhcp-server   # bench/dhcp: perfdhcp (in kea-admin), Kea and ISC dhcpd as peers
   tgt libiscsi-dev    # bench/iscsi: tgtd as the peer, a libiscsi load generator; bench/e2e: the reference stack
+  nginx-light lighttpd   # bench/http: the peers (wrk, the load, is a test package)
 )
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
@@ -69,10 +70,12 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
 # A DHCP server started on a real network by accident hands out addresses to other people's machines:
 # policy-rc.d kept the peers' services from starting during the install; keep them from starting at
-# boot too (and stop any that started anyway); Prometheus is installed for promtool, not to run.
+# boot too (and stop any that started anyway); Prometheus is installed for promtool, not to run, and
+# nginx and lighttpd only to be run by bench/http on loopback.
 # Only services of packages installed just now.
-for svc in isc-dhcp-server kea-dhcp4-server prometheus; do   # service name == package name
-  [[ " ${missing[*]} " == *" $svc "* ]] || continue
+for pkg_svc in isc-dhcp-server kea-dhcp4-server prometheus nginx-light:nginx lighttpd; do   # package[:service]
+  pkg=${pkg_svc%%:*} svc=${pkg_svc#*:}
+  [[ " ${missing[*]} " == *" $pkg "* ]] || continue
   if [[ -d /run/systemd/system ]]; then
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   elif [[ -x /etc/init.d/$svc ]]; then
