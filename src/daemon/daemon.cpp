@@ -44,6 +44,9 @@ constexpr unsigned kDiskThreads = 4;
 constexpr std::chrono::milliseconds kHostsWriteInterval{100};
 constexpr int kHostsCopyCostFactor = 50;
 constexpr int kHostsRenderCostFactor = 10;
+// ... and at most ~16 MB/s of it: 10,000 hosts with full histories are ~17 MB, rewritten about once
+// a second rather than ten times.
+constexpr std::size_t kHostsBytesPerSecond = 16 << 20;
 
 // The state directory (leases, images, overlays) is made on first start, like a package's
 // /var/lib/<name> would be; 0750: overlays hold other machines' disks.
@@ -297,17 +300,21 @@ void Daemon::hostsChanged() {
     auto copy = std::make_shared<const boot::TrackerCopy>(boot::copyOf(tracker_));
     const auto loopCost = Clock::now() - start;
     hostsWriting_ = true;
-    asio::post(stateWriter_, [this, copy, loopCost] {
+    asio::post(stateWriter_, [this, copy = std::move(copy), loopCost]() mutable {
       const auto renderStart = Clock::now();
       auto text = writeHostsFile(*copy);
       const auto renderCost = Clock::now() - renderStart;
-      asio::post(loop_.io(), [this, loopCost, renderCost, text = std::move(text)] {
+      // The copy goes back to be let go of on the loop: host states the tracker replaced meanwhile
+      // were allocated there and are freed there, so the two threads never meet in the allocator.
+      asio::post(loop_.io(), [this, copy = std::move(copy), loopCost, renderCost, text = std::move(text)]() mutable {
+        copy.reset();
         hostsWriting_ = false;
         hostsJson_ = text;
         using std::chrono::duration_cast;
         using std::chrono::milliseconds;
         hostsWriteInterval_ = std::max({kHostsWriteInterval, duration_cast<milliseconds>(loopCost) * kHostsCopyCostFactor,
-                                        duration_cast<milliseconds>(renderCost) * kHostsRenderCostFactor});
+                                        duration_cast<milliseconds>(renderCost) * kHostsRenderCostFactor,
+                                        milliseconds(text->size() * 1000 / kHostsBytesPerSecond)});
       });
     });
   });
