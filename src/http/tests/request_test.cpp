@@ -67,7 +67,8 @@ TEST(Request, BadTargetsAre400) {
   EXPECT_EQ(refused("GET /a% HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
   EXPECT_EQ(refused("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
   EXPECT_EQ(refused("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
-  EXPECT_EQ(refused(std::string("GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n", 33)), 400);
+  constexpr char kNul[] = "GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n";
+  EXPECT_EQ(refused(std::string(kNul, sizeof kNul - 1)), 400);
   EXPECT_EQ(refused("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 }
 
