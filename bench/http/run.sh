@@ -123,7 +123,8 @@ listen = ["127.0.0.1:$port"]
 root = "$root"
 max_connections_per_client = 4096   # every wrk connection comes from 127.0.0.1
 EOF2
-mkdir -p "$work/nginx-tmp"
+mkdir -p "$work/nginx-tmp" "$work/lighttpd"
+chown nobody:nogroup "$work/lighttpd"   # lighttpd opens its log after dropping to nobody
 cat >"$work/nginx.conf" <<EOF2
 worker_processes auto;
 pid $work/nginx.pid;
@@ -149,8 +150,8 @@ cat >"$work/lighttpd.conf" <<EOF2
 server.document-root = "$root"
 server.bind = "127.0.0.1"
 server.port = $port
-server.pid-file = "$work/lighttpd.pid"
-server.errorlog = "$work/lighttpd-error.log"
+server.pid-file = "$work/lighttpd/lighttpd.pid"
+server.errorlog = "$work/lighttpd/error.log"
 server.username = "nobody"
 server.groupname = "nogroup"
 server.max-fds = 16384
