@@ -14,20 +14,18 @@ namespace pxedust::http {
 // not yet accepting). Dropped uncommitted, the new listeners and the root close.
 struct HttpService::Staged final : service::Staged {
   std::shared_ptr<const Site> site;
-  std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;  // by "addr:port"
-  std::set<std::string> wanted;
-  ~Staged() override {
-    for (auto& [k, f] : fresh)
-      if (f) f->close();
-  }
+  event::TcpListeners::Staged listeners;
 };
 
-HttpService::HttpService(event::Loop& loop) : loop_(loop), shared_(std::make_shared<Shared>(loop)) {
+HttpService::HttpService(event::Loop& loop)
+    : loop_(loop),
+      shared_(std::make_shared<Shared>(loop)),
+      listeners_(loop.io(), "http", [this](asio::ip::tcp::socket s) { accept(std::move(s)); }) {
   shared_->report = [this](const boot::FileEvent& event) { report(event); };
 }
 
 HttpService::~HttpService() {
-  for (auto& [k, l] : listeners_) l->close();
+  listeners_.closeAll();
   shared_->report = nullptr;  // connections may outlive the service by a callback or two
   abort();
 }
@@ -46,17 +44,12 @@ Result<std::unique_ptr<HttpService::Staged>> HttpService::prepareSection(
   auto staged = std::make_unique<Staged>();
   auto root = files::openRoot(config.root);
   if (!root) return Error{fmt::format("[http] root {}: {}", config.root, root.error().message), root.error().code};
-  std::vector<config::SocketAddress> listen = config.listen;
-  if (listen.empty()) listen.push_back(config::SocketAddress{asio::ip::address_v4::any(), 80});
-  for (const auto& a : listen) {
-    std::string key = a.toString();
-    staged->wanted.insert(key);
-    if (listeners_.contains(key) || staged->fresh.contains(key)) continue;
-    auto l = std::make_unique<event::TcpListener>(loop_.io(), [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
-    if (auto r = l->listen(asio::ip::tcp::endpoint(a.address, a.port)); !r)
-      return Error{"[http] " + r.error().message, r.error().code};  // the staged object closes the others
-    staged->fresh.emplace(key, std::move(l));
-  }
+  std::vector<asio::ip::tcp::endpoint> listen;
+  for (const auto& a : config.listen) listen.emplace_back(a.address, a.port);
+  if (listen.empty()) listen.emplace_back(asio::ip::address_v4::any(), 80);
+  auto listeners = listeners_.stage(listen);
+  if (!listeners) return listeners.error();  // what it bound closes with it
+  staged->listeners = std::move(*listeners);
   staged->site = std::make_shared<const Site>(Site{config, std::move(*root), std::move(hosts)});
   return staged;
 }
@@ -71,21 +64,7 @@ Result<void> HttpService::apply(const Config& config, std::shared_ptr<const inve
 void HttpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   auto& staged = static_cast<Staged&>(*base);
   if (shared_->stopping) return;  // shutting down: the staged listeners close with it
-  for (auto it = listeners_.begin(); it != listeners_.end();) {
-    if (!staged.wanted.contains(it->first)) {
-      PXD_INFO("http.listener_closed", "address={}", it->first);
-      it->second->close();
-      it = listeners_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto& [k, l] : staged.fresh) {
-    PXD_INFO("http.listening", "address={}", k);
-    l->start();
-    listeners_.emplace(k, std::move(l));
-  }
-  staged.fresh.clear();
+  listeners_.commit(std::move(staged.listeners));
   shared_->site = staged.site;
   PXD_INFO("http.applied", "root={} listeners={} per_host_rules={}", log::q(staged.site->config.root),
            listeners_.size(), staged.site->config.perHost.size());
@@ -127,8 +106,7 @@ void HttpService::accept(asio::ip::tcp::socket socket) {
 void HttpService::stopAccepting() {
   if (shared_->stopping) return;
   shared_->stopping = true;
-  for (auto& [k, l] : listeners_) l->close();
-  listeners_.clear();
+  listeners_.closeAll();
   auto conns = shared_->connections;
   for (auto& [id, w] : conns)
     if (auto c = w.lock()) c->drain();
@@ -140,19 +118,9 @@ void HttpService::abort() {
     if (auto c = w.lock()) c->abort(Drop::Shutdown);
 }
 
-std::vector<asio::ip::tcp::endpoint> HttpService::listenEndpoints() const {
-  std::vector<asio::ip::tcp::endpoint> out;
-  for (const auto& [k, l] : listeners_) out.push_back(l->localEndpoint());
-  return out;
-}
+std::vector<asio::ip::tcp::endpoint> HttpService::listenEndpoints() const { return listeners_.endpoints(); }
 
-std::vector<std::string> HttpService::endpoints() const {
-  std::vector<std::string> out;
-  for (const auto& ep : listenEndpoints())
-    out.push_back(ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
-                                       : fmt::format("{}:{}", ep.address().to_string(), ep.port()));
-  return out;
-}
+std::vector<std::string> HttpService::endpoints() const { return listeners_.endpointTexts(); }
 
 void HttpService::collect(metrics::Writer& out) const {
   collectMetrics(shared_->stats, shared_->connections.size(), shared_->sending, out);

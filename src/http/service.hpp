@@ -37,7 +37,7 @@
 #include "common/fd.hpp"
 #include "common/result.hpp"
 #include "event/loop.hpp"
-#include "event/udp.hpp"
+#include "event/tcp_listeners.hpp"
 #include "http/config.hpp"
 #include "http/stats.hpp"
 #include "http/wire/request.hpp"
@@ -117,7 +117,7 @@ class HttpService final : public service::Service {
 
   event::Loop& loop_;
   std::shared_ptr<Shared> shared_;
-  std::map<std::string, std::unique_ptr<event::TcpListener>> listeners_;  // by "addr:port"
+  event::TcpListeners listeners_;
 };
 
 }  // namespace pxedust::http

@@ -25,7 +25,9 @@ void cryptoRandom(std::span<std::uint8_t> out) {
 
 IscsiService::IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDisks> disks,
                            std::shared_ptr<blockstore::WorkerPool> pool)
-    : loop_(loop), ctx_(std::make_shared<ServiceContext>(loop.executor())) {
+    : loop_(loop),
+      ctx_(std::make_shared<ServiceContext>(loop.executor())),
+      listeners_(loop.io(), "iscsi", [this](asio::ip::tcp::socket s) { accept(std::move(s)); }) {
   ctx_->pool = std::move(pool);
   ctx_->luns = std::make_unique<LunCache>(std::move(disks), *ctx_->pool, loop.executor(), 1);
   ctx_->random = cryptoRandom;
@@ -33,7 +35,7 @@ IscsiService::IscsiService(event::Loop& loop, std::shared_ptr<blockstore::HostDi
 }
 
 IscsiService::~IscsiService() {
-  for (auto& [k, l] : listeners_) l->close();
+  listeners_.closeAll();
   abortConnections();
 }
 
@@ -41,33 +43,16 @@ void IscsiService::collect(metrics::Writer& out) const {
   collectMetrics(ctx_->stats, ctx_->sessions.size(), ctx_->connections.size(), out);
 }
 
-std::vector<std::string> IscsiService::endpoints() const {
-  std::vector<std::string> out;
-  for (const auto& [k, l] : listeners_) {
-    auto ep = l->localEndpoint();
-    out.push_back(ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
-                                       : fmt::format("{}:{}", ep.address().to_string(), ep.port()));
-  }
-  return out;
-}
+std::vector<std::string> IscsiService::endpoints() const { return listeners_.endpointTexts(); }
 
-std::vector<asio::ip::tcp::endpoint> IscsiService::listenEndpoints() const {
-  std::vector<asio::ip::tcp::endpoint> out;
-  for (const auto& [k, l] : listeners_) out.push_back(l->localEndpoint());
-  return out;
-}
+std::vector<asio::ip::tcp::endpoint> IscsiService::listenEndpoints() const { return listeners_.endpoints(); }
 
 // What prepare() made: the listeners the new config adds (bound, not yet accepting) and the new
 // target registry. Dropped uncommitted, the new listeners close.
 struct IscsiService::Staged final : service::Staged {
   Config config;
   std::shared_ptr<const TargetRegistry> registry;
-  std::map<std::string, std::unique_ptr<event::TcpListener>> fresh;  // by "addr:port"
-  std::set<std::string> wanted;
-  ~Staged() override {
-    for (auto& [k, f] : fresh)
-      if (f) f->close();
-  }
+  event::TcpListeners::Staged listeners;
 };
 
 Result<std::unique_ptr<service::Staged>> IscsiService::prepare(const config::Config& config,
@@ -82,17 +67,12 @@ Result<std::unique_ptr<service::Staged>> IscsiService::prepare(const config::Con
 Result<std::unique_ptr<IscsiService::Staged>> IscsiService::prepareSection(
     const Config& config, std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = std::make_unique<Staged>();
-  std::vector<config::SocketAddress> listen = config.listen;
-  if (listen.empty()) listen.push_back(config::SocketAddress{asio::ip::address_v4::any(), 3260});
-  for (const auto& a : listen) {
-    std::string key = a.toString();
-    staged->wanted.insert(key);
-    if (listeners_.contains(key) || staged->fresh.contains(key)) continue;
-    auto l = std::make_unique<event::TcpListener>(loop_.io(), [this](asio::ip::tcp::socket s) { accept(std::move(s)); });
-    if (auto r = l->listen(asio::ip::tcp::endpoint(a.address, a.port)); !r)
-      return Error{"[iscsi] " + r.error().message, r.error().code};  // the staged object closes the others
-    staged->fresh.emplace(key, std::move(l));
-  }
+  std::vector<asio::ip::tcp::endpoint> listen;
+  for (const auto& a : config.listen) listen.emplace_back(a.address, a.port);
+  if (listen.empty()) listen.emplace_back(asio::ip::address_v4::any(), 3260);
+  auto listeners = listeners_.stage(listen);
+  if (!listeners) return listeners.error();  // what it bound closes with it
+  staged->listeners = std::move(*listeners);
   staged->config = config;
   staged->registry = std::make_shared<const TargetRegistry>(config, std::move(hosts));
   return staged;
@@ -109,21 +89,7 @@ void IscsiService::commit(std::unique_ptr<service::Staged> base) noexcept {
   auto& staged = static_cast<Staged&>(*base);
   if (stopping_) return;  // shutting down: the staged listeners close with it
   const auto& config = staged.config;
-  for (auto it = listeners_.begin(); it != listeners_.end();) {
-    if (!staged.wanted.contains(it->first)) {
-      PXD_INFO("iscsi.listener_closed", "address={}", it->first);
-      it->second->close();
-      it = listeners_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto& [k, l] : staged.fresh) {
-    PXD_INFO("iscsi.listening", "address={}", k);
-    l->start();
-    listeners_.emplace(k, std::move(l));
-  }
-  staged.fresh.clear();
+  listeners_.commit(std::move(staged.listeners));
   maxConnections_ = config.maxConnections;
 
   const auto& registry = staged.registry;
@@ -185,8 +151,7 @@ void IscsiService::accept(asio::ip::tcp::socket socket) {
 void IscsiService::stop() {
   if (stopping_) return;
   stopping_ = true;
-  for (auto& [k, l] : listeners_) l->close();
-  listeners_.clear();
+  listeners_.closeAll();
   auto conns = ctx_->connections;
   for (auto& [id, w] : conns)
     if (auto c = w.lock()) c->drain(Drop::Shutdown);

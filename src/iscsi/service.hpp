@@ -19,6 +19,7 @@
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "event/loop.hpp"
+#include "event/tcp_listeners.hpp"
 #include "event/udp.hpp"
 #include "inventory/inventory.hpp"
 #include "service/service.hpp"
@@ -66,7 +67,7 @@ class IscsiService final : public service::Service {
 
   event::Loop& loop_;
   std::shared_ptr<ServiceContext> ctx_;
-  std::map<std::string, std::unique_ptr<event::TcpListener>> listeners_;  // by "addr:port"
+  event::TcpListeners listeners_;
   std::uint32_t maxConnections_ = 1024;
   bool stopping_ = false;
 };
