@@ -65,13 +65,6 @@ int statusFor(files::ErrorKind kind) {
 
 std::string now() { return wire::httpDate(std::time(nullptr)); }
 
-std::optional<boot::Ipv4> ipv4Of(const asio::ip::address& a) {
-  if (a.is_v4()) return boot::Ipv4(a.to_v4().to_uint());
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return boot::Ipv4(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_uint());
-  return std::nullopt;
-}
-
 }  // namespace
 
 Connection::Connection(std::shared_ptr<Shared> shared, asio::ip::tcp::socket socket,
@@ -388,18 +381,18 @@ asio::awaitable<bool> Connection::sendFile(int fd, std::uint64_t first, std::uin
 
 const inventory::Host* Connection::host(const Site& site) const {
   if (!site.hosts) return nullptr;
-  auto ip = ipv4Of(client_);
-  return ip ? site.hosts->byIp(asio::ip::address_v4(ip->value())) : nullptr;
+  auto ip = inventory::peerIpv4(client_);
+  return ip ? site.hosts->byIp(*ip) : nullptr;
 }
 
 void Connection::reportFile(boot::FileResult result, std::string_view requested, std::string_view served,
                             std::uint64_t bytes, std::string_view reason) const {
-  auto ip = ipv4Of(client_);
+  auto ip = inventory::peerIpv4(client_);
   if (!ip || !shared_->report) return;
   boot::FileEvent event;
   event.protocol = boot::FileProtocol::Http;
   event.result = result;
-  event.client = *ip;
+  event.client = boot::Ipv4(ip->to_uint());
   event.requested = std::string(requested);
   if (served != requested) event.served = std::string(served);
   event.bytes = bytes;

@@ -18,10 +18,14 @@ std::shared_ptr<const Inventory> Inventory::fromConfig(const config::Config& con
   return inv;
 }
 
+std::optional<asio::ip::address_v4> peerIpv4(const asio::ip::address& peer) {
+  if (peer.is_v4()) return peer.to_v4();
+  if (peer.is_v6() && peer.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  return std::nullopt;
+}
+
 bool Host::admitsAddress(const asio::ip::address& peer) const {
-  std::optional<asio::ip::address_v4> v4;
-  if (peer.is_v4()) v4 = peer.to_v4();
-  else if (peer.is_v6() && peer.to_v6().is_v4_mapped()) v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+  const auto v4 = peerIpv4(peer);
   if (disk.allow)
     return v4 && std::any_of(disk.allow->begin(), disk.allow->end(), [&](const auto& n) { return n.contains(*v4); });
   if (ip) return v4 && *v4 == *ip;

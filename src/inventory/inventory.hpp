@@ -44,6 +44,10 @@ struct Host {
   [[nodiscard]] bool admitsAddress(const asio::ip::address& peer) const;
 };
 
+// A peer's IPv4 address, hosts being known by IPv4: its own, or the one inside an IPv4-mapped IPv6
+// address (::ffff:a.b.c.d, from a dual-stack socket); nullopt for any other IPv6 peer.
+std::optional<asio::ip::address_v4> peerIpv4(const asio::ip::address& peer);
+
 class Inventory {
  public:
   static std::shared_ptr<const Inventory> fromConfig(const config::Config& config);

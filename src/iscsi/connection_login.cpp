@@ -145,15 +145,12 @@ asio::awaitable<bool> Connection::rxLogin(const wire::LoginRequest& h, std::span
 void Connection::reportDisk(boot::DiskKind kind, std::string_view initiator, std::string_view target,
                             std::string_view reason) {
   if (!ctx_->events) return;
-  asio::ip::address_v4 v4;
-  if (peerAddress_.is_v4()) v4 = peerAddress_.to_v4();
-  else if (peerAddress_.is_v6() && peerAddress_.to_v6().is_v4_mapped())
-    v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, peerAddress_.to_v6());
-  else return;  // hosts are tracked by IPv4 address
+  const auto v4 = inventory::peerIpv4(peerAddress_);
+  if (!v4) return;  // hosts are tracked by IPv4 address
   boot::DiskEvent e;
   e.protocol = boot::DiskProtocol::Iscsi;
   e.kind = kind;
-  e.client = boot::Ipv4(v4.to_uint());
+  e.client = boot::Ipv4(v4->to_uint());
   if (session_ && session_->lun()) e.hostName = session_->lun()->host;
   else if (const Target* t = ctx_->registry ? ctx_->registry->find(target) : nullptr) e.hostName = t->host.name;
   e.initiator = initiator;
