@@ -305,10 +305,11 @@ void Daemon::hostsChanged() {
       const auto renderStart = Clock::now();
       auto text = writeHostsFile(*copy);
       const auto renderCost = Clock::now() - renderStart;
-      // The copy goes back to be let go of on the loop: host states the tracker replaced meanwhile
-      // were allocated there and are freed there, so the two threads never meet in the allocator.
-      asio::post(loop_.io(), [this, copy = std::move(copy), loopCost, renderCost, text = std::move(text)]() mutable {
-        copy.reset();
+      // The copy is let go of here, not on the loop: the host states the tracker replaced while the
+      // text was written (with 10,000 hosts busy in DHCP, nearly all of them) are freed with it, and
+      // that is the writer's work, not the loop's.
+      copy.reset();
+      asio::post(loop_.io(), [this, loopCost, renderCost, text = std::move(text)]() mutable {
         hostsWriting_ = false;
         hostsJson_ = text;
         using std::chrono::duration_cast;

@@ -318,10 +318,9 @@ std::unique_ptr<LeaseDb::SyncJob> LeaseDb::takeJob(UnixTime now, bool forceSnaps
     for (const auto& [addr, e] : byAddr_)
       if (e.lease.state != LeaseState::Offered) entries.push_back(&e);
     std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
-    job->bytes.reserve(entries.size() * 160 + 128);
-    fmt::format_to(std::back_inserter(job->bytes), "{}\n# snapshot now={} records={}\n", journal::kHeader, now,
-                   entries.size());
-    for (const auto* e : entries) journal::appendLine(job->bytes, e->lease);
+    job->leases.reserve(entries.size());
+    for (const auto* e : entries) job->leases.push_back(e->lease);
+    job->snapshotTime = now;
     job->records = entries.size();
     job->absorbed = std::move(pending_);
     job->absorbedRecords = pendingRecords_;
@@ -357,6 +356,11 @@ void LeaseDb::runSync(SyncJob& job) {
     if (err != 0) job.error = ioError("fdatasync failed for lease journal", job.path, err);
     return;
   }
+  job.bytes.reserve(job.leases.size() * 160 + 128);
+  fmt::format_to(std::back_inserter(job.bytes), "{}\n# snapshot now={} records={}\n", journal::kHeader, job.snapshotTime,
+                 job.leases.size());
+  for (const auto& lease : job.leases) journal::appendLine(job.bytes, lease);
+  job.leases = {};
   const auto tmp = withSuffix(job.path, ".tmp");
   if (int err = fault(JournalOp::Compact)) {
     job.error = ioError("cannot write lease journal snapshot", tmp, err);

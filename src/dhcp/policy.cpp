@@ -107,10 +107,9 @@ struct Policy::Exchange {
   const Arrival& at;
   const inventory::Host* host = nullptr;
   const Subnet* subnet = nullptr;
-  // The answers for this client: the precomputed [[dhcp.subnet]] < [dhcp] merge for a client without
-  // a [[host]] (no copy per packet), else `own`, the host's settings merged down.
+  // The answers for this client: the [[dhcp.subnet]] < [dhcp] merge for a client without a [[host]],
+  // else the host's settings merged down; both made once per configuration, not per packet.
   const Settings* settings = nullptr;
-  Settings own{};
   std::optional<std::uint16_t> arch{};
   bool pxe = false, http = false, ipxe = false;
   std::uint32_t serverId = 0;
@@ -135,6 +134,7 @@ void Policy::update(std::shared_ptr<const Config> config, std::shared_ptr<const 
 }
 
 void Policy::resolveSettings() {
+  hostSettings_.clear();
   globalSettings_ = Settings{};
   globalSettings_.inherit(config_->settings);
   subnetSettings_.clear();
@@ -145,6 +145,19 @@ void Policy::resolveSettings() {
     merged.inherit(config_->settings);
     subnetSettings_.push_back(std::move(merged));
   }
+}
+
+const Settings& Policy::hostSettings(const inventory::Host& host, std::size_t subnetIndex) {
+  const bool inSubnet = subnetIndex < subnetSettings_.size();
+  const auto* own = config::part<Settings>(host.keys, "dhcp");
+  if (own == nullptr) return inSubnet ? subnetSettings_[subnetIndex] : globalSettings_;
+  const auto hostIndex = static_cast<std::uint64_t>(&host - hosts_->hosts().data());
+  auto [it, added] = hostSettings_.try_emplace(hostIndex * (config_->subnets.size() + 1) + subnetIndex);
+  if (added) {
+    it->second = *own;
+    it->second.inherit(inSubnet ? subnetSettings_[subnetIndex] : globalSettings_);
+  }
+  return it->second;
 }
 
 std::vector<PoolConfig> Policy::poolsFor(const Config& config) {
@@ -192,7 +205,7 @@ Decision Policy::handle(const Request& rq, const Arrival& at, UnixTime now) {
 
   // The subnet: the relay's (giaddr), else the receiving interface's.
   std::uint32_t anchor = rq.giaddr != 0 ? rq.giaddr : at.interface->address;
-  std::size_t subnetIndex = 0;
+  std::size_t subnetIndex = config_->subnets.size();
   for (std::size_t i = 0; i < config_->subnets.size(); ++i) {
     if (config_->subnets[i].contains(asio::ip::address_v4(anchor))) {
       x.subnet = &config_->subnets[i];
@@ -201,10 +214,7 @@ Decision Policy::handle(const Request& rq, const Arrival& at, UnixTime now) {
   }
 
   if (x.host != nullptr) {
-    x.own = settingsOf(x.host->keys);
-    if (x.subnet != nullptr) x.own.inherit(x.subnet->settings);
-    x.own.inherit(config_->settings);
-    x.settings = &x.own;
+    x.settings = &hostSettings(*x.host, subnetIndex);
   } else {
     x.settings = x.subnet != nullptr ? &subnetSettings_[subnetIndex] : &globalSettings_;
   }

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/mac.hpp"
@@ -176,6 +177,11 @@ class Policy {
   // alone: what a client without a [[host]] gets, merged once per configuration, not per packet.
   std::vector<Settings> subnetSettings_;
   Settings globalSettings_;
+  // A [[host]]'s settings merged down (host < subnet < [dhcp]), made at its first packet and kept
+  // until the next configuration: keyed by the host's index in hosts_ and the subnet's index (or
+  // subnets.size() for none). A host without [dhcp] keys of its own shares subnetSettings_.
+  std::unordered_map<std::uint64_t, Settings> hostSettings_;
+  [[nodiscard]] const Settings& hostSettings(const inventory::Host& host, std::size_t subnetIndex);
 };
 
 }  // namespace pxedust::dhcp

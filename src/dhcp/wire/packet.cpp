@@ -297,6 +297,7 @@ Result<Message> parseMessage(std::span<const std::uint8_t> datagram) {
     return drop(DropReason::BadCookie,
                 fmt::format("magic cookie 0x{:08x} is not 99.130.83.99 (0x63825363)", cookie));
 
+  m.options.reserve(16);  // a client's request carries 5-12 options: one allocation, not several
   OptionCollector collector(m.options);
   std::optional<std::vector<std::uint8_t>> overload;  // option 52, concatenated like any other
   if (auto res = parseField(r.rest(), kMinMessageSize, "options", collector, &overload); !res) return res.error();
