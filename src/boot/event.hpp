@@ -114,10 +114,11 @@ struct DiskEvent {
 };
 
 // One event. `time` is stamped by Tracker::record() from its clock; what a caller puts there is
-// replaced, so every event on a host's timeline comes from one clock.
+// replaced, so every event on a host's timeline comes from one clock. So is `seq`.
 struct Event {
   TimePoint time;
   std::variant<DhcpEvent, ProxyDhcpEvent, FileEvent, DiskEvent> what;
+  std::uint64_t seq = 0;  // stamped by Tracker::record() too: which event this is, unique in the tracker
 };
 
 // Names as the JSON snapshot shows them: "dhcp.discover", "file.completed", "disk.login", ...

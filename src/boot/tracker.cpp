@@ -115,6 +115,7 @@ std::vector<std::shared_ptr<HostState>> Tracker::configuredStates(const inventor
 void Tracker::record(const Event& event) {
   Event stamped = event;
   stamped.time = clock_();
+  stamped.seq = ++lastEventSeq_;
   boundTexts(stamped, options_.maxText);
   HostState& host = std::visit([&](const auto& what) -> HostState& { return handle(what, stamped); }, stamped.what);
   remember(host, std::move(stamped));

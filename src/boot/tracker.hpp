@@ -213,6 +213,7 @@ class Tracker {
   std::unordered_map<std::uint32_t, MacAddress> bindings_;
   std::uint64_t generation_ = 0;
   std::uint64_t nextId_ = 1;
+  std::uint64_t lastEventSeq_ = 0;
   std::function<void()> onChange_;
 };
 

@@ -16,6 +16,8 @@ TEST(Snapshot, Rfc3339InUtcWithMilliseconds) {
   EXPECT_EQ(rfc3339(FakeClock{}.now), "2026-11-22T14:50:51.000Z");
   EXPECT_EQ(rfc3339(FakeClock{}.now + 1234ms), "2026-11-22T14:50:52.234Z");
   EXPECT_EQ(rfc3339(TimePoint{}), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(rfc3339(TimePoint{} - 1ms), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(rfc3339(std::chrono::sys_days{std::chrono::year{2024} / 2 / 29} + 86'399'999ms), "2024-02-29T23:59:59.999Z");
 }
 
 TEST(Snapshot, AnUnseenHost) {
@@ -184,6 +186,10 @@ TEST(Snapshot, TheWritersReusedTextsMatchAFreshRender) {
   same(copyOf(lab.tracker));
   EXPECT_EQ(snapshot(lab.tracker)["hosts"][0]["events"][2]["requested"], "a \"quoted\"\\ name\n");
   same(copy);  // an older copy again: its states were let go of by the cache, and rendered anew
+  lab.then(notFound(ip("10.9.0.8"), "early.cfg"));  // a client known by IP only...
+  same(copyOf(lab.tracker));
+  lab.then(ack(mac("02:00:00:00:00:05"), ip("10.9.0.8"), {}));  // ...folded into the MAC's entry
+  same(copyOf(lab.tracker));
 }
 
 }  // namespace
