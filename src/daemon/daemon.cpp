@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,9 +46,11 @@ constexpr unsigned kDiskThreads = 4;
 constexpr std::chrono::milliseconds kHostsWriteInterval{100};
 constexpr int kHostsCopyCostFactor = 50;
 constexpr int kHostsRenderCostFactor = 10;
-// ... and at most ~16 MB/s of it: 10,000 hosts with full histories are ~17 MB, rewritten about once
-// a second rather than ten times.
-constexpr std::size_t kHostsBytesPerSecond = 16 << 20;
+// ... and at most ~4 MB/s of it: 10,000 hosts with full histories are ~17 MB, rewritten every few
+// seconds while all of them are busy. Each write copies the text twice (the file, the API's copy):
+// at 16 MB/s the writer thread took a fifth of the server's CPU samples in bench/dhcp's static row,
+// whose peak rose ~20% with the writer off.
+constexpr std::size_t kHostsBytesPerSecond = 4 << 20;
 
 // The state directory (leases, images, overlays) is made on first start, like a package's
 // /var/lib/<name> would be; 0750: overlays hold other machines' disks.
@@ -167,6 +170,11 @@ Result<void> Daemon::apply(const config::Config& config) {
 
 int Daemon::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // Keep freed memory for reuse instead of handing it back to the kernel at once: the hosts text
+  // (megabytes, every few seconds) would otherwise be faulted in afresh each time; in bench/dhcp's
+  // static row the writer thread's profile was mostly page faults (sysmalloc, set_pte).
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   // Every connection (HTTP, iSCSI) and transfer is a descriptor: take all the hard limit allows,
   // as a service manager's LimitNOFILE would, rather than the shell's 1024.
   if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
