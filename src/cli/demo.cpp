@@ -79,7 +79,7 @@ group = "demo"
 
   int rc = 0;
   try {
-    auto cfg = config::loadFile((dir / "pxedust.toml").string(), daemon::standardSchema());
+    auto cfg = daemon::loadConfig((dir / "pxedust.toml").string());
     std::string url = fmt::format("tftp://{}", listen);
     fmt::print(stderr,
                "\n"

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     const char* env = std::getenv("PXEDUST_CONFIG");
     std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
     if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
-    return config::loadFile(path, daemon::standardSchema()).storage.dir;  // a ConfigError says which file and why
+    return daemon::loadConfig(path).storage.dir;  // a ConfigError says which file and why
   });
 
   cli::addInitramfsCommands(app);
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(check)) {
     try {
-      auto c = config::loadFile(checkPath, daemon::standardSchema());
+      auto c = daemon::loadConfig(checkPath);
       fmt::print("{}: ok\n{}", checkPath, describe(c));
       return 0;
     } catch (const config::ConfigError& e) {
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand(serve)) {
     config::Config c;
     try {
-      c = config::loadFile(configPath, daemon::standardSchema());
+      c = daemon::loadConfig(configPath);
     } catch (const config::ConfigError& e) {
       fmt::print(stderr, "pxedust: {}\n", e.what());
       return 1;

@@ -91,6 +91,33 @@ std::vector<ServiceSpec> standardServices() {
 
 config::Schema standardSchema() { return {dhcp::schema(), iscsi::schema(), tftp::schema(), http::schema()}; }
 
+void linkServices(config::Config& config) {
+  auto dhcpSection = config.sections.find("dhcp");
+  auto* dhcpConfig = dhcpSection == config.sections.end() ? nullptr : std::any_cast<dhcp::Config>(&dhcpSection->second);
+  const auto* httpConfig = http::configIn(config);
+  if (dhcpConfig == nullptr) return;
+  dhcpConfig->httpBoot.reset();
+  if (httpConfig == nullptr || httpConfig->listen.empty()) return;
+  // The first IPv4 (or any-address) listener a client can reach: DHCP hands out IPv4 URLs.
+  for (const auto& l : httpConfig->listen) {
+    if (l.address.is_loopback()) continue;
+    if (l.address.is_v4()) {
+      dhcpConfig->httpBoot = dhcp::Config::HttpBoot{l.address.to_v4(), l.port};
+      return;
+    }
+    if (l.address.is_unspecified()) {  // "[::]": dual-stack, reachable on every IPv4 address too
+      dhcpConfig->httpBoot = dhcp::Config::HttpBoot{asio::ip::address_v4::any(), l.port};
+      return;
+    }
+  }
+}
+
+config::Config loadConfig(const std::string& path) {
+  auto config = config::loadFile(path, standardSchema());
+  linkServices(config);
+  return config;
+}
+
 Daemon::Daemon(std::string configPath, config::Config config, std::vector<ServiceSpec> specs)
     : configPath_(std::move(configPath)),
       config_(std::move(config)),
@@ -212,7 +239,7 @@ void Daemon::reload() {
   if (shuttingDown_) return;
   config::Config next;
   try {
-    next = config::loadFile(configPath_, standardSchema());
+    next = loadConfig(configPath_);
   } catch (const config::ConfigError& e) {
     PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(e.what()));
     ++reloadsRefused_;

@@ -75,6 +75,12 @@ std::vector<ServiceSpec> standardServices();
 // Their configuration: what a config file may hold besides [log], [daemon], [storage] and the hosts.
 config::Schema standardSchema();
 
+// Loads a config file with standardSchema() and links what one service tells another: DHCP learns
+// where HTTP serves boot files (dhcp::Config::httpBoot). Throws config::ConfigError.
+config::Config loadConfig(const std::string& path);
+// The links alone, for a config loaded otherwise (tests).
+void linkServices(config::Config& config);
+
 class Daemon {
  public:
   // `config` has been loaded already (serve loads it so it can report errors before starting).

@@ -74,6 +74,15 @@ struct Config {
   bool answerRouterSolicitations = true;
   Settings settings;            // [dhcp]'s own answers, inherited by subnets and hosts
   std::vector<Subnet> subnets;
+  // Where pxedust's HTTP serves boot files, when [http] is on (the daemon sets it from [http]
+  // listen; no key of its own). Then iPXE clients are given http://<address>/ipxe/<mac>, their
+  // per-host script, unless ipxe_script says otherwise, and UEFI HTTP Boot clients the UEFI boot
+  // program's URL unless boot.http names one. An unspecified address: the one the client reached.
+  struct HttpBoot {
+    asio::ip::address_v4 address;
+    std::uint16_t port = 80;
+  };
+  std::optional<HttpBoot> httpBoot;
 };
 
 config::ServiceSchema schema();

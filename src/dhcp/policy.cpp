@@ -406,11 +406,8 @@ Decision Policy::proxy(Exchange& x) {
 // "iscsi:<server>:<protocol>:<port>:<LUN>:<target>" (empty fields are the defaults: TCP, 3260, LUN 0).
 std::optional<std::string> Policy::rootPathFor(const Exchange& x) const {
   if (x.settings->rootPath) return x.settings->rootPath;
-  if (x.host == nullptr || !x.host->rootDisk || x.host->rootDisk->protocol != "iscsi") return std::nullopt;
-  const auto& disk = *x.host->rootDisk;
-  std::string server = disk.portal.address.is_unspecified() ? formatLeaseAddress(x.serverId) : disk.portal.address.to_string();
-  std::string port = disk.portal.port == 3260 ? "" : std::to_string(disk.portal.port);
-  return fmt::format("iscsi:{}::{}::{}", server, port, disk.name);
+  if (x.host == nullptr) return std::nullopt;
+  return x.host->rootPath(asio::ip::address_v4(x.serverId));
 }
 
 void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32_t leaseTime) const {
@@ -436,16 +433,31 @@ void Policy::addConfiguration(Exchange& x, Reply& r, bool withLease, std::uint32
   if (!x.rq.relayAgentInfo.empty()) r.options.push_back({kOptRelayInfo, x.rq.relayAgentInfo});
 }
 
+std::string Policy::httpUrl(const Exchange& x, std::string_view path) const {
+  const auto& http = *config_->httpBoot;
+  const std::uint32_t address = http.address.is_unspecified() ? x.serverId : http.address.to_uint();
+  while (path.starts_with('/')) path.remove_prefix(1);
+  return http.port == 80 ? fmt::format("http://{}/{}", formatLeaseAddress(address), path)
+                         : fmt::format("http://{}:{}/{}", formatLeaseAddress(address), http.port, path);
+}
+
 void Policy::addBoot(Exchange& x, Reply& r) const {
   const auto& s = *x.settings;
   std::optional<std::string> file;
   if (x.ipxe) {
     // Never hand iPXE the iPXE binary again: its script, else nothing (it boots the root-path).
     if (s.ipxeScript) file = s.ipxeScript;
+    else if (config_->httpBoot) file = httpUrl(x, "ipxe/" + config::macTemplateText(x.rq.mac));
     else if (!rootPathFor(x)) file = bootFileFor(s.boot, x.arch);
     r.options.push_back({kOptIpxe, {kIpxeNoPxeDhcp, 1, 1}});
   } else if (x.pxe || x.http) {
     file = bootFileFor(s.boot, x.arch);
+    if (x.http && config_->httpBoot && !(file && isUrl(*file))) {
+      // UEFI HTTP Boot takes a URL: the UEFI boot program (ipxe.efi, snponly.efi) over our HTTP.
+      const auto& program = x.arch && *x.arch == 19 ? s.boot.arm64 : s.boot.uefi;
+      if (program && !isUrl(*program)) file = httpUrl(x, *program);
+      else if (file) file = httpUrl(x, *file);
+    }
   } else {
     file = s.boot.any;
   }

@@ -166,6 +166,8 @@ class Policy {
   Decision nak(Exchange& x, std::string why);
   void addConfiguration(Exchange& x, Reply& reply, bool withLease, std::uint32_t leaseTime) const;
   void addBoot(Exchange& x, Reply& reply) const;
+  // http://<server>[:port]/<path> on pxedust's HTTP (Config::httpBoot).
+  [[nodiscard]] std::string httpUrl(const Exchange& x, std::string_view path) const;
   [[nodiscard]] std::optional<std::string> rootPathFor(const Exchange& x) const;
   static Decision dropped(Drop why, std::string detail);
   void resolveSettings();

@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "files/files.hpp"
+#include "http/ipxe.hpp"
 
 namespace pxedust::http {
 
@@ -16,6 +17,9 @@ struct Config {
   std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:80
   std::string root;                           // required: the directory served; nothing outside it is reachable
   std::vector<files::PerHostRule> perHost;    // `per_host = [{ request = "boot.ipxe", file = "hosts/{name}.ipxe" }]`
+  // What iPXE boots (http/ipxe.hpp): kernel, initrd, kernel_args, ipxe_template, for every host
+  // that does not set its own (on the [[host]] or its [[group]]).
+  BootSettings boot;
   std::uint32_t maxConnections = 4096;        // open connections in all; beyond it, new ones are closed at once
   // Open connections from one client address. Firmware uses one or two; a few hundred hosts behind
   // one NAT address would need more.
@@ -32,5 +36,9 @@ config::ServiceSchema schema();
 
 // The [http] section of a loaded config, or null when the file has none.
 const Config* configIn(const config::Config& config);
+
+// A host's kernel, initrd, kernel_args and ipxe_template, its group's applied (not [http]'s); null
+// when it sets none of them.
+const BootSettings* bootSettingsOf(const config::Parts& keys);
 
 }  // namespace pxedust::http

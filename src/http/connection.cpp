@@ -21,6 +21,7 @@
 
 #include "common/log.hpp"
 #include "files/files.hpp"
+#include "http/scripts.hpp"
 #include "http/wire/range.hpp"
 
 namespace pxedust::http {
@@ -233,6 +234,14 @@ asio::awaitable<bool> Connection::serve(std::size_t headEnd) {
   }
   if (request.method != wire::Method::Get && request.method != wire::Method::Head)
     co_return co_await sendError(405, keepAlive, request.methodText);
+  if (request.path.starts_with(kScriptPrefix)) {
+    std::error_code ec;
+    const auto local = socket_.local_endpoint(ec);
+    auto answer = hostScript(*site_, std::string_view(request.path).substr(kScriptPrefix.size()), client_, local);
+    if (request.method == wire::Method::Get)
+      reportFile(answer.result, std::string_view(request.path).substr(1), {}, answer.reply.body.size(), answer.reason);
+    co_return co_await sendReply(request, std::move(answer.reply), keepAlive);
+  }
   co_return co_await serveFile(request, keepAlive);
 }
 

@@ -24,6 +24,14 @@ std::optional<asio::ip::address_v4> peerIpv4(const asio::ip::address& peer) {
   return std::nullopt;
 }
 
+std::optional<std::string> Host::rootPath(const asio::ip::address_v4& server) const {
+  if (!rootDisk || rootDisk->protocol != "iscsi") return std::nullopt;
+  const auto& portal = rootDisk->portal;
+  std::string address = portal.address.is_unspecified() ? server.to_string() : portal.address.to_string();
+  std::string port = portal.port == 3260 ? "" : std::to_string(portal.port);
+  return "iscsi:" + address + "::" + port + "::" + rootDisk->name;
+}
+
 bool Host::admitsAddress(const asio::ip::address& peer) const {
   const auto v4 = peerIpv4(peer);
   if (disk.allow)

@@ -42,6 +42,12 @@ struct Host {
   // from a dual-stack socket) is its IPv4 address; any other IPv6 peer is refused by either rule.
   // Protocol-specific checks (iSCSI initiator names, CHAP) stay with the protocol.
   [[nodiscard]] bool admitsAddress(const asio::ip::address& peer) const;
+
+  // The root-path a client is given for its disk (DHCP option 17, iPXE scripts), as RFC 4173
+  // writes an iSCSI one: "iscsi:10.0.0.1::3261::iqn...", the port left out when it is 3260. A disk
+  // served on every address (rootDisk's portal unspecified) is named by `server`, the address the
+  // client reached us on. Empty when no service serves the host's disk.
+  [[nodiscard]] std::optional<std::string> rootPath(const asio::ip::address_v4& server) const;
 };
 
 // A peer's IPv4 address, hosts being known by IPv4: its own, or the one inside an IPv4-mapped IPv6

@@ -155,6 +155,109 @@ ip = "10.219.0.17"
               f"windowsize {served['windowsize']}", file=sys.stderr)
 
 
+def http_root(path, vmlinuz, initrd, extra=()):
+    os.makedirs(path, exist_ok=True)
+    shutil.copy(vmlinuz, os.path.join(path, "vmlinuz"))
+    shutil.copy(initrd, os.path.join(path, "initrd.img"))
+    for f in extra:
+        shutil.copy(f, path)
+
+
+def http_config(lab, root, kernel_args, mac, name, ip, extra_dhcp=""):
+    """DHCP and HTTP, no TFTP: iPXE gets its per-host script over HTTP, and the script the kernel."""
+    return f"""
+[log]
+level = "info"
+[storage]
+dir = "{lab.dir}/store"
+[http]
+listen = ["{e2elab.SERVER_IP}:80"]
+root = "{root}"
+kernel = "vmlinuz"
+initrd = "initrd.img"
+kernel_args = "{kernel_args}"
+[dhcp]
+interfaces = ["{lab.bridge}"]
+[[dhcp.subnet]]
+subnet = "10.219.0.0/24"
+pools = ["10.219.0.100-10.219.0.150"]
+{extra_dhcp}
+[[host]]
+name = "{name}"
+mac = "{mac}"
+ip = "{ip}"
+"""
+
+
+class HttpBootCase(unittest.TestCase):
+    def setUp(self):
+        self.lab = e2elab.Lab()
+
+    def tearDown(self):
+        rc = self.lab.stop()
+        log = self.lab.read_log()
+        self.lab.close()
+        self.assertEqual(rc, 0, log[-3000:])
+        self.assertNotIn("ERROR: AddressSanitizer", log)
+
+    def boot_to_marker(self, vm, name, label):
+        t_kernel, _ = vm.wait_for(r"pxedust-initramfs: start", BOOT_TIMEOUT)
+        t_marker, m = vm.wait_for(r"pxedust-initramfs: marker host=(\S+) ip=(\S+)", 120)
+        self.assertEqual(m.group(1), name)
+        vm.wait_exit(60)
+        print(f"\ne2e {label} ({ACCEL}): kernel+initramfs running at {t_kernel:.1f}s, "
+              f"DHCP marker at {t_marker:.1f}s", file=sys.stderr)
+        mac = vm.mac.replace(":", "-")
+        script = self.lab.wait_event(name, "file.completed", requested=f"ipxe/{mac}")
+        kernel = self.lab.wait_event(name, "file.completed", requested="vmlinuz")
+        initrd = self.lab.wait_event(name, "file.completed", requested="initrd.img")
+        for e in (script, kernel, initrd):
+            self.assertEqual(e["protocol"], "http")
+        self.assertEqual(initrd["bytes"], os.path.getsize(os.path.join(self.lab.dir, "http", "initrd.img")))
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+class BiosIpxeHttp(HttpBootCase):
+    """QEMU's iPXE ROM asks DHCP; with [http] on, pxedust hands it http://server/ipxe/<mac>, whose
+    script (made from [http]'s kernel, initrd and kernel_args) loads the kernel and initrd over
+    HTTP. No TFTP server runs at all."""
+    MAC = "52:54:00:e2:00:21"
+
+    def test_ipxe_rom_http_script_kernel_initrd_marker(self):
+        root = os.path.join(self.lab.dir, "http")
+        http_root(root, VMLINUZ, INITRD_NET)
+        self.lab.start(http_config(self.lab, root, "console=ttyS0 pxedust.stop=dhcp pxedust.onfail=poweroff "
+                                   "panic=-1 edd=off quiet", self.MAC, "e2e-http", "10.219.0.21"),
+                       services=("dhcp", "http"))
+        self.boot_to_marker(self.lab.vm(self.MAC, "http1").start(ACCEL), "e2e-http", "bios/ipxe over http")
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"), "ovmf not installed")
+@unittest.skipUnless(os.path.exists("/usr/lib/ipxe/snponly.efi"), "ipxe not installed")
+class UefiHttpBoot(HttpBootCase):
+    """OVMF told to skip PXE (fw_cfg IPv4PXESupport=n) boots over UEFI HTTP Boot: its DHCP says
+    HTTPClient, architecture 16; pxedust answers HTTPClient and the URL of the UEFI boot program
+    (snponly.efi, iPXE) on its HTTP; iPXE then takes its per-host script and the kernel over HTTP."""
+    MAC = "52:54:00:e2:00:22"
+
+    def test_ovmf_http_boot_ipxe_kernel_marker(self):
+        root = os.path.join(self.lab.dir, "http")
+        http_root(root, VMLINUZ, INITRD_NET, ["/usr/lib/ipxe/snponly.efi"])
+        # initrd= names the image for the kernel's EFI stub, which reads it from iPXE's file system.
+        self.lab.start(http_config(self.lab, root, "initrd=initrd.img console=ttyS0 pxedust.stop=dhcp "
+                                   "pxedust.onfail=poweroff panic=-1 quiet", self.MAC, "e2e-uefihttp",
+                                   "10.219.0.22", extra_dhcp='boot = { uefi = "snponly.efi" }'),
+                       services=("dhcp", "http"))
+        vm = self.lab.vm(self.MAC, "uefihttp1", firmware="uefi",
+                         extra=["-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n"]).start(ACCEL)
+        self.boot_to_marker(vm, "e2e-uefihttp", "uefi http boot")
+        program = self.lab.wait_event("e2e-uefihttp", "file.completed", requested="snponly.efi")
+        self.assertEqual(program["protocol"], "http")
+        discover = self.lab.events("e2e-uefihttp", "dhcp.discover")[0]
+        self.assertTrue(discover["vendor_class"].startswith("HTTPClient"), discover)
+
+
 @unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
 @unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
 class IscsiRoot(unittest.TestCase):

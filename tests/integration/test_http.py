@@ -177,6 +177,44 @@ class Curl(ServerCase):
         self.assertGreaterEqual(m["pxedust_http_files_completed_total"], 1)
 
 
+class IpxeScripts(ServerCase):
+    """GET /ipxe/<mac>: iPXE's per-host script, made at each request from the config and templates,
+    so an edited config (after a reload) or template counts at the host's next boot."""
+    http_extra = 'kernel = "vmlinuz"\ninitrd = ["initrd.img"]\nkernel_args = "console=ttyS0 quiet"'
+
+    def setUp(self):
+        if not have("curl"):
+            self.skipTest("curl not installed")
+        super().setUp()
+
+    def script(self, mac):
+        return self.curl(self.server.url(f"/ipxe/{mac}")).stdout.decode()
+
+    def test_scripts_follow_the_config_and_templates_without_regenerating(self):
+        base = self.server.url("/")
+        self.assertEqual(self.script("02-00-00-00-00-01"),
+                         f"#!ipxe\n# pxedust: client 02-00-00-00-00-01, {LOOPBACK}\n"
+                         f"kernel {base}vmlinuz console=ttyS0 quiet\ninitrd {base}initrd.img\nboot\n")
+        with open(os.path.join(self.server.root, "web.ipxe"), "w") as f:
+            f.write("#!ipxe\necho {name} in {group} on {ip}\nkernel {kernel} {kernel_args} web=1\nboot\n")
+        with open(self.server.config, "a") as f:
+            f.write('mac = "52:54:00:aa:00:01"\ngroup = "web"\n'
+                    '[[group]]\nname = "web"\nipxe_template = "web.ipxe"\nkernel_args = "quiet"\n')
+        self.server.daemon.reload()
+        self.assertEqual(self.script("52-54-00-aa-00-01"),
+                         f"#!ipxe\necho alpha in web on {LOOPBACK}\nkernel {base}vmlinuz quiet web=1\nboot\n")
+        with open(os.path.join(self.server.root, "web.ipxe"), "w") as f:
+            f.write("#!ipxe\necho edited {name}\n")
+        self.assertEqual(self.script("52:54:00:aa:00:01"), "#!ipxe\necho edited alpha\n")
+        with open(os.path.join(self.server.root, "web.ipxe"), "w") as f:
+            f.write("#!ipxe\necho {nmae}\n")
+        p = self.curl("-w", "\n%{http_code}", self.server.url("/ipxe/52-54-00-aa-00-01"))
+        self.assertTrue(p.stdout.decode().endswith("\n500"), p.stdout)
+        self.assertIn("unknown {nmae}", p.stdout.decode())
+        failed = self.server.daemon.wait_event("alpha", "file.failed", requested="ipxe/52-54-00-aa-00-01")
+        self.assertIn("unknown {nmae}", failed["reason"])
+
+
 class Api(ServerCase):
     """The daemon's pages on the same service: /metrics (checked by promtool), /api/v1/status and
     /api/v1/hosts, read-only."""

@@ -156,6 +156,46 @@ TEST_F(PolicyTest, IpxeHostWithRootPathAndNoScriptGetsNoBootFile) {
   EXPECT_EQ(text(option(*d.reply, 17)), "iscsi:10.9.0.1::::iqn.2026-11.org.pxedust:alpha");
 }
 
+// With [http] on (the daemon sets Config::httpBoot), iPXE gets its per-host script over HTTP and
+// UEFI HTTP Boot gets the UEFI program over HTTP, with nothing more to configure.
+TEST_F(PolicyTest, HttpBootHandsIpxeItsScriptAndUefiHttpItsProgram) {
+  std::string cfg(kConfig);
+  for (std::string key : {"ipxe_script = \"http://10.9.0.1/boot.ipxe\"\n", ", http = \"http://10.9.0.1/ipxe.efi\""})
+    cfg.erase(cfg.find(key), key.size());
+  load(cfg);
+  dhcp_.httpBoot = Config::HttpBoot{asio::ip::address_v4::any(), 80};
+  policy_ = std::make_unique<Policy>(std::make_shared<const Config>(dhcp_), inventory::Inventory::fromConfig(cfg_), &*db_);
+
+  auto ipxe = discover("52:54:00:00:00:01");
+  ipxe.userClassIpxe = true;
+  ipxe.vendorClass = "PXEClient:Arch:00000:UNDI:002001";
+  auto d = run(ipxe);
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(d.reply->file, "http://10.9.0.1/ipxe/52-54-00-00-00-01");  // the address DHCP was reached on
+  EXPECT_EQ(d.reply->siaddr, 0x0A090001U);  // next_server stays for TFTP
+
+  auto uefiHttp = discover("52:54:00:00:01:10");
+  uefiHttp.arch = 16;
+  uefiHttp.vendorClass = "HTTPClient:Arch:00016:UNDI:003001";
+  d = run(uefiHttp);
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(d.reply->file, "http://10.9.0.1/ipxe.efi");
+  EXPECT_EQ(text(option(*d.reply, 60)), "HTTPClient");
+
+  // A listen address of its own and a port are named; PXE firmware still gets its TFTP file.
+  dhcp_.httpBoot = Config::HttpBoot{asio::ip::make_address_v4("10.9.0.7"), 8080};
+  policy_ = std::make_unique<Policy>(std::make_shared<const Config>(dhcp_), inventory::Inventory::fromConfig(cfg_), &*db_);
+  d = run(ipxe);
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(d.reply->file, "http://10.9.0.7:8080/ipxe/52-54-00-00-00-01");
+  auto pxe = discover("52:54:00:00:00:01");
+  pxe.arch = 0;
+  pxe.vendorClass = "PXEClient:Arch:00000:UNDI:002001";
+  d = run(pxe);
+  ASSERT_TRUE(d.reply) << d.detail;
+  EXPECT_EQ(d.reply->file, "lab.0");
+}
+
 TEST_F(PolicyTest, HostWithADiskGetsItsIscsiRootPath) {
   // No root_path configured: a host with an image gets its own target's, on the address it reached us on.
   std::string cfg(kConfig);

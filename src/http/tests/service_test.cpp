@@ -116,7 +116,7 @@ class HttpServiceTest : public ::testing::Test {
   void write(const std::string& name, const std::string& content) { std::ofstream(root_ / name) << content; }
 
   void start(std::string hostsToml = "") {
-    auto c = config::loadString(hostsToml, "hosts.toml", {});
+    auto c = config::loadString(hostsToml, "hosts.toml", {http::schema()});
     service_ = std::make_unique<http::HttpService>(loop_);
     service_->setEventSink([this](const boot::Event& e) {
       if (const auto* f = std::get_if<boot::FileEvent>(&e.what)) events_.push_back(*f);
@@ -237,6 +237,52 @@ TEST_F(HttpServiceTest, PerHostFilesAndTheRoot) {
   EXPECT_EQ(c.get("/%2e%2e/etc/passwd").status, 403);
   EXPECT_EQ(c.get("/escape/passwd").status, 403);  // a symlink out of the root
   EXPECT_EQ(c.get("/big").status, 200);            // the connection survived every refusal
+}
+
+// GET /ipxe/<mac>: each host's script made when it is asked for, from its keys, its template and
+// [http]'s defaults, so an edited template counts at the next request.
+TEST_F(HttpServiceTest, IpxeScriptsAreRenderedPerHostAtEachRequest) {
+  cfg_.boot.kernel = "vmlinuz";
+  cfg_.boot.initrd = std::vector<std::string>{"initrd.img"};
+  cfg_.boot.kernelArgs = "quiet";
+  write("tmpl.ipxe", "#!ipxe\necho {name} {ip} {kernel_args} ${net0/mac}\n");
+  start(R"(
+[[host]]
+name = "alpha"
+mac = "52:54:00:00:00:01"
+ip = "127.0.0.1"
+kernel_args = "console=ttyS0"
+[[host]]
+name = "beta"
+mac = "52:54:00:00:00:02"
+ipxe_template = "tmpl.ipxe"
+[[host]]
+name = "gamma"
+mac = "52:54:00:00:00:03"
+ipxe_template = "missing.ipxe"
+)");
+  Client c(port_);
+  const std::string base = fmt::format("http://127.0.0.1:{}/", port_);
+  auto alpha = c.get("/ipxe/52-54-00-00-00-01");
+  EXPECT_EQ(alpha.status, 200);
+  EXPECT_TRUE(alpha.has("Cache-Control: no-store"));
+  EXPECT_EQ(alpha.body, "#!ipxe\n# pxedust: host alpha (52-54-00-00-00-01), 127.0.0.1\n"
+                        "kernel " + base + "vmlinuz console=ttyS0\ninitrd " + base + "initrd.img\nboot\n");
+  EXPECT_EQ(c.get("/ipxe/52:54:00:00:00:02").body, "#!ipxe\necho beta 127.0.0.1 quiet ${net0/mac}\n");
+  write("tmpl.ipxe", "#!ipxe\necho changed {name}\n");
+  EXPECT_EQ(c.get("/ipxe/52-54-00-00-00-02").body, "#!ipxe\necho changed beta\n");
+  auto gamma = c.get("/ipxe/52-54-00-00-00-03");
+  EXPECT_EQ(gamma.status, 500);
+  EXPECT_NE(gamma.body.find("ipxe_template missing.ipxe"), std::string::npos) << gamma.body;
+  EXPECT_NE(c.get("/ipxe/02-00-00-00-00-09").body.find("# pxedust: client 02-00-00-00-00-09, 127.0.0.1\nkernel "),
+            std::string::npos);
+  EXPECT_EQ(c.get("/ipxe/not-a-mac").status, 404);
+  stop();
+  ASSERT_GE(events_.size(), 6u);
+  EXPECT_EQ(events_[0].result, boot::FileResult::Completed);
+  EXPECT_EQ(events_[0].requested, "ipxe/52-54-00-00-00-01");  // as files are named: from the root
+  EXPECT_EQ(events_[3].result, boot::FileResult::Failed);
+  EXPECT_NE(events_[3].reason.find("missing.ipxe"), std::string::npos) << events_[3].reason;
 }
 
 TEST_F(HttpServiceTest, BadRequestsGetTheirStatusAndAClose) {
