@@ -12,8 +12,10 @@
 #include "cli/storage_commands.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
+#include "daemon/checks.hpp"
 #include "daemon/daemon.hpp"
 #include "dhcp/config.hpp"
+#include "http/config.hpp"
 #include "iscsi/config.hpp"
 #include "tftp/config.hpp"
 
@@ -33,6 +35,11 @@ std::string describe(const config::Config& c) {
     s += fmt::format("  tftp: listening on {}, serving {}", addrs, tftp->root);
     if (!tftp->perHost.empty()) s += fmt::format(" ({} per-host rules)", tftp->perHost.size());
     s += "\n";
+  }
+  if (const auto* http = http::configIn(c)) {
+    std::string addrs;
+    for (const auto& a : http->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    s += fmt::format("  http: listening on {}, serving {}; iPXE scripts at /ipxe/<mac>\n", addrs, http->root);
   }
   if (const auto* dhcp = dhcp::configIn(c)) {
     std::string ifs;
@@ -60,7 +67,7 @@ std::string describe(const config::Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"pxedust: a diskless network-boot server (DHCP, TFTP, iSCSI)", "pxedust"};
+  CLI::App app{"pxedust: a diskless network-boot server (DHCP, TFTP, HTTP, iSCSI)", "pxedust"};
   app.require_subcommand(1);
   app.set_version_flag("--version", PXEDUST_VERSION);
 
@@ -105,6 +112,7 @@ int main(int argc, char** argv) {
     try {
       auto c = daemon::loadConfig(checkPath);
       fmt::print("{}: ok\n{}", checkPath, describe(c));
+      for (const auto& w : daemon::configWarnings(c)) fmt::print("warning: {}\n", w);
       return 0;
     } catch (const config::ConfigError& e) {
       fmt::print(stderr, "{}\n", e.what());

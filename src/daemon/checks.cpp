@@ -1,0 +1,90 @@
+#include "daemon/checks.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "dhcp/config.hpp"
+#include "files/files.hpp"
+#include "http/config.hpp"
+
+namespace pxedust::daemon {
+namespace {
+
+bool isUrl(std::string_view s) { return s.find("://") != std::string_view::npos; }
+
+// "alpha, beta, gamma and 12 more"
+std::string listed(const std::set<std::string>& names) {
+  std::string out;
+  std::size_t shown = 0;
+  for (const auto& n : names) {
+    if (shown == 3) return fmt::format("{} and {} more", out, names.size() - shown);
+    out += (shown++ == 0 ? "" : ", ") + n;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> configWarnings(const config::Config& config) {
+  std::vector<std::string> out;
+  const auto* http = http::configIn(config);
+  const auto* dhcp = dhcp::configIn(config);
+  if (http == nullptr) return out;
+
+  // Every file the iPXE scripts name, with the hosts whose scripts name it ("[http]" for the default).
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> named;  // (key, file) -> hosts
+  auto note = [&](const http::BootSettings& b, const std::string& who) {
+    if (b.kernel) named[{"kernel", *b.kernel}].insert(who);
+    if (b.initrd)
+      for (const auto& i : *b.initrd) named[{"initrd", i}].insert(who);
+    if (b.ipxeTemplate) named[{"ipxe_template", *b.ipxeTemplate}].insert(who);
+  };
+  note(http->boot, "[http]");
+  for (const auto& h : config.hosts) {
+    http::BootSettings merged;
+    if (const auto* own = http::bootSettingsOf(h.keys)) merged = *own;
+    merged.inherit(http->boot);
+    note(merged, h.name);
+  }
+  if (dhcp != nullptr && dhcp->settings.ipxeScript) {
+    if (!named.empty())
+      out.push_back(fmt::format("dhcp: ipxe_script = \"{}\" sends iPXE there, so the per-host scripts of [http] "
+                                "(kernel, initrd, ipxe_template) are never used; remove it to use them",
+                                *dhcp->settings.ipxeScript));
+  }
+  auto root = files::openRoot(http->root);
+  if (!root) {
+    out.push_back(fmt::format("http: root {} cannot be opened: {}", http->root, root.error().message));
+    return out;
+  }
+  auto missing = [&](const std::string& file) {
+    if (isUrl(file)) return false;
+    auto n = files::normalizeRequest(file);
+    return n.error || files::openBeneath(root->get(), n.path).error.has_value();
+  };
+  for (const auto& [what, hosts] : named) {
+    const auto& [key, file] = what;
+    if (missing(file))
+      out.push_back(fmt::format("http: {} \"{}\" ({}) is not a file under {}: iPXE will get 404 and the boot fails",
+                                key, file, listed(hosts), http->root));
+  }
+  if (dhcp != nullptr && dhcp->httpBoot) {
+    std::set<std::string> programs;
+    auto add = [&](const dhcp::Settings& s) {
+      for (const auto* f : {&s.boot.uefi, &s.boot.arm64})
+        if (*f && !isUrl(**f)) programs.insert(**f);
+    };
+    add(dhcp->settings);
+    for (const auto& sub : dhcp->subnets) add(sub.settings);
+    for (const auto& p : programs)
+      if (missing(p))
+        out.push_back(fmt::format("dhcp: boot program \"{}\" is not a file under [http] root {}: UEFI HTTP Boot "
+                                  "clients will get 404 (TFTP clients are not affected)",
+                                  p, http->root));
+  }
+  return out;
+}
+
+}  // namespace pxedust::daemon

@@ -1,0 +1,62 @@
+// check-config's warnings: boot files that no client will ever be sent.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "daemon/checks.hpp"
+#include "daemon/daemon.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pxedust::daemon {
+namespace {
+
+class ChecksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("pxedust-checks-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "root");
+    std::ofstream(dir_ / "root" / "vmlinuz") << "k";
+    std::ofstream(dir_ / "root" / "snponly.efi") << "e";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::vector<std::string> warnings(const std::string& text) {
+    std::ofstream(dir_ / "pxedust.toml") << text;
+    return configWarnings(loadConfig((dir_ / "pxedust.toml").string()));
+  }
+  std::string http(const std::string& extra = "") {
+    return "[http]\nlisten = [\"0.0.0.0:8080\"]\nroot = \"" + (dir_ / "root").string() + "\"\n" + extra;
+  }
+  fs::path dir_;
+};
+
+TEST_F(ChecksTest, AllFilesPresentSaysNothing) {
+  EXPECT_TRUE(warnings(http("kernel = \"vmlinuz\"\n")).empty());
+}
+
+TEST_F(ChecksTest, MissingBootFilesAreNamedWithTheirHosts) {
+  auto w = warnings(http("kernel = \"vmlinuz\"\ninitrd = [\"initrd.img\", \"http://10.0.0.2/fw.cpio\"]\n") +
+                    "[dhcp]\ninterfaces = [\"eth1\"]\nboot = { uefi = \"ipxe.efi\" }\n"
+                    "[[dhcp.subnet]]\nsubnet = \"10.0.0.0/24\"\n"
+                    "[[host]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nkernel = \"other\"\n"
+                    "[[host]]\nname = \"b\"\nmac = \"52:54:00:00:00:02\"\n");
+  ASSERT_EQ(w.size(), 3u) << fmt::format("{}", fmt::join(w, "\n"));
+  EXPECT_NE(w[0].find("initrd \"initrd.img\" ([http], a, b)"), std::string::npos) << w[0];
+  EXPECT_NE(w[1].find("kernel \"other\" (a)"), std::string::npos) << w[1];
+  EXPECT_NE(w[2].find("boot program \"ipxe.efi\""), std::string::npos) << w[2];
+}
+
+// dnsmasq habits: ipxe_script in [dhcp] with [http]'s scripts configured means they are never sent.
+TEST_F(ChecksTest, IpxeScriptInDhcpHidesTheHttpScripts) {
+  auto w = warnings(http("kernel = \"vmlinuz\"\n") +
+                    "[dhcp]\ninterfaces = [\"eth1\"]\nipxe_script = \"boot.ipxe\"\n"
+                    "[[dhcp.subnet]]\nsubnet = \"10.0.0.0/24\"\n");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("never used"), std::string::npos) << w[0];
+}
+
+}  // namespace
+}  // namespace pxedust::daemon
