@@ -9,6 +9,7 @@
 #include "cli/demo.hpp"
 #include "cli/demo_image.hpp"
 #include "cli/initramfs_command.hpp"
+#include "cli/status_command.hpp"
 #include "cli/storage_commands.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
@@ -99,6 +100,24 @@ int main(int argc, char** argv) {
     return daemon::loadConfig(path).storage.dir;  // a ConfigError says which file and why
   });
 
+  // status/hosts: the API of the daemon that configuration describes (its [http]), else its state files.
+  cli::addStatusCommands(app, [] {
+    const char* env = std::getenv("PXEDUST_CONFIG");
+    std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
+    if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return cli::ApiSource{{}, config::DaemonConfig{}.stateDir};
+    auto c = daemon::loadConfig(path);
+    if (const auto* web = http::configIn(c)) {
+      for (const auto& l : web->listen) {
+        if (l.port == 0) continue;  // a port the kernel picks: daemon.json knows it, the config does not
+        auto address = l.address;
+        if (address.is_unspecified()) address = address.is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
+                                                               : asio::ip::address(asio::ip::address_v6::loopback());
+        const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+        return cli::ApiSource{fmt::format("http://{}:{}", host, l.port), {}};
+      }
+    }
+    return cli::ApiSource{{}, c.daemon.stateDir};
+  });
   cli::addInitramfsCommands(app);
   cli::addDemoImageCommand(*app.get_subcommand("image"));
 

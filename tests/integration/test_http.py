@@ -251,6 +251,35 @@ class Api(ServerCase):
         self.assertEqual(hosts[0]["stage"], "boot_program")
         self.assertEqual(self.status_of("-X", "POST", self.server.url("api/v1/hosts")), 405)
 
+    def cli(self, *args, check=True):
+        p = subprocess.run([PXEDUST, *args], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PXEDUST_CONFIG=self.server.config))
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def test_cli_status_and_hosts(self):
+        import json
+        self.curl("-o", "/dev/null", self.server.url("boot.ipxe"))
+        self.server.daemon.wait_event("alpha", "file.completed", requested="boot.ipxe")
+        url = f"http://{self.server.host}:{self.server.port}"
+        status = self.cli("status", "--url", url).stdout
+        self.assertIn(f"(pid {self.server.daemon.proc.pid}): running", status)
+        self.assertRegex(status, r"\nhttp +127\.0\.0\.1:\d+\n")
+        hosts = pxedust_state.wait_for("alpha at boot_program in `pxedust hosts`",
+                                       lambda: [line for line in self.cli("hosts", "--url", url).stdout.splitlines()
+                                                if line.startswith("alpha ") and "boot_program" in line])
+        self.assertIn("hosts/alpha/boot.ipxe", hosts[0])
+        as_json = json.loads(self.cli("hosts", "--url", url, "--json", "--stage", "boot_program").stdout)
+        self.assertEqual([h["name"] for h in as_json["hosts"]], ["alpha"])
+        # The config's listen port is 0, so the CLI reads the state files the config names instead;
+        # --state-dir says which.
+        files = self.cli("hosts", "--state-dir", self.server.daemon.state_dir).stdout
+        self.assertIn("alpha", files)
+        refused = self.cli("status", "--url", "http://127.0.0.1:1", check=False)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("cannot reach the daemon's API at http://127.0.0.1:1", refused.stderr)
+
 
 class BadInput(ServerCase):
     """What curl will not send, from a raw socket: each gets its status (or a closed connection), and a
