@@ -25,6 +25,7 @@ test_pkgs=(
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
   prometheus                              # promtool checks the metrics pxedust exports
   wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
+  chromium chromium-driver python3-selenium   # tests/integration/test_dashboard.py: the dashboard in a browser
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "blockstore/store.hpp"
+#include "daemon/dashboard.hpp"
 #include "boot/snapshot.hpp"
 #include "common/log.hpp"
 #include "dhcp/config.hpp"
@@ -296,12 +297,19 @@ void Daemon::addRoutes(http::HttpService& web) {
                  return http::Reply{200, std::string(metrics::kPrometheusContentType), renderMetrics(), {}};
                }));
   web.setRoute("/api/v1/status", readOnly([this] { return http::Reply{200, "application/json", daemonState().dump(1) + "\n", {}}; }));
+  web.setRoute("/", readOnly([] { return http::Reply{200, "text/html; charset=utf-8", std::string(dashboardPage()), {}}; }));
+  web.setStream("/api/v1/stream", hostsStream_);
   web.setRoute("/api/v1/hosts", readOnly([this] {
                  return http::Reply{200, "application/json", hostsJson_ ? *hostsJson_ : std::string("{}\n"), {}};
                }));
 }
 
-void Daemon::writeHostsState() { hostsJson_ = writeHostsFile(boot::copyOf(tracker_)); }
+void Daemon::writeHostsState() { setHostsJson(writeHostsFile(boot::copyOf(tracker_))); }
+
+void Daemon::setHostsJson(std::shared_ptr<const std::string> text) {
+  hostsJson_ = std::move(text);
+  hostsStream_->publish("hosts", hostsJson_);
+}
 
 std::shared_ptr<const std::string> Daemon::writeHostsFile(const boot::TrackerCopy& copy) {
   // "pid": whose file it is; one left by an earlier run has another pid.
@@ -346,7 +354,7 @@ void Daemon::hostsChanged() {
       copy.reset();
       asio::post(loop_.io(), [this, loopCost, renderCost, text = std::move(text)]() mutable {
         hostsWriting_ = false;
-        hostsJson_ = text;
+        setHostsJson(text);
         using std::chrono::duration_cast;
         using std::chrono::milliseconds;
         hostsWriteInterval_ = std::max({kHostsWriteInterval, duration_cast<milliseconds>(loopCost) * kHostsCopyCostFactor,

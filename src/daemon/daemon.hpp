@@ -32,6 +32,7 @@
 #include "blockstore/async_device.hpp"
 #include "blockstore/host_disks.hpp"
 #include "boot/snapshot.hpp"
+#include "http/event_stream.hpp"
 #include "boot/tracker.hpp"
 #include "config/config.hpp"
 #include "daemon/state_files.hpp"
@@ -136,6 +137,9 @@ class Daemon {
   std::chrono::milliseconds hostsWriteInterval_{100};
   bool hostsWriting_ = false;  // a copy is being made into hosts.json on stateWriter_
   std::shared_ptr<const std::string> hostsJson_;  // the text last written to hosts.json
+  // /api/v1/stream: hostsJson_ pushed to the dashboard (and any SSE client) each time it is rewritten.
+  std::shared_ptr<http::EventStream> hostsStream_ = std::make_shared<http::EventStream>();
+  void setHostsJson(std::shared_ptr<const std::string> text);
   boot::SnapshotWriter hostsWriter_;               // on stateWriter_ (and at start, before it runs)
   std::string state_ = "starting";                // daemon.json's "state"
   std::uint64_t reloadsApplied_ = 0;

@@ -105,6 +105,7 @@ void Connection::abort(Drop why) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   timer_.cancel();
+  if (wake_) wake_->cancel();
 }
 
 void Connection::fail(Drop why) {
@@ -228,6 +229,10 @@ asio::awaitable<bool> Connection::serve(std::size_t headEnd) {
   }
   setDeadline(Phase::Send, site_->config.sendTimeout);
 
+  if (auto stream = shared_->streams.find(request.path); stream != shared_->streams.end()) {
+    if (request.method != wire::Method::Get) co_return co_await sendError(405, keepAlive, request.methodText);
+    co_return co_await serveStream(stream->second);
+  }
   if (auto route = shared_->routes.find(request.path); route != shared_->routes.end()) {
     Reply reply = route->second(request, body);
     co_return co_await sendReply(request, std::move(reply), keepAlive);
@@ -319,6 +324,41 @@ asio::awaitable<bool> Connection::sendReply(const wire::Request& request, Reply 
   if (!co_await write(out)) co_return false;
   if (request.method != wire::Method::Head) shared_->stats.bytesSent += reply.body.size();
   co_return keepAlive;
+}
+
+asio::awaitable<bool> Connection::serveStream(std::shared_ptr<EventStream> stream) {
+  wire::ResponseHead head;
+  head.status = 200;
+  head.closeDelimited = true;
+  head.add("Date", now()).add("Server", "pxedust").add("Content-Type", "text/event-stream; charset=utf-8");
+  head.add("Cache-Control", "no-store");
+  shared_->stats.responded(200);
+  if (!co_await write(head.serialize())) co_return false;
+  wake_ = std::make_shared<asio::steady_timer>(socket_.get_executor());
+  stream->follow(wake_);
+  std::uint64_t sent = 0;  // the stream's version last sent
+  while (!closed_ && !draining_ && !shared_->stopping && !stream->closed()) {
+    std::shared_ptr<const std::string> message;
+    if (stream->version() != sent && stream->latest()) {
+      sent = stream->version();
+      message = stream->latest();
+    } else {
+      // Between messages the connection is idle: a shutdown ends it at once (drain()).
+      phase_ = Phase::Idle;
+      deadline_ = Clock::time_point::max();
+      wake_->expires_after(EventStream::kKeepAlive);
+      std::error_code ec;
+      co_await wake_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (closed_ || draining_ || shared_->stopping || stream->closed()) break;
+      if (ec != asio::error::operation_aborted) message = std::make_shared<const std::string>(": keep-alive\n\n");
+      else continue;  // woken: a new message, probably
+    }
+    setDeadline(Phase::Send, site_->config.sendTimeout);
+    if (!co_await write(*message)) break;
+    shared_->stats.bytesSent += message->size();
+  }
+  wake_.reset();
+  co_return false;
 }
 
 asio::awaitable<bool> Connection::sendError(int status, bool keepAlive, std::string_view method) {

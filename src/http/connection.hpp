@@ -48,6 +48,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> serve(std::size_t headEnd);
   asio::awaitable<bool> serveFile(const wire::Request& request, bool keepAlive);
   asio::awaitable<bool> sendReply(const wire::Request& request, Reply reply, bool keepAlive);
+  // Follows `stream` until the client leaves, the stream closes or the service stops; always false
+  // (the connection ends with it).
+  asio::awaitable<bool> serveStream(std::shared_ptr<EventStream> stream);
   asio::awaitable<bool> sendError(int status, bool keepAlive, std::string_view method = "GET");
   asio::awaitable<bool> write(std::string_view bytes);
   // Sends [first, first + length) of `fd`; false if the connection cannot go on.
@@ -72,6 +75,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   std::optional<Drop> drop_;  // why the connection ends early, once counted
   wire::Limits limits_;
+  std::shared_ptr<asio::steady_timer> wake_;  // while following an event stream: wakes it
 };
 
 }  // namespace pxedust::http

@@ -72,6 +72,10 @@ void HttpService::commit(std::unique_ptr<service::Staged> base) noexcept {
 
 void HttpService::setRoute(std::string path, Route route) { shared_->routes[std::move(path)] = std::move(route); }
 
+void HttpService::setStream(std::string path, std::shared_ptr<EventStream> stream) {
+  shared_->streams[std::move(path)] = std::move(stream);
+}
+
 void HttpService::accept(asio::ip::tcp::socket socket) {
   auto& shared = *shared_;
   ++shared.stats.connectionsAccepted;

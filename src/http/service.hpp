@@ -18,8 +18,9 @@
 // the disk (nginx without `aio threads` does the same); boot files are read by every host and stay
 // cached, and each file is read ahead (POSIX_FADV_WILLNEED) when it is opened.
 //
-// Routes (setRoute) answer exact paths with a generated body; they take precedence over files.
-// The daemon adds /metrics and the API there, so the service knows nothing of either.
+// Routes (setRoute) answer exact paths with a generated body, streams (setStream) with Server-Sent
+// Events; both take precedence over files. The daemon adds /metrics, the API and the dashboard
+// there, so the service knows nothing of them.
 //
 // prepare() opens the new root and binds new listeners; commit() swaps them in (the reload contract
 // of service/service.hpp). Connections in flight keep the root and settings they started with
@@ -39,6 +40,7 @@
 #include "event/loop.hpp"
 #include "event/tcp_listeners.hpp"
 #include "http/config.hpp"
+#include "http/event_stream.hpp"
 #include "http/stats.hpp"
 #include "http/wire/request.hpp"
 #include "inventory/inventory.hpp"
@@ -72,6 +74,7 @@ struct Shared {
   event::Loop& loop;
   std::shared_ptr<const Site> site;
   std::map<std::string, Route, std::less<>> routes;
+  std::map<std::string, std::shared_ptr<EventStream>, std::less<>> streams;
   HttpStats stats;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::map<asio::ip::address, std::uint32_t> perClient;
@@ -103,6 +106,9 @@ class HttpService final : public service::Service {
 
   // Answers GET and HEAD of exactly `path` (other methods too when the route says so) with `route`.
   void setRoute(std::string path, Route route);
+  // Answers GET of exactly `path` with `stream`, as Server-Sent Events, for as long as the client
+  // stays (the connection is its own: no more requests on it).
+  void setStream(std::string path, std::shared_ptr<EventStream> stream);
 
   [[nodiscard]] const HttpStats& stats() const { return shared_->stats; }
   [[nodiscard]] std::size_t openConnections() const { return shared_->connections.size(); }

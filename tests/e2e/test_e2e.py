@@ -5,13 +5,19 @@ initramfs's progress lines; each boot prints its time from QEMU start to the mar
 Skipped, with the reason, only when QEMU cannot run here (no qemu-system-x86 / ipxe-qemu / tap /
 namespaces). PXEDUST_E2E_ACCEL=kvm|tcg overrides the accelerator probe."""
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import unittest
 
 import e2elab
-import pxedust_state  # tests/lib, on the path e2elab set
+import browser  # tests/lib, on the path e2elab set
+import pxedust_state
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard_probe.py")
+ARTIFACTS = os.environ.get("PXEDUST_ARTIFACTS", "build/artifacts")
 
 WHY_NOT = e2elab.qemu_missing()
 BOOT_TIMEOUT = int(os.environ.get("PXEDUST_E2E_TIMEOUT", "600"))  # TCG on a busy 2-core machine is slow
@@ -215,7 +221,34 @@ class BiosIpxeHttp(HttpBootCase):
         self.lab.start(http_config(self.lab, root, "console=ttyS0 pxedust.stop=dhcp pxedust.onfail=poweroff "
                                    "panic=-1 edd=off quiet", self.MAC, "e2e-http", "10.219.0.21"),
                        services=("dhcp", "http"))
-        self.boot_to_marker(self.lab.vm(self.MAC, "http1").start(ACCEL), "e2e-http", "bios/ipxe over http")
+        # The dashboard, in headless Chromium inside the lab (where the server's address is), watches
+        # the VM's row from before it powers on until it shows the kernel and initrd served.
+        probe = None
+        if not browser.missing():
+            shot = os.path.join(ARTIFACTS, "dashboard-e2e.png")
+            if os.path.exists(shot + ".ready"):
+                os.unlink(shot + ".ready")
+            probe = self.lab.popen([sys.executable, PROBE, f"http://{e2elab.SERVER_IP}/", "e2e-http", "boot_files",
+                                    shot, str(BOOT_TIMEOUT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # The row is there before the boot starts: the page has loaded and follows the stream.
+            pxedust_state.wait_for("the dashboard's first look",
+                                   lambda: probe.poll() is not None or os.path.exists(shot + ".ready"), 90)
+        try:
+            self.boot_to_marker(self.lab.vm(self.MAC, "http1").start(ACCEL), "e2e-http", "bios/ipxe over http")
+            if probe is None:
+                print(f"e2e dashboard: skipped ({browser.missing()})", file=sys.stderr)
+                return
+            out, err = probe.communicate(timeout=120)
+        finally:
+            if probe is not None and probe.poll() is None:
+                probe.kill()
+                probe.wait()
+        self.assertEqual(probe.returncode, 0, out + err[-3000:])
+        seen = json.loads(out)
+        self.assertFalse(seen["reloaded"])
+        self.assertEqual(seen["seen"][-1], "boot_files")
+        self.assertGreaterEqual(len(seen["seen"]), 2, seen)  # it moved while the page watched
+        print(f"e2e dashboard: the row showed {' -> '.join(seen['seen'])}; screenshot {shot}", file=sys.stderr)
 
 
 @unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")

@@ -79,6 +79,13 @@ class Client {
     return ::recv(fd_, &c, 1, 0) == 0;
   }
   [[nodiscard]] bool connected() const { return connected_; }
+  // Reads until `text` has arrived (true), or the connection ends or times out (false).
+  bool readUntil(std::string_view text) {
+    while (buffer_.find(text) == std::string::npos)
+      if (!fill()) return false;
+    return true;
+  }
+  [[nodiscard]] const std::string& received() const { return buffer_; }
 
  private:
   bool fill() {
@@ -283,6 +290,35 @@ ipxe_template = "missing.ipxe"
   EXPECT_EQ(events_[0].requested, "ipxe/52-54-00-00-00-01");  // as files are named: from the root
   EXPECT_EQ(events_[3].result, boot::FileResult::Failed);
   EXPECT_NE(events_[3].reason.find("missing.ipxe"), std::string::npos) << events_[3].reason;
+}
+
+// Server-Sent Events: the head has no length, each published message reaches the follower, a
+// stale one is skipped for the newest, and stopping the service ends the stream.
+TEST_F(HttpServiceTest, EventStreamsPushTheLatestMessage) {
+  auto stream = std::make_shared<http::EventStream>();
+  stream->publish("hosts", std::make_shared<const std::string>("{\"n\":0}"));
+  start();
+  onLoop([&] {
+    service_->setStream("/events", stream);
+    return 0;
+  });
+  Client c(port_);
+  c.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(c.readUntil("data: {\"n\":0}\n\n")) << c.received();
+  EXPECT_NE(c.received().find("Content-Type: text/event-stream"), std::string::npos);
+  EXPECT_EQ(c.received().find("Content-Length"), std::string::npos);
+  onLoop([&] {
+    stream->publish("hosts", std::make_shared<const std::string>("{\"n\":1}"));
+    stream->publish("hosts", std::make_shared<const std::string>("{\n\"n\":2}"));
+    return 0;
+  });
+  ASSERT_TRUE(c.readUntil("event: hosts\ndata: {\ndata: \"n\":2}\n\n")) << c.received();
+  EXPECT_EQ(c.received().find("\"n\":1"), std::string::npos);  // never sent: a newer one came first
+  Client post(port_);
+  post.send("POST /events HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(post.read()->status, 405);
+  stop();
+  EXPECT_TRUE(c.closedByServer());
 }
 
 TEST_F(HttpServiceTest, BadRequestsGetTheirStatusAndAClose) {

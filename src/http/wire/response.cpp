@@ -45,8 +45,8 @@ std::string ResponseHead::serialize() const {
     out += "\r\n";
   }
   // RFC 9110 8.6: no Content-Length in a 304 (it would describe the file) or a 1xx/204.
-  if (status != 304 && status != 204) out += fmt::format("Content-Length: {}\r\n", contentLength);
-  if (!keepAlive) out += "Connection: close\r\n";
+  if (status != 304 && status != 204 && !closeDelimited) out += fmt::format("Content-Length: {}\r\n", contentLength);
+  if (!keepAlive || closeDelimited) out += "Connection: close\r\n";
   out += "\r\n";
   return out;
 }

@@ -17,6 +17,9 @@ struct ResponseHead {
   std::vector<std::pair<std::string, std::string>> fields;  // in order; Content-Length is added by head()
   std::uint64_t contentLength = 0;
   bool keepAlive = true;  // "Connection: close" when false
+  // The body runs to the end of the connection (an event stream): no Content-Length, and the
+  // connection closes after it (keepAlive is ignored).
+  bool closeDelimited = false;
 
   ResponseHead& add(std::string name, std::string value) {
     fields.emplace_back(std::move(name), std::move(value));
