@@ -15,6 +15,8 @@ import sys
 import tempfile
 import threading
 import unittest
+import urllib.error
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pxedust_daemon  # noqa: E402
@@ -235,6 +237,61 @@ class Api(ServerCase):
         self.assertIn("pxedust_http_sent_bytes_total", body)
         check = subprocess.run(["promtool", "check", "metrics"], input=body.encode(), capture_output=True)
         self.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
+
+    def test_a_real_prometheus_scrapes_the_metrics(self):
+        """Prometheus (the server, not only promtool) scrapes /metrics every second; its own API then
+        says the target is up and has pxedust's series."""
+        import json
+        import urllib.request
+        if not have("prometheus"):
+            self.skipTest("prometheus not installed")
+        data = os.path.join(self.out, "prometheus")
+        config = os.path.join(self.out, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write(f"""global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: pxedust
+    static_configs:
+      - targets: ["{self.server.host}:{self.server.port}"]
+""")
+        with open(os.path.join(self.out, "prometheus.log"), "w") as log:
+            prom = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
+                                     "--web.listen-address=127.0.0.1:0"], stdout=log, stderr=log)
+        try:
+            # Its port, from the kernel's table of listening sockets (the process's own), not its log.
+            def port():
+                out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+                for line in out.splitlines():
+                    if f"pid={prom.pid}," in line:
+                        return line.split()[3].rsplit(":", 1)[1]
+                return None
+            web = pxedust_state.wait_for("prometheus listening", port, 30, proc=prom)
+
+            def ready():  # it listens before its storage is open, answering 503 until then
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{web}/-/ready", timeout=10) as r:
+                        return r.status == 200
+                except urllib.error.HTTPError as e:
+                    if e.code != 503:
+                        raise
+                    return False
+            pxedust_state.wait_for("prometheus ready", ready, 60, interval=0.2, proc=prom)
+
+            def query(q):
+                url = f"http://127.0.0.1:{web}/api/v1/query?query={urllib.parse.quote(q)}"
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    return json.load(r)["data"]["result"]
+            up = pxedust_state.wait_for("a successful scrape", lambda: [r for r in query('up{job="pxedust"}')
+                                                                        if r["value"][1] == "1"], 60,
+                                   interval=0.2, proc=prom)
+            self.assertEqual(up[0]["metric"]["instance"], f"{self.server.host}:{self.server.port}")
+            served = query('pxedust_http_responses_total{job="pxedust"}')
+            self.assertTrue(served, "no pxedust_http_responses_total series in Prometheus")
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
 
     def test_status_and_hosts(self):
         import json
