@@ -282,6 +282,35 @@ nlohmann::json Daemon::daemonState() const {
   return j;
 }
 
+namespace {
+
+// API actions: POST only, with [http] api_token as a bearer token in the Authorization header (a
+// token in a URL ends up in logs and browser history, so a query string is refused outright). Why
+// an action is refused, as the reply to send; nullopt: go ahead.
+std::optional<http::Reply> refuseAction(const config::Config& config, const http::wire::Request& request) {
+  auto error = [](int status, std::string_view why, std::vector<std::pair<std::string, std::string>> fields = {}) {
+    return http::Reply{status, "application/json", nlohmann::json{{"error", why}}.dump() + "\n", std::move(fields)};
+  };
+  if (request.method != http::wire::Method::Post) return error(405, "this action takes POST", {{"Allow", "POST"}});
+  if (!request.query.empty()) return error(400, "no query string: the token goes in the Authorization header, never in a URL");
+  const auto* web = http::configIn(config);
+  if (web == nullptr || !web->apiToken) return error(403, "API actions are off: set [http] api_token to turn them on");
+  const auto auth = request.field("authorization");
+  if (!auth) return error(401, "this action needs \"Authorization: Bearer <[http] api_token>\"", {{"WWW-Authenticate", "Bearer realm=\"pxedust\""}});
+  std::string_view given = *auth;
+  const bool bearer = given.size() > 7 && (given.substr(0, 7) == "Bearer " || given.substr(0, 7) == "bearer ");
+  if (bearer) given.remove_prefix(7);
+  // Compared in constant time: how long a wrong guess takes says nothing of the token.
+  const std::string& token = *web->apiToken;
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+  if (!bearer || diff != 0) return error(403, "wrong token");
+  return std::nullopt;
+}
+
+}  // namespace
+
 // The daemon's pages on the HTTP service: read-only, generated on the loop from what it keeps.
 // /api/v1/hosts serves the text hosts.json was last written with (made off the loop; at most one
 // write interval old), so a dashboard polling it costs the loop a copy, not a render.
@@ -299,10 +328,21 @@ void Daemon::addRoutes(http::HttpService& web) {
   web.setRoute("/api/v1/status", readOnly([this] { return http::Reply{200, "application/json", daemonState().dump(1) + "\n", {}}; }));
   web.setRoute("/", readOnly([] { return http::Reply{200, "text/html; charset=utf-8", std::string(dashboardPage()), {}}; }));
   web.setStream("/api/v1/stream", hostsStream_);
+  // POST /api/v1/reload: what SIGHUP does, answered with its outcome.
+  web.setRoute("/api/v1/reload", [this](const http::wire::Request& request, std::string_view) {
+    if (auto refused = refuseAction(config_, request)) return *refused;
+    const auto refusedBefore = reloadsRefused_;
+    PXD_INFO("api.reload", "from=api");
+    reload();
+    if (reloadsRefused_ != refusedBefore)
+      return http::Reply{422, "application/json", nlohmann::json{{"result", "refused"}, {"error", lastRefusal_}}.dump() + "\n", {}};
+    return http::Reply{200, "application/json", nlohmann::json{{"result", "applied"}, {"hosts", config_.hosts.size()}}.dump() + "\n", {}};
+  });
   web.setRoute("/api/v1/hosts", readOnly([this] {
                  return http::Reply{200, "application/json", hostsJson_ ? *hostsJson_ : std::string("{}\n"), {}};
                }));
 }
+
 
 void Daemon::writeHostsState() { setHostsJson(writeHostsFile(boot::copyOf(tracker_))); }
 

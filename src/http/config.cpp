@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "config/reader.hpp"
 
 namespace pxedust::http {
@@ -50,6 +52,12 @@ Config parse(config::Table& s) {
   if (auto v = s.seconds("idle_timeout", 0.1, 86400)) out.idleTimeout = *v;
   if (auto v = s.seconds("send_timeout", 0.1, 3600)) out.sendTimeout = *v;
   readBoot(s, out.boot);
+  if (auto token = s.string("api_token")) {
+    if (token->size() < 16 || token->size() > 256 ||
+        std::any_of(token->begin(), token->end(), [](char c) { return c <= ' ' || c == 0x7f; }))
+      s.fail(s.get("api_token"), "api_token", "expected 16..256 printable characters without spaces");
+    out.apiToken = *token;
+  }
   return out;
 }
 

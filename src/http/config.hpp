@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct Config {
   std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:80
   std::string root;                           // required: the directory served; nothing outside it is reachable
   std::vector<files::PerHostRule> perHost;    // `per_host = [{ request = "boot.ipxe", file = "hosts/{name}.ipxe" }]`
+  // The daemon's API actions (POST /api/v1/reload, ...) need this as "Authorization: Bearer <token>";
+  // unset, actions are off. Read endpoints stay open. At least 16 characters.
+  std::optional<std::string> apiToken;
   // What iPXE boots (http/ipxe.hpp): kernel, initrd, kernel_args, ipxe_template, for every host
   // that does not set its own (on the [[host]] or its [[group]]).
   BootSettings boot;

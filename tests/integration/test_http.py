@@ -338,6 +338,49 @@ scrape_configs:
         self.assertIn("cannot reach the daemon's API at http://127.0.0.1:1", refused.stderr)
 
 
+class ApiActions(ServerCase):
+    """POST /api/v1/reload: what SIGHUP does, for whoever holds [http] api_token, and for no one else."""
+    TOKEN = "t0ken-0f-the-test-3f9a"
+    http_extra = f'api_token = "{TOKEN}"'
+
+    def setUp(self):
+        if not have("curl"):
+            self.skipTest("curl not installed")
+        super().setUp()
+
+    def post(self, path, *headers):
+        args = ["-X", "POST", "-w", "\n%{http_code}"]
+        for h in headers:
+            args += ["-H", h]
+        out = self.curl(*args, self.server.url(path)).stdout.decode()
+        body, _, code = out.rpartition("\n")
+        return int(code), body
+
+    def test_reload_needs_the_token_and_says_what_happened(self):
+        import json
+        code, body = self.post("api/v1/reload")
+        self.assertEqual(code, 401, body)
+        self.assertIn("Authorization: Bearer", json.loads(body)["error"])
+        self.assertEqual(self.post("api/v1/reload", "Authorization: Bearer wrong-token-of-16-chars")[0], 403)
+        self.assertEqual(self.post(f"api/v1/reload?token={self.TOKEN}")[0], 400)  # never in a URL
+        self.assertEqual(self.status_of(self.server.url("api/v1/reload")), 405)  # GET changes nothing
+        self.assertEqual(json.loads(self.curl(self.server.url("api/v1/status")).stdout)["reloads"]["applied"], 0)
+
+        with open(self.server.config, "a") as f:
+            f.write('[[host]]\nname = "beta"\nip = "127.0.0.2"\n')
+        code, body = self.post("api/v1/reload", f"Authorization: Bearer {self.TOKEN}")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(json.loads(body), {"result": "applied", "hosts": 2})
+        with open(self.server.config, "a") as f:
+            f.write("[nonsense\n")
+        code, body = self.post("api/v1/reload", f"Authorization: Bearer {self.TOKEN}")
+        self.assertEqual(code, 422, body)
+        self.assertEqual(json.loads(body)["result"], "refused")
+        status = json.loads(self.curl(self.server.url("api/v1/status")).stdout)
+        self.assertEqual((status["reloads"]["applied"], status["reloads"]["refused"]), (1, 1))
+        self.assertEqual(status["hosts"], 2)  # the refused reload changed nothing
+
+
 class BadInput(ServerCase):
     """What curl will not send, from a raw socket: each gets its status (or a closed connection), and a
     download running beside them all completes intact."""

@@ -39,6 +39,39 @@ TEST(HttpConfig, ErrorsNameTheKey) {
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nper_host = [{ request = \"a\", file = \"{nope}\" }]\n").find("template"),
             std::string::npos);
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nbogus = 1\n").find("bogus"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\napi_token = \"short\"\n").find("api_token"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\napi_token = \"has a space in it, 16+\"\n").find("api_token"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\ninitrd = [1]\n").find("initrd"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\n[[host]]\nname = \"a\"\nkernel_args = \"a\\nb\"\n").find("kernel_args"),
+            std::string::npos);
+}
+
+// kernel, initrd, kernel_args and ipxe_template on [[group]] and [[host]]: a host's own, else its group's.
+TEST(HttpConfig, BootKeysOnHostsAndGroups) {
+  auto c = load(R"(
+[http]
+root = "/srv/boot"
+api_token = "0123456789abcdef"
+kernel = "vmlinuz"
+[[group]]
+name = "web"
+initrd = "web.img"
+kernel_args = "quiet"
+[[host]]
+name = "a"
+group = "web"
+kernel_args = "console=ttyS0"
+[[host]]
+name = "b"
+)");
+  EXPECT_EQ(configIn(c)->apiToken, "0123456789abcdef");
+  EXPECT_EQ(configIn(c)->boot.kernel, "vmlinuz");
+  const auto* a = bootSettingsOf(c.hosts.at(0).keys);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->kernelArgs, "console=ttyS0");
+  EXPECT_EQ(a->initrd, std::vector<std::string>{"web.img"});
+  EXPECT_FALSE(a->kernel);  // [http]'s is applied when the script is made
+  EXPECT_EQ(bootSettingsOf(c.hosts.at(1).keys), nullptr);
 }
 
 }  // namespace
