@@ -421,6 +421,8 @@ std::vector<PoolStats> LeaseDb::stats(UnixTime now) const {
   std::vector<std::uint64_t> used(pools_.size());
   for (std::size_t i = 0; i < pools_.size(); ++i) {
     out[i].subnetId = pools_[i].config.subnetId;
+    out[i].network = pools_[i].config.network;
+    out[i].prefixLength = pools_[i].config.prefixLength;
     out[i].total = pools_[i].total;
   }
   for (auto a : reserved_) {

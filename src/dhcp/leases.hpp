@@ -194,6 +194,8 @@ struct LoadReport {
 
 struct PoolStats {
   std::uint32_t subnetId = 0;
+  std::uint32_t network = 0;  // the pool's subnet, as PoolConfig has it
+  std::uint8_t prefixLength = 24;
   std::uint64_t total = 0;     // addresses the ranges can hand out (network/broadcast excluded)
   std::uint64_t reserved = 0;  // of those, static reservations (never offered dynamically)
   std::uint64_t bound = 0;     // active bound leases on pool addresses (static ones included)

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "metrics/counters.hpp"
 
 namespace pxedust::dhcp {
@@ -40,7 +42,25 @@ constexpr metrics::Family kSyncs{"pxedust_dhcp_lease_syncs_total",
 constexpr metrics::Family kSendErrors{"pxedust_dhcp_send_errors_total", "Replies that could not be encoded or sent.",
                                       metrics::Type::Counter};
 
+constexpr std::string_view kSubnetState[] = {"subnet", "state"};
+constexpr metrics::Family kPool{"pxedust_dhcp_pool_addresses",
+                                "Addresses of each dynamic pool, by state: total, reserved (static reservations), bound, "
+                                "offered, declined (in quarantine), free.",
+                                metrics::Type::Gauge, kSubnetState};
+
 }  // namespace
+
+void collectPoolMetrics(const std::vector<PoolStats>& pools, metrics::Writer& out) {
+  out.declare(kPool);
+  for (const auto& p : pools) {
+    const std::string subnet = fmt::format("{}.{}.{}.{}/{}", p.network >> 24, (p.network >> 16) & 255,
+                                           (p.network >> 8) & 255, p.network & 255, p.prefixLength);
+    for (const auto& [state, value] : {std::pair<std::string_view, std::uint64_t>{"total", p.total},
+                                       {"reserved", p.reserved}, {"bound", p.bound}, {"offered", p.offered},
+                                       {"declined", p.declined}, {"free", p.free}})
+      out.sample(kPool, {subnet, state}, value);
+  }
+}
 
 void collectMetrics(const PolicyStats& stats, std::uint64_t batches, std::uint64_t syncs, std::uint64_t sendErrors,
                     const RouterAdvertStats& adverts, metrics::Writer& out) {

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "dhcp/leases.hpp"
 #include "dhcp/policy.hpp"
 #include "dhcp/router_adverts.hpp"
 #include "metrics/registry.hpp"
@@ -16,5 +18,10 @@ namespace pxedust::dhcp {
 
 void collectMetrics(const PolicyStats& stats, std::uint64_t batches, std::uint64_t syncs, std::uint64_t sendErrors,
                     const RouterAdvertStats& adverts, metrics::Writer& out);
+
+// Each pool's addresses by state (pxedust_dhcp_pool_addresses{subnet, state}): total, reserved,
+// bound, offered, declined, free, as LeaseDb::stats() counts them (a walk of the lease table, at
+// each scrape).
+void collectPoolMetrics(const std::vector<PoolStats>& pools, metrics::Writer& out);
 
 }  // namespace pxedust::dhcp

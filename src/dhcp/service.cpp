@@ -237,6 +237,7 @@ void DhcpService::reportExchange(const Request& request, const Decision& d) cons
 
 void DhcpService::collect(metrics::Writer& out) const {
   collectMetrics(stats_, stats_.batches, stats_.syncs, stats_.sendErrors, adverts_.stats(), out);
+  if (leases_) collectPoolMetrics(leases_->stats(clock_()), out);
 }
 
 std::vector<std::string> DhcpService::endpoints() const {

@@ -179,6 +179,11 @@ class RealClients(LabCase):
         self.assertIn(env.get("ip"), {"10.213.0.100", "10.213.0.101", "10.213.0.102"})
         self.assertEqual(env.get("hostname"), "beta")
         self.assertEqual(env.get("rootpath"), f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:lab")
+        # The pool's addresses by state, as /metrics has them.
+        pool = {k.split('state="')[1].rstrip('"}'): v for k, v in self.lab.daemon.metrics().items()
+                if k.startswith('pxedust_dhcp_pool_addresses{subnet="10.213.0.0/24"')}
+        self.assertEqual(pool["bound"], 1, pool)
+        self.assertEqual(pool["total"], pool["free"] + pool["reserved"] + pool["bound"], pool)
 
     @unittest.skipUnless(shutil.which("busybox"), "busybox not installed")
     def test_pool_address_survives_restart_and_kill9_and_release_frees_it(self):

@@ -54,6 +54,25 @@ TEST(DhcpMetrics, TypesReasonsAndCounters) {
   EXPECT_EQ(received, 8U);
 }
 
+TEST(DhcpMetrics, PoolsByState) {
+  PoolStats p;
+  p.network = 0x0A000000;
+  p.prefixLength = 24;
+  p.total = 253;
+  p.reserved = 3;
+  p.bound = 10;
+  p.offered = 2;
+  p.free = 238;
+  metrics::Writer w;
+  collectPoolMetrics({p}, w);
+  const std::string text = w.renderPrometheus();
+  EXPECT_TRUE(has(text, "# TYPE pxedust_dhcp_pool_addresses gauge")) << text;
+  EXPECT_TRUE(has(text, "pxedust_dhcp_pool_addresses{subnet=\"10.0.0.0/24\",state=\"total\"} 253")) << text;
+  EXPECT_TRUE(has(text, "pxedust_dhcp_pool_addresses{subnet=\"10.0.0.0/24\",state=\"bound\"} 10")) << text;
+  EXPECT_TRUE(has(text, "pxedust_dhcp_pool_addresses{subnet=\"10.0.0.0/24\",state=\"declined\"} 0")) << text;
+  EXPECT_TRUE(has(text, "pxedust_dhcp_pool_addresses{subnet=\"10.0.0.0/24\",state=\"free\"} 238")) << text;
+}
+
 TEST(DhcpMetrics, PromtoolAccepts) {
   if (!metrics::test::promtoolAvailable()) GTEST_SKIP() << metrics::test::kPromtool << " is missing";
   PolicyStats s;
@@ -61,6 +80,10 @@ TEST(DhcpMetrics, PromtoolAccepts) {
   s.sent[at(MessageType::Offer)] = 1;
   metrics::Writer w;
   collectMetrics(s, 1, 0, 0, RouterAdvertStats{}, w);
+  PoolStats p;
+  p.network = 0x0A000000;
+  p.total = 253;
+  collectPoolMetrics({p}, w);
   const std::string text = w.renderPrometheus();
   const auto result = metrics::test::promtoolCheck(text);
   EXPECT_EQ(result.status, 0) << result.output << "\n--- input:\n" << text;
