@@ -432,14 +432,14 @@ class Cli(unittest.TestCase):
             os.unlink(f.name)
 
     def test_help_everywhere_and_version(self):
-        for sub in ([], ["serve"], ["check-config"], ["demo"], ["version"]):
+        for sub in ([], ["serve"], ["check-config"], ["status"], ["hosts"], ["demo"], ["version"]):
             r = self.run_cli(*sub, "--help")
             self.assertEqual(r.returncode, 0, sub)
             self.assertIn(b"Usage", r.stdout)
         # The summary names the services pxedust has, and no other.
         top = self.run_cli("--help").stdout.decode()
-        self.assertIn("(DHCP, TFTP, iSCSI)", top)
-        for absent in ("HTTP", "NBD", "NFS"):
+        self.assertIn("(DHCP, TFTP, HTTP, iSCSI)", top)
+        for absent in ("NBD", "NFS"):
             self.assertNotIn(absent, top.splitlines()[0])
         self.assertRegex(self.run_cli("version").stdout.decode(), r"^pxedust \d+\.\d+\.\d+")
 
