@@ -69,7 +69,7 @@ TrackerCopy copyOf(const Tracker& tracker);
 // has the same id and version (tracker.hpp), and for a host that changed, the text of each event it
 // already had (events never change; Event::seq names them). A render costs the new events plus
 // copies of text: with 10,000 hosts busy in DHCP, formatting every event of every changed host made
-// the writer thread a third of the server's CPU. One thread at a time.
+// the writer thread a fifth of the server's CPU samples. One thread at a time.
 // One host's object, appended to `out`.
 void appendHostJson(std::string& out, const HostState& host);
 

@@ -50,7 +50,7 @@ constexpr int kHostsRenderCostFactor = 10;
 // ... and at most ~4 MB/s of it: 10,000 hosts with full histories are ~17 MB, rewritten every few
 // seconds while all of them are busy. Each write copies the text twice (the file, the API's copy):
 // at 16 MB/s the writer thread took a fifth of the server's CPU samples in bench/dhcp's static row,
-// whose peak rose ~20% with the writer off.
+// whose peak was ~20% higher in a separate run with the writer off.
 constexpr std::size_t kHostsBytesPerSecond = 4 << 20;
 
 // The state directory (leases, images, overlays) is made on first start, like a package's
@@ -200,7 +200,7 @@ int Daemon::run() {
   std::signal(SIGPIPE, SIG_IGN);
   // Keep freed memory for reuse instead of handing it back to the kernel at once: the hosts text
   // (megabytes, every few seconds) would otherwise be faulted in afresh each time; in bench/dhcp's
-  // static row the writer thread's profile was mostly page faults (sysmalloc, set_pte).
+  // static row page faults (sysmalloc, set_pte) and copies filled much of the writer thread's profile.
   ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   // Every connection (HTTP, iSCSI) and transfer is a descriptor: take all the hard limit allows,

@@ -245,9 +245,9 @@ class LeaseDb {
     bool snapshot = false;
     bool compaction = false;         // a snapshot because the journal grew long, not after a failure
     std::string bytes;               // the lines to append, or the whole snapshot (made by runSync)
-    // Snapshot: the leases to write, oldest change first, and the time to stamp. Copied on the loop
-    // (a few ms for 10,000), written as text by runSync on the sync thread: formatting them on the
-    // loop stalled it for 50-100 ms, and DHCP's socket buffer overflowed meanwhile.
+    // Snapshot: the leases to write, oldest change first, and the time to stamp. Copied on the loop,
+    // written as text by runSync on the sync thread: formatting 10,000 of them on the loop stalled it
+    // for 50-100 ms (a loop-lag probe in bench/dhcp's static row).
     std::vector<Lease> leases;
     UnixTime snapshotTime = 0;
     std::uint64_t records = 0;       // lease lines in `bytes`

@@ -181,7 +181,7 @@ class Policy {
   Settings globalSettings_;
   // A [[host]]'s settings merged down (host < subnet < [dhcp]), made at its first packet and kept
   // until the next configuration: keyed by the host's index in hosts_ and the subnet's index (or
-  // subnets.size() for none). A host without [dhcp] keys of its own shares subnetSettings_.
+  // subnets.size() for none).
   std::unordered_map<std::uint64_t, Settings> hostSettings_;
   [[nodiscard]] const Settings& hostSettings(const inventory::Host& host, std::size_t subnetIndex);
 };
