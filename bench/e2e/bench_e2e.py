@@ -15,12 +15,19 @@ Run it through bench/e2e/run.sh (which builds pxedust and storm_load first); nee
   storm-tftp  the storm's DHCP and lock-step TFTP only (storm_load --tftp-only; the reference is
          dnsmasq alone, no tgt, no copies): server CPU per DATA block in the storm's network
          setting. --perf-dir / --strace-dir record the servers during these runs.
+  storm-http  the storm with the initrd over HTTP (storm_load --http-url: one HTTP/1.1 GET, as iPXE
+         does for `initrd http://...`) instead of TFTP; DHCP and the iSCSI read as in `storm`. pxedust
+         serves it from its [http] section (same root, HTTP_PORT on the lab address); the reference
+         adds nginx (nginx-light) to dnsmasq + tgt. Next to `storm` in the same run, the report gives
+         each stack's storm time TFTP / HTTP.
 
 Stacks:
-  pxedust      one daemon: DHCP, TFTP, iSCSI; one base image, a copy-on-write overlay per host.
+  pxedust      one daemon: DHCP, TFTP, iSCSI (and HTTP in storm-http); one base image, a
+               copy-on-write overlay per host.
   ref-tuned    dnsmasq (DHCP + TFTP) and tgtd (iSCSI over a full copy of the image per host), with
                the two settings an iPXE site adds: no-pxedhcp (option 175.176) and router
-               advertisements, so iPXE waits neither for ProxyDHCP nor for an IPv6 router.
+               advertisements, so iPXE waits neither for ProxyDHCP nor for an IPv6 router; in
+               storm-http nginx serves the TFTP root over HTTP.
   ref-plain    the same without those two settings (VM rows only).
 
 Everything runs in network namespaces made here (tests/e2e/e2elab.py's lab: a bridge 10.219.0.1/24;
@@ -52,8 +59,10 @@ STAGES = [("dhcp", re.compile(r"net0: 10\.219\.0\.\d+/")),
           ("kernel", re.compile(r"pxedust-initramfs: start")),
           ("root", re.compile(r"pxedust-initramfs: root mounted")),
           ("up", MARK)]
-STORM_ROWS = ("storm", "storm-uefi", "storm-tftp")
+STORM_ROWS = ("storm", "storm-http", "storm-uefi", "storm-tftp")  # the report's order
 TFTP_ONLY_ROWS = ("storm-tftp",)
+HTTP_ROWS = ("storm-http",)  # the initrd over HTTP; compared with `storm` (the same but lock-step TFTP)
+HTTP_PORT = 80               # on the lab address, pxedust's [http] and nginx alike
 VM_HOSTS = [(f"vm-{i}", f"52:54:00:e3:00:{i:02x}", f"10.219.0.{20 + i}") for i in range(1, 5)]
 BOOT_SCRIPT = ("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff quiet\n"
                "initrd initrd.img\nboot\n")
@@ -161,13 +170,15 @@ class Pxedust:
             raise RuntimeError(f"pxedust {' '.join(args)}: {r.stderr.strip()}")
         return r.stdout
 
-    def start(self, setup, iscsi=True):
+    def start(self, setup, iscsi=True, http=False):
         """setup: a Setup (hosts, image, TFTP root, a name for its store). pxedust serves iSCSI
-        either way (idle when the row is TFTP only)."""
+        either way (idle when the row is TFTP only); http: an [http] section too, serving the TFTP
+        root on the lab address."""
         store = os.path.join(self.work, f"store-{setup.name}")
         hosts = "".join(f'\n[[host]]\nname = "{n}"\nmac = "{m}"\nip = "{ip}"\nimage = "{setup.name}"\n'
                         for n, m, ip in setup.hosts)
         script = 'ipxe_script = "boot.ipxe"' if setup.ipxe_script else ""
+        http_section = f'[http]\nlisten = ["{SERVER}:{HTTP_PORT}"]\nroot = "{setup.tftp_root}"\n' if http else ""
         config = f"""# bench/e2e: {setup.name}
 [log]
 level = "info"
@@ -183,7 +194,7 @@ subnet = "10.219.0.0/24"
 {script}
 [iscsi]
 listen = ["{SERVER}:3260"]
-{hosts}"""
+{http_section}{hosts}"""
         path = os.path.join(self.work, f"pxedust-{setup.name}.toml")
         with open(path, "w") as f:
             f.write(config)
@@ -191,7 +202,7 @@ listen = ["{SERVER}:3260"]
             self.cli(path, "image", "import", setup.image, "--name", setup.name, "--quiet")
             self.imported.add(setup.name)
         self.store = store
-        self.lab.start(config, services=("dhcp", "tftp", "iscsi"))
+        self.lab.start(config, services=("dhcp", "tftp", "iscsi") + (("http",) if http else ()))
 
     def pids(self):
         return [self.lab.server.pid] if self.lab.server else []
@@ -214,7 +225,8 @@ class Reference:
     def __init__(self, lab, work, tuned):
         self.lab, self.work, self.tuned = lab, work, tuned
         self.name = "ref-tuned" if tuned else "ref-plain"
-        self.dnsmasq = self.tgtd = None
+        self.dnsmasq = self.tgtd = self.nginx = None
+        self.nginx_log = None
         self.v6 = False
 
     def copies(self, setup):
@@ -234,13 +246,52 @@ class Reference:
         if r.returncode != 0:
             raise RuntimeError(f"tgtadm {' '.join(args)}: {r.stdout}{r.stderr}")
 
-    def start(self, setup, iscsi=True):
-        """iscsi=False: dnsmasq alone (TFTP-only rows), no tgtd and no copies."""
+    def start(self, setup, iscsi=True, http=False):
+        """iscsi=False: dnsmasq alone (TFTP-only rows), no tgtd and no copies; http: nginx too."""
         self.dns_log = os.path.join(self.work, f"dnsmasq-{setup.name}.log")
         self.tgt_log = os.path.join(self.work, f"tgtd-{setup.name}.log")
         if iscsi:
             self.start_tgt(setup)
+        if http:
+            self.start_nginx(setup)
         self.start_dnsmasq(setup)
+
+    def start_nginx(self, setup):
+        """nginx in the lab namespace, in the foreground, serving the TFTP root on the lab address as
+        a site would set it up for iPXE's initrd: sendfile, a worker per CPU, no access log."""
+        tmp = os.path.join(self.work, "nginx-tmp")
+        os.makedirs(tmp, exist_ok=True)
+        log = os.path.join(self.work, f"nginx-{setup.name}.log")
+        conf = os.path.join(self.work, f"nginx-{setup.name}.conf")
+        temps = "".join(f"  {k}_temp_path {tmp}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes auto;
+pid {self.work}/nginx.pid;
+error_log {log} warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  default_type application/octet-stream;
+{temps}  server {{ listen {SERVER}:{HTTP_PORT}; root {setup.tftp_root}; }}
+}}
+""")
+        # -e: its start-up log goes there too, not to the system's /var/log/nginx.
+        self.nginx = self.lab.popen(["nginx", "-e", log, "-c", conf, "-g", "daemon off;"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.nginx_log = log
+        end = time.time() + 20
+        while True:
+            if self.nginx.poll() is not None:
+                raise RuntimeError(f"nginx exited {self.nginx.returncode}: {self.nginx.stderr.read()}"
+                                   f"{e2elab._read(log)[-2000:]}")
+            if self.lab.exec("ss", "-Hltn", "src", f"{SERVER}:{HTTP_PORT}", check=False).stdout.strip():
+                break
+            if time.time() > end:
+                raise RuntimeError("nginx did not listen: " + e2elab._read(log)[-2000:])
+            time.sleep(0.05)
 
     def start_tgt(self, setup):
         self.make_copies(setup)
@@ -309,7 +360,15 @@ class Reference:
             time.sleep(0.05)
 
     def pids(self):
-        return [p.pid for p in (self.dnsmasq, self.tgtd) if p is not None]
+        """dnsmasq, tgtd, and nginx's master and workers (live children: their CPU is not the master's)."""
+        pids = [p.pid for p in (self.dnsmasq, self.tgtd, self.nginx) if p is not None]
+        if self.nginx is not None:
+            try:
+                with open(f"/proc/{self.nginx.pid}/task/{self.nginx.pid}/children") as f:
+                    pids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        return pids
 
     def cache_files(self, setup):
         return [self.copies(setup)[0], setup.tftp_root]
@@ -317,6 +376,8 @@ class Reference:
     def stop(self):
         stop_pid(self.dnsmasq)
         self.dnsmasq = None
+        stop_pid(self.nginx)  # SIGTERM: the master stops its workers and exits
+        self.nginx = None
         if self.tgtd is not None and self.tgtd.poll() is None:
             # tgtd leaves on SIGTERM only once it has no targets; with them it needs the system delete.
             subprocess.run(["tgtadm", "-o", "delete", "-m", "system"], env=self.tgt_env, capture_output=True)
@@ -334,7 +395,8 @@ class Reference:
             self.v6 = False
 
     def log_tail(self):
-        return e2elab._read(self.dns_log)[-2000:] + "\n" + e2elab._read(self.tgt_log)[-1000:]
+        return (e2elab._read(self.dns_log)[-2000:] + "\n" + e2elab._read(self.tgt_log)[-1000:]
+                + ("\n" + e2elab._read(self.nginx_log)[-1000:] if self.nginx_log else ""))
 
 
 class Setup:
@@ -471,7 +533,7 @@ def detach_recorders(procs):
             p.wait()
 
 
-def run_storm(args, net, stack, setup, clients_file, work, label, windowsize, tftp_only=False):
+def run_storm(args, net, stack, setup, clients_file, work, label, windowsize, tftp_only=False, http=False):
     net.flush()
     n = evict(stack.cache_files(setup))
     per_client = os.path.join(work, f"clients-{label}.tsv")
@@ -479,6 +541,8 @@ def run_storm(args, net, stack, setup, clients_file, work, label, windowsize, tf
            "--tftp-file", "initrd.img", "--tftp-verify", os.path.join(setup.tftp_root, "initrd.img"),
            "--blksize", str(args.blksize), "--windowsize", str(windowsize), "--deadline-s", str(args.storm_deadline),
            "--per-client", per_client, "--label", label]
+    if http:
+        cmd += ["--http-url", f"http://{SERVER}:{HTTP_PORT}/initrd.img"]
     if tftp_only:
         cmd.append("--tftp-only")
     else:
@@ -537,6 +601,46 @@ def ratio_cells(name, vals, px_vals):
     return f"{of_medians:.2f}x ({paired:.2f}x)", of_medians, paired
 
 
+def phase(run, key):
+    """A storm_load result's initrd phase ("initrd_s", "last_initrd_s"), also from results saved
+    before the initrd could come over HTTP, when the keys said tftp."""
+    if key in run:
+        return run[key]
+    return run.get(key.replace("initrd", "tftp"))
+
+
+def tftp_vs_http(p, tftp_row, http_row):
+    """Each stack's storm with the initrd by lock-step TFTP (`storm`) against the same storm with it
+    over HTTP (`storm-http`): run i of one against run i of the other (the same invocation's run,
+    minutes apart), the median [min-max] of those ratios; runs with a failed client are left out."""
+    p("  TFTP / HTTP: `storm` (lock-step TFTP) against `storm-http` of the same run, per stack; ratio = TFTP s /"
+      " HTTP s, median [min-max] of the per-run ratios")
+    p(f"  {'stack':<10} {'all done s TFTP / HTTP':<26} {'ratio':<30} last initrd done TFTP / HTTP (s)   "
+      f"per client initrd median TFTP / HTTP   srv CPU-s TFTP / HTTP")
+    for name in http_row:
+        if name not in tftp_row:
+            continue
+        pairs = [(t, h) for t, h in zip(tftp_row[name], http_row[name]) if t["failed"] == 0 and h["failed"] == 0]
+        if not pairs:
+            p(f"  {name:<10} -  (no run pair without failures)")
+            continue
+        ratios = sorted(t["makespan_s"] / h["makespan_s"] for t, h in pairs)
+        ratio = f"{statistics.median(ratios):.2f}x"
+        if len(ratios) > 1:
+            ratio += f" [{ratios[0]:.2f}x-{ratios[-1]:.2f}x]"
+        runs = min(len(tftp_row[name]), len(http_row[name]))
+        if len(pairs) < runs:
+            ratio += f" ({len(pairs)} of {runs} runs)"
+
+        def med(f):
+            return statistics.median(f(t) for t, _ in pairs), statistics.median(f(h) for _, h in pairs)
+        done = "{:.1f} / {:.1f}".format(*med(lambda r: r["makespan_s"]))
+        last = "{:.1f} / {:.1f}".format(*med(lambda r: phase(r, "last_initrd_s")))
+        per = "{:.2f} / {:.2f}".format(*med(lambda r: phase(r, "initrd_s")["median"]))
+        cpu = "{:.1f} / {:.1f}".format(*med(lambda r: r["server_cpu_s"]))
+        p(f"  {name:<10} {done:<26} {ratio:<30} {last:<34} {per:<38} {cpu}")
+
+
 def report(results, args, meta):
     out = []
     p = out.append
@@ -589,23 +693,31 @@ def report(results, args, meta):
         s0 = next(iter(results[srow].values()))[0]
         reads = (f"iSCSI read of the first {s0['read_bytes'] >> 20} MiB ({s0['read_size'] >> 10} KiB x QD{s0['qd']})"
                  if srow not in TFTP_ONLY_ROWS else "no iSCSI (the reference is dnsmasq alone)")
-        p(f"{srow}: {s0['clients']} simulated clients at once: DHCP DORA, TFTP {s0['tftp_file_bytes'] / 1e6:.0f} MB "
-          f"(blksize {s0['blksize']}{', windowsize %d' % s0['windowsize'] if s0['windowsize'] else ', lock-step'}), "
+        via = s0.get("initrd_via", "tftp").upper()
+        if via == "HTTP":
+            fetch = (f"HTTP GET of a {s0['tftp_file_bytes'] / 1e6:.0f} MB initrd (HTTP/1.1, one connection per client; "
+                     f"pxedust's [http], the reference's nginx)")
+        else:
+            fetch = (f"TFTP {s0['tftp_file_bytes'] / 1e6:.0f} MB (blksize {s0['blksize']}"
+                     f"{', windowsize %d' % s0['windowsize'] if s0['windowsize'] else ', lock-step'})")
+        p(f"{srow}: {s0['clients']} simulated clients at once: DHCP DORA, {fetch}, "
           f"{reads}; page cache of the served files evicted before each run; {args.storm_runs} run(s) per stack")
-        p(f"  {'stack':<10} {'all done s':<24} {'ratio':>15} {'failed':>7}  last DHCP / TFTP / login / read done (s)   "
-          f"per client median: DHCP / TFTP / login / read   srv CPU-s  DHCP rexmit  TFTP tmo")
+        p(f"  {'stack':<10} {'all done s':<24} {'ratio':>15} {'failed':>7}  last DHCP / {via} / login / read done (s)   "
+          f"per client median: DHCP / {via} / login / read   srv CPU-s  DHCP rexmit  {via} tmo")
         px_vals = [r["makespan_s"] if r["failed"] == 0 else None for r in results[srow].get("pxedust", [])]
         for name, runs in results[srow].items():
             ok_runs = [r["makespan_s"] if r["failed"] == 0 else None for r in runs]
             cell, med = fmt_runs(ok_runs)
             ratio, _, paired = ratio_cells(name, ok_runs, px_vals)
             mid = sorted(runs, key=lambda r: r["makespan_s"])[len(runs) // 2]
-            lasts = " / ".join(f"{mid[k]:.1f}" for k in ("last_dhcp_s", "last_tftp_s", "last_login_s", "last_read_s"))
-            per = " / ".join(f"{mid[k]['median']:.2f}" if mid.get(k) else "-" for k in ("dhcp_s", "tftp_s", "login_s", "read_s"))
+            lasts = " / ".join(f"{phase(mid, k):.1f}" for k in ("last_dhcp_s", "last_initrd_s", "last_login_s", "last_read_s"))
+            per = " / ".join(f"{phase(mid, k)['median']:.2f}" if phase(mid, k) else "-"
+                             for k in ("dhcp_s", "initrd_s", "login_s", "read_s"))
             failed = "/".join(str(r["failed"]) for r in runs)
+            tmo = "http_timeouts" if via == "HTTP" else "tftp_timeouts"
             p(f"  {name:<10} {cell:<24} {ratio:>15} {failed:>7}  {lasts:<36} {per:<38} "
               f"{statistics.median(r['server_cpu_s'] for r in runs):9.1f}  "
-              f"{statistics.median(r['dhcp_retransmits'] for r in runs):11g}  {statistics.median(r['tftp_timeouts'] for r in runs):8g}")
+              f"{statistics.median(r['dhcp_retransmits'] for r in runs):11g}  {statistics.median(r[tmo] for r in runs):8g}")
             rows.append((srow, name, med, paired))
             for r in runs:
                 for e in r.get("errors", []):
@@ -623,6 +735,8 @@ def report(results, args, meta):
                 f"{r['makespan_s']:.1f} s, load {r['load_before']:.2f}->{r['load_after']:.2f}, client CPU "
                 f"{r['client_cpu_s']:.1f} s, longest loop pass {r['loop_max_pass_ms']:.0f} ms{per_block(r)}"
                 for r in runs))
+        if srow in HTTP_ROWS and "storm" in results:
+            tftp_vs_http(p, results["storm"], results[srow])
     # The issue's targets.
     p("")
     p("targets:")
@@ -701,6 +815,9 @@ def main():
     for tool in ("dnsmasq", "tgtd", "tgtadm"):
         if not shutil.which(tool):
             sys.exit(f"bench_e2e: {tool} missing (scripts/install-deps.sh --bench)")
+    http_ref = bool(shutil.which("nginx"))
+    if any(r in HTTP_ROWS for r in rows) and not http_ref:
+        say("nginx missing (nginx-light, scripts/install-deps.sh --bench): storm-http runs pxedust alone")
     vm_rows = [r for r in rows if r not in STORM_ROWS]
     storm_rows = [r for r in rows if r in STORM_ROWS]
     iscsi_storm = any(r not in TFTP_ONLY_ROWS for r in storm_rows)
@@ -801,19 +918,25 @@ def main():
             with open(clients_file, "w") as f:
                 for ifname, (n, m, ip) in zip(net.ifaces, hosts):
                     f.write(f"{ifname} {m} {ip} {n}\n")
+
+            def storm_stacks(srow):
+                return [px] if srow in HTTP_ROWS and not http_ref else [px, ref]
+
             for srow in storm_rows:
-                results[srow] = {px.name: [], ref.name: []}
-            windowsizes = {"storm": args.windowsize, "storm-uefi": args.uefi_windowsize, "storm-tftp": args.windowsize}
+                results[srow] = {s.name: [] for s in storm_stacks(srow)}
+            windowsizes = {"storm": args.windowsize, "storm-uefi": args.uefi_windowsize, "storm-tftp": args.windowsize,
+                           "storm-http": args.windowsize}  # storm-http: no TFTP
             for run in range(args.storm_runs):
                 for srow in storm_rows:
-                    for s in ([px, ref] if run % 2 == 0 else [ref, px]):
+                    for s in (storm_stacks(srow) if run % 2 == 0 else storm_stacks(srow)[::-1]):
                         t = time.time()
                         tftp_only = srow in TFTP_ONLY_ROWS
-                        s.start(setup, iscsi=not tftp_only)
+                        http = srow in HTTP_ROWS
+                        s.start(setup, iscsi=not tftp_only, http=http)
                         say(f"{srow} run {run + 1}/{args.storm_runs} {s.name}: started in {time.time() - t:.1f} s")
                         try:
                             j = run_storm(args, net, s, setup, clients_file, work, f"{srow}-{s.name}-{run + 1}",
-                                          windowsizes[srow], tftp_only)
+                                          windowsizes[srow], tftp_only, http)
                         finally:
                             s.stop()
                         say(f"{srow} run {run + 1}/{args.storm_runs} {s.name}: all done in {j['makespan_s']:.1f} s, "

@@ -8,11 +8,14 @@
 #          iSCSI read of the first --read-mib of each one's disk): until all are done, failures;
 #          the clients' TFTP is iPXE's (blksize 1432, lock-step)
 #   storm-uefi  the same storm with UEFI firmware's TFTP (EDK2 asks windowsize 4)
+#   storm-http  the same storm with the initrd over HTTP (one GET, as iPXE's `initrd http://...`; pxedust's
+#          [http], nginx beside the reference; not in the default rows): next to `storm`, TFTP s / HTTP s
 #   storm-tftp  the storm's DHCP and lock-step TFTP only, against dnsmasq alone (not in the default
 #          rows): server CPU per DATA block; --perf-dir/--strace-dir record the servers meanwhile
 # bench/e2e/README.md explains the setup and keeps the last report. Needs root.
 #
-# usage: bench/e2e/run.sh [--quick] [--rows vm1,vm4,storm,storm-uefi,storm-tftp] [--runs N] [--storm-runs N]
+# usage: bench/e2e/run.sh [--quick] [--rows vm1,vm4,storm,storm-uefi,storm-http,storm-tftp] [--runs N]
+#                         [--storm-runs N]
 #                         [--clients N] [--read-mib N] [--refs ref-tuned,ref-plain] [--keep DIR] [--json FILE]
 #                         [--perf-dir DIR] [--strace-dir DIR]
 #                         [--build-dir DIR] [--no-build] [--no-deps] [-- more bench_e2e.py options]
@@ -26,7 +29,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build_dir=$top/build/release
 build=1 deps=1
 pass=()
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while (($#)); do
   case $1 in
     --quick) pass+=(--runs 1 --storm-runs 1); shift ;;
@@ -56,6 +59,6 @@ fi
 for b in pxedust storm_load; do
   [[ -x $build_dir/bin/$b ]] || { echo "run.sh: no $build_dir/bin/$b (is libiscsi-dev installed?)" >&2; exit 1; }
 done
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # storm_load: 3 sockets per client; tgtd: one per session
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # storm_load: 3 sockets per client; tgtd, nginx: one per session
 exec /usr/bin/python3 "$top/bench/e2e/bench_e2e.py" --pxedust "$build_dir/bin/pxedust" \
   --storm-load "$build_dir/bin/storm_load" "${pass[@]}"

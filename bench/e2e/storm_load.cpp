@@ -12,21 +12,29 @@
 //   2. TFTP (RFC 1350/2347/2348/2349) RRQ of --tftp-file from the DHCP next-server (else the server
 //      identifier) with blksize 1432 (iPXE's) and tsize, lock-step unless --windowsize; every DATA
 //      block is compared with --tftp-verify.
+//      With --http-url the initrd comes over HTTP instead, as iPXE fetches it when its script says
+//      `initrd http://...`: one TCP connection from the leased address, one HTTP/1.1 GET (RFC 9112),
+//      a 200 with a Content-Length equal to the file's size, exactly that many bytes read and compared
+//      with --tftp-verify, then the connection is closed. No retry: a connection refused or reset, a
+//      bad status or length, or --http-timeout-ms without progress fails the client, as a failed
+//      `initrd` line fails iPXE's script.
 //   3. iSCSI: libiscsi logs in (header digest none, as iPXE) to the target and LUN named by the
 //      root-path DHCP gave (RFC 4173 "iscsi:server:proto:port:lun:target"), its TCP connection bound
 //      to the client's interface (SO_BINDTODEVICE, so its source address is the leased one and the
 //      target's per-host address ACL applies); READ CAPACITY(16), then READ(16) of the first
 //      --read-bytes in --read-size requests with --qd in flight, every byte compared with
 //      --disk-verify. The session is then logged out (not timed).
-//   With --tftp-only a client is done when its TFTP transfer is (no iSCSI; --disk-verify is not
-//   needed): the TFTP phase alone, for measuring a server's cost per DATA block.
+//   With --tftp-only a client is done when its initrd transfer is (no iSCSI; --disk-verify is not
+//   needed): the TFTP (or HTTP) phase alone, for measuring a server's cost per DATA block.
 //
-// One thread, one epoll set (level-triggered): packet, UDP and iSCSI sockets of every client; a coarse
-// 20 ms scan handles retransmission timers and the global --deadline-s. libiscsi's socket may change
-// while it connects, so after every call into a context its (fd, events) pair is re-synced with epoll.
+// One thread, one epoll set (level-triggered): packet, UDP, TCP (HTTP) and iSCSI sockets of every client;
+// a coarse 20 ms scan handles retransmission timers, the HTTP timeout and the global --deadline-s.
+// libiscsi's socket may change while it connects, so after every call into a context its (fd, events)
+// pair is re-synced with epoll.
 //
 // Output: one JSON line on stdout (see report()): makespan (first DISCOVER to the last client done),
-// per-phase median/p90/max over the clients that finished, the time at which the last client left each
+// per-phase median/p90/max over the clients that finished (the initrd phase, TFTP or HTTP as
+// "initrd_via" says, is "initrd_s"), the time at which the last client left each
 // phase, failures by phase with their first distinct reasons, retransmission counters and client CPU.
 // --per-client FILE writes one TSV line per client as well.
 //
@@ -56,6 +64,7 @@ extern "C" {
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -79,9 +88,14 @@ namespace {
 struct Options {
   std::string clientsFile;
   std::string tftpFile = "initrd.img";
-  std::string tftpVerify;          // local copy of the file; required
+  std::string tftpVerify;          // local copy of the initrd (TFTP or HTTP); required
   int blksize = 1432;              // iPXE's TFTP blksize
   int windowsize = 0;              // 0 = lock-step (not asked)
+  std::string httpUrl;             // "http://IPv4[:port]/path": the initrd over HTTP instead of TFTP
+  int httpTimeoutMs = 10000;       // an HTTP fetch making no progress this long fails
+  uint32_t httpAddr = 0;           // from httpUrl: network byte order
+  uint16_t httpPort = 80;
+  std::string httpHost, httpPath;  // the Host header's value; the request target
   std::string diskVerify;          // local copy of the disk's first --read-bytes; required unless tftpOnly
   bool tftpOnly = false;           // stop after TFTP: no iSCSI
   uint64_t readBytes = 64ull << 20;
@@ -112,13 +126,38 @@ void usage() {
   std::fprintf(stderr,
       "usage: storm_load --clients FILE --tftp-verify LOCALFILE --disk-verify LOCALFILE\n"
       "                  [--tftp-file NAME] [--blksize N] [--windowsize N|0]\n"
+      "                  [--http-url http://IPv4[:port]/path] [--http-timeout-ms MS]\n"
       "                  [--read-bytes N] [--read-size N] [--qd N] [--initiator-prefix IQN]\n"
       "                  [--dhcp-timeout-ms MS] [--tftp-timeout-ms MS] [--tftp-retries N]\n"
       "                  [--deadline-s S] [--per-client FILE] [--label TEXT] [--tftp-only]\n"
       "  FILE: one client per line, \"ifname mac [ip|- [name]]\"; run inside the clients' namespace, as root.\n"
-      "  --tftp-only: a client is done after its TFTP transfer (no iSCSI, no --disk-verify).\n"
+      "  --http-url: fetch the initrd with an HTTP/1.1 GET of this URL instead of TFTP (compared with\n"
+      "    --tftp-verify all the same).\n"
+      "  --tftp-only: a client is done after its initrd transfer (no iSCSI, no --disk-verify).\n"
       "  Prints one JSON line: makespan, per-phase times, failures, counters.\n");
   std::exit(2);
+}
+
+// "http://" IPv4 [":" port] [path]: the server is an address, as in the script the bench serves (no DNS).
+void parseHttpUrl(Options& o) {
+  std::string_view u = o.httpUrl;
+  if (u.substr(0, 7) != "http://") die("--http-url must start with http://");
+  u.remove_prefix(7);
+  size_t slash = u.find('/');
+  std::string_view authority = u.substr(0, slash);
+  o.httpPath = slash == std::string_view::npos ? "/" : std::string(u.substr(slash));
+  o.httpHost = std::string(authority);
+  std::string_view host = authority;
+  if (size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    int64_t port = parseInt(authority.substr(colon + 1), "--http-url port");
+    if (port < 1 || port > 65535) die("--http-url: port out of range");
+    o.httpPort = uint16_t(port);
+  }
+  if (inet_pton(AF_INET, std::string(host).c_str(), &o.httpAddr) != 1)
+    die("--http-url: the host must be an IPv4 address");
+  for (char ch : o.httpPath)
+    if (uint8_t(ch) <= 0x20 || ch == 0x7f) die("--http-url: the path must not hold spaces or control characters");
 }
 
 Options parseArgs(int argc, char** argv) {
@@ -134,6 +173,8 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--tftp-verify") o.tftpVerify = std::string(next());
     else if (a == "--blksize") o.blksize = int(parseInt(next(), "--blksize"));
     else if (a == "--windowsize") o.windowsize = int(parseInt(next(), "--windowsize"));
+    else if (a == "--http-url") o.httpUrl = std::string(next());
+    else if (a == "--http-timeout-ms") o.httpTimeoutMs = int(parseInt(next(), "--http-timeout-ms"));
     else if (a == "--disk-verify") o.diskVerify = std::string(next());
     else if (a == "--read-bytes") o.readBytes = uint64_t(parseInt(next(), "--read-bytes"));
     else if (a == "--read-size") o.readSize = uint32_t(parseInt(next(), "--read-size"));
@@ -154,7 +195,9 @@ Options parseArgs(int argc, char** argv) {
   if (o.readSize < 512 || o.readSize % 512 != 0 || o.readSize > (16u << 20)) die("--read-size: a multiple of 512, at most 16 MiB");
   if (o.readBytes % 512 != 0) die("--read-bytes must be a multiple of 512");
   if (o.qd < 1 || o.qd > 128) die("--qd must be 1..128");
-  if (o.dhcpTimeoutMs < 1 || o.tftpTimeoutMs < 1 || o.tftpRetries < 0 || o.deadlineS < 1) die("bad timeout");
+  if (o.dhcpTimeoutMs < 1 || o.tftpTimeoutMs < 1 || o.tftpRetries < 0 || o.deadlineS < 1 || o.httpTimeoutMs < 1)
+    die("bad timeout");
+  if (!o.httpUrl.empty()) parseHttpUrl(o);
   return o;
 }
 
@@ -386,11 +429,12 @@ class Netlink {
 
 // ---- clients --------------------------------------------------------------------------------------------
 
-enum class Phase : uint8_t { Dhcp, Tftp, Login, Read, Done, Failed };
+enum class Phase : uint8_t { Dhcp, Tftp, Http, Login, Read, Done, Failed };  // Tftp or Http: the initrd
 const char* phaseName(Phase p) {
   switch (p) {
     case Phase::Dhcp: return "dhcp";
     case Phase::Tftp: return "tftp";
+    case Phase::Http: return "http";
     case Phase::Login: return "login";
     case Phase::Read: return "read";
     case Phase::Done: return "done";
@@ -399,7 +443,7 @@ const char* phaseName(Phase p) {
   return "?";
 }
 
-enum Kind : uint64_t { kPacket = 0, kUdp = 1, kIscsi = 2 };
+enum Kind : uint64_t { kPacket = 0, kUdp = 1, kIscsi = 2, kHttp = 3 };
 
 struct Client;
 class Storm;
@@ -444,6 +488,14 @@ struct Client {
   bool gapAcked = false;
   int64_t tftpDeadline = 0;
 
+  // HTTP
+  int hfd = -1;
+  bool httpConnected = false, httpReading = false, httpInBody = false;
+  std::string httpRequest, httpHead;  // what to send; the response head so far
+  size_t httpSent = 0;
+  uint64_t httpLength = 0, httpBytes = 0;  // Content-Length; body bytes taken
+  int64_t httpDeadline = 0;
+
   // iSCSI
   iscsi_context* ctx = nullptr;
   int regFd = -1;
@@ -457,7 +509,7 @@ struct Client {
   bool loggingOut = false, destroy = false;
 
   // times (ns since the storm started)
-  int64_t tDhcp = -1, tTftp = -1, tLogin = -1, tRead = -1, tEnd = -1;
+  int64_t tDhcp = -1, tInitrd = -1, tLogin = -1, tRead = -1, tEnd = -1;  // tInitrd: its TFTP or HTTP fetch done
 };
 
 struct Counters {
@@ -466,6 +518,7 @@ struct Counters {
   // after an ACK; part of a window come and the rest not; after we had re-ACKed a gap or duplicate.
   uint64_t tftpTmoRrq = 0, tftpTmoFirst = 0, tftpTmoWindowStart = 0, tftpTmoMidWindow = 0, tftpTmoAfterGap = 0;
   uint64_t tftpBytes = 0, tftpBlocks = 0, iscsiBytes = 0;  // tftpBlocks: DATA blocks taken in order
+  uint64_t httpBytes = 0, httpTimeouts = 0;                // body bytes taken and compared; fetches timed out
   // The load generator's own health: its longest pass through the event loop (events handled + the
   // timer scan) and the time it spent waiting for the kernel to add addresses.
   int64_t maxPassNs = 0, netlinkNs = 0, netlinkMaxNs = 0;
@@ -550,6 +603,7 @@ class Storm {
     c.tEnd = sinceStart();
     parkPacketSocket(c);
     closeFd(c.ufd);
+    closeFd(c.hfd);
     if (c.ctx != nullptr) c.destroy = true;
     --active_;
   }
@@ -559,6 +613,7 @@ class Storm {
     switch (Kind(ev.data.u64 & 0xff)) {
       case kPacket: onPacketReadable(c); break;
       case kUdp: onUdpReadable(c); break;
+      case kHttp: onHttpEvent(c, ev.events); break;
       case kIscsi: onIscsiEvent(c, ev.events); break;
     }
     if (c.destroy) destroyIscsi(c);
@@ -665,8 +720,13 @@ class Storm {
     counters_.netlinkMaxNs = std::max(counters_.netlinkMaxNs, t);
     if (!err.empty()) return fail(c, "adding " + ipText(c.leased) + " to " + c.ifname + ": " + err);
     c.addrAdded = true;
-    c.phase = Phase::Tftp;
-    startTftp(c);
+    if (!o_.httpUrl.empty()) {
+      c.phase = Phase::Http;
+      startHttp(c);
+    } else {
+      c.phase = Phase::Tftp;
+      startTftp(c);
+    }
   }
 
   // RFC 4173: iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>; empty fields are the defaults.
@@ -829,21 +889,161 @@ class Storm {
       sendAck(c, c.expected - 1);  // the last block (RFC 1350 s.6)
       closeFd(c.ufd);
       if (c.tftpBytes != tftpRef_.size) return fail(c, "tftp: short file");
-      c.tTftp = sinceStart();
-      if (o_.tftpOnly) {  // done: no login, no reads (their phases take no time)
-        c.tLogin = c.tRead = c.tEnd = c.tTftp;
-        c.phase = Phase::Done;
-        --active_;
-        return;
-      }
-      c.phase = Phase::Login;
-      startIscsi(c);
-      return;
+      return initrdDone(c);
     }
     if (++c.inWindow >= c.windowsize) {
       sendAck(c, c.expected - 1);
       c.inWindow = 0;
     }
+  }
+
+  // The whole initrd is in (TFTP or HTTP): log in to the disk, unless --tftp-only.
+  void initrdDone(Client& c) {
+    c.tInitrd = sinceStart();
+    if (o_.tftpOnly) {  // done: no login, no reads (their phases take no time)
+      c.tLogin = c.tRead = c.tEnd = c.tInitrd;
+      c.phase = Phase::Done;
+      --active_;
+      return;
+    }
+    c.phase = Phase::Login;
+    startIscsi(c);
+  }
+
+  // -- HTTP --
+  // connect -> send the GET -> read the head (status 200, Content-Length = the file's size) -> read
+  // exactly Content-Length bytes, each compared with the reference -> close. The request is iPXE's
+  // (src/net/tcp/httpcore.c: Host, User-Agent, keep-alive); this client closes after its one file.
+
+  static constexpr size_t kHttpMaxHead = 16 << 10;
+  static constexpr int kHttpReadsPerWake = 8;  // of httpBuf_ (256 KiB) each; then the other clients' turn
+
+  void startHttp(Client& c) {
+    c.hfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.hfd < 0) return fail(c, std::string("tcp socket: ") + std::strerror(errno));
+    if (setsockopt(c.hfd, SOL_SOCKET, SO_BINDTODEVICE, c.ifname.c_str(), socklen_t(c.ifname.size())) != 0)
+      return fail(c, std::string("SO_BINDTODEVICE: ") + std::strerror(errno));
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_addr.s_addr = c.leased;
+    if (bind(c.hfd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+      return fail(c, "bind " + ipText(c.leased) + ": " + std::strerror(errno));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(o_.httpPort);
+    to.sin_addr.s_addr = o_.httpAddr;
+    if (connect(c.hfd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)
+      return fail(c, std::string("http: connect: ") + std::strerror(errno));
+    c.httpRequest = "GET " + o_.httpPath + " HTTP/1.1\r\nConnection: keep-alive\r\nHost: " + o_.httpHost +
+                    "\r\nUser-Agent: iPXE/1.21.1\r\n\r\n";
+    watch(c.hfd, EPOLLOUT, c.idx, kHttp);  // writable: connected (or failed: SO_ERROR says)
+    httpProgress(c);
+  }
+
+  void httpProgress(Client& c) { c.httpDeadline = nowNs() + int64_t(o_.httpTimeoutMs) * 1'000'000; }
+
+  void onHttpEvent(Client& c, uint32_t events) {
+    if (c.phase != Phase::Http || c.hfd < 0) return;
+    if (!c.httpConnected) {
+      if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(c.hfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err != 0) return fail(c, std::string("http: connect: ") + std::strerror(err));
+      c.httpConnected = true;
+      httpProgress(c);
+    }
+    while (c.httpSent < c.httpRequest.size()) {
+      ssize_t n = send(c.hfd, c.httpRequest.data() + c.httpSent, c.httpRequest.size() - c.httpSent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;  // still watched for EPOLLOUT
+        return fail(c, std::string("http: send: ") + std::strerror(errno));
+      }
+      c.httpSent += size_t(n);
+      httpProgress(c);
+    }
+    if (!c.httpReading) {
+      c.httpReading = true;
+      watch(c.hfd, EPOLLIN, c.idx, kHttp, EPOLL_CTL_MOD);
+    }
+    for (int i = 0; i < kHttpReadsPerWake && c.phase == Phase::Http && c.hfd >= 0; ++i) {
+      ssize_t n = recv(c.hfd, httpBuf_.data(), httpBuf_.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        return fail(c, std::string("http: recv: ") + std::strerror(errno) + httpWhere(c));
+      }
+      if (n == 0) return fail(c, "http: the server closed the connection" + httpWhere(c));
+      httpProgress(c);
+      if (c.httpInBody) {
+        onHttpBody(c, httpBuf_.data(), size_t(n));
+        continue;
+      }
+      c.httpHead.append(reinterpret_cast<const char*>(httpBuf_.data()), size_t(n));
+      size_t end = c.httpHead.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (c.httpHead.size() > kHttpMaxHead) return fail(c, "http: response head longer than 16 KiB");
+        continue;
+      }
+      std::string rest = c.httpHead.substr(end + 4);
+      c.httpHead.resize(end);
+      if (auto err = parseHttpHead(c); !err.empty()) return fail(c, "http: " + err);
+      c.httpInBody = true;
+      std::string().swap(c.httpHead);
+      if (!rest.empty()) onHttpBody(c, reinterpret_cast<const uint8_t*>(rest.data()), rest.size());
+    }
+  }
+
+  std::string httpWhere(const Client& c) const {
+    return c.httpInBody ? " at byte " + std::to_string(c.httpBytes) + " of " + std::to_string(c.httpLength)
+                        : " before the whole response head";
+  }
+
+  // The status line and the headers that frame the body (RFC 9112 s.4, s.6.3); "" or what is wrong.
+  std::string parseHttpHead(Client& c) const {
+    std::string_view head = c.httpHead;
+    size_t eol = head.find("\r\n");
+    std::string_view status = head.substr(0, eol);
+    if (status.substr(0, 7) != "HTTP/1." || status.size() < 12 || status[8] != ' ')
+      return "not an HTTP/1.x status line: " + std::string(status.substr(0, 80));
+    if (status.substr(9, 3) != "200") return "status " + std::string(status.substr(9, 80));
+    bool haveLength = false;
+    while (eol != std::string_view::npos) {
+      head.remove_prefix(eol + 2);
+      eol = head.find("\r\n");
+      std::string_view line = head.substr(0, eol);
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string name(line.substr(0, colon));
+      for (auto& ch : name) ch = char(std::tolower(uint8_t(ch)));
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      if (name == "transfer-encoding")
+        return "Transfer-Encoding " + std::string(value) + " (a Content-Length is expected)";
+      if (name == "content-length") {
+        uint64_t v = 0;
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (ec != std::errc() || p != value.data() + value.size() || (haveLength && v != c.httpLength))
+          return "bad Content-Length " + std::string(value);
+        c.httpLength = v;
+        haveLength = true;
+      }
+    }
+    if (!haveLength) return "no Content-Length";
+    if (c.httpLength != tftpRef_.size)
+      return "Content-Length " + std::to_string(c.httpLength) + " != the file's size " + std::to_string(tftpRef_.size);
+    return {};
+  }
+
+  void onHttpBody(Client& c, const uint8_t* p, size_t n) {
+    if (n > c.httpLength - c.httpBytes) return fail(c, "http: more data than Content-Length" + httpWhere(c));
+    if (std::memcmp(tftpRef_.data + c.httpBytes, p, n) != 0)
+      return fail(c, "http: data mismatch at byte " + std::to_string(c.httpBytes) + " (+" + std::to_string(n) + ")");
+    c.httpBytes += n;
+    counters_.httpBytes += n;
+    if (c.httpBytes < c.httpLength) return;
+    closeFd(c.hfd);
+    initrdDone(c);
   }
 
   // -- iSCSI --
@@ -1033,6 +1233,13 @@ class Storm {
         } else {
           sendDhcp(c, c.requesting ? kDhcpRequest : kDhcpDiscover);
         }
+      } else if (c.phase == Phase::Http && now >= c.httpDeadline) {
+        // As for TFTP: what already waits on the socket is progress, not a timeout.
+        if (c.hfd >= 0 && c.httpReading) onHttpEvent(c, EPOLLIN);
+        if (c.phase != Phase::Http || now < c.httpDeadline) continue;
+        ++counters_.httpTimeouts;
+        fail(c, "http: no progress for " + std::to_string(o_.httpTimeoutMs) + " ms" +
+                    (c.httpConnected ? httpWhere(c) : std::string(" connecting")));
       } else if (c.phase == Phase::Tftp && now >= c.tftpDeadline) {
         // Data already queued on the socket (this loop was busy elsewhere) is not a timeout.
         if (c.ufd >= 0) onUdpReadable(c);
@@ -1093,21 +1300,21 @@ class Storm {
 
   void report() {
     constexpr double kS = 1e9;
-    std::vector<double> dhcp, tftp, login, read, total;
-    double lastDhcp = 0, lastTftp = 0, lastLogin = 0, lastRead = 0;
+    std::vector<double> dhcp, initrd, login, read, total;
+    double lastDhcp = 0, lastInitrd = 0, lastLogin = 0, lastRead = 0;
     size_t ok = 0;
     std::map<std::string, size_t> failedBy;
     std::map<std::string, size_t> reasons;
     for (const auto& c : clients_) {
       if (c.tDhcp >= 0) lastDhcp = std::max(lastDhcp, double(c.tDhcp) / kS);
-      if (c.tTftp >= 0) lastTftp = std::max(lastTftp, double(c.tTftp) / kS);
+      if (c.tInitrd >= 0) lastInitrd = std::max(lastInitrd, double(c.tInitrd) / kS);
       if (c.tLogin >= 0) lastLogin = std::max(lastLogin, double(c.tLogin) / kS);
       if (c.tRead >= 0) lastRead = std::max(lastRead, double(c.tRead) / kS);
       if (c.phase == Phase::Done) {
         ++ok;
         dhcp.push_back(double(c.tDhcp) / kS);
-        tftp.push_back(double(c.tTftp - c.tDhcp) / kS);
-        login.push_back(double(c.tLogin - c.tTftp) / kS);
+        initrd.push_back(double(c.tInitrd - c.tDhcp) / kS);
+        login.push_back(double(c.tLogin - c.tInitrd) / kS);
         read.push_back(double(c.tRead - c.tLogin) / kS);
         total.push_back(double(c.tRead) / kS);
       } else {
@@ -1127,18 +1334,21 @@ class Storm {
       rs += (rs.empty() ? "" : ",") + ("{\"reason\":\"" + jsonEscape(k) + "\",\"clients\":" + std::to_string(v) + "}");
     }
     std::printf(
-        "{\"label\":\"%s\",\"clients\":%zu,\"ok\":%zu,\"failed\":%zu,\"makespan_s\":%.3f,"
-        "\"last_dhcp_s\":%.3f,\"last_tftp_s\":%.3f,\"last_login_s\":%.3f,\"last_read_s\":%.3f,"
-        "\"dhcp_s\":%s,\"tftp_s\":%s,\"login_s\":%s,\"read_s\":%s,\"total_s\":%s,"
+        "{\"label\":\"%s\",\"clients\":%zu,\"ok\":%zu,\"failed\":%zu,\"makespan_s\":%.3f,\"initrd_via\":\"%s\","
+        "\"last_dhcp_s\":%.3f,\"last_initrd_s\":%.3f,\"last_login_s\":%.3f,\"last_read_s\":%.3f,"
+        "\"dhcp_s\":%s,\"initrd_s\":%s,\"login_s\":%s,\"read_s\":%s,\"total_s\":%s,"
+        "\"http_bytes\":%llu,\"http_timeouts\":%llu,"
         "\"tftp_bytes\":%llu,\"tftp_blocks\":%llu,\"iscsi_bytes\":%llu,\"tftp_file_bytes\":%llu,\"read_bytes\":%llu,\"blksize\":%d,\"windowsize\":%d,"
         "\"read_size\":%u,\"qd\":%d,\"dhcp_retransmits\":%llu,\"dhcp_naks\":%llu,\"dhcp_strays\":%llu,"
         "\"tftp_timeouts\":%llu,\"tftp_out_of_order\":%llu,"
         "\"tftp_timeouts_by\":{\"rrq\":%llu,\"first_block\":%llu,\"window_start\":%llu,\"mid_window\":%llu,"
         "\"after_gap_ack\":%llu},\"client_cpu_s\":%.3f,"
         "\"loop_max_pass_ms\":%.1f,\"netlink_total_ms\":%.1f,\"netlink_max_ms\":%.1f,\"failed_in\":{%s},\"errors\":[%s]}\n",
-        jsonEscape(o_.label).c_str(), clients_.size(), ok, clients_.size() - ok, double(endNs_ - t0_) / kS, lastDhcp,
-        lastTftp, lastLogin, lastRead, stats(dhcp).c_str(), stats(tftp).c_str(), stats(login).c_str(),
-        stats(read).c_str(), stats(total).c_str(), (unsigned long long)counters_.tftpBytes, (unsigned long long)counters_.tftpBlocks,
+        jsonEscape(o_.label).c_str(), clients_.size(), ok, clients_.size() - ok, double(endNs_ - t0_) / kS,
+        o_.httpUrl.empty() ? "tftp" : "http", lastDhcp, lastInitrd, lastLogin, lastRead, stats(dhcp).c_str(),
+        stats(initrd).c_str(), stats(login).c_str(), stats(read).c_str(), stats(total).c_str(),
+        (unsigned long long)counters_.httpBytes, (unsigned long long)counters_.httpTimeouts,
+        (unsigned long long)counters_.tftpBytes, (unsigned long long)counters_.tftpBlocks,
         (unsigned long long)counters_.iscsiBytes, (unsigned long long)tftpRef_.size,
         (unsigned long long)(o_.tftpOnly ? 0 : o_.readBytes),
         o_.blksize, o_.windowsize, o_.readSize, o_.qd, (unsigned long long)counters_.dhcpRetransmits,
@@ -1152,12 +1362,12 @@ class Storm {
     std::fflush(stdout);
     if (!o_.perClient.empty()) {
       std::ofstream f(o_.perClient);
-      f << "name\tifname\tip\tphase\tdhcp_s\ttftp_end_s\tlogin_end_s\tread_end_s\terror\n";
+      f << "name\tifname\tip\tphase\tdhcp_s\tinitrd_end_s\tlogin_end_s\tread_end_s\terror\n";
       auto t = [](int64_t ns) { return ns < 0 ? std::string("-") : std::to_string(double(ns) / 1e9); };
       for (const auto& c : clients_)
         f << c.name << '\t' << c.ifname << '\t' << (c.leased ? ipText(c.leased) : "-") << '\t'
           << (c.phase == Phase::Failed ? std::string("failed in ") + phaseName(c.failedIn) : phaseName(c.phase)) << '\t'
-          << t(c.tDhcp) << '\t' << t(c.tTftp) << '\t' << t(c.tLogin) << '\t' << t(c.tRead) << '\t' << c.error << '\n';
+          << t(c.tDhcp) << '\t' << t(c.tInitrd) << '\t' << t(c.tLogin) << '\t' << t(c.tRead) << '\t' << c.error << '\n';
     }
   }
 
@@ -1170,6 +1380,7 @@ class Storm {
   std::vector<int> parked_;  // packet sockets of clients past DHCP, closed at the end
   size_t active_ = 0;
   int64_t t0_ = 0, endNs_ = 0;
+  std::vector<uint8_t> httpBuf_ = std::vector<uint8_t>(256 << 10);  // one receive at a time (one thread)
 };
 
 std::vector<Client> readClients(const std::string& path) {
