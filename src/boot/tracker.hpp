@@ -50,6 +50,16 @@
 //
 // Disk sessions are counted as the target sees them (a login +1, a logout or a closed connection
 // -1), across boots: the services report the end of every session they reported the start of.
+//
+// Stage durations (writeStageSeconds(), the histogram pxedust_boot_stage_seconds): for each boot,
+// the seconds from its start (boot_started, the DISCOVER that started it) to the first time the
+// boot is at address, boot_program, boot_files, root_disk and failed, one observation per stage.
+// A stage the boot is at again (boot_files after a failed file was retried, root_disk at the
+// initramfs's second login) is not observed again; each stage of a boot is observed at most once,
+// whatever order the boot takes (an iPXE SAN boot reaches root_disk at iPXE's own login, before
+// its kernel and initrd are boot_files). A host whose boot start was not seen (events after
+// pxedust restarted under running hosts) has no boot_started: its stages are not observed until
+// its next boot starts. A step back of the clock makes a duration negative; it is counted as 0.
 #pragma once
 
 #include <chrono>
@@ -68,6 +78,7 @@
 #include "common/mac.hpp"
 #include "boot/event.hpp"
 #include "inventory/inventory.hpp"
+#include "metrics/registry.hpp"
 
 namespace pxedust::boot {
 
@@ -102,6 +113,8 @@ struct HostState {
   std::optional<TimePoint> lastSeen;     // the host's latest event
   std::string failure;                   // what failed and why, while stage == Failed
   std::string lastFile;                  // the latest file served in this boot (as served)
+  std::uint8_t stagesTimed = 0;          // bit 1 << Stage for each stage of this boot observed in
+                                         // the stage-duration histogram
   std::optional<DiskState> disk;
   std::uint64_t boots = 0;     // boot starts seen
   std::uint64_t failures = 0;  // failed files and disk logins seen
@@ -158,6 +171,14 @@ class Tracker {
   // Hosts in each stage, every stage in order (zeros included), for a `hosts in each stage` gauge.
   [[nodiscard]] std::vector<std::pair<std::string_view, std::size_t>> stageCounts() const;
 
+  // The stage durations (above) of every boot since the tracker was made, for `stage` (address,
+  // boot_program, boot_files, root_disk, failed; unseen and dhcp stay empty), and all of them as
+  // the histogram pxedust_boot_stage_seconds, one label set per stage, zeros included.
+  [[nodiscard]] const metrics::Histogram& stageSeconds(Stage stage) const {
+    return stageSeconds_[static_cast<std::size_t>(stage)];
+  }
+  void writeStageSeconds(metrics::Writer& out) const;
+
   // Counts changes (each record() and setInventory()); the daemon writes its state file when it
   // moved. onChange, if set, is called after each change on the loop thread; it must not call back
   // into record() or setInventory().
@@ -194,8 +215,9 @@ class Tracker {
   // Stage rules.
   [[nodiscard]] bool startsNewBoot(const HostState& host, const DhcpEvent& discover, TimePoint now) const;
   static void startBoot(HostState& host, TimePoint now);
-  static void enter(HostState& host, Stage stage, TimePoint now);
-  static void fail(HostState& host, std::string reason, TimePoint now);
+  void enter(HostState& host, Stage stage, TimePoint now);
+  void fail(HostState& host, std::string reason, TimePoint now);
+  void timeStage(HostState& host, Stage stage, TimePoint now);
   void remember(HostState& host, Event event) const;
   void fold(HostState& from, HostState& into) const;
 
@@ -214,6 +236,7 @@ class Tracker {
   std::uint64_t generation_ = 0;
   std::uint64_t nextId_ = 1;
   std::uint64_t lastEventSeq_ = 0;
+  std::vector<metrics::Histogram> stageSeconds_;  // by Stage
   std::function<void()> onChange_;
 };
 
