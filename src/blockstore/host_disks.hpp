@@ -28,6 +28,15 @@ class HostDisks {
   Result<std::shared_ptr<BlockDevice>> open(std::string_view host, std::string_view image);
   // Hosts whose disk is open now.
   [[nodiscard]] std::size_t openCount();
+  [[nodiscard]] bool isOpen(std::string_view host);
+
+  // An overlay reset while the daemon runs: hold() refuses every open() of `host` (EAGAIN: a login
+  // now fails and the initiator retries) until unhold(), so sessions that were ended cannot come
+  // back between the release of the disk and the reset. reset() resets the overlay
+  // (Store::resetOverlay) unless the disk is still open: EBUSY then, nothing changed.
+  void hold(std::string_view host);
+  void unhold(std::string_view host);
+  Result<OverlayInfo> reset(std::string_view host, const ResetOptions& options);
   [[nodiscard]] const std::shared_ptr<Store>& store() const { return store_; }
 
  private:
@@ -39,6 +48,7 @@ class HostDisks {
     std::weak_ptr<Overlay> device;
   };
   std::map<std::string, Entry, std::less<>> open_;
+  std::map<std::string, int, std::less<>> held_;  // host -> hold() calls not yet undone
 };
 
 }  // namespace pxedust::blockstore

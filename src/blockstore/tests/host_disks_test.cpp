@@ -56,5 +56,48 @@ TEST(HostDisks, CreatesOnFirstOpenAndSharesOneDevicePerHost) {
   EXPECT_FALSE(disks.open("../evil", "deb"));
 }
 
+TEST(HostDisks, ResetRefusedWhileOpenAndHeldHostsCannotOpen) {
+  TempDir dir;
+  auto store = Store::open(dir / "store");
+  ASSERT_TRUE(store) << store.error().message;
+  auto bytes = testing::randomBytes(1 << 20, 9);
+  testing::writeWhole(dir / "a.img", bytes);
+  ASSERT_TRUE((*store)->importImage(dir / "a.img", "deb"));
+  HostDisks disks(*store);
+
+  auto dev = disks.open("node1", "deb");
+  ASSERT_TRUE(dev) << dev.error().message;
+  std::vector<std::uint8_t> w(4096, 0xCD), r(4096);
+  ASSERT_TRUE((*dev)->write(0, w));
+  ASSERT_TRUE((*dev)->flush());
+  EXPECT_TRUE(disks.isOpen("node1"));
+  EXPECT_FALSE(disks.isOpen("node2"));
+
+  auto busy = disks.reset("node1", {});
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, EBUSY);
+
+  // Held: the open device stays, new opens are refused; once let go of, the reset goes through.
+  disks.hold("node1");
+  auto refused = disks.open("node1", "deb");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, EAGAIN);
+  dev->reset();
+  EXPECT_FALSE(disks.isOpen("node1"));
+  auto done = disks.reset("node1", {});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->base.name, "deb");
+  disks.unhold("node1");
+
+  auto again = disks.open("node1", "deb");
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_TRUE((*again)->read(0, r));
+  EXPECT_TRUE(std::equal(r.begin(), r.end(), bytes.begin()));  // back to the base
+
+  auto missing = disks.reset("node9", {});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
+}
+
 }  // namespace
 }  // namespace pxedust::blockstore
