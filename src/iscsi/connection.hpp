@@ -95,6 +95,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void drain(Drop why);
 
   [[nodiscard]] std::uint64_t id() const { return id_; }
+  [[nodiscard]] const asio::ip::address& peerAddress() const { return peerAddress_; }
   [[nodiscard]] const std::shared_ptr<Session>& session() const { return session_; }
 
  private:

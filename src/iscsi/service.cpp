@@ -108,16 +108,7 @@ void IscsiService::commit(std::unique_ptr<service::Staged> base) noexcept {
   for (auto& s : closing) {
     PXD_INFO("iscsi.session_removed", "initiator={} target={} reason=\"target removed or changed on reload\"",
              log::q(s->key().initiator), log::q(s->key().target));
-    if (s->close) {
-      auto weak = s->owner;
-      if (auto it = ctx_->connections.find(weak); it != ctx_->connections.end()) {
-        if (auto c = it->second.lock()) {
-          c->abort(Drop::TargetRemoved, "target removed or changed on reload");
-          continue;
-        }
-      }
-      s->close("target removed");
-    }
+    closeSession(*s, Drop::TargetRemoved, "target removed or changed on reload");
   }
   PXD_INFO("iscsi.applied", "targets={} listeners={} sessions={} luns_dropped={}", registry->targets().size(),
            listeners_.size(), ctx_->sessions.size(), forgotten.size());
@@ -155,6 +146,42 @@ void IscsiService::stop() {
   auto conns = ctx_->connections;
   for (auto& [id, w] : conns)
     if (auto c = w.lock()) c->drain(Drop::Shutdown);
+}
+
+void IscsiService::closeSession(Session& s, Drop why, std::string_view reason) {
+  if (!s.close) return;
+  if (auto it = ctx_->connections.find(s.owner); it != ctx_->connections.end()) {
+    if (auto c = it->second.lock()) {
+      c->abort(why, reason);
+      return;
+    }
+  }
+  s.close(reason);
+}
+
+std::vector<service::DiskSession> IscsiService::diskSessions() const {
+  std::vector<service::DiskSession> out;
+  ctx_->sessions.forEach([&](const std::shared_ptr<Session>& s) {
+    if (s->isDiscovery() || !s->lun()) return;
+    service::DiskSession d{"iscsi", s->lun()->host, {}, s->key().initiator, s->key().target};
+    if (auto it = ctx_->connections.find(s->owner); it != ctx_->connections.end())
+      if (auto c = it->second.lock()) d.client = c->peerAddress().to_string();
+    out.push_back(std::move(d));
+  });
+  return out;
+}
+
+void IscsiService::releaseDisk(std::string_view host) {
+  std::vector<std::shared_ptr<Session>> closing;
+  ctx_->sessions.forEach([&](const std::shared_ptr<Session>& s) {
+    if (!s->isDiscovery() && s->lun() && s->lun()->host == host) closing.push_back(s);
+  });
+  for (auto& s : closing) {
+    PXD_INFO("iscsi.session_removed", "initiator={} target={} reason=\"disk released for an overlay reset\"",
+             log::q(s->key().initiator), log::q(s->key().target));
+    closeSession(*s, Drop::DiskReleased, "disk released for an overlay reset");
+  }
+  ctx_->luns->forget(host);
 }
 
 void IscsiService::abort() { abortConnections(); }

@@ -46,6 +46,8 @@ class IscsiService final : public service::Service {
   [[nodiscard]] bool busy() const override { return !ctx_->connections.empty(); }
   [[nodiscard]] std::vector<std::string> endpoints() const override;
   void collect(metrics::Writer& out) const override;
+  [[nodiscard]] std::vector<service::DiskSession> diskSessions() const override;
+  void releaseDisk(std::string_view host) override;
 
   // prepare() + commit() of the [iscsi] section alone (tests).
   Result<void> apply(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
@@ -64,6 +66,8 @@ class IscsiService final : public service::Service {
   Result<std::unique_ptr<Staged>> prepareSection(const Config& config,
                                                  std::shared_ptr<const inventory::Inventory> hosts);
   void accept(asio::ip::tcp::socket socket);
+  // Ends `s` through its connection (abort), or on its own when it has none.
+  void closeSession(Session& s, Drop why, std::string_view reason);
 
   event::Loop& loop_;
   std::shared_ptr<ServiceContext> ctx_;

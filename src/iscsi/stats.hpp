@@ -32,13 +32,14 @@ enum class Drop : std::uint8_t {
   Reinstated,          // a new login with the same initiator name and ISID replaced the session
   TargetReset,         // TARGET COLD RESET: every connection to the target closes (§11.5.1)
   TargetRemoved,       // the host left the config on reload
+  DiskReleased,        // an operator reset the host's overlay with force (API)
   Shutdown,            // the daemon is stopping
   Count
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kDropNames = {
     "too_many_connections", "login_failed", "login_timeout", "wrong_phase", "header_digest", "data_digest",
     "oversized", "bad_header", "protocol_error", "out_of_window", "unknown_task", "data_sequence", "nop_timeout",
-    "peer_closed", "reinstated", "target_reset", "target_removed", "shutdown"};
+    "peer_closed", "reinstated", "target_reset", "target_removed", "disk_released", "shutdown"};
 
 // X(member, metric name, help)
 #define PXEDUST_ISCSI_COUNTERS(X)                                                                                      \

@@ -91,6 +91,10 @@ class LunCache {
   asio::awaitable<Result<std::shared_ptr<HostLun>>> open(const Target& target);
   // Forgets LUNs whose target is gone or whose image changed; returns the hosts it forgot.
   std::vector<std::string> retain(const TargetRegistry& registry);
+  // Forgets `host`'s LUN (its overlay is about to be reset); sessions still holding it keep it.
+  void forget(std::string_view host) {
+    if (auto it = luns_.find(host); it != luns_.end()) luns_.erase(it);
+  }
   void setPortalGroupTag(std::uint16_t tpgt) { tpgt_ = tpgt; }
   [[nodiscard]] std::size_t size() const { return luns_.size(); }
 

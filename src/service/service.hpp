@@ -33,6 +33,15 @@
 
 namespace pxedust::service {
 
+// A session on a host's disk, as a block front-end (iSCSI, NBD) lists it.
+struct DiskSession {
+  std::string protocol;   // "iscsi", "nbd"
+  std::string host;       // whose disk
+  std::string client;     // the peer's address
+  std::string initiator;  // iSCSI initiator name; empty for NBD
+  std::string target;     // iSCSI target name, NBD export name
+};
+
 // What a service prepared; only the service that made it knows what is inside.
 class Staged {
  public:
@@ -57,6 +66,13 @@ class Service {
   [[nodiscard]] virtual std::vector<std::string> endpoints() const = 0;
   // Writes its metrics (metrics/registry.hpp); the daemon renders them together.
   virtual void collect(metrics::Writer& out) const = 0;
+
+  // Block front-ends: the sessions open now on hosts' disks. Others have none.
+  [[nodiscard]] virtual std::vector<DiskSession> diskSessions() const { return {}; }
+  // Block front-ends: let go of `host`'s disk so its overlay can be reset or deleted: end the
+  // host's sessions (their connections close) and drop the device kept open between sessions.
+  // The device is closed once the work in flight on it ends.
+  virtual void releaseDisk(std::string_view /*host*/) {}
 
   // Where the service reports what it sees of each client's boot (boot/event.hpp): the daemon's
   // tracker. Until it is set (unit tests), events go nowhere.
