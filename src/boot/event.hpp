@@ -113,15 +113,26 @@ struct DiskEvent {
   std::string reason;     // Failed (and Logout, when known)
 };
 
+// ---- The host itself: a booted system saying so ---------------------------------------------------
+
+enum class HostKind : std::uint8_t {
+  Up,  // the system is up: it asked POST /boot/up from its own address (its init, a systemd unit)
+};
+
+struct HostEvent {
+  HostKind kind = HostKind::Up;
+  Ipv4 client;  // the address the report came from: the host's own
+};
+
 // One event. `time` is stamped by Tracker::record() from its clock; what a caller puts there is
 // replaced, so every event on a host's timeline comes from one clock. So is `seq`.
 struct Event {
   TimePoint time;
-  std::variant<DhcpEvent, ProxyDhcpEvent, FileEvent, DiskEvent> what;
+  std::variant<DhcpEvent, ProxyDhcpEvent, FileEvent, DiskEvent, HostEvent> what;
   std::uint64_t seq = 0;  // stamped by Tracker::record() too: which event this is, unique in the tracker
 };
 
-// Names as the JSON snapshot shows them: "dhcp.discover", "file.completed", "disk.login", ...
+// Names as the JSON snapshot shows them: "dhcp.discover", "file.completed", "disk.login", "host.up", ...
 std::string_view kindName(const Event& event);
 std::string_view protocolName(FileProtocol p);
 std::string_view protocolName(DiskProtocol p);

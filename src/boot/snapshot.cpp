@@ -144,6 +144,7 @@ struct EventDetails {
     o.textIfAny("initiator", e.initiator);
     o.textIfAny("reason", e.reason);
   }
+  void operator()(const HostEvent& e) const { o.text("client", e.client.toString()); }
 };
 
 std::string_view diskStateName(const DiskState& disk) {

@@ -34,12 +34,12 @@ constexpr std::string_view kStageLabel[] = {"stage"};
 constexpr metrics::Family kStageSeconds{
     "pxedust_boot_stage_seconds",
     "Seconds from a boot's start (the client's network-boot DHCP DISCOVER) to the first time the boot reached "
-    "each stage (address, boot_program, boot_files, root_disk, failed); once per boot and stage.",
+    "each stage (address, boot_program, boot_files, root_disk, up, failed); once per boot and stage.",
     metrics::Type::Histogram, kStageLabel, kStageBuckets};
 
 // The stages a boot is timed to: those after its start.
 constexpr Stage kTimedStages[] = {Stage::Address, Stage::BootProgram, Stage::BootFiles, Stage::RootDisk,
-                                  Stage::Failed};
+                                  Stage::Up, Stage::Failed};
 static_assert(kStageCount <= 8, "HostState::stagesTimed has a bit for each stage");
 
 }  // namespace
@@ -52,6 +52,7 @@ std::string_view stageName(Stage stage) {
     case Stage::BootProgram: return "boot_program";
     case Stage::BootFiles: return "boot_files";
     case Stage::RootDisk: return "root_disk";
+    case Stage::Up: return "up";
     case Stage::Failed: return "failed";
   }
   return "unknown";
@@ -185,7 +186,7 @@ HostState& Tracker::handle(const FileEvent& file, const Event& event) {
   switch (file.result) {
     case FileResult::Completed:
       // lastFile is cleared when a boot starts: the boot's first file is its boot program.
-      enter(host, host.lastFile.empty() ? Stage::BootProgram : Stage::BootFiles, event.time);
+      if (host.stage != Stage::Up) enter(host, host.lastFile.empty() ? Stage::BootProgram : Stage::BootFiles, event.time);
       host.lastFile = file.served.empty() ? file.requested : file.served;
       break;
     case FileResult::NotFound:
@@ -211,7 +212,7 @@ HostState& Tracker::handle(const DiskEvent& disk, const Event& event) {
   switch (disk.kind) {
     case DiskKind::Login:
       ++state.sessions;
-      enter(host, Stage::RootDisk, event.time);
+      if (host.stage != Stage::Up) enter(host, Stage::RootDisk, event.time);
       break;
     case DiskKind::Logout:
       if (state.sessions > 0) --state.sessions;  // a session that began before we were told
@@ -223,12 +224,21 @@ HostState& Tracker::handle(const DiskEvent& disk, const Event& event) {
   return host;
 }
 
+HostState& Tracker::handle(const HostEvent& report, const Event& event) {
+  HostState& host = entryForIp(report.client, {});
+  if (!host.ip) host.ip = report.client;
+  host.failure.clear();
+  enter(host, Stage::Up, event.time);
+  return host;
+}
+
 bool Tracker::startsNewBoot(const HostState& host, const DhcpEvent& discover, TimePoint now) const {
   if (!fromNetworkBootClient(discover)) return false;  // an operating system's DHCP client
   if (!host.bootStarted) return true;
   switch (host.stage) {
     case Stage::BootFiles:
     case Stage::RootDisk:
+    case Stage::Up:
     case Stage::Failed:
       return true;  // the firmware starting over after the boot got somewhere
     default:

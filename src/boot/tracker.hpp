@@ -27,8 +27,11 @@
 //                 the latest. Also a file served after a disk login: iPXE logs in to its SAN disk
 //                 (sanhook, for the iBFT) before it loads the kernel and initrd.
 //   root_disk     a root-disk login (iSCSI, NBD, NFS)
+//   up            the host said it is up (HostEvent: POST /boot/up from its address, sent by its
+//                 init or a unit once its system runs). Files and disk logins after it move no
+//                 stage: a running system that fetches a file or logs in again is still up.
 //   failed        a file transfer or a disk login failed; `failure` says what and why. A later
-//                 served file or login moves the boot on again (a retry that worked).
+//                 served file or login moves the boot on again (a retry that worked); so does up.
 // A file that was not found or that the client ended (FileResult::NotFound, Aborted) changes no
 // stage: pxelinux probes config names that do not exist, UEFI PXE asks a file's size and stops.
 // DHCP within a boot changes no stage: the ACKs of iPXE chain-loaded by UEFI PXE, or of the
@@ -38,7 +41,7 @@
 // only at a DISCOVER from a network-boot client (option 93 or a PXEClient/HTTPClient vendor class:
 // firmware PXE, iPXE, UEFI HTTP boot), and only when
 //   - no boot of the host was seen yet, or
-//   - the host is at boot_files, root_disk or failed: it loaded files, reached its disk or failed,
+//   - the host is at boot_files, root_disk, up or failed: it loaded files, reached its disk, ran or failed,
 //     and the firmware is starting over (a reboot, a power cycle, a retry after a failure), or
 //   - the host sent nothing for TrackerOptions::idleBoot: a host stuck early and restarted later.
 // So these are not new boots: an operating system's DHCP (the initramfs's udhcpc, dhclient send no
@@ -53,7 +56,7 @@
 //
 // Stage durations (writeStageSeconds(), the histogram pxedust_boot_stage_seconds): for each boot,
 // the seconds from its start (boot_started, the DISCOVER that started it) to the first time the
-// boot is at address, boot_program, boot_files, root_disk and failed, one observation per stage.
+// boot is at address, boot_program, boot_files, root_disk, up and failed, one observation per stage.
 // A stage the boot is at again (boot_files after a failed file was retried, root_disk at the
 // initramfs's second login) is not observed again; each stage of a boot is observed at most once,
 // whatever order the boot takes (an iPXE SAN boot reaches root_disk at iPXE's own login, before
@@ -82,9 +85,9 @@
 
 namespace pxedust::boot {
 
-enum class Stage : std::uint8_t { Unseen, Dhcp, Address, BootProgram, BootFiles, RootDisk, Failed };
-inline constexpr std::size_t kStageCount = 7;
-// "unseen", "dhcp", "address", "boot_program", "boot_files", "root_disk", "failed"
+enum class Stage : std::uint8_t { Unseen, Dhcp, Address, BootProgram, BootFiles, RootDisk, Up, Failed };
+inline constexpr std::size_t kStageCount = 8;
+// "unseen", "dhcp", "address", "boot_program", "boot_files", "root_disk", "up", "failed"
 std::string_view stageName(Stage stage);
 
 struct DiskState {
@@ -172,7 +175,7 @@ class Tracker {
   [[nodiscard]] std::vector<std::pair<std::string_view, std::size_t>> stageCounts() const;
 
   // The stage durations (above) of every boot since the tracker was made, for `stage` (address,
-  // boot_program, boot_files, root_disk, failed; unseen and dhcp stay empty), and all of them as
+  // boot_program, boot_files, root_disk, up, failed; unseen and dhcp stay empty), and all of them as
   // the histogram pxedust_boot_stage_seconds, one label set per stage, zeros included.
   [[nodiscard]] const metrics::Histogram& stageSeconds(Stage stage) const {
     return stageSeconds_[static_cast<std::size_t>(stage)];
@@ -196,6 +199,7 @@ class Tracker {
   HostState& handle(const ProxyDhcpEvent& proxy, const Event& event);
   HostState& handle(const FileEvent& file, const Event& event);
   HostState& handle(const DiskEvent& disk, const Event& event);
+  HostState& handle(const HostEvent& report, const Event& event);
   std::vector<std::shared_ptr<HostState>> configuredStates(const inventory::Inventory& inventory);
 
   // Resolution (the table above). The entryFor* create an unknown client when nothing matches.

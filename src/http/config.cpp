@@ -43,6 +43,16 @@ void readBoot(config::Table& t, BootSettings& out) {
 Config parse(config::Table& s) {
   Config out;
   out.listen = config::listenAddresses(s, "listen", 80);
+  if (s.get("api_listen") != nullptr) out.apiListen = config::listenAddresses(s, "api_listen", 8080);
+  for (const auto& a : out.apiListen) {
+    const bool shared = std::any_of(out.listen.begin(), out.listen.end(), [&](const config::SocketAddress& l) {
+      return l.port == a.port && (l.address == a.address || l.address.is_unspecified() || a.address.is_unspecified());
+    });
+    if (shared)
+      s.fail(s.get("api_listen"), "api_listen",
+             fmt::format("{}:{} is also in listen: the API's addresses must be others than the boot files' ones",
+                         a.address.to_string(), a.port));
+  }
   out.root = s.requiredString("root");
   if (out.root.empty()) s.fail(s.get("root"), "root", "expected a directory path, got an empty string");
   out.perHost = files::readPerHostRules(s, "per_host");

@@ -16,6 +16,10 @@ namespace pxedust::http {
 
 struct Config {
   std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:80
+  // Where the daemon's own pages (the API, /metrics, the dashboard) are served, when they should
+  // not be on the boot network: set, they are answered only here and `listen` serves boot files
+  // and scripts only. Empty (the default): everything on `listen`. Port 8080 unless given.
+  std::vector<config::SocketAddress> apiListen;
   std::string root;                           // required: the directory served; nothing outside it is reachable
   std::vector<files::PerHostRule> perHost;    // `per_host = [{ request = "boot.ipxe", file = "hosts/{name}.ipxe" }]`
   // The daemon's API actions (POST /api/v1/reload, ...) need this as "Authorization: Bearer <token>";

@@ -28,6 +28,7 @@ namespace pxedust::http {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::string_view kUpPath = "/boot/up";
 constexpr std::size_t kSendChunk = 1 << 20;        // bytes per sendfile call
 constexpr std::uint64_t kYieldEvery = 4ull << 20;  // bytes sent before a fast response lets the loop run
 
@@ -69,13 +70,14 @@ std::string now() { return wire::httpDate(std::time(nullptr)); }
 }  // namespace
 
 Connection::Connection(std::shared_ptr<Shared> shared, asio::ip::tcp::socket socket,
-                       event::ShutdownGate::Ticket ticket, std::uint64_t id, asio::ip::address client)
+                       event::ShutdownGate::Ticket ticket, std::uint64_t id, asio::ip::address client, bool api)
     : shared_(std::move(shared)),
       socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       ticket_(std::move(ticket)),
       id_(id),
-      client_(std::move(client)) {}
+      client_(std::move(client)),
+      api_(api) {}
 
 Connection::~Connection() {
   auto it = shared_->perClient.find(client_);
@@ -193,6 +195,13 @@ asio::awaitable<void> Connection::run() {
   timer_.cancel();
 }
 
+// GCC 12 warns of a mismatched operator delete for this coroutine's frame once it has this many
+// suspension points: a false positive of its coroutine lowering (the frame is allocated and freed
+// by asio's awaitable_frame_base, both sized), so it is silenced for this function alone.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 asio::awaitable<bool> Connection::serve(std::size_t headEnd) {
   ++shared_->stats.requests;
   site_ = shared_->site;  // this request's root and settings, whatever a reload does meanwhile
@@ -229,14 +238,20 @@ asio::awaitable<bool> Connection::serve(std::size_t headEnd) {
   }
   setDeadline(Phase::Send, site_->config.sendTimeout);
 
-  if (auto stream = shared_->streams.find(request.path); stream != shared_->streams.end()) {
-    if (request.method != wire::Method::Get) co_return co_await sendError(405, keepAlive, request.methodText);
-    co_return co_await serveStream(stream->second);
+  // With [http] api_listen, the daemon's pages are there only, and nothing else is.
+  const bool separate = !site_->config.apiListen.empty();
+  if (!separate || api_) {
+    if (auto stream = shared_->streams.find(request.path); stream != shared_->streams.end()) {
+      if (request.method != wire::Method::Get) co_return co_await sendError(405, keepAlive, request.methodText);
+      co_return co_await serveStream(stream->second);
+    }
+    if (const RouteEntry* route = shared_->findRoute(request.path)) {
+      if (!route->async) co_return co_await sendReply(request, route->sync(request, body), keepAlive);
+      co_return co_await serveAsync(route->async, request, body, keepAlive);
+    }
   }
-  if (auto route = shared_->routes.find(request.path); route != shared_->routes.end()) {
-    Reply reply = route->second(request, body);
-    co_return co_await sendReply(request, std::move(reply), keepAlive);
-  }
+  if (separate && api_) co_return co_await sendError(404, keepAlive, request.methodText);
+  if (request.path == kUpPath) co_return co_await sendReply(request, reportUp(request), keepAlive);
   if (request.method != wire::Method::Get && request.method != wire::Method::Head)
     co_return co_await sendError(405, keepAlive, request.methodText);
   if (request.path.starts_with(kScriptPrefix)) {
@@ -249,6 +264,9 @@ asio::awaitable<bool> Connection::serve(std::size_t headEnd) {
   }
   co_return co_await serveFile(request, keepAlive);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 asio::awaitable<bool> Connection::serveFile(const wire::Request& request, bool keepAlive) {
   const Site& site = *site_;
@@ -308,6 +326,37 @@ asio::awaitable<bool> Connection::serveFile(const wire::Request& request, bool k
     }
   }
   co_return ok && keepAlive;
+}
+
+Reply Connection::reportUp(const wire::Request& request) const {
+  if (request.method != wire::Method::Post)
+    return Reply{405, "text/plain; charset=utf-8", "POST, from the host that is up\n", {{"Allow", "POST"}}};
+  const auto ip = inventory::peerIpv4(client_);
+  if (ip && shared_->reportHost) shared_->reportHost(boot::HostEvent{boot::HostKind::Up, boot::Ipv4(ip->to_uint())});
+  return Reply{200, "text/plain; charset=utf-8", "up\n", {}};
+}
+
+asio::awaitable<bool> Connection::serveAsync(AsyncRoute route, const wire::Request& request, std::string body,
+                                             bool keepAlive) {
+  Reply reply = co_await awaitRoute(route, request, body);
+  co_return co_await sendReply(request, std::move(reply), keepAlive && !closed_);
+}
+
+asio::awaitable<Reply> Connection::awaitRoute(const AsyncRoute& route, const wire::Request& request,
+                                              std::string_view body) {
+  auto executor = socket_.get_executor();
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Reply)>(
+      [&](auto handler) {
+        // Resumed through a post, never from inside the route's call, and at most once.
+        auto waiting = std::make_shared<std::optional<decltype(handler)>>(std::move(handler));
+        route(request, body, [waiting, executor](Reply reply) {
+          if (!waiting->has_value()) return;
+          auto h = std::move(**waiting);
+          waiting->reset();
+          asio::post(executor, [h = std::move(h), reply = std::move(reply)]() mutable { std::move(h)(std::move(reply)); });
+        });
+      },
+      asio::use_awaitable);
 }
 
 asio::awaitable<bool> Connection::sendReply(const wire::Request& request, Reply reply, bool keepAlive) {

@@ -27,7 +27,7 @@ namespace pxedust::http {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<Shared> shared, asio::ip::tcp::socket socket, event::ShutdownGate::Ticket ticket,
-             std::uint64_t id, asio::ip::address client);
+             std::uint64_t id, asio::ip::address client, bool api = false);
   ~Connection();
 
   void start();
@@ -48,6 +48,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> serve(std::size_t headEnd);
   asio::awaitable<bool> serveFile(const wire::Request& request, bool keepAlive);
   asio::awaitable<bool> sendReply(const wire::Request& request, Reply reply, bool keepAlive);
+  // POST /boot/up: the host at this address says it is up.
+  [[nodiscard]] Reply reportUp(const wire::Request& request) const;
+  // Answers with an AsyncRoute (a copy: the route table may change while it waits).
+  asio::awaitable<bool> serveAsync(AsyncRoute route, const wire::Request& request, std::string body, bool keepAlive);
+  // Waits for an AsyncRoute's reply.
+  asio::awaitable<Reply> awaitRoute(const AsyncRoute& route, const wire::Request& request, std::string_view body);
   // Follows `stream` until the client leaves, the stream closes or the service stops; always false
   // (the connection ends with it).
   asio::awaitable<bool> serveStream(std::shared_ptr<EventStream> stream);
@@ -67,6 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   event::ShutdownGate::Ticket ticket_;
   std::uint64_t id_;
   asio::ip::address client_;
+  bool api_;  // accepted on an [http] api_listen address
   std::string buffer_;
   Phase phase_ = Phase::Idle;
   Clock::time_point deadline_ = Clock::time_point::max();

@@ -15,18 +15,23 @@ namespace pxedust::http {
 struct HttpService::Staged final : service::Staged {
   std::shared_ptr<const Site> site;
   event::TcpListeners::Staged listeners;
+  event::TcpListeners::Staged apiListeners;
 };
 
 HttpService::HttpService(event::Loop& loop)
     : loop_(loop),
       shared_(std::make_shared<Shared>(loop)),
-      listeners_(loop.io(), "http", [this](asio::ip::tcp::socket s) { accept(std::move(s)); }) {
+      listeners_(loop.io(), "http", [this](asio::ip::tcp::socket s) { accept(std::move(s), false); }),
+      apiListeners_(loop.io(), "http.api", [this](asio::ip::tcp::socket s) { accept(std::move(s), true); }) {
   shared_->report = [this](const boot::FileEvent& event) { report(event); };
+  shared_->reportHost = [this](const boot::HostEvent& event) { report(event); };
 }
 
 HttpService::~HttpService() {
   listeners_.closeAll();
+  apiListeners_.closeAll();
   shared_->report = nullptr;  // connections may outlive the service by a callback or two
+  shared_->reportHost = nullptr;
   abort();
 }
 
@@ -50,6 +55,11 @@ Result<std::unique_ptr<HttpService::Staged>> HttpService::prepareSection(
   auto listeners = listeners_.stage(listen);
   if (!listeners) return listeners.error();  // what it bound closes with it
   staged->listeners = std::move(*listeners);
+  std::vector<asio::ip::tcp::endpoint> apiListen;
+  for (const auto& a : config.apiListen) apiListen.emplace_back(a.address, a.port);
+  auto apiListeners = apiListeners_.stage(apiListen);
+  if (!apiListeners) return apiListeners.error();
+  staged->apiListeners = std::move(*apiListeners);
   staged->site = std::make_shared<const Site>(Site{config, std::move(*root), std::move(hosts)});
   return staged;
 }
@@ -65,18 +75,41 @@ void HttpService::commit(std::unique_ptr<service::Staged> base) noexcept {
   auto& staged = static_cast<Staged&>(*base);
   if (shared_->stopping) return;  // shutting down: the staged listeners close with it
   listeners_.commit(std::move(staged.listeners));
+  apiListeners_.commit(std::move(staged.apiListeners));
   shared_->site = staged.site;
-  PXD_INFO("http.applied", "root={} listeners={} per_host_rules={}", log::q(staged.site->config.root),
-           listeners_.size(), staged.site->config.perHost.size());
+  PXD_INFO("http.applied", "root={} listeners={} api_listeners={} per_host_rules={}", log::q(staged.site->config.root),
+           listeners_.size(), apiListeners_.size(), staged.site->config.perHost.size());
 }
 
-void HttpService::setRoute(std::string path, Route route) { shared_->routes[std::move(path)] = std::move(route); }
+const RouteEntry* Shared::findRoute(std::string_view path) const {
+  if (auto it = routes.find(path); it != routes.end() && !it->second.prefix) return &it->second;
+  const RouteEntry* best = nullptr;
+  std::size_t bestLength = 0;
+  for (const auto& [key, entry] : routes)
+    if (entry.prefix && path.starts_with(key) && key.size() > bestLength) {
+      best = &entry;
+      bestLength = key.size();
+    }
+  return best;
+}
+
+void HttpService::setRoute(std::string path, Route route) {
+  shared_->routes[std::move(path)] = RouteEntry{std::move(route), {}, false};
+}
+
+void HttpService::setAsyncRoute(std::string path, AsyncRoute route) {
+  shared_->routes[std::move(path)] = RouteEntry{{}, std::move(route), false};
+}
+
+void HttpService::setPrefixRoute(std::string prefix, AsyncRoute route) {
+  shared_->routes[std::move(prefix)] = RouteEntry{{}, std::move(route), true};
+}
 
 void HttpService::setStream(std::string path, std::shared_ptr<EventStream> stream) {
   shared_->streams[std::move(path)] = std::move(stream);
 }
 
-void HttpService::accept(asio::ip::tcp::socket socket) {
+void HttpService::accept(asio::ip::tcp::socket socket, bool api) {
   auto& shared = *shared_;
   ++shared.stats.connectionsAccepted;
   std::error_code ec;
@@ -102,7 +135,7 @@ void HttpService::accept(asio::ip::tcp::socket socket) {
   }
   ++fromClient;
   const std::uint64_t id = shared.nextId++;
-  auto c = std::make_shared<Connection>(shared_, std::move(socket), std::move(*ticket), id, remote.address());
+  auto c = std::make_shared<Connection>(shared_, std::move(socket), std::move(*ticket), id, remote.address(), api);
   shared.connections[id] = c;
   c->start();
 }
@@ -111,6 +144,7 @@ void HttpService::stopAccepting() {
   if (shared_->stopping) return;
   shared_->stopping = true;
   listeners_.closeAll();
+  apiListeners_.closeAll();
   auto conns = shared_->connections;
   for (auto& [id, w] : conns)
     if (auto c = w.lock()) c->drain();
@@ -125,6 +159,10 @@ void HttpService::abort() {
 std::vector<asio::ip::tcp::endpoint> HttpService::listenEndpoints() const { return listeners_.endpoints(); }
 
 std::vector<std::string> HttpService::endpoints() const { return listeners_.endpointTexts(); }
+
+std::vector<asio::ip::tcp::endpoint> HttpService::apiEndpoints() const { return apiListeners_.endpoints(); }
+
+std::vector<std::string> HttpService::apiEndpointTexts() const { return apiListeners_.endpointTexts(); }
 
 void HttpService::collect(metrics::Writer& out) const {
   collectMetrics(shared_->stats, shared_->connections.size(), shared_->sending, out);

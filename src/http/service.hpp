@@ -18,9 +18,14 @@
 // the disk (nginx without `aio threads` does the same); boot files are read by every host and stay
 // cached, and each file is read ahead (POSIX_FADV_WILLNEED) when it is opened.
 //
-// Routes (setRoute) answer exact paths with a generated body, streams (setStream) with Server-Sent
-// Events; both take precedence over files. The daemon adds /metrics, the API and the dashboard
-// there, so the service knows nothing of them.
+// POST /boot/up is a host saying its system is up (boot::HostEvent, from the address it came from):
+// its init or a unit sends it once the system runs; it is answered on the boot network's addresses.
+//
+// Routes (setRoute, setPrefixRoute) answer paths with a generated body, streams (setStream) with
+// Server-Sent Events; both take precedence over files. The daemon adds /metrics, the API and the
+// dashboard there, so the service knows nothing of them. With [http] api_listen, routes and streams
+// are answered only on those addresses, and those addresses answer nothing else: the boot network
+// gets files and scripts, the management network the API.
 //
 // prepare() opens the new root and binds new listeners; commit() swaps them in (the reload contract
 // of service/service.hpp). Connections in flight keep the root and settings they started with
@@ -57,6 +62,19 @@ struct Reply {
 };
 // Called on the loop thread with the request and its body (empty for GET/HEAD).
 using Route = std::function<Reply(const wire::Request& request, std::string_view body)>;
+// A route whose answer takes work off the loop (a file system change, a wait for sessions to end):
+// it calls `respond` once, later, on the loop thread; the connection waits for it. The request
+// and body stay valid until then.
+using Respond = std::function<void(Reply)>;
+using AsyncRoute = std::function<void(const wire::Request& request, std::string_view body, Respond respond)>;
+
+// A route as the service keeps it: one of the two kinds; a prefix route answers every path that
+// starts with its key (the longest such key wins; an exact route wins over any prefix).
+struct RouteEntry {
+  Route sync;
+  AsyncRoute async;
+  bool prefix = false;
+};
 
 class Connection;
 
@@ -73,7 +91,9 @@ struct Shared {
   explicit Shared(event::Loop& l) : loop(l) {}
   event::Loop& loop;
   std::shared_ptr<const Site> site;
-  std::map<std::string, Route, std::less<>> routes;
+  std::map<std::string, RouteEntry, std::less<>> routes;
+  // The route for `path`, or null.
+  [[nodiscard]] const RouteEntry* findRoute(std::string_view path) const;
   std::map<std::string, std::shared_ptr<EventStream>, std::less<>> streams;
   HttpStats stats;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
@@ -82,6 +102,7 @@ struct Shared {
   std::uint64_t nextId = 1;
   bool stopping = false;
   std::function<void(const boot::FileEvent&)> report;  // the service's event sink
+  std::function<void(const boot::HostEvent&)> reportHost;
 };
 
 class HttpService final : public service::Service {
@@ -106,6 +127,11 @@ class HttpService final : public service::Service {
 
   // Answers GET and HEAD of exactly `path` (other methods too when the route says so) with `route`.
   void setRoute(std::string path, Route route);
+  // The same, answered through `route`'s respond callback.
+  void setAsyncRoute(std::string path, AsyncRoute route);
+  // Answers every path under `prefix` (e.g. "/api/v1/overlays/") with `route`, whatever the method:
+  // the route checks it.
+  void setPrefixRoute(std::string prefix, AsyncRoute route);
   // Answers GET of exactly `path` with `stream`, as Server-Sent Events, for as long as the client
   // stays (the connection is its own: no more requests on it).
   void setStream(std::string path, std::shared_ptr<EventStream> stream);
@@ -114,16 +140,21 @@ class HttpService final : public service::Service {
   [[nodiscard]] std::size_t openConnections() const { return shared_->connections.size(); }
   [[nodiscard]] std::size_t responsesInFlight() const { return shared_->sending; }
   [[nodiscard]] std::vector<asio::ip::tcp::endpoint> listenEndpoints() const;
+  // Where the daemon's pages are served on their own ([http] api_listen); empty when they share
+  // `listen` with the boot files.
+  [[nodiscard]] std::vector<asio::ip::tcp::endpoint> apiEndpoints() const;
+  [[nodiscard]] std::vector<std::string> apiEndpointTexts() const;
 
  private:
   struct Staged;
   Result<std::unique_ptr<Staged>> prepareSection(const Config& config,
                                                  std::shared_ptr<const inventory::Inventory> hosts);
-  void accept(asio::ip::tcp::socket socket);
+  void accept(asio::ip::tcp::socket socket, bool api);
 
   event::Loop& loop_;
   std::shared_ptr<Shared> shared_;
   event::TcpListeners listeners_;
+  event::TcpListeners apiListeners_;
 };
 
 }  // namespace pxedust::http

@@ -136,6 +136,33 @@ TEST(Boot, RebootFromRootDiskStartsANewBoot) {
   EXPECT_EQ(host.stage, Stage::BootProgram);  // the new boot's first file
 }
 
+TEST(Boot, AHostThatSaysItIsUpStaysUpUntilItsNextBoot) {
+  Lab lab;
+  const HostState& host = *lab.tracker.findByName("node01");
+  uefiIpxeIscsiBoot(lab);
+  ASSERT_EQ(host.stage, Stage::RootDisk);
+  lab.at(3s, up(kIp01));
+  EXPECT_EQ(host.stage, Stage::Up);
+  EXPECT_EQ(host.events.back().what.index(), 4u);
+  lab.then(login(kIp01, "node01"));  // the running system logs in again (a reconnect): still up
+  lab.then(served(kIp01, "late.conf"));
+  EXPECT_EQ(host.stage, Stage::Up);
+  lab.then(loginFailed(kIp01, "node01", "CHAP"));  // but a failure shows
+  EXPECT_EQ(host.stage, Stage::Failed);
+  lab.then(up(kIp01));
+  EXPECT_EQ(host.stage, Stage::Up);
+  EXPECT_EQ(host.failure, "");
+  EXPECT_EQ(lab.tracker.stageSeconds(Stage::Up).count(), 1u);  // timed once per boot
+
+  lab.at(5s, pxeDiscover(kNode01, 7));  // a reboot
+  EXPECT_EQ(host.stage, Stage::Dhcp);
+  EXPECT_EQ(host.boots, 2u);
+
+  lab.then(up(*Ipv4::parse("10.0.0.99")));  // an address no host has: an unknown client, up
+  ASSERT_NE(lab.tracker.findByIp(*Ipv4::parse("10.0.0.99")), nullptr);
+  EXPECT_EQ(lab.tracker.findByIp(*Ipv4::parse("10.0.0.99"))->stage, Stage::Up);
+}
+
 TEST(Boot, RebootOfAHostWithoutADiskStartsANewBoot) {
   Lab lab;
   const HostState& host = *lab.tracker.findByName("node01");

@@ -89,6 +89,8 @@ inline FileEvent failed(Ipv4 client, std::string name, std::string reason) {
   return {FileProtocol::Tftp, FileResult::Failed, client, std::move(name), {}, 0, std::move(reason), {}, {}};
 }
 
+inline HostEvent up(Ipv4 client) { return {HostKind::Up, client}; }
+
 // ---- Disks ----
 
 inline DiskEvent login(Ipv4 client, std::string host, std::string initiator = "iqn.2010-04.org.ipxe:node") {

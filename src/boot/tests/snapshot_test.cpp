@@ -31,7 +31,7 @@ TEST(Snapshot, AnUnseenHost) {
     "stage": "unseen", "stage_since": null, "failure": null, "boot_started": null, "last_seen": null,
     "boots": 0, "failures": 0, "last_file": null, "disk": null, "events": []})"));
   EXPECT_EQ(j["stages"], json::parse(R"({"unseen": 2, "dhcp": 0, "address": 0, "boot_program": 0,
-    "boot_files": 0, "root_disk": 0, "failed": 0})"));
+    "boot_files": 0, "root_disk": 0, "up": 0, "failed": 0})"));
 }
 
 TEST(Snapshot, ABootedHostWithItsEvents) {
@@ -116,7 +116,8 @@ TEST(Snapshot, StageCountsCoverEveryStageInOrder) {
   ASSERT_EQ(counts.size(), kStageCount);
   EXPECT_EQ(counts[0], (std::pair<std::string_view, std::size_t>{"unseen", 1}));
   EXPECT_EQ(counts[1], (std::pair<std::string_view, std::size_t>{"dhcp", 2}));
-  EXPECT_EQ(counts[6], (std::pair<std::string_view, std::size_t>{"failed", 0}));
+  EXPECT_EQ(counts[6], (std::pair<std::string_view, std::size_t>{"up", 0}));
+  EXPECT_EQ(counts[7], (std::pair<std::string_view, std::size_t>{"failed", 0}));
 }
 
 TEST(Snapshot, PeerTextThatIsNotUtf8StillDumps) {

@@ -56,7 +56,7 @@ TEST(StageSeconds, AWholeBootIsTimedFromItsDiscover) {
   EXPECT_EQ(text.substr(0, text.find("pxedust_boot_stage_seconds_bucket")),
             "# HELP pxedust_boot_stage_seconds Seconds from a boot's start (the client's network-boot DHCP "
             "DISCOVER) to the first time the boot reached each stage (address, boot_program, boot_files, "
-            "root_disk, failed); once per boot and stage.\n"
+            "root_disk, up, failed); once per boot and stage.\n"
             "# TYPE pxedust_boot_stage_seconds histogram\n");
   // root_disk at 7 s: above the 5 s bound, at or below 10 s.
   EXPECT_NE(text.find("pxedust_boot_stage_seconds_bucket{stage=\"root_disk\",le=\"5\"} 0\n"

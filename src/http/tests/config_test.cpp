@@ -28,7 +28,12 @@ per_host = [{ request = "/boot.ipxe", file = "hosts/{name}.ipxe" }]
   EXPECT_EQ(h->headerTimeout, std::chrono::milliseconds(2500));
   ASSERT_EQ(h->perHost.size(), 1u);
   EXPECT_EQ(h->perHost[0].request, "boot.ipxe");
+  EXPECT_TRUE(h->apiListen.empty());  // the API shares `listen` unless told otherwise
   EXPECT_EQ(configIn(load("")), nullptr);
+  auto separate = load("[http]\nroot = \"/srv/boot\"\nlisten = [\"10.0.0.1\"]\napi_listen = [\"127.0.0.1\", \"10.0.0.1:9000\"]\n");
+  ASSERT_EQ(configIn(separate)->apiListen.size(), 2u);
+  EXPECT_EQ(configIn(separate)->apiListen[0].port, 8080);
+  EXPECT_EQ(configIn(separate)->apiListen[1].port, 9000);
 }
 
 std::string errorOf(std::string_view text) { return config::testing::errorOf(text, {schema()}, "t.toml"); }
@@ -40,6 +45,9 @@ TEST(HttpConfig, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nbogus = 1\n").find("bogus"), std::string::npos);
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\napi_token = \"short\"\n").find("api_token"), std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\nlisten = [\"0.0.0.0:80\"]\napi_listen = [\"127.0.0.1:80\"]\n").find("also in listen"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[http]\nroot = \"/x\"\napi_listen = []\n").find("api_listen"), std::string::npos);
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\napi_token = \"has a space in it, 16+\"\n").find("api_token"), std::string::npos);
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\ninitrd = [1]\n").find("initrd"), std::string::npos);
   EXPECT_NE(errorOf("[http]\nroot = \"/x\"\n[[host]]\nname = \"a\"\nkernel_args = \"a\\nb\"\n").find("kernel_args"),

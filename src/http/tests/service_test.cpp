@@ -127,6 +127,7 @@ class HttpServiceTest : public ::testing::Test {
     service_ = std::make_unique<http::HttpService>(loop_);
     service_->setEventSink([this](const boot::Event& e) {
       if (const auto* f = std::get_if<boot::FileEvent>(&e.what)) events_.push_back(*f);
+      if (const auto* h = std::get_if<boot::HostEvent>(&e.what)) ups_.push_back(*h);
     });
     service_->setRoute("/hello", [](const http::wire::Request& r, std::string_view body) {
       return http::Reply{200, "text/plain", fmt::format("{} {} {}", r.methodText, r.query, body), {}};
@@ -164,6 +165,7 @@ class HttpServiceTest : public ::testing::Test {
   event::Loop loop_;
   std::unique_ptr<http::HttpService> service_;
   std::vector<boot::FileEvent> events_;  // touched on the loop; read after stop()
+  std::vector<boot::HostEvent> ups_;      // the same
   std::thread thread_;
   std::uint16_t port_ = 0;
 };
@@ -422,6 +424,77 @@ TEST_F(HttpServiceTest, RoutesAnswerBeforeFiles) {
   auto p = c.read();
   ASSERT_TRUE(p);
   EXPECT_EQ(p->body, "POST  world");
+}
+
+TEST_F(HttpServiceTest, AsyncAndPrefixRoutesAnswerLaterInOrder) {
+  // An async route answers from a timer (as the daemon answers from work off the loop); the
+  // pipelined request behind it waits its turn.
+  start();
+  onLoop([&] {
+    auto timer = std::make_shared<asio::steady_timer>(loop_.io());
+    service_->setAsyncRoute("/later", [timer](const http::wire::Request&, std::string_view body, http::Respond respond) {
+      timer->expires_after(20ms);
+      timer->async_wait([respond, b = std::string(body)](const std::error_code&) {
+        respond(http::Reply{202, "text/plain", "later " + b, {}});
+        respond(http::Reply{500, "text/plain", "a second answer is ignored", {}});
+      });
+    });
+    service_->setPrefixRoute("/items/", [](const http::wire::Request& r, std::string_view, http::Respond respond) {
+      respond(http::Reply{200, "text/plain", "item " + r.path.substr(7), {}});  // answered at once: fine too
+    });
+    service_->setPrefixRoute("/items/special/", [](const http::wire::Request&, std::string_view, http::Respond respond) {
+      respond(http::Reply{200, "text/plain", "special", {}});
+    });
+    return 0;
+  });
+  Client c(port_);
+  c.send("POST /later HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nokGET /items/a/b HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto first = c.read();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 202);
+  EXPECT_EQ(first->body, "later ok");
+  auto second = c.read();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "item a/b");
+  EXPECT_EQ(c.get("/items/special/x").body, "special");  // the longest prefix wins
+  EXPECT_EQ(c.get("/items").status, 404);                // a prefix route answers only below it
+}
+
+TEST_F(HttpServiceTest, AHostSaysItIsUpWithAPostFromItsAddress) {
+  cfg_.apiListen = {{asio::ip::make_address("127.0.0.1"), 0}};
+  start();
+  Client c(port_);
+  EXPECT_EQ(c.get("/boot/up").status, 405);  // a GET (a crawler, a browser) changes nothing
+  c.send("POST /boot/up HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const auto api = onLoop([&] { return service_->apiEndpoints(); });
+  Client management(api.at(0).port());  // the management network is not where hosts report
+  management.send("POST /boot/up HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  auto m = management.read();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 404);
+  stop();
+  ASSERT_EQ(ups_.size(), 1u);
+  EXPECT_EQ(ups_[0].client, *boot::Ipv4::parse("127.0.0.1"));
+}
+
+TEST_F(HttpServiceTest, AnApiListenAddressSeparatesTheApiFromBootFiles) {
+  cfg_.apiListen = {{asio::ip::make_address("127.0.0.1"), 0}};
+  start();
+  const auto api = onLoop([&] { return service_->apiEndpoints(); });
+  ASSERT_EQ(api.size(), 1U);
+  ASSERT_NE(api[0].port(), port_);
+  Client boot(port_);
+  EXPECT_EQ(boot.get("/big").status, 200);
+  EXPECT_EQ(boot.get("/hello").status, 404);  // routes are not on the boot network
+  Client management(api[0].port());
+  auto hello = management.get("/hello");
+  EXPECT_EQ(hello.status, 200);
+  EXPECT_EQ(hello.body, "GET  ");
+  EXPECT_EQ(management.get("/big").status, 404);  // nor are files on the management one
+  EXPECT_EQ(management.get("/ipxe/52-54-00-00-00-01").status, 404);
 }
 
 TEST_F(HttpServiceTest, WholeFilesAreBootEventsAndRangesAreNot) {
