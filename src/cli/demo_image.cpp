@@ -14,6 +14,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // The root's init. Lines start with "pxedust-demo:" so the tests and the demo can follow a boot.
+// Once up, it tells pxedust so (POST /boot/up from its own address), at pxedust.up=URL from the
+// kernel command line, else at port 80 of the DHCP server the initramfs left in /run/pxedust/net.env.
 constexpr const char* kDemoInit = R"SH(#!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc 2>/dev/null
@@ -31,6 +33,17 @@ echo "$n" > /var/lib/pxedust-demo/boot-count
 sync
 root=$(awk '$2 == "/" && $1 != "rootfs" {print $1}' /proc/mounts | tail -n 1)
 echo "pxedust-demo: up host=$(hostname) root=$root boot-count=$n"
+serverid=
+. /run/pxedust/net.env 2>/dev/null
+up=
+[ -n "$serverid" ] && up=http://$serverid/boot/up
+for arg in $(cat /proc/cmdline); do
+  case $arg in pxedust.up=*) up=${arg#pxedust.up=} ;; esac
+done
+# (busybox 1.35's wget crashes with -T: timeout bounds it instead)
+if [ -n "$up" ] && timeout 10 wget -q -O /dev/null --post-data "" "$up" 2>/dev/null; then
+  echo "pxedust-demo: reported up to $up"
+fi
 if [ "$mode" = stay ]; then
   echo "pxedust-demo: shell on the console (poweroff -f to stop)"
   exec sh

@@ -18,6 +18,9 @@ export PATH=/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# A tmpfs, moved into the root with /dev, /proc and /sys: what DHCP said (/run/pxedust/net.env)
+# stays readable there, e.g. the server to report "up" to.
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 
 say() { echo "pxedust-initramfs: $*"; }
 onfail=shell
