@@ -3,13 +3,17 @@
 
 Creates a private network (a network namespace with a bridge; nothing outside it is touched),
 builds the demo base image and the client initramfs, starts pxedust inside the lab (DHCP, TFTP,
-iSCSI), and boots two QEMU machines that have no disk. Each host's progress is shown as it happens:
-DHCP -> boot script -> iSCSI disk (iPXE logs in and hooks it) -> kernel -> root mounted -> up. Then a summary: boot times and what each host's
-copy-on-write overlay costs on top of the shared base. Everything it made is removed on exit or Ctrl-C.
+iSCSI, HTTP), and boots two QEMU machines that have no disk. Each host's progress is shown as it
+happens, as pxedust's API tells it: DHCP -> boot script -> iSCSI disk (iPXE logs in and hooks it) ->
+kernel -> root mounted (the initramfs logs in) -> up (the host's own console says so). The live
+dashboard is reachable from this machine through a loopback port relayed into the lab. Then a
+summary from the API: boot times, the shared base image and what each host's copy-on-write overlay
+costs on top of it. Everything it made is removed on exit or Ctrl-C.
 
 Run it through scripts/demo.sh (which installs packages and builds first); needs root.
 """
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
@@ -45,26 +50,47 @@ def step(text, fn):
     return out
 
 
-class Tracker:
-    """Where each host is: what pxedust saw of it (hosts.json in its state directory: the boot
-    script served, the disk logged in to) and what the VM says on its serial console."""
+class Api:
+    """pxedust's JSON API, at the loopback port relayed into the lab."""
 
-    def __init__(self, lab, vms):
-        self.lab, self.vms = lab, vms
+    def __init__(self, base):
+        self.base = base
+
+    def get(self, path):
+        with urllib.request.urlopen(self.base + path, timeout=10) as r:
+            return json.load(r)
+
+
+class Tracker:
+    """Where each host is, as pxedust's API says (each host's boot events: the address, the boot
+    script and kernel served, the iSCSI logins of iPXE and of the initramfs); "up" is what the host
+    itself prints on its serial console once its root runs, and a failure is the initramfs's own
+    line there."""
+
+    def __init__(self, api, vms):
+        self.api, self.vms = api, vms
         self.reached = {name: {"power on": 0.0} for name, _, _ in HOSTS}
         self.failed = {}
 
     def poll(self):
+        try:
+            hosts = {h["name"]: h for h in self.api.get("/api/v1/hosts")["hosts"] if h.get("name")}
+        except (OSError, ValueError):
+            hosts = {}
         for (name, mac, ip), vm in zip(HOSTS, self.vms):
             r = self.reached[name]
             now = time.time() - vm.started
             console = vm.text()
+            events = hosts.get(name, {}).get("events", [])
+            def seen(kind, **details):
+                return [e for e in events if e["kind"] == kind and all(e.get(k) == v for k, v in details.items())]
+            logins = seen("disk.login")
             marks = {
-                "DHCP": re.search(rf"net0: {re.escape(ip)}/", console),  # iPXE's line once DHCP is done
-                "boot script": self.lab.events(name, "file.completed", requested="boot.ipxe"),
-                "kernel": "pxedust-initramfs: start" in console,
-                "iSCSI disk": self.lab.events(name, "disk.login") or "pxedust-initramfs: disk" in console,
-                "root mounted": "pxedust-initramfs: root mounted" in console,
+                "DHCP": seen("dhcp.ack"),
+                "boot script": seen("file.completed", requested="boot.ipxe"),
+                "iSCSI disk": logins,
+                "kernel": seen("file.completed", requested="initrd.img"),  # iPXE loads it after the kernel
+                "root mounted": len(logins) >= 2,  # the initramfs's own login, after iPXE's
                 "up": "pxedust-demo: up" in console,
             }
             for stage in STAGES[1:]:
@@ -113,6 +139,13 @@ class Tracker:
         return lines
 
 
+def human(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("pxedust demo: needs root (network namespaces, tap devices)")
@@ -152,6 +185,9 @@ subnet = "10.219.0.0/24"
 ipxe_script = "boot.ipxe"     # iPXE gets this script and, from the host's disk, an iSCSI root-path
 [iscsi]
 listen = ["{e2elab.SERVER_IP}:3260"]
+[http]
+listen = ["{e2elab.SERVER_IP}:80"]   # the API and the live dashboard (and the same files as TFTP)
+root = "{tftp}"
 {hosts}"""
         cfg = os.path.join(d, "pxedust.toml")
         with open(cfg, "w") as f:
@@ -162,11 +198,15 @@ listen = ["{e2elab.SERVER_IP}:3260"]
         step("building the base image (pxedust image build-demo: ext4, busybox)", lambda: run("image", "build-demo", "-o", demo_img))
         step("importing it into the block store as 'demo'", lambda: run("image", "import", demo_img, "--name", "demo", "--quiet"))
         os.unlink(demo_img)
-        step("starting pxedust in the lab (DHCP, TFTP, iSCSI on 10.219.0.1)",
-             lambda: lab.start(config, services=("dhcp", "tftp", "iscsi")))
+        step("starting pxedust in the lab (DHCP, TFTP, iSCSI, HTTP on 10.219.0.1)",
+             lambda: lab.start(config, services=("dhcp", "tftp", "iscsi", "http")))
+        port = lab.forward(80)
+        api = Api(f"http://127.0.0.1:{port}")
+        api.get("/api/v1/status")
+        say(f"live dashboard: {BOLD}http://127.0.0.1:{port}/{RESET} (relayed into the lab while the demo runs)")
         say(f"powering on {len(HOSTS)} machines with no disk ({accel.upper()}; under TCG a boot takes a minute or two)")
         vms = [lab.vm(m, n).start(accel) for n, m, _ in HOSTS]
-        tracker = Tracker(lab, vms)
+        tracker = Tracker(api, vms)
         shown = 0
         deadline = time.time() + 900
         while not tracker.done() and time.time() < deadline:
@@ -186,16 +226,22 @@ listen = ["{e2elab.SERVER_IP}:3260"]
                 vm.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 vm.kill()
-        say("summary")
-        overlays = run("overlay", "list").stdout
-        images = run("image", "list").stdout
+        say("summary (from pxedust's API)")
+        overlays = api.get("/api/v1/overlays")["overlays"]
+        images = api.get("/api/v1/images")["images"]
+        hosts = {h["name"]: h for h in api.get("/api/v1/hosts")["hosts"] if h.get("name")}
         for name, _, _ in HOSTS:
             r = tracker.reached[name]
             t = f"up in {r['up']:.1f}s" if "up" in r else f"{RED}did not come up: {tracker.failed.get(name, 'timeout')}{RESET}"
-            print(f"  {name:<7} {t}")
-        print("\n  the shared base image:\n" + "\n".join("    " + ln for ln in images.strip().splitlines()))
-        print("\n  each host's copy-on-write overlay (what it wrote while booting):\n"
-              + "\n".join("    " + ln for ln in overlays.strip().splitlines()))
+            h = hosts.get(name, {})
+            print(f"  {name:<7} {t}; pxedust saw {h.get('boots', 0)} boot(s), stage {h.get('stage', '?')}")
+        print("\n  the shared base image:")
+        for i in images:
+            print(f"    {i['name']} v{i['version']}: {human(i['size_bytes'])}, {human(i['allocated_bytes'])} on disk, "
+                  f"sha256 {i['sha256'][:16]}...")
+        print("\n  each host's copy-on-write overlay (what it wrote while booting):")
+        for o in overlays:
+            print(f"    {o['host']:<8} on {o['image']} v{o['version']}: {human(o['allocated_bytes'])}")
         print(f"\n  {DIM}consoles, the pxedust log and its state files are in {d} until the demo exits{RESET}")
         ok = all("up" in tracker.reached[n] for n, _, _ in HOSTS)
         if TTY and ok and sys.stdin.isatty():

@@ -26,6 +26,7 @@ test_pkgs=(
   prometheus                              # promtool checks the metrics pxedust exports
   wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
   chromium chromium-driver python3-selenium   # tests/integration/test_dashboard.py: the dashboard in a browser
+  systemd                                 # systemd-analyze verify on packaging/systemd/pxedust.service
 )
 # atftpd conflicts with tftpd-hpa as a package; bench/tftp unpacks its .deb privately instead.
 bench_pkgs=(

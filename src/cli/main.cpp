@@ -30,6 +30,9 @@ namespace {
 
 std::string describe(const config::Config& c) {
   std::string s;
+  if (c.daemon.user)
+    s += fmt::format("  daemon: user {}, group {}: started as root, binds, then runs as them\n", *c.daemon.user,
+                     c.daemon.group.value_or("(the user's primary group)"));
   if (const auto* tftp = tftp::configIn(c)) {
     std::string addrs;
     for (const auto& a : tftp->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
@@ -40,7 +43,11 @@ std::string describe(const config::Config& c) {
   if (const auto* http = http::configIn(c)) {
     std::string addrs;
     for (const auto& a : http->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
-    s += fmt::format("  http: listening on {}, serving {}; iPXE scripts at /ipxe/<mac>\n", addrs, http->root);
+    s += fmt::format("  http: listening on {}, serving {}; iPXE scripts at /ipxe/<mac>", addrs, http->root);
+    std::string api;
+    for (const auto& a : http->apiListen) api += (api.empty() ? "" : ", ") + a.toString();
+    s += api.empty() ? "; API and dashboard there too" : "; API and dashboard on " + api + " only";
+    s += http->apiToken ? " (actions with the api_token)\n" : " (read-only: no api_token)\n";
   }
   if (const auto* dhcp = dhcp::configIn(c)) {
     std::string ifs;
@@ -63,6 +70,27 @@ std::string describe(const config::Config& c) {
   }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;
+}
+
+// Where the daemon that PXEDUST_CONFIG (default /etc/pxedust/pxedust.toml) describes answers: its
+// [http] api_listen, else its [http] listen, else its state directory. Throws config::ConfigError.
+cli::ApiSource apiSourceFromConfig() {
+  const char* env = std::getenv("PXEDUST_CONFIG");
+  std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
+  if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return cli::ApiSource{{}, config::DaemonConfig{}.stateDir, {}};
+  auto c = daemon::loadConfig(path);
+  if (const auto* web = http::configIn(c)) {
+    const auto& addresses = web->apiListen.empty() ? web->listen : web->apiListen;
+    for (const auto& l : addresses) {
+      if (l.port == 0) continue;  // a port the kernel picks: daemon.json knows it, the config does not
+      auto address = l.address;
+      if (address.is_unspecified()) address = address.is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
+                                                             : asio::ip::address(asio::ip::address_v6::loopback());
+      const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+      return cli::ApiSource{fmt::format("http://{}:{}", host, l.port), {}, web->apiToken.value_or("")};
+    }
+  }
+  return cli::ApiSource{{}, c.daemon.stateDir, {}};
 }
 
 }  // namespace
@@ -93,31 +121,44 @@ int main(int argc, char** argv) {
 
   // image/overlay: the store directory is [storage] dir of the configuration named by
   // PXEDUST_CONFIG (default /etc/pxedust/pxedust.toml) when there is one, else /var/lib/pxedust.
-  cli::addStorageCommands(app, [] {
-    const char* env = std::getenv("PXEDUST_CONFIG");
-    std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
-    if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
-    return daemon::loadConfig(path).storage.dir;  // a ConfigError says which file and why
-  });
+  // `overlay reset` goes through the daemon that configuration describes when it answers.
+  cli::addStorageCommands(
+      app,
+      [] {
+        const char* env = std::getenv("PXEDUST_CONFIG");
+        std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
+        if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
+        return daemon::loadConfig(path).storage.dir;  // a ConfigError says which file and why
+      },
+      [](const std::string& host, const std::string& body) -> std::optional<std::string> {
+        cli::ApiSource source;
+        try {
+          source = apiSourceFromConfig();
+        } catch (const std::exception& e) {
+          fmt::print(stderr, "pxedust: {}\n", e.what());
+          throw CLI::RuntimeError(1);
+        }
+        if (source.url.empty()) return std::nullopt;
+        auto answer = cli::apiRequest(source.url, "POST", "/api/v1/overlays/" + host + "/reset", body, source.token);
+        if (!answer) return std::nullopt;  // no daemon listens there
+        const auto j = nlohmann::json::parse(answer->body, nullptr, false);
+        if (answer->status != 200 || !j.is_object() || !j.contains("overlay")) {
+          const std::string why = j.is_object() && j.contains("error") && j["error"].is_string()
+                                      ? j["error"].get<std::string>()
+                                      : fmt::format("HTTP {}", answer->status);
+          fmt::print(stderr, "pxedust: the daemon at {} refused the reset: {}\n", source.url, why);
+          throw CLI::RuntimeError(1);
+        }
+        const auto& o = j["overlay"];
+        return fmt::format("reset overlay {} through the daemon: now an empty overlay on {} v{}{}", host,
+                           o.value("image", "?"), o.value("version", 0),
+                           j.value("sessions_ended", 0) > 0
+                               ? fmt::format(" ({} session(s) ended)", j.value("sessions_ended", 0))
+                               : std::string());
+      });
 
   // status/hosts: the API of the daemon that configuration describes (its [http]), else its state files.
-  cli::addStatusCommands(app, [] {
-    const char* env = std::getenv("PXEDUST_CONFIG");
-    std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
-    if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return cli::ApiSource{{}, config::DaemonConfig{}.stateDir};
-    auto c = daemon::loadConfig(path);
-    if (const auto* web = http::configIn(c)) {
-      for (const auto& l : web->listen) {
-        if (l.port == 0) continue;  // a port the kernel picks: daemon.json knows it, the config does not
-        auto address = l.address;
-        if (address.is_unspecified()) address = address.is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
-                                                               : asio::ip::address(asio::ip::address_v6::loopback());
-        const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-        return cli::ApiSource{fmt::format("http://{}:{}", host, l.port), {}};
-      }
-    }
-    return cli::ApiSource{{}, c.daemon.stateDir};
-  });
+  cli::addStatusCommands(app, apiSourceFromConfig);
   cli::addInitramfsCommands(app);
   cli::addDemoImageCommand(*app.get_subcommand("image"));
 

@@ -44,29 +44,12 @@ std::pair<std::string, std::string> splitUrl(const std::string& url) {
   return {rest.substr(0, colon), rest.substr(colon + 1)};
 }
 
-// One GET over a fresh connection (Connection: close), the body of a 200 answer.
+// One GET over a fresh connection, the body of a 200 answer.
 std::string httpGet(const std::string& url, const std::string& path) {
-  const auto [host, port] = splitUrl(url);
-  asio::io_context io;
-  asio::ip::tcp::socket socket(io);
-  std::error_code ec;
-  asio::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(host, port, ec);
-  if (!ec) asio::connect(socket, endpoints, ec);
-  if (ec) fail(fmt::format("cannot reach the daemon's API at {}: {}", url, ec.message()));
-  const timeval timeout{10, 0};
-  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  const std::string request = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n\r\n", path, host);
-  asio::write(socket, asio::buffer(request), ec);
-  std::string response;
-  if (!ec) asio::read(socket, asio::dynamic_buffer(response, 256 << 20), ec);
-  if (ec && ec != asio::error::eof) fail(fmt::format("{}{}: {}", url, path, ec.message()));
-  const auto headEnd = response.find("\r\n\r\n");
-  int status = 0;
-  if (headEnd == std::string::npos || std::sscanf(response.c_str(), "HTTP/1.%*d %d", &status) != 1)
-    fail(fmt::format("{}{}: not an HTTP answer", url, path));
-  if (status != 200) fail(fmt::format("{}{}: {}", url, path, response.substr(0, response.find("\r\n"))));
-  return response.substr(headEnd + 4);
+  auto answer = apiRequest(url, "GET", path);
+  if (!answer) fail(fmt::format("cannot reach the daemon's API at {}", url));
+  if (answer->status != 200) fail(fmt::format("{}{}: {} {}", url, path, answer->status, answer->body));
+  return answer->body;
 }
 
 std::string readFile(const std::string& path) {
@@ -120,6 +103,36 @@ std::string detail(const json& h) {
 
 }  // namespace
 
+std::optional<ApiAnswer> apiRequest(const std::string& url, std::string_view method, const std::string& path,
+                                    const std::string& body, const std::string& token) {
+  const auto [host, port] = splitUrl(url);
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  std::error_code ec;
+  asio::ip::tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(host, port, ec);
+  if (!ec) asio::connect(socket, endpoints, ec);
+  if (ec) return std::nullopt;
+  // An action (an overlay reset with force) may wait for sessions to end: give it time.
+  const timeval timeout{60, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string request = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
+                                    method, path, host);
+  if (!token.empty()) request += fmt::format("Authorization: Bearer {}\r\n", token);
+  if (!body.empty() || method == "POST")
+    request += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
+  request += "\r\n" + body;
+  asio::write(socket, asio::buffer(request), ec);
+  std::string response;
+  if (!ec) asio::read(socket, asio::dynamic_buffer(response, 256 << 20), ec);
+  if (ec && ec != asio::error::eof) fail(fmt::format("{}{}: {}", url, path, ec.message()));
+  const auto headEnd = response.find("\r\n\r\n");
+  int status = 0;
+  if (headEnd == std::string::npos || std::sscanf(response.c_str(), "HTTP/1.%*d %d", &status) != 1)
+    fail(fmt::format("{}{}: not an HTTP answer", url, path));
+  return ApiAnswer{status, response.substr(headEnd + 4)};
+}
+
 std::optional<Clock::time_point> parseRfc3339(const std::string& t) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, ms = 0, n = 0;
   if (std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &y, &mo, &d, &h, &mi, &s, &ms, &n) != 7 ||
@@ -160,7 +173,7 @@ std::string statusTable(const json& status, const json& hosts) {
   }
   std::string stages;
   if (const auto s = hosts.find("stages"); s != hosts.end() && s->is_object())
-    for (const char* stage : {"unseen", "dhcp", "address", "boot_program", "boot_files", "root_disk", "failed"})  // boot order
+    for (const char* stage : {"unseen", "dhcp", "address", "boot_program", "boot_files", "root_disk", "up", "failed"})  // boot order
       if (const auto count = s->find(stage); count != s->end() && count->is_number() && count->get<std::int64_t>() > 0)
         stages += fmt::format("{}{} {}", stages.empty() ? "" : ", ", stage, count->get<std::int64_t>());
   out += fmt::format("hosts: {} configured; {}\n", text(status, "hosts"), stages.empty() ? "none seen" : stages);
@@ -187,8 +200,8 @@ void addStatusCommands(CLI::App& app, std::function<ApiSource()> fromConfig) {
   };
   auto options = std::make_shared<Options>();
   auto source = [options, fromConfig] {
-    if (!options->url.empty()) return ApiSource{options->url, {}};
-    if (!options->stateDir.empty()) return ApiSource{{}, options->stateDir};
+    if (!options->url.empty()) return ApiSource{options->url, {}, {}};
+    if (!options->stateDir.empty()) return ApiSource{{}, options->stateDir, {}};
     try {
       return fromConfig();
     } catch (const std::exception& e) {  // e.g. the configuration does not parse
@@ -215,7 +228,7 @@ void addStatusCommands(CLI::App& app, std::function<ApiSource()> fromConfig) {
   });
   auto* hostsCmd = app.add_subcommand("hosts", "Every host's boot stage, since when, and what it last did");
   common(hostsCmd);
-  hostsCmd->add_option("--stage", options->stage, "Only hosts at this stage (unseen, dhcp, address, boot_program, boot_files, root_disk, failed)");
+  hostsCmd->add_option("--stage", options->stage, "Only hosts at this stage (unseen, dhcp, address, boot_program, boot_files, root_disk, up, failed)");
   hostsCmd->callback([options, source] {
     const json h = fetch(source(), "hosts");
     if (options->json) {

@@ -28,7 +28,18 @@ namespace pxedust::cli {
 struct ApiSource {
   std::string url;       // "http://127.0.0.1:8080"; empty: read stateDir
   std::string stateDir;
+  std::string token;     // [http] api_token, for actions; empty when the config sets none
 };
+
+// One request to the daemon's API at `url` over a fresh connection: the status and body of the
+// answer; nullopt when nothing answers there (no daemon, or none with HTTP). An answer that is not
+// HTTP is exit status 1, as for every command here.
+struct ApiAnswer {
+  int status = 0;
+  std::string body;
+};
+std::optional<ApiAnswer> apiRequest(const std::string& url, std::string_view method, const std::string& path,
+                                    const std::string& body = {}, const std::string& token = {});
 
 void addStatusCommands(CLI::App& app, std::function<ApiSource()> fromConfig);
 

@@ -17,6 +17,7 @@ namespace {
 struct Shared {
   std::function<std::string()> storeDir;
   std::string storeOverride;
+  DaemonReset daemonReset;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -182,10 +183,23 @@ void addOverlayCommands(CLI::App& app, const std::shared_ptr<Shared>& shared) {
   reset->add_option("host", *rhost, "Host name")->required();
   auto* latest = reset->add_flag("--latest", ropts->latest, "Move onto the newest version of the image");
   reset->add_option("--version", *rversion, "Move onto this version of the image")->excludes(latest);
+  auto rforce = std::make_shared<bool>(false);
+  reset->add_flag("--force", *rforce, "End the host's sessions on its disk first (through the running daemon)");
   reset->callback([=] {
-    auto store = openStore(*shared);
     bs::ResetOptions o = *ropts;
     if (*rversion != 0) o.version = *rversion;
+    // A running daemon may have the disk open: it resets it (and says why not) when it answers.
+    if (shared->storeOverride.empty() && shared->daemonReset) {
+      std::string body = fmt::format("{{\"latest\": {}, \"force\": {}", o.latest, *rforce);
+      if (o.version) body += fmt::format(", \"version\": {}", *o.version);
+      body += "}";
+      if (auto said = shared->daemonReset(*rhost, body)) {
+        fmt::print("{}\n", *said);
+        return;
+      }
+    }
+    if (*rforce) fail("--force needs a running daemon to end the sessions, and none answers");
+    auto store = openStore(*shared);
     auto info = store->resetOverlay(*rhost, o);
     if (!info) fail(info.error().message);
     fmt::print("reset overlay {}: now an empty overlay on {} v{}\n", info->host, info->base.name, info->base.version);
@@ -216,9 +230,10 @@ std::string humanBytes(std::uint64_t bytes) {
   return fmt::format("{:.{}f} {}", v, v < 10 ? 1 : 0, kUnits[u]);
 }
 
-void addStorageCommands(CLI::App& app, std::function<std::string()> storeDir) {
+void addStorageCommands(CLI::App& app, std::function<std::string()> storeDir, DaemonReset daemonReset) {
   auto shared = std::make_shared<Shared>();
   shared->storeDir = std::move(storeDir);
+  shared->daemonReset = std::move(daemonReset);
   addImageCommands(app, shared);
   addOverlayCommands(app, shared);
 }

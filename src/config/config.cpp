@@ -29,6 +29,17 @@ void loadDaemon(Table s, DaemonConfig& out) {
     if (d->empty() || d->front() != '/') s.fail(s.get("state_dir"), "state_dir", "expected an absolute directory path");
     out.stateDir = *d;
   }
+  // Names as in /etc/passwd and /etc/group; whether they exist is checked at start, on the machine
+  // that runs the daemon.
+  if (auto u = s.string("user")) {
+    if (u->empty()) s.fail(s.get("user"), "user", "expected a user name, got an empty string");
+    out.user = *u;
+  }
+  if (auto g = s.string("group")) {
+    if (g->empty()) s.fail(s.get("group"), "group", "expected a group name, got an empty string");
+    if (!out.user) s.fail(s.get("group"), "group", "needs `user` as well (the group of the user the daemon runs as)");
+    out.group = *g;
+  }
   s.finish();
 }
 

@@ -54,6 +54,12 @@ struct DaemonConfig {
   // Where the daemon publishes its state for programs (daemon/state_files.hpp): daemon.json (pid,
   // bound endpoints, reloads), hosts.json (each host's boot stage), metrics.prom (on SIGUSR1).
   std::string stateDir = "/run/pxedust";
+  // `user`: started as root, the daemon binds everything of the first configuration, then runs as
+  // this user with only the capabilities its services may still need (daemon/privileges.hpp).
+  // Unset: it stays who it was started as. A change takes effect at restart.
+  std::optional<std::string> user;
+  // `group`: the group it runs as; unset = the user's primary group. Needs `user`.
+  std::optional<std::string> group;
 };
 
 struct StorageConfig {

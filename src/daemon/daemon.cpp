@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "blockstore/store.hpp"
-#include "daemon/dashboard.hpp"
 #include "boot/snapshot.hpp"
 #include "common/log.hpp"
+#include "daemon/privileges.hpp"
 #include "dhcp/config.hpp"
 #include "dhcp/service.hpp"
 #include "http/config.hpp"
@@ -215,17 +215,31 @@ int Daemon::run() {
   loop_.onSignal(SIGINT, [this](int) { shutdown(); });
   loop_.onSignal(SIGHUP, [this](int) { reload(); });
   loop_.onSignal(SIGUSR1, [this](int) { stateFiles_.write("metrics.prom", renderMetrics()); });
-  if (auto r = stateFiles_.open(); !r)
-    PXD_WARN("daemon.no_state_files", "error={} note=\"programs cannot read the daemon's state\"", log::q(r.error().message));
-  if (auto r = apply(config_); !r) {
-    PXD_ERROR("daemon.start_failed", "config={} error={}", log::q(configPath_), log::q(r.error().message));
-    lastRefusal_ = r.error().message;
+  auto startFailed = [this](const Error& error) {
+    PXD_ERROR("daemon.start_failed", "config={} error={}", log::q(configPath_), log::q(error.message));
+    lastRefusal_ = error.message;
     writeDaemonState("failed");
     return 1;
+  };
+  // [daemon] user: resolved, and what the daemon is about to make noted, before it makes anything.
+  std::optional<PrivilegeDrop> drop;
+  if (config_.daemon.user) {
+    auto prepared = PrivilegeDrop::prepare(config_);
+    if (!prepared) return startFailed(prepared.error());
+    drop = std::move(*prepared);
   }
+  if (auto r = stateFiles_.open(); !r)
+    PXD_WARN("daemon.no_state_files", "error={} note=\"programs cannot read the daemon's state\"", log::q(r.error().message));
+  if (auto r = apply(config_); !r) return startFailed(r.error());
+  // Everything of the first configuration is bound: run as the user from here on.
+  if (auto r = drop ? drop->commit() : Result<void>{}; !r) return startFailed(r.error());
   // hosts.json first: a program that sees "running" must not read a hosts.json left by an earlier run.
   writeHostsState();
   writeDaemonState("running");
+  std::string serving;
+  for (const auto& s : slots_)
+    if (s.running) serving += (serving.empty() ? "" : ", ") + s.spec.name;
+  notify_.ready(fmt::format("serving {}; {} hosts", serving.empty() ? "nothing" : serving, config_.hosts.size()));
   if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running != nullptr; }))
     PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
@@ -238,6 +252,7 @@ int Daemon::run() {
 
 void Daemon::reload() {
   if (shuttingDown_) return;
+  notify_.reloading(fmt::format("reloading {}", configPath_));
   config::Config next;
   try {
     next = loadConfig(configPath_);
@@ -246,6 +261,7 @@ void Daemon::reload() {
     ++reloadsRefused_;
     lastRefusal_ = e.what();
     writeDaemonState("running");
+    notify_.ready("reload refused: " + lastRefusal_);
     return;
   }
   if (auto r = apply(next); !r) {
@@ -253,12 +269,22 @@ void Daemon::reload() {
     ++reloadsRefused_;
     lastRefusal_ = r.error().message;
     writeDaemonState("running");
+    notify_.ready("reload refused: " + lastRefusal_);
     return;
+  }
+  // The process switched users once, at start; it cannot switch again (daemon/privileges.hpp).
+  if (next.daemon.user != config_.daemon.user || next.daemon.group != config_.daemon.group) {
+    auto who = [](const config::DaemonConfig& d) {
+      return d.user ? *d.user + (d.group ? ":" + *d.group : std::string()) : std::string("(unset)");
+    };
+    PXD_WARN("config.user_changed", "running={} configured={} note=\"takes effect at restart; the rest is applied\"",
+             log::q(who(config_.daemon)), log::q(who(next.daemon)));
   }
   config_ = std::move(next);
   ++reloadsApplied_;
   PXD_INFO("config.reloaded", "config={} hosts={}", log::q(configPath_), config_.hosts.size());
   writeDaemonState("running");
+  notify_.ready(fmt::format("reload applied; {} hosts", config_.hosts.size()));
 }
 
 void Daemon::writeDaemonState(std::string_view state) {
@@ -270,6 +296,9 @@ nlohmann::json Daemon::daemonState() const {
   nlohmann::json services = nlohmann::json::object();
   for (const auto& s : slots_)
     if (s.running) services[s.spec.name] = {{"endpoints", s.running->endpoints()}};
+  // The API's own addresses, when [http] api_listen gives it some.
+  if (const auto* web = dynamic_cast<const http::HttpService*>(find("http")); web && !web->apiEndpointTexts().empty())
+    services["http"]["api_endpoints"] = web->apiEndpointTexts();
   nlohmann::json j = {
       {"pid", ::getpid()},
       {"version", PXEDUST_VERSION},
@@ -281,68 +310,6 @@ nlohmann::json Daemon::daemonState() const {
   };
   return j;
 }
-
-namespace {
-
-// API actions: POST only, with [http] api_token as a bearer token in the Authorization header (a
-// token in a URL ends up in logs and browser history, so a query string is refused outright). Why
-// an action is refused, as the reply to send; nullopt: go ahead.
-std::optional<http::Reply> refuseAction(const config::Config& config, const http::wire::Request& request) {
-  auto error = [](int status, std::string_view why, std::vector<std::pair<std::string, std::string>> fields = {}) {
-    return http::Reply{status, "application/json", nlohmann::json{{"error", why}}.dump() + "\n", std::move(fields)};
-  };
-  if (request.method != http::wire::Method::Post) return error(405, "this action takes POST", {{"Allow", "POST"}});
-  if (!request.query.empty()) return error(400, "no query string: the token goes in the Authorization header, never in a URL");
-  const auto* web = http::configIn(config);
-  if (web == nullptr || !web->apiToken) return error(403, "API actions are off: set [http] api_token to turn them on");
-  const auto auth = request.field("authorization");
-  if (!auth) return error(401, "this action needs \"Authorization: Bearer <[http] api_token>\"", {{"WWW-Authenticate", "Bearer realm=\"pxedust\""}});
-  std::string_view given = *auth;
-  const bool bearer = given.size() > 7 && (given.substr(0, 7) == "Bearer " || given.substr(0, 7) == "bearer ");
-  if (bearer) given.remove_prefix(7);
-  // Compared in constant time: how long a wrong guess takes says nothing of the token.
-  const std::string& token = *web->apiToken;
-  unsigned char diff = given.size() == token.size() ? 0 : 1;
-  for (std::size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
-  if (!bearer || diff != 0) return error(403, "wrong token");
-  return std::nullopt;
-}
-
-}  // namespace
-
-// The daemon's pages on the HTTP service: read-only, generated on the loop from what it keeps.
-// /api/v1/hosts serves the text hosts.json was last written with (made off the loop; at most one
-// write interval old), so a dashboard polling it costs the loop a copy, not a render.
-void Daemon::addRoutes(http::HttpService& web) {
-  auto readOnly = [](auto body) {
-    return [body = std::move(body)](const http::wire::Request& request, std::string_view) -> http::Reply {
-      if (request.method != http::wire::Method::Get && request.method != http::wire::Method::Head)
-        return http::Reply{405, "text/plain; charset=utf-8", "405 Method Not Allowed\n", {{"Allow", "GET, HEAD"}}};
-      return body();
-    };
-  };
-  web.setRoute("/metrics", readOnly([this] {
-                 return http::Reply{200, std::string(metrics::kPrometheusContentType), renderMetrics(), {}};
-               }));
-  web.setRoute("/api/v1/status", readOnly([this] { return http::Reply{200, "application/json", daemonState().dump(1) + "\n", {}}; }));
-  web.setRoute("/", readOnly([] { return http::Reply{200, "text/html; charset=utf-8", std::string(dashboardPage()), {}}; }));
-  web.setStream("/api/v1/stream", hostsStream_);
-  // POST /api/v1/reload: what SIGHUP does, answered with its outcome.
-  web.setRoute("/api/v1/reload", [this](const http::wire::Request& request, std::string_view) {
-    if (auto refused = refuseAction(config_, request)) return *refused;
-    const auto refusedBefore = reloadsRefused_;
-    PXD_INFO("api.reload", "from=api");
-    reload();
-    if (reloadsRefused_ != refusedBefore)
-      return http::Reply{422, "application/json", nlohmann::json{{"result", "refused"}, {"error", lastRefusal_}}.dump() + "\n", {}};
-    return http::Reply{200, "application/json", nlohmann::json{{"result", "applied"}, {"hosts", config_.hosts.size()}}.dump() + "\n", {}};
-  });
-  web.setRoute("/api/v1/hosts", readOnly([this] {
-                 return http::Reply{200, "application/json", hostsJson_ ? *hostsJson_ : std::string("{}\n"), {}};
-               }));
-}
-
 
 void Daemon::writeHostsState() { setHostsJson(writeHostsFile(boot::copyOf(tracker_))); }
 
@@ -362,8 +329,10 @@ std::string Daemon::renderMetrics() const {
   metrics::Writer out;
   for (const auto& s : slots_)
     if (s.running) s.running->collect(out);
+  collectStorage(out);
   out.declare(kHostsByStage);
   for (const auto& [stage, count] : tracker_.stageCounts()) out.sample(kHostsByStage, {stage}, count);
+  tracker_.writeStageSeconds(out);
   out.sample(kReloads, {"applied"}, reloadsApplied_);
   out.sample(kReloads, {"refused"}, reloadsRefused_);
   return out.renderPrometheus();
@@ -429,6 +398,7 @@ void Daemon::shutdown() {
   }
   shuttingDown_ = true;
   writeDaemonState("stopping");
+  notify_.stopping(fmt::format("stopping; {} in flight", loop_.gate().inFlight()));
   PXD_INFO("daemon.shutdown", "in_flight={} grace_ms={}", loop_.gate().inFlight(), config_.daemon.shutdownGrace.count());
   each([](service::Service& s) { s.stopAccepting(); });
   loop_.gate().close([this] { loop_.stop(); });

@@ -17,7 +17,9 @@
 //   SIGUSR1          write every metric to metrics.prom in the state directory.
 //
 // Programs learn the daemon's state from the files in [daemon] state_dir (daemon/state_files.hpp),
-// never from its log.
+// never from its log; a service manager learns it from $NOTIFY_SOCKET (daemon/notify.hpp). With
+// [daemon] user, the daemon binds its first configuration as root, then runs as that user
+// (daemon/privileges.hpp).
 #pragma once
 
 #include <asio/steady_timer.hpp>
@@ -33,8 +35,10 @@
 #include "blockstore/host_disks.hpp"
 #include "boot/snapshot.hpp"
 #include "http/event_stream.hpp"
+#include "http/service.hpp"
 #include "boot/tracker.hpp"
 #include "config/config.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/state_files.hpp"
 #include "event/loop.hpp"
 #include "service/service.hpp"
@@ -124,7 +128,22 @@ class Daemon {
   void writeHostsState();  // now, on the calling thread
   // Renders and writes hosts.json (any thread); returns the text written.
   std::shared_ptr<const std::string> writeHostsFile(const boot::TrackerCopy& copy);
+  // api.cpp: the API, /metrics and the dashboard on the HTTP service.
   void addRoutes(http::HttpService& web);
+  struct StorageListing;
+  // The store the API lists and resets overlays in: the block services', or one opened on
+  // [storage] dir for the API alone; null if it cannot be opened.
+  std::shared_ptr<blockstore::Store> apiStore();
+  // Lists the store's images and overlays on the state writer into storage_, then calls `then` on the loop.
+  void listStorage(std::function<void()> then);
+  [[nodiscard]] std::vector<service::DiskSession> diskSessions() const;
+  void collectStorage(metrics::Writer& out) const;
+  // POST /api/v1/overlays/<host>/reset: refused (409) while the host has sessions on its disk, unless
+  // `force`: then they are ended first. No session can open the disk until the reset is done.
+  void resetOverlay(std::string host, blockstore::ResetOptions options, bool force, http::Respond respond);
+  std::shared_ptr<blockstore::Store> apiStore_;
+  std::string apiStoreDir_;
+  std::shared_ptr<const StorageListing> storage_;  // the last listing (metrics between scrapes)
   // hosts.json, at most every 100 ms while boots go on (less often when it is big): the tracker is
   // copied on the loop, the JSON made and written on stateWriter_.
   void hostsChanged();
@@ -132,6 +151,7 @@ class Daemon {
   std::unique_ptr<asio::steady_timer> graceTimer_;
   bool shuttingDown_ = false;
   StateFiles stateFiles_;
+  SystemdNotifier notify_ = SystemdNotifier::fromEnvironment();  // $NOTIFY_SOCKET: READY=1, RELOADING=1, STOPPING=1
   boot::Tracker tracker_;
   std::unique_ptr<asio::steady_timer> hostsTimer_;
   std::chrono::milliseconds hostsWriteInterval_{100};

@@ -17,14 +17,17 @@ QEMU uses KVM when it works and falls back to TCG: on some hosts /dev/kvm exists
 hang on it, so KVM is probed once by booting the kernel to its first initramfs line.
 """
 
+import ctypes
 import glob
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -153,6 +156,7 @@ class Lab:
         self.log = self.daemon.log
         self.state_dir = self.daemon.state_dir
         self.vms = []
+        self.relays = []  # forward()'s processes
         self.taps = 0
         run("ip", "netns", "add", self.ns)
         try:
@@ -206,11 +210,73 @@ class Lab:
     def wait_event(self, name, kind, timeout=10, **details):
         return self.daemon.wait_event(name, kind, timeout, **details)
 
+    def forward(self, port):
+        """Makes the lab's SERVER_IP:`port` reachable at 127.0.0.1:<returned port> on this machine
+        (its own namespace), so a browser here can open the dashboard inside the lab. A child
+        process binds the loopback port first, then enters the lab's namespace: each connection it
+        accepts (on this machine's loopback) is relayed to a connection it opens (in the lab).
+        Stopped by close()."""
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the relay
+            try:
+                os.close(ready_r)
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                listener.bind(("127.0.0.1", 0))
+                listener.listen(64)
+                with open(f"/run/netns/{self.ns}") as netns:
+                    if ctypes.CDLL(None, use_errno=True).setns(netns.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
+                        os._exit(1)
+                os.write(ready_w, str(listener.getsockname()[1]).encode())
+                os.close(ready_w)
+
+                def pump(src, dst):
+                    try:
+                        while True:
+                            data = src.recv(65536)
+                            if not data:
+                                break
+                            dst.sendall(data)
+                    except OSError:
+                        pass
+                    for s in (src, dst):
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+
+                while True:
+                    client, _ = listener.accept()
+                    try:
+                        inside = socket.create_connection((SERVER_IP, port), timeout=10)
+                        inside.settimeout(None)
+                    except OSError:
+                        client.close()
+                        continue
+                    for a, b in ((client, inside), (inside, client)):
+                        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+            finally:
+                os._exit(0)
+        os.close(ready_w)
+        with os.fdopen(ready_r) as f:
+            text = f.read()
+        self.relays.append(pid)
+        if not text:
+            raise RuntimeError("the relay into the lab could not start")
+        return int(text)
+
     # VMs
     def vm(self, mac, name, firmware="bios", extra=()):
         return VM(self, mac, name, firmware, extra)
 
     def close(self):
+        for pid in self.relays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.relays = []
         for vm in self.vms:
             vm.kill()
         self.stop()

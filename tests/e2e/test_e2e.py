@@ -61,6 +61,40 @@ class LabCase(unittest.TestCase):
         self.assertIn(rc, (0, None) if self.STOPS_DAEMON else (0,), log[-3000:])
         self.assertNotIn("ERROR: AddressSanitizer", log)
 
+    def watch_dashboard(self, host, stage, shot_name):
+        """Headless Chromium inside the lab (where the server's address is) opens the dashboard and
+        watches `host`'s row until it shows `stage` (dashboard_probe.py); returns the probe once the
+        row is on the page, or None without a browser. Finish with dashboard_seen()."""
+        if browser.missing():
+            print(f"e2e dashboard: skipped ({browser.missing()})", file=sys.stderr)
+            return None
+        shot = os.path.join(ARTIFACTS, shot_name)
+        if os.path.exists(shot + ".ready"):
+            os.unlink(shot + ".ready")
+        probe = self.lab.popen([sys.executable, PROBE, f"http://{e2elab.SERVER_IP}/", host, stage, shot,
+                                str(BOOT_TIMEOUT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        probe.shot = shot
+        # The row is there before the boot starts: the page has loaded and follows the stream.
+        pxedust_state.wait_for("the dashboard's first look",
+                               lambda: probe.poll() is not None or os.path.exists(shot + ".ready"), 90)
+        return probe
+
+    def dashboard_seen(self, probe, stage):
+        """The stages the probe's row showed, checked to end at `stage` with no page reload between."""
+        try:
+            out, err = probe.communicate(timeout=120)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+                probe.wait()
+        self.assertEqual(probe.returncode, 0, out + err[-3000:])
+        seen = json.loads(out)
+        self.assertFalse(seen["reloaded"])
+        self.assertEqual(seen["seen"][-1], stage)
+        self.assertGreaterEqual(len(seen["seen"]), 2, seen)  # it moved while the page watched
+        print(f"e2e dashboard: the row showed {' -> '.join(seen['seen'])}; screenshot {probe.shot}", file=sys.stderr)
+        return seen["seen"]
+
 
 @unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
 @unittest.skipUnless(os.path.exists("/usr/lib/PXELINUX/pxelinux.0"), "pxelinux not installed")
@@ -221,34 +255,18 @@ class BiosIpxeHttp(HttpBootCase):
         self.lab.start(http_config(self.lab, root, "console=ttyS0 pxedust.stop=dhcp pxedust.onfail=poweroff "
                                    "panic=-1 edd=off quiet", self.MAC, "e2e-http", "10.219.0.21"),
                        services=("dhcp", "http"))
-        # The dashboard, in headless Chromium inside the lab (where the server's address is), watches
-        # the VM's row from before it powers on until it shows the kernel and initrd served.
-        probe = None
-        if not browser.missing():
-            shot = os.path.join(ARTIFACTS, "dashboard-e2e.png")
-            if os.path.exists(shot + ".ready"):
-                os.unlink(shot + ".ready")
-            probe = self.lab.popen([sys.executable, PROBE, f"http://{e2elab.SERVER_IP}/", "e2e-http", "boot_files",
-                                    shot, str(BOOT_TIMEOUT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            # The row is there before the boot starts: the page has loaded and follows the stream.
-            pxedust_state.wait_for("the dashboard's first look",
-                                   lambda: probe.poll() is not None or os.path.exists(shot + ".ready"), 90)
+        # The dashboard watches the VM's row from before it powers on until it shows the kernel and
+        # initrd served (this boot's initramfs stops at its DHCP marker: no root, no "up").
+        probe = self.watch_dashboard("e2e-http", "boot_files", "dashboard-e2e.png")
         try:
             self.boot_to_marker(self.lab.vm(self.MAC, "http1").start(ACCEL), "e2e-http", "bios/ipxe over http")
-            if probe is None:
-                print(f"e2e dashboard: skipped ({browser.missing()})", file=sys.stderr)
-                return
-            out, err = probe.communicate(timeout=120)
-        finally:
-            if probe is not None and probe.poll() is None:
+        except BaseException:
+            if probe is not None:
                 probe.kill()
                 probe.wait()
-        self.assertEqual(probe.returncode, 0, out + err[-3000:])
-        seen = json.loads(out)
-        self.assertFalse(seen["reloaded"])
-        self.assertEqual(seen["seen"][-1], "boot_files")
-        self.assertGreaterEqual(len(seen["seen"]), 2, seen)  # it moved while the page watched
-        print(f"e2e dashboard: the row showed {' -> '.join(seen['seen'])}; screenshot {shot}", file=sys.stderr)
+            raise
+        if probe is not None:
+            self.dashboard_seen(probe, "boot_files")
 
 
 @unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
@@ -281,15 +299,19 @@ class UefiHttpBoot(HttpBootCase):
 @unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
 class IscsiRoot(LabCase):
     """Two diskless hosts boot their root from one base image over iSCSI, each with its own overlay:
-    iPXE gets a root-path (derived from the host's disk) and a script from DHCP, hooks the SAN disk and writes the iBFT; the
-    initramfs logs in from the iBFT and switch_roots; the root's init counts boots on its disk."""
+    iPXE gets a root-path (derived from the host's disk) and a script from DHCP, hooks the SAN disk and
+    writes the iBFT; the initramfs logs in from the iBFT and switch_roots; the root's init counts boots
+    on its disk and tells pxedust it is up (POST /boot/up). The dashboard watches the first boot's row
+    reach "up"; a host's overlay is reset through the running daemon's API (`pxedust overlay reset`)."""
     STOPS_DAEMON = True
     MACS = {"node-a": "52:54:00:e2:00:0a", "node-b": "52:54:00:e2:00:0b"}
     IPS = {"node-a": "10.219.0.21", "node-b": "10.219.0.22"}
 
     def cli(self, *args):
+        # In the lab's namespace: the CLI reaches the daemon's API at the config's address there.
         env = dict(os.environ, PXEDUST_CONFIG=self.config_path)
-        r = e2elab.subprocess.run([e2elab.PXEDUST, *args], capture_output=True, text=True, env=env)
+        r = e2elab.subprocess.run(["ip", "netns", "exec", self.lab.ns, e2elab.PXEDUST, *args], capture_output=True,
+                                  text=True, env=env)
         self.assertEqual(r.returncode, 0, f"pxedust {' '.join(args)}: {r.stderr}")
         return r.stdout
 
@@ -303,6 +325,10 @@ class IscsiRoot(LabCase):
         # pxedust filed this boot's disk logins (iPXE's sanhook, the initramfs's) under this host.
         pxedust_state.wait_for(f"{label}'s disk login in hosts.json",
                                lambda: [e for e in self.lab.events(host, "disk.login") if e["time"] > before])
+        # ... and its report that it is up, from its own address.
+        up = pxedust_state.wait_for(f"{label}'s host.up in hosts.json",
+                                    lambda: [e for e in self.lab.events(host, "host.up") if e["time"] > before])
+        self.assertEqual(up[-1]["client"], self.IPS[host])
         print(f"\ne2e iscsi root {label} ({ACCEL}): {host} up at {t:.1f}s, boot-count {m.group(3)}", file=sys.stderr)
         return int(m.group(3)), vm
 
@@ -338,6 +364,10 @@ subnet = "10.219.0.0/24"
 ipxe_script = "boot.ipxe"
 [iscsi]
 listen = ["{e2elab.SERVER_IP}:3260"]
+[http]
+listen = ["{e2elab.SERVER_IP}:80"]
+root = "{root}"
+api_token = "e2e-token-of-the-lab-7c41"
 {hosts}"""
         self.config_path = os.path.join(d, "pxedust.toml")
         with open(self.config_path, "w") as f:
@@ -345,14 +375,25 @@ listen = ["{e2elab.SERVER_IP}:3260"]
         demo = os.path.join(d, "demo.img")
         self.cli("image", "build-demo", "-o", demo)
         self.cli("image", "import", demo, "--name", "demo", "--quiet")
-        self.lab.start(config, services=("dhcp", "tftp", "iscsi"))
+        self.lab.start(config, services=("dhcp", "tftp", "iscsi", "http"))
 
-        self.assertEqual(self.boot("node-a", "a1")[0], 1)
+        probe = self.watch_dashboard("node-a", "up", "dashboard-e2e-up.png")
+        try:
+            self.assertEqual(self.boot("node-a", "a1")[0], 1)
+        except BaseException:
+            if probe is not None:
+                probe.kill()
+                probe.wait()
+            raise
+        if probe is not None:
+            seen = self.dashboard_seen(probe, "up")
+            self.assertIn("root_disk", seen[:-1])
         self.assertEqual(self.boot("node-a", "a2")[0], 2)  # the overlay persisted across the reboot
         self.assertEqual(self.boot("node-b", "b1")[0], 1)  # same base, its own overlay
-        self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
-        self.cli("overlay", "reset", "node-a")
-        self.lab.start(config, services=("dhcp", "tftp", "iscsi"))
+        # The VM powered off without logging out: the target may still hold its session until its
+        # NOP-In pings go unanswered, so the reset ends it (--force), through the running daemon.
+        out = self.cli("overlay", "reset", "node-a", "--force")
+        self.assertIn("through the daemon", out)
         self.assertEqual(self.boot("node-a", "a3")[0], 1)  # back to the base
         self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
         self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported

@@ -336,6 +336,130 @@ class Restart(TargetCase):
         self._write_then_restart(signal.SIGKILL)
 
 
+class OverlayApi(TargetCase):
+    """The API's view of the store and its overlay reset, with a real initiator (QEMU's iSCSI driver)
+    holding a session: GET /api/v1/images, /overlays, /sessions; POST /api/v1/overlays/<host>/reset
+    refused while the host has a session, done with force (the session ended, no login in between),
+    the disk back to its base; `pxedust overlay reset` through the daemon; overlay sizes in /metrics."""
+    TOKEN = "overlay-api-token-5b1e"
+
+    def setUp(self):
+        if not os.path.exists(PXEDUST):
+            self.skipTest("no pxedust binary")
+        if not have("qemu-img", "qemu-io", "curl"):
+            self.skipTest("qemu-utils or curl missing")
+        self.t = Target(self.base_size)
+        self.http_root = os.path.join(self.t.dir, "http")
+        os.mkdir(self.http_root)
+        self.http_port = 0
+        self.t.write_config(iscsi_extra=self.http_section())
+        self.t.last_config = {"iscsi_extra": self.http_section()}
+        self.t.start()
+        self.api = "http://%s:%d" % pxedust_state.endpoint(self.t.daemon.state, "http")
+        self.held = None
+
+    def tearDown(self):
+        if self.held is not None and self.held.poll() is None:
+            self.held.kill()
+            self.held.communicate()
+        super().tearDown()
+
+    def http_section(self):
+        return f'\n[http]\nlisten = ["{LOOPBACK}:{self.http_port}"]\nroot = "{self.http_root}"\napi_token = "{self.TOKEN}"\n'
+
+    def call(self, method, path, body=None, token=None):
+        import json
+        args = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--max-time", "60"]
+        if token:
+            args += ["-H", f"Authorization: Bearer {token}"]
+        if body is not None:
+            args += ["-H", "Content-Type: application/json", "--data-binary", body]
+        r = run(args + [self.api + path], timeout=90)
+        text, _, code = r.stdout.rpartition("\n")
+        try:
+            doc = json.loads(text) if text.strip().startswith(("{", "[")) else text
+        except ValueError:
+            doc = text
+        return int(code), doc
+
+    def cli(self, *args):
+        env = dict(os.environ, PXEDUST_CONFIG=self.t.config)
+        return subprocess.run([PXEDUST, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    def disk(self, host):
+        out = os.path.join(self.t.dir, host + ".raw")
+        r = run(["qemu-img", "convert", "--image-opts", "-O", "raw", self.t.opts(host), out], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            return f.read()
+
+    def overlay(self, host):
+        code, doc = self.call("GET", "/api/v1/overlays")
+        self.assertEqual(code, 200, doc)
+        return next(o for o in doc["overlays"] if o["host"] == host)
+
+    def test_reset_refused_while_in_use_then_forced(self):
+        code, doc = self.call("GET", "/api/v1/images")
+        self.assertEqual(code, 200, doc)
+        self.assertEqual([(i["name"], i["version"], i["latest"]) for i in doc["images"]], [("base", 1, True)])
+        self.assertEqual(doc["images"][0]["size_bytes"], self.base_size)
+
+        r = run(["qemu-io", "--image-opts", "-c", "write -P 0x5a 0 1M", "-c", "flush", self.t.opts("node1")])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        written = self.overlay("node1")
+        self.assertEqual((written["image"], written["version"], written["latest_version"]), ("base", 1, 1))
+        self.assertGreaterEqual(written["allocated_bytes"], 1 << 20)
+
+        # A session that stays: qemu-io waits for commands on its stdin.
+        self.held = subprocess.Popen(["qemu-io", "--image-opts", self.t.opts("node1")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pxedust_state.wait_for("node1's session in /api/v1/sessions",
+                               lambda: any(s["host"] == "node1" for s in self.call("GET", "/api/v1/sessions")[1]["sessions"]),
+                               30, proc=self.t.proc)
+        self.assertEqual(self.overlay("node1")["sessions"][0]["initiator"], "iqn.2026-01.test:node1")
+
+        self.assertEqual(self.call("POST", "/api/v1/overlays/node1/reset")[0], 401)
+        self.assertEqual(self.call("POST", "/api/v1/overlays/node1/reset", token="wrong-token-0123456789")[0], 403)
+        self.assertEqual(self.call("POST", "/api/v1/overlays/node1/reset", '{"latest": 1}', self.TOKEN)[0], 400)
+        self.assertEqual(self.call("POST", "/api/v1/overlays/node1/bogus", "{}", self.TOKEN)[0], 404)
+        self.assertEqual(self.call("POST", "/api/v1/overlays/nosuch/reset", "{}", self.TOKEN)[0], 404)
+        self.assertEqual(self.call("POST", "/api/v1/overlays/..%2fevil/reset", "{}", self.TOKEN)[0], 404)
+        code, doc = self.call("POST", "/api/v1/overlays/node1/reset", "{}", self.TOKEN)
+        self.assertEqual(code, 409, doc)
+        self.assertIn("session", doc["error"])
+        self.assertEqual(self.overlay("node1")["allocated_bytes"], written["allocated_bytes"])  # nothing changed
+
+        # The CLI goes through the daemon (the config names where its API listens).
+        self.http_port = pxedust_state.endpoint(self.t.daemon.state, "http")[1]
+        self.t.write_config(iscsi_extra=self.http_section())
+        r = self.cli("overlay", "reset", "node1")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("refused the reset", r.stderr)
+        r = self.cli("overlay", "reset", "node1", "--force")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("through the daemon", r.stdout)
+        self.assertIn("1 session(s) ended", r.stdout)
+        self.assertTrue(self.t.wait_drop("disk_released"))
+
+        self.held.kill()
+        self.held.communicate()
+        self.assertTrue(self.disk("node1") == self.t.base_bytes, "node1 is not back on its base")
+        self.assertLess(self.overlay("node1")["allocated_bytes"], written["allocated_bytes"])
+
+        # Reset with nothing open (the LUN the target keeps between sessions is let go of).
+        r = run(["qemu-io", "--image-opts", "-c", "write -P 0x11 0 64k", "-c", "flush", self.t.opts("node1")])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        code, doc = self.call("POST", "/api/v1/overlays/node1/reset", '{"latest": true}', self.TOKEN)
+        self.assertEqual(code, 200, doc)
+        self.assertEqual((doc["result"], doc["sessions_ended"], doc["overlay"]["version"]), ("reset", 0, 1))
+        self.assertTrue(self.disk("node1") == self.t.base_bytes, "node1 is not back on its base")
+
+        code, text = self.call("GET", "/metrics")
+        self.assertEqual(code, 200)
+        self.assertRegex(text, r'pxedust_overlay_allocated_bytes\{host="node1"\} \d+')
+        self.assertRegex(text, r'pxedust_image_allocated_bytes\{image="base",version="1"\} \d+')
+
+
 class Conformance(TargetCase):
     """libiscsi's iscsi-test-cu (1.19) with destructive tests on: no test may fail. What it skips on this
     target, and why (none is a missing feature of the SBC/SPC set pxedust emulates):
@@ -727,6 +851,11 @@ class State(TargetCase):
         self.assertEqual(self.sample(text, "pxedust_tftp_transfers_completed_total"), 1)
         self.assertEqual(self.sample(text, 'pxedust_config_reloads_total{result="applied"}'), 0)
         self.assertIsNotNone(self.sample(text, 'pxedust_boot_hosts{stage="root_disk"}'), text)
+        # The stage-duration histogram is there (promtool checked it above), and a login without the
+        # DISCOVER that starts a boot is not timed.
+        self.assertIn("# TYPE pxedust_boot_stage_seconds histogram\n", text)
+        self.assertEqual(self.sample(text, 'pxedust_boot_stage_seconds_count{stage="root_disk"}'), 0, text)
+        self.assertEqual(self.sample(text, 'pxedust_boot_stage_seconds_bucket{stage="root_disk",le="+Inf"}'), 0)
 
 
 if __name__ == "__main__":

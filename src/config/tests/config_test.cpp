@@ -133,6 +133,23 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   }
 }
 
+TEST(Config, DaemonUserAndGroup) {
+  auto none = load("");
+  EXPECT_FALSE(none.daemon.user);
+  EXPECT_FALSE(none.daemon.group);
+  auto userOnly = load("[daemon]\nuser = \"pxedust\"\n");
+  EXPECT_EQ(userOnly.daemon.user, "pxedust");
+  EXPECT_FALSE(userOnly.daemon.group);  // the user's primary group
+  auto both = load("[daemon]\nuser = \"nobody\"\ngroup = \"nogroup\"\n");
+  EXPECT_EQ(both.daemon.user, "nobody");
+  EXPECT_EQ(both.daemon.group, "nogroup");
+  EXPECT_NE(errorOf("[daemon]\nuser = \"\"\n").find("daemon.user: expected a user name"), std::string::npos)
+      << errorOf("[daemon]\nuser = \"\"\n");
+  EXPECT_NE(errorOf("[daemon]\ngroup = \"nogroup\"\n").find("daemon.group: needs `user` as well"), std::string::npos)
+      << errorOf("[daemon]\ngroup = \"nogroup\"\n");
+  EXPECT_NE(errorOf("[daemon]\nuser = 65534\n").find("daemon.user"), std::string::npos);
+}
+
 TEST(Config, RejectsBadValues) {
   EXPECT_NE(errorOf("[svcd]\n").find("test.toml:1:2: svcd: unknown key (sections are [log], [daemon], [storage], [svc], [[group]], [[host]])"), std::string::npos) << errorOf("[svcd]\n");
   EXPECT_NE(errorOf("[log]\nlevel = \"loud\"\n").find("log.level: expected one of"), std::string::npos);
