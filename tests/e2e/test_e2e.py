@@ -61,10 +61,23 @@ class LabCase(unittest.TestCase):
         self.assertIn(rc, (0, None) if self.STOPS_DAEMON else (0,), log[-3000:])
         self.assertNotIn("ERROR: AddressSanitizer", log)
 
+    def watched(self, host, stage, shot_name, boot):
+        """Runs boot() while headless Chromium inside the lab (where the server's address is) has the
+        dashboard open and watches `host`'s row until it shows `stage` (dashboard_probe.py, which
+        keeps a screenshot as `shot_name` in the artefacts). Returns boot()'s result and the stages
+        the row showed (None without a browser), checked to end at `stage` with no page reload."""
+        probe = self.watch_dashboard(host, stage, shot_name)
+        try:
+            result = boot()
+        except BaseException:
+            if probe is not None:
+                probe.kill()
+                probe.wait()
+            raise
+        return result, (self.dashboard_seen(probe, stage) if probe is not None else None)
+
     def watch_dashboard(self, host, stage, shot_name):
-        """Headless Chromium inside the lab (where the server's address is) opens the dashboard and
-        watches `host`'s row until it shows `stage` (dashboard_probe.py); returns the probe once the
-        row is on the page, or None without a browser. Finish with dashboard_seen()."""
+        """The probe, once the row is on the page; None without a browser."""
         if browser.missing():
             print(f"e2e dashboard: skipped ({browser.missing()})", file=sys.stderr)
             return None
@@ -257,16 +270,9 @@ class BiosIpxeHttp(HttpBootCase):
                        services=("dhcp", "http"))
         # The dashboard watches the VM's row from before it powers on until it shows the kernel and
         # initrd served (this boot's initramfs stops at its DHCP marker: no root, no "up").
-        probe = self.watch_dashboard("e2e-http", "boot_files", "dashboard-e2e.png")
-        try:
-            self.boot_to_marker(self.lab.vm(self.MAC, "http1").start(ACCEL), "e2e-http", "bios/ipxe over http")
-        except BaseException:
-            if probe is not None:
-                probe.kill()
-                probe.wait()
-            raise
-        if probe is not None:
-            self.dashboard_seen(probe, "boot_files")
+        self.watched("e2e-http", "boot_files", "dashboard-e2e.png",
+                     lambda: self.boot_to_marker(self.lab.vm(self.MAC, "http1").start(ACCEL), "e2e-http",
+                                                 "bios/ipxe over http"))
 
 
 @unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
@@ -377,16 +383,9 @@ api_token = "e2e-token-of-the-lab-7c41"
         self.cli("image", "import", demo, "--name", "demo", "--quiet")
         self.lab.start(config, services=("dhcp", "tftp", "iscsi", "http"))
 
-        probe = self.watch_dashboard("node-a", "up", "dashboard-e2e-up.png")
-        try:
-            self.assertEqual(self.boot("node-a", "a1")[0], 1)
-        except BaseException:
-            if probe is not None:
-                probe.kill()
-                probe.wait()
-            raise
-        if probe is not None:
-            seen = self.dashboard_seen(probe, "up")
+        (count, _), seen = self.watched("node-a", "up", "dashboard-e2e-up.png", lambda: self.boot("node-a", "a1"))
+        self.assertEqual(count, 1)
+        if seen is not None:
             self.assertIn("root_disk", seen[:-1])
         self.assertEqual(self.boot("node-a", "a2")[0], 2)  # the overlay persisted across the reboot
         self.assertEqual(self.boot("node-b", "b1")[0], 1)  # same base, its own overlay
