@@ -10,8 +10,9 @@
 #include <cerrno>
 #include <chrono>
 
-#include "blockstore/store.hpp"
 #include "blockstore/hash.hpp"
+#include "blockstore/store.hpp"
+#include "boot/snapshot.hpp"
 #include "common/log.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/dashboard.hpp"
@@ -66,13 +67,12 @@ bool isRead(const http::wire::Request& request) {
   return request.method == http::wire::Method::Get || request.method == http::wire::Method::Head;
 }
 
-std::string rfc3339(std::int64_t unixSeconds) {
-  const std::time_t t = unixSeconds;
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
+// As every time in the API is written (boot/snapshot.hpp).
+std::string rfc3339(std::int64_t unixSeconds) { return boot::rfc3339(boot::Clock::from_time_t(unixSeconds)); }
+
+json sessionJson(const service::DiskSession& s) {
+  return {{"protocol", s.protocol}, {"host", s.host}, {"client", s.client}, {"initiator", s.initiator},
+          {"target", s.target}};
 }
 
 json imageJson(const blockstore::ImageInfo& i, std::uint64_t latest) {
@@ -97,7 +97,7 @@ json overlayJson(const blockstore::OverlayInfo& o, const std::vector<service::Di
             {"allocated_bytes", o.allocatedBytes}};
   json list = json::array();
   for (const auto& s : sessions)
-    if (s.host == o.host) list.push_back({{"protocol", s.protocol}, {"client", s.client}, {"initiator", s.initiator}, {"target", s.target}});
+    if (s.host == o.host) list.push_back(sessionJson(s));
   j["sessions"] = std::move(list);
   return j;
 }
@@ -217,7 +217,7 @@ void Daemon::resetOverlay(std::string host, blockstore::ResetOptions options, bo
   std::erase_if(sessions, [&](const service::DiskSession& s) { return s.host != host; });
   if (!sessions.empty() && !force) {
     json list = json::array();
-    for (const auto& s : sessions) list.push_back({{"protocol", s.protocol}, {"client", s.client}, {"initiator", s.initiator}});
+    for (const auto& s : sessions) list.push_back(sessionJson(s));
     return respond(jsonReply(409, {{"error", fmt::format("host '{}' has {} session(s) on its disk; reset it when the host is "
                                                           "off, or with {{\"force\": true}} to end them",
                                                           host, sessions.size())},
@@ -300,9 +300,7 @@ void Daemon::addRoutes(http::HttpService& web) {
                }));
   web.setRoute("/api/v1/sessions", readOnly([this] {
                  json list = json::array();
-                 for (const auto& s : diskSessions())
-                   list.push_back({{"protocol", s.protocol}, {"host", s.host}, {"client", s.client},
-                                   {"initiator", s.initiator}, {"target", s.target}});
+                 for (const auto& s : diskSessions()) list.push_back(sessionJson(s));
                  return jsonReply(200, {{"sessions", list}});
                }));
   web.setAsyncRoute("/api/v1/images", [this](const http::wire::Request& request, std::string_view, http::Respond respond) {

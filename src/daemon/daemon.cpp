@@ -68,7 +68,7 @@ Result<void> ensureStorageDir(const std::string& dir) {
 constexpr std::string_view kStageLabel[] = {"stage"};
 constexpr metrics::Family kHostsByStage{"pxedust_boot_hosts",
                                         "Hosts by the boot stage pxedust last saw them reach (DHCP, boot program, "
-                                        "boot files, root disk, failed).",
+                                        "boot files, root disk, up, failed).",
                                         metrics::Type::Gauge, kStageLabel};
 constexpr std::string_view kResultLabel[] = {"result"};
 constexpr metrics::Family kReloads{"pxedust_config_reloads_total",
