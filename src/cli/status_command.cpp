@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -244,6 +245,51 @@ void addStatusCommands(CLI::App& app, std::function<ApiSource()> fromConfig) {
     } else {
       fmt::print("{}", hostsTable(h, options->stage));
     }
+  });
+
+  // next-boot: one boot as a member of another group, through the daemon's API (its actions need
+  // [http] api_token, read from the config, or from $PXEDUST_API_TOKEN with --url).
+  struct NextBootOptions {
+    std::string host, group;
+    bool cancel = false;
+  };
+  auto nb = std::make_shared<NextBootOptions>();
+  auto* nextBoot = app.add_subcommand("next-boot",
+                                      "Boot HOST once as a member of GROUP, then as its own again; --cancel; no HOST: list them");
+  nextBoot->add_option("--url", options->url, "The daemon's HTTP API, e.g. http://10.0.0.1:8080");
+  nextBoot->add_flag("--json", options->json, "Print the API's JSON");
+  nextBoot->add_option("host", nb->host, "The host");
+  nextBoot->add_option("group", nb->group, "The group it boots into, once");
+  nextBoot->add_flag("--cancel", nb->cancel, "Take HOST's next boot back");
+  nextBoot->callback([options, nb, source] {
+    auto from = source();
+    if (from.url.empty()) fail("next-boot needs the daemon's API: [http] in the configuration, or --url");
+    if (!options->url.empty())
+      if (const char* t = std::getenv("PXEDUST_API_TOKEN"); t != nullptr) from.token = t;
+    if (nb->host.empty()) {
+      const json list = fetch(from, "next-boot");
+      if (options->json) return fmt::print("{}\n", list.dump(1));
+      std::vector<std::vector<std::string>> rows{{"HOST", "GROUP", "OWN GROUP", "STATE", "ARMED", "BOOT STARTED"}};
+      if (list.contains("next_boot") && list["next_boot"].is_array())
+        for (const auto& e : list["next_boot"])
+          rows.push_back({text(e, "host"), text(e, "group"), text(e, "configured_group"), text(e, "state"),
+                          text(e, "armed_at"), text(e, "boot_started_at")});
+      return fmt::print("{}", table(rows));
+    }
+    if (nb->cancel == !nb->group.empty()) fail("give GROUP to arm HOST's next boot, or --cancel to take it back");
+    const std::string path = "/api/v1/hosts/" + nb->host + "/next-boot";
+    auto answer = nb->cancel ? apiRequest(from.url, "DELETE", path, {}, from.token)
+                             : apiRequest(from.url, "POST", path, json{{"group", nb->group}}.dump(), from.token);
+    if (!answer) fail(fmt::format("cannot reach the daemon's API at {}", from.url));
+    const json j = json::parse(answer->body, nullptr, false);
+    if (answer->status != 200) {
+      const bool said = j.is_object() && j.contains("error") && j["error"].is_string();
+      fail(fmt::format("the daemon refused: {}", said ? j["error"].get<std::string>() : fmt::format("HTTP {}", answer->status)));
+    }
+    if (options->json) return fmt::print("{}\n", j.dump(1));
+    if (nb->cancel) return fmt::print("{}: next boot taken back; it boots as its own group\n", nb->host);
+    fmt::print("{}: its next boot is as a member of {} ({}), then as its own group ({}) again\n", nb->host,
+               text(j, "group"), text(j, "state"), text(j, "configured_group", "none"));
   });
 }
 

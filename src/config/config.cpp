@@ -1,12 +1,17 @@
 #include "config/config.hpp"
 
 #include "config/reader.hpp"
+#include "common/fd.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 #include <toml++/toml.h>
@@ -88,7 +93,7 @@ void checkChap(Table& s, const DiskSettings& d) {
            "must differ from chap_secret (RFC 7143 section 12.1.3: the same secret both ways invites reflection)");
 }
 
-Config build(const toml::table& root, const std::string& file, const Schema& schema) {
+Config build(const toml::table& root, const std::string& file, const Schema& schema, const LoadOptions& options) {
   Config c;
   c.source = file;
   Errors errors;
@@ -186,6 +191,9 @@ Config build(const toml::table& root, const std::string& file, const Schema& sch
         if (!groupNames.contains(*g)) h.fail(h.get("group"), "group", fmt::format("no [[group]] is named '{}'", *g));
         hc.group = *g;
       }
+      hc.configuredGroup = hc.group;
+      if (auto o = options.hostGroups.find(hc.name); o != options.hostGroups.end() && groupNames.contains(o->second))
+        hc.group = o->second;
       hc.keys = serviceKeys(h);
       loadDiskSettings(h, hc.disk, "");
       for (const auto& grp : c.groups) {
@@ -295,25 +303,32 @@ std::optional<SocketAddress> parseSocketAddress(std::string_view text, std::uint
   return out;
 }
 
-Config loadString(std::string_view text, const std::string& sourceName, const Schema& schema) {
+Config loadString(std::string_view text, const std::string& sourceName, const Schema& schema,
+                  const LoadOptions& options) {
   try {
     auto table = toml::parse(text, sourceName);
-    return build(table, sourceName, schema);
+    auto config = build(table, sourceName, schema, options);
+    config.text = std::string(text);
+    return config;
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     throw ConfigError(fmt::format("{}:{}:{}: {}", sourceName, b.line, b.column, e.description()));
   }
 }
 
-Config loadFile(const std::string& path, const Schema& schema) {
-  try {
-    auto table = toml::parse_file(path);
-    return build(table, path, schema);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    if (b.line == 0) throw ConfigError(fmt::format("{}: {}", path, e.description()));
-    throw ConfigError(fmt::format("{}:{}:{}: {}", path, b.line, b.column, e.description()));
+Config loadFile(const std::string& path, const Schema& schema, const LoadOptions& options) {
+  // Read whole first: Config::text keeps what was loaded.
+  std::string text;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw ConfigError(fmt::format("{}: cannot open it: {}", path, std::strerror(errno)));
+  for (char chunk[65536];;) {
+    const ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ConfigError(fmt::format("{}: cannot read it: {}", path, std::strerror(errno)));
+    if (n == 0) break;
+    text.append(chunk, static_cast<std::size_t>(n));
   }
+  return loadString(text, path, schema, options);
 }
 
 }  // namespace pxedust::config

@@ -129,7 +129,9 @@ struct HostConfig {
   std::string name;  // a host name label: letters, digits and '-', at most 63
   std::optional<MacAddress> mac;
   std::optional<asio::ip::address_v4> ip;
-  std::string group;  // empty: no group
+  std::string group;  // empty: no group. The group it is resolved with: configuredGroup's, or a
+                      // one-shot group (LoadOptions::hostGroups) in its place
+  std::string configuredGroup;  // as the file says
   DiskSettings disk;  // with its group's applied
   Parts keys;         // each service's keys on the host, its group's applied (ServiceSchema::inherit)
   std::optional<RootDisk> rootDisk;
@@ -137,6 +139,7 @@ struct HostConfig {
 
 struct Config {
   std::string source;  // the file it came from, for messages
+  std::string text;    // the text it was loaded from: a host can be resolved anew without re-reading the file
   LogConfig log;
   DaemonConfig daemon;
   StorageConfig storage;
@@ -181,10 +184,19 @@ std::optional<std::string> checkIscsiName(std::string_view name);
 // text is a valid file name, URL path and iSCSI name.
 std::string macTemplateText(const MacAddress& mac);
 
+struct LoadOptions {
+  // Host name -> a group it is resolved with instead of its own, as if the file said so (the
+  // daemon's one-shot "next boot" groups): the group's keys apply, what the host sets itself still
+  // wins. An entry whose host or group the file does not have is ignored (HostConfig::group tells
+  // which were applied); it is never an error in the file.
+  std::map<std::string, std::string, std::less<>> hostGroups;
+};
+
 // Throws ConfigError with every error in the file, one per line. `schema`: the services whose
 // sections and host keys the file may have; any other section or key is an error.
-Config loadFile(const std::string& path, const Schema& schema);
-Config loadString(std::string_view text, const std::string& sourceName, const Schema& schema);
+Config loadFile(const std::string& path, const Schema& schema, const LoadOptions& options = {});
+Config loadString(std::string_view text, const std::string& sourceName, const Schema& schema,
+                  const LoadOptions& options = {});
 
 // "1.2.3.4:69", "1.2.3.4", "[::1]:69", "::"; the port defaults to `defaultPort`.
 std::optional<SocketAddress> parseSocketAddress(std::string_view text, std::uint16_t defaultPort);

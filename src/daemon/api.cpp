@@ -37,8 +37,12 @@ http::Reply errorReply(int status, std::string_view why, std::vector<std::pair<s
 // API actions: POST only, with [http] api_token as a bearer token in the Authorization header (a
 // token in a URL ends up in logs and browser history, so a query string is refused outright). Why
 // an action is refused, as the reply to send; nullopt: go ahead.
-std::optional<http::Reply> refuseAction(const config::Config& config, const http::wire::Request& request) {
-  if (request.method != http::wire::Method::Post) return errorReply(405, "this action takes POST", {{"Allow", "POST"}});
+std::optional<http::Reply> refuseAction(const config::Config& config, const http::wire::Request& request,
+                                        bool orDelete = false) {
+  const bool allowed = request.method == http::wire::Method::Post || (orDelete && request.method == http::wire::Method::Delete);
+  if (!allowed)
+    return orDelete ? errorReply(405, "this action takes POST or DELETE", {{"Allow", "POST, DELETE"}})
+                    : errorReply(405, "this action takes POST", {{"Allow", "POST"}});
   if (!request.query.empty())
     return errorReply(400, "no query string: the token goes in the Authorization header, never in a URL");
   const auto* web = http::configIn(config);
@@ -127,6 +131,16 @@ std::variant<ResetRequest, std::string> parseReset(std::string_view body) {
   }
   if (out.options.latest && out.options.version) return std::string("give latest or version, not both");
   return out;
+}
+
+// POST /api/v1/hosts/<name>/next-boot's body: {"group": "<name>"}; the group it boots into once.
+std::variant<std::string, http::Reply> parseNextBoot(std::string_view body) {
+  const json j = json::parse(body, nullptr, false);
+  auto bad = [] { return errorReply(400, "the body must be {\"group\": \"<a [[group]] name>\"}"); };
+  if (j.is_discarded() || !j.is_object() || j.size() != 1) return bad();
+  const auto group = j.find("group");
+  if (group == j.end() || !group->is_string() || group->get<std::string>().empty()) return bad();
+  return group->get<std::string>();
 }
 
 int statusForStoreError(int code) {
@@ -292,7 +306,11 @@ void Daemon::addRoutes(http::HttpService& web) {
       respond(http::Reply{200, std::string(metrics::kPrometheusContentType), renderMetrics(), {}});
     });
   });
-  web.setRoute("/api/v1/status", readOnly([this] { return jsonReply(200, daemonState()); }));
+  web.setRoute("/api/v1/status", readOnly([this] {
+                 auto s = daemonState();
+                 s["health"] = health();
+                 return jsonReply(200, s);
+               }));
   web.setRoute("/", readOnly([] { return http::Reply{200, "text/html; charset=utf-8", std::string(dashboardPage()), {}}; }));
   web.setStream("/api/v1/stream", hostsStream_);
   web.setRoute("/api/v1/hosts", readOnly([this] {
@@ -339,6 +357,28 @@ void Daemon::addRoutes(http::HttpService& web) {
     const auto& r = std::get<ResetRequest>(parsed);
     resetOverlay(std::string(rest.substr(0, slash)), r.options, r.force, std::move(respond));
   });
+  // POST (arm) and DELETE (cancel) /api/v1/hosts/<name>/next-boot; GET /api/v1/next-boot lists them.
+  web.setPrefixRoute("/api/v1/hosts/", [this](const http::wire::Request& request, std::string_view body,
+                                              http::Respond respond) {
+    std::string_view rest = std::string_view(request.path).substr(std::string_view("/api/v1/hosts/").size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos || rest.substr(slash) != "/next-boot")
+      return respond(errorReply(404, "no such API path; a host has POST or DELETE /api/v1/hosts/<name>/next-boot"));
+    if (auto refused = refuseAction(config_, request, true)) return respond(std::move(*refused));
+    std::optional<std::string> group;
+    if (request.method == http::wire::Method::Post) {
+      auto parsed = parseNextBoot(body);
+      if (auto* reply = std::get_if<http::Reply>(&parsed)) return respond(std::move(*reply));
+      group = std::get<std::string>(parsed);
+    }
+    changeNextBoot(std::string(rest.substr(0, slash)), group,
+                   [respond](int status, const json& answer) { respond(jsonReply(status, answer)); });
+  });
+  web.setRoute("/api/v1/next-boot", readOnly([this] {
+                 json list = json::array();
+                 for (const auto& [host, e] : nextBoot_.entries()) list.push_back(nextBootJson(host, e));
+                 return jsonReply(200, {{"next_boot", list}});
+               }));
   web.setAsyncRoute("/api/v1/leases", [this](const http::wire::Request& request, std::string_view, http::Respond respond) {
     if (!isRead(request)) return respond(methodNotAllowed());
     const auto* service = dhcp();

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 
 #include <asio/post.hpp>
@@ -113,8 +115,8 @@ void linkServices(config::Config& config) {
   }
 }
 
-config::Config loadConfig(const std::string& path) {
-  auto config = config::loadFile(path, standardSchema());
+config::Config loadConfig(const std::string& path, const config::LoadOptions& options) {
+  auto config = config::loadFile(path, standardSchema(), options);
   linkServices(config);
   return config;
 }
@@ -126,7 +128,10 @@ Daemon::Daemon(std::string configPath, config::Config config, std::vector<Servic
       stateFiles_(config_.daemon.stateDir),
       tracker_(inventory::Inventory::fromConfig(config::Config{}), [] { return boot::Clock::now(); }) {
   for (auto& s : specs) slots_.push_back(Slot{std::move(s), nullptr});
-  tracker_.setOnChange([this] { hostsChanged(); });
+  tracker_.setOnChange([this] {
+    hostsChanged();
+    if (!nextBoot_.empty() || nextBootStale_) observeNextBoot();
+  });
   // The state writer yields to everything else: its JSON can wait, the loop's packets cannot.
   asio::post(stateWriter_, [] { ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19); });
 }
@@ -230,6 +235,7 @@ int Daemon::run() {
   }
   if (auto r = stateFiles_.open(); !r)
     PXD_WARN("daemon.no_state_files", "error={} note=\"programs cannot read the daemon's state\"", log::q(r.error().message));
+  loadNextBoot();
   if (auto r = apply(config_); !r) return startFailed(r.error());
   // Everything of the first configuration is bound: run as the user from here on.
   if (auto r = drop ? drop->commit() : Result<void>{}; !r) return startFailed(r.error());
@@ -244,7 +250,9 @@ int Daemon::run() {
     PXD_WARN("daemon.idle", "config={} reason=\"no service is configured\"", log::q(configPath_));
   PXD_INFO("daemon.ready", "version={} config={} hosts={} pid={}", PXEDUST_VERSION, log::q(configPath_),
            config_.hosts.size(), ::getpid());
+  loopLag_.start();
   loop_.run();
+  loopLag_.stop();
   writeDaemonState("stopped");
   PXD_INFO("daemon.stopped", "");
   return 0;
@@ -255,7 +263,7 @@ void Daemon::reload() {
   notify_.reloading(fmt::format("reloading {}", configPath_));
   config::Config next;
   try {
-    next = loadConfig(configPath_);
+    next = loadConfig(configPath_, {nextBoot_.hostGroups()});
   } catch (const config::ConfigError& e) {
     PXD_ERROR("config.reload_refused", "error={} note=\"the running configuration stays\"", log::q(e.what()));
     ++reloadsRefused_;
@@ -281,6 +289,8 @@ void Daemon::reload() {
              log::q(who(config_.daemon)), log::q(who(next.daemon)));
   }
   config_ = std::move(next);
+  nextBootStale_ = false;
+  dropUnappliedNextBoot(config_);
   ++reloadsApplied_;
   PXD_INFO("config.reloaded", "config={} hosts={}", log::q(configPath_), config_.hosts.size());
   writeDaemonState("running");
@@ -311,6 +321,23 @@ nlohmann::json Daemon::daemonState() const {
   return j;
 }
 
+nlohmann::json Daemon::health() const {
+  // Resident memory from /proc/self/statm (pages): a read of kernel memory, not of a disk.
+  std::uint64_t rss = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "re")) {
+    unsigned long long size = 0, resident = 0;
+    if (std::fscanf(f, "%llu %llu", &size, &resident) == 2) rss = resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    std::fclose(f);
+  }
+  const auto ms = [](double seconds) { return std::round(seconds * 10000.0) / 10.0; };
+  return {{"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()},
+          {"loop_lag_ms", ms(loopLag_.lastSeconds())},
+          {"loop_lag_max_1m_ms", ms(loopLag_.maxLastMinuteSeconds())},
+          {"resident_bytes", rss},
+          {"in_flight", loop_.gate().inFlight()},
+          {"next_boot", nextBoot_.entries().size()}};
+}
+
 void Daemon::writeHostsState() { setHostsJson(writeHostsFile(boot::copyOf(tracker_))); }
 
 void Daemon::setHostsJson(std::shared_ptr<const std::string> text) {
@@ -333,6 +360,7 @@ std::string Daemon::renderMetrics() const {
   out.declare(kHostsByStage);
   for (const auto& [stage, count] : tracker_.stageCounts()) out.sample(kHostsByStage, {stage}, count);
   tracker_.writeStageSeconds(out);
+  loopLag_.collect(out);
   out.sample(kReloads, {"applied"}, reloadsApplied_);
   out.sample(kReloads, {"refused"}, reloadsRefused_);
   return out.renderPrometheus();

@@ -26,8 +26,11 @@
 #include <asio/thread_pool.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +41,8 @@
 #include "http/service.hpp"
 #include "boot/tracker.hpp"
 #include "config/config.hpp"
+#include "daemon/loop_lag.hpp"
+#include "daemon/next_boot.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/state_files.hpp"
 #include "event/loop.hpp"
@@ -82,7 +87,7 @@ config::Schema standardSchema();
 
 // Loads a config file with standardSchema() and links what one service tells another: DHCP learns
 // where HTTP serves boot files (dhcp::Config::httpBoot). Throws config::ConfigError.
-config::Config loadConfig(const std::string& path);
+config::Config loadConfig(const std::string& path, const config::LoadOptions& options = {});
 // The links alone, for a config loaded otherwise (tests).
 void linkServices(config::Config& config);
 
@@ -120,11 +125,14 @@ class Daemon {
   std::string configPath_;
   config::Config config_;
   event::Loop loop_;
+  LoopLag loopLag_{loop_.io()};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   Runtime runtime_;
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<service::Service>> retired_;  // removed from the config, finishing their work
   void writeDaemonState(std::string_view state);
   [[nodiscard]] nlohmann::json daemonState() const;  // daemon.json's content
+  [[nodiscard]] nlohmann::json health() const;       // the API status' "health": loop lag, memory, work in flight
   void writeHostsState();  // now, on the calling thread
   // Renders and writes hosts.json (any thread); returns the text written.
   std::shared_ptr<const std::string> writeHostsFile(const boot::TrackerCopy& copy);
@@ -141,6 +149,21 @@ class Daemon {
   // POST /api/v1/overlays/<host>/reset: refused (409) while the host has sessions on its disk, unless
   // `force`: then they are ended first. No session can open the disk until the reset is done.
   void resetOverlay(std::string host, blockstore::ResetOptions options, bool force, http::Respond respond);
+  // One-shot boots (next_boot.hpp, daemon_next_boot.cpp). changeNextBoot arms (`group`) or cancels
+  // (nullopt) a host's entry, all or nothing, and answers once the entry is on disk.
+  using NextBootDone = std::function<void(int status, nlohmann::json body)>;
+  void changeNextBoot(std::string host, std::optional<std::string> group, NextBootDone done);
+  [[nodiscard]] nlohmann::json nextBootJson(const std::string& host, const NextBootEntry& entry) const;
+  [[nodiscard]] std::filesystem::path nextBootPath() const;
+  // `base`'s text loaded again with the entries' groups.
+  [[nodiscard]] config::Config resolve(const config::Config& base, const NextBoot& entries) const;
+  void loadNextBoot();                                    // at start, before the first apply()
+  void dropUnappliedNextBoot(const config::Config& config);  // after a reload: hosts or groups gone
+  void observeNextBoot();                                 // on each tracker change
+  void persistNextBoot(std::function<void(Result<void>)> done);
+  NextBoot nextBoot_;
+  bool nextBootStale_ = false;        // an entry ended; the running config still has its group
+  bool nextBootApplyPosted_ = false;  // the apply for that is posted to the loop
   std::shared_ptr<blockstore::Store> apiStore_;
   std::string apiStoreDir_;
   std::shared_ptr<const StorageListing> storage_;  // the last listing (metrics between scrapes)

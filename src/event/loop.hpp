@@ -63,6 +63,7 @@ class Loop {
   asio::io_context& io() { return io_; }
   asio::io_context::executor_type executor() { return io_.get_executor(); }
   ShutdownGate& gate() { return gate_; }
+  [[nodiscard]] const ShutdownGate& gate() const { return gate_; }
 
   // Runs until stop(); returns the number of handlers run.
   std::size_t run();

@@ -65,6 +65,9 @@ class Dashboard(unittest.TestCase):
         WebDriverWait(self.driver, 15).until(
             lambda d: "running, pid" in d.find_element(By.ID, "server").text, "the server's status never showed")
         self.assertIn("http on 127.0.0.1:", self.driver.find_element(By.ID, "services").text)
+        self.assertRegex(self.driver.find_element(By.ID, "health").text,
+                         r"^loop lag [0-9.]+ ms \(worst [0-9.]+ ms in the last minute\), [0-9.]+ MiB resident, "
+                         r"\d+ in flight, up \d")
         self.assertEqual(self.driver.find_element(By.CSS_SELECTOR, '.count[data-stage="failed"] b').text, "1")
         os.makedirs(ARTIFACTS, exist_ok=True)
         shot = os.path.join(ARTIFACTS, "dashboard.png")

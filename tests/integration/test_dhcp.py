@@ -581,5 +581,139 @@ class ProxyBesideDnsmasq(LabCase):
         self.assertEqual(self.lab.drops("proxy_not_pxe"), 1)
 
 
+NEXT_BOOT_TOKEN = "next-boot-token-of-the-test-71c2"
+NEXT_BOOT_CONFIG = CONFIG.replace(f'group = "lab"\nroot_path = "iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:alpha"\n',
+                                  'group = "lab"\n') + f"""
+[[group]]
+name = "rescue"
+root_path = "nfs:{SERVER_IP}:/srv/rescue"
+[http]
+listen = ["{SERVER_IP}:8081"]
+api_listen = ["127.0.0.1:8089"]
+root = "@DIR@"
+api_token = "{NEXT_BOOT_TOKEN}"
+"""
+
+
+@needs_lab
+@unittest.skipUnless(HAVE_SCAPY, "python3-scapy not installed")
+@unittest.skipUnless(shutil.which("curl"), "curl not installed")
+class NextBoot(LabCase):
+    """POST /api/v1/hosts/<name>/next-boot: one boot as a member of another group, then its own again."""
+
+    def setUp(self):
+        self.lab = Lab()
+        self.addCleanup(self.lab.close)
+        self.lab.start(NEXT_BOOT_CONFIG.replace("@DIR@", self.lab.dir))
+
+    def api(self, method, path, body=None, token=NEXT_BOOT_TOKEN):
+        import json
+        cmd = ["curl", "-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", f"http://127.0.0.1:8089{path}"]
+        if token:
+            cmd += ["-H", f"Authorization: Bearer {token}"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data", body if isinstance(body, str) else json.dumps(body)]
+        r = self.lab.ns(self.lab.srv, *cmd, timeout=30)
+        text, _, status = r.stdout.rpartition("\n")
+        return int(status), (json.loads(text) if text.strip() else None)
+
+    def root_path(self, xid):
+        replies = exchange(self.lab, [discover(ALPHA_MAC, xid, IPXE)])
+        self.assertEqual(len(replies), 1, self.lab.read_log()[-3000:])
+        return opts(replies[0][0])["root_disk_path"].decode()
+
+    def entries(self):
+        status, body = self.api("GET", "/api/v1/next-boot", token=None)
+        self.assertEqual(status, 200)
+        return {e["host"]: e for e in body["next_boot"]}
+
+    def host(self, name):
+        status, body = self.api("GET", "/api/v1/hosts", token=None)
+        self.assertEqual(status, 200)
+        return next(h for h in body["hosts"] if h.get("name") == name)
+
+    def wait(self, what, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if what():
+                return
+            time.sleep(0.1)
+        self.fail("timed out\n" + self.lab.read_log()[-3000:])
+
+    def test_one_boot_in_the_rescue_group_then_its_own_again(self):
+        own = f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:lab"
+        rescue = f"nfs:{SERVER_IP}:/srv/rescue"
+        self.assertEqual(self.root_path(0x501), own)  # boot 1 starts
+        status, body = self.api("POST", "/api/v1/hosts/alpha/next-boot", {"group": "rescue"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual((body["host"], body["group"], body["state"], body["configured_group"]),
+                         ("alpha", "rescue", "armed", "lab"))
+        on_disk = json_file(os.path.join(self.lab.dir, "next-boot.json"))
+        self.assertEqual(on_disk["hosts"]["alpha"]["group"], "rescue")
+        # Armed: alpha is answered as rescue from now on.
+        self.assertEqual(self.root_path(0x502), rescue)
+        self.assertEqual(self.entries()["alpha"]["state"], "armed")  # the same boot (at dhcp): not its next one
+        # Its boot goes on to up (from its own address), and the firmware starts over: the next boot.
+        self.lab.ns(self.lab.cli, "ip", "addr", "add", "10.213.0.11/24", "dev", "pxc0")
+        self.lab.ns(self.lab.cli, "curl", "-sS", "-X", "POST", f"http://{SERVER_IP}:8081/boot/up", timeout=30)
+        self.wait(lambda: self.host("alpha")["stage"] == "up")
+        self.assertEqual(self.root_path(0x503), rescue)
+        self.wait(lambda: self.entries().get("alpha", {}).get("state") == "booting")
+        self.assertIn("boot_started_at", self.entries()["alpha"])
+        # The rescue boot says it is up: done, alpha is in its own group again.
+        self.lab.ns(self.lab.cli, "curl", "-sS", "-X", "POST", f"http://{SERVER_IP}:8081/boot/up", timeout=30)
+        self.wait(lambda: "alpha" not in self.entries())
+        self.assertEqual(self.root_path(0x504), own)
+        self.assertEqual(json_file(os.path.join(self.lab.dir, "next-boot.json"))["hosts"], {})
+
+    def test_kept_across_a_restart_and_cancelled(self):
+        own = f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:lab"
+        rescue = f"nfs:{SERVER_IP}:/srv/rescue"
+        status, body = self.api("POST", "/api/v1/hosts/alpha/next-boot", {"group": "rescue"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.lab.stop(), 0)
+        self.lab.daemon.start(timeout=30, services=("dhcp",))
+        self.assertEqual(self.entries()["alpha"]["state"], "armed")
+        self.assertEqual(self.root_path(0x511), rescue)
+        # The CLI on the API: listed, then taken back.
+        cli = ["env", f"PXEDUST_API_TOKEN={NEXT_BOOT_TOKEN}", self.lab.daemon.binary, "next-boot",
+               "--url", "http://127.0.0.1:8089"]
+        listed = self.lab.ns(self.lab.srv, *cli, timeout=30).stdout
+        self.assertRegex(listed, r"alpha +rescue +lab +booting")  # the DISCOVER above started its boot
+        cancelled = self.lab.ns(self.lab.srv, *cli, "alpha", "--cancel", timeout=30)
+        self.assertIn("alpha: next boot taken back", cancelled.stdout)
+        self.assertEqual(self.entries(), {})
+        self.assertEqual(self.root_path(0x512), own)
+        status, body = self.api("DELETE", "/api/v1/hosts/alpha/next-boot")
+        self.assertEqual(status, 404, body)
+        refused = self.lab.ns(self.lab.srv, *cli, "alpha", "nosuch", check=False, timeout=30)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("the daemon refused: no [[group]] is named 'nosuch'", refused.stderr)
+
+    def test_refusals_change_nothing(self):
+        cases = [("POST", "/api/v1/hosts/nosuch/next-boot", {"group": "rescue"}, NEXT_BOOT_TOKEN, 404),
+                 ("POST", "/api/v1/hosts/alpha/next-boot", {"group": "nosuch"}, NEXT_BOOT_TOKEN, 400),
+                 ("POST", "/api/v1/hosts/alpha/next-boot", {"group": "rescue", "x": 1}, NEXT_BOOT_TOKEN, 400),
+                 ("POST", "/api/v1/hosts/alpha/next-boot", "not json", NEXT_BOOT_TOKEN, 400),
+                 ("POST", "/api/v1/hosts/alpha/next-boot", {"group": "rescue"}, None, 401),
+                 ("POST", "/api/v1/hosts/alpha/next-boot", {"group": "rescue"}, "wrong-token-of-16-chars", 403),
+                 ("GET", "/api/v1/hosts/alpha/next-boot", None, NEXT_BOOT_TOKEN, 405),
+                 ("POST", "/api/v1/hosts/alpha/next-bot", {"group": "rescue"}, NEXT_BOOT_TOKEN, 404)]
+        for method, path, body, token, want in cases:
+            with self.subTest(method=method, path=path, body=body, token=token):
+                status, answer = self.api(method, path, body, token=token)
+                self.assertEqual(status, want, answer)
+                self.assertIn("error", answer)
+        self.assertEqual(self.entries(), {})
+        self.assertFalse(os.path.exists(os.path.join(self.lab.dir, "next-boot.json")))
+        self.assertEqual(self.root_path(0x521), f"iscsi:{SERVER_IP}::::iqn.2026-11.org.pxedust:lab")
+
+
+def json_file(path):
+    import json
+    with open(path) as f:
+        return json.load(f)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -235,6 +235,7 @@ class Api(ServerCase):
         self.assertIn("Content-Type: text/plain; version=0.0.4", text)
         body = text.split("\r\n\r\n", 1)[1]
         self.assertIn("pxedust_http_sent_bytes_total", body)
+        self.assertIn("# TYPE pxedust_event_loop_lag_seconds histogram", body)
         check = subprocess.run(["promtool", "check", "metrics"], input=body.encode(), capture_output=True)
         self.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
 
@@ -299,6 +300,13 @@ scrape_configs:
         self.assertEqual(status["state"], "running")
         self.assertEqual(status["pid"], self.server.daemon.proc.pid)
         self.assertIn("http", status["services"])
+        # The server's own health: the loop's lag (a timer due every 250 ms), memory, work in flight.
+        health = status["health"]
+        self.assertEqual(set(health), {"uptime_seconds", "loop_lag_ms", "loop_lag_max_1m_ms", "resident_bytes",
+                                       "in_flight", "next_boot"})
+        self.assertGreaterEqual(health["loop_lag_max_1m_ms"], health["loop_lag_ms"])
+        self.assertGreater(health["resident_bytes"], 1 << 20)
+        self.assertEqual(health["next_boot"], 0)
         self.curl("-o", "/dev/null", self.server.url("boot.ipxe"))
         self.server.daemon.wait_event("alpha", "file.completed", requested="boot.ipxe")
         hosts = pxedust_state.wait_for(
