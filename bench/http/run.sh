@@ -11,13 +11,14 @@
 # MB/s received by wrk, p99 latency, server CPU-s per GB sent (utime+stime of the server and its
 # children from /proc). Only 127.0.0.1 is used; every process started here is stopped by PID.
 #
-# usage: bench/http/run.sh [--runs N] [--servers pxedust,nginx,lighttpd] [--duration S]
+# usage: bench/http/run.sh [--runs N] [--servers pxedust,nginx,lighttpd] [--rows ka1,...] [--duration S]
 #                          [--pxedust BINARY] [--no-build] [--no-deps] [--quick]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 runs=""
 servers="pxedust,nginx,lighttpd"
+only_rows=""
 duration=10
 quick=0
 build_pxedust=1
@@ -34,6 +35,7 @@ while (($#)); do
   case $1 in
     --runs) runs=${2:?--runs N}; shift 2 ;;
     --servers) servers=${2:?--servers LIST}; shift 2 ;;
+    --rows) only_rows=${2:?--rows LIST}; shift 2 ;;
     --duration) duration=${2:?--duration S}; shift 2 ;;
     --pxedust) pxedust_bin=$(realpath "${2:?--pxedust BINARY}"); build_pxedust=0; shift 2 ;;
     --quick) quick=1; shift ;;
@@ -60,6 +62,13 @@ rows=(
   "ka500|500 connections, keep-alive|500|"
   "close50|50 clients, a new connection per file|50|Connection: close"
 )
+
+if [[ -n $only_rows ]]; then  # --rows ka1,close50: only these
+  kept=()
+  for r in "${rows[@]}"; do [[ ,$only_rows, == *,${r%%|*},* ]] && kept+=("$r"); done
+  ((${#kept[@]})) || { echo "run.sh: --rows names none of ka1, ka50, ka500, close50" >&2; exit 2; }
+  rows=("${kept[@]}")
+fi
 
 if ((install_deps)); then "$top/scripts/install-deps.sh" --bench >&2; fi
 if ((build_pxedust)); then
