@@ -3,8 +3,10 @@
 
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 
+#include <asio/compose.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -434,6 +436,41 @@ asio::awaitable<bool> Connection::write(std::string_view bytes) {
   co_return true;
 }
 
+bool Connection::cached(int fd, off_t offset, std::size_t length) {
+  if (shared_->readers == nullptr || shared_->nowaitUnsupported || length == 0) return true;
+  for (const off_t at : {offset, offset + static_cast<off_t>(length) - 1}) {
+    char byte = 0;
+    iovec v{&byte, 1};
+    const ssize_t n = ::preadv2(fd, &v, 1, at, RWF_NOWAIT);
+    if (n >= 0) continue;  // in the cache (or past the end: sendfile says so)
+    if (errno == EAGAIN) return false;
+    if (errno == EOPNOTSUPP || errno == EINVAL) shared_->nowaitUnsupported = true;
+    return true;  // it cannot tell: send as before
+  }
+  return true;
+}
+
+asio::awaitable<void> Connection::readAhead(int fd, off_t offset, std::size_t length) {
+  // Read into the page cache on a reader thread; the loop serves others meanwhile. The file stays
+  // open: this coroutine's caller holds it until it resumes.
+  auto* readers = shared_->readers;
+  co_await asio::async_compose<decltype(asio::use_awaitable), void()>(
+      [readers, fd, offset, length](auto& self) {
+        asio::post(*readers, [self = std::move(self), fd, offset, length]() mutable {
+          static thread_local std::array<char, 256 * 1024> buffer;
+          for (std::size_t done = 0; done < length;) {
+            const auto n = ::pread(fd, buffer.data(), std::min(buffer.size(), length - done),
+                                   offset + static_cast<off_t>(done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;  // an error or the end: sendfile meets it and says so
+            done += static_cast<std::size_t>(n);
+          }
+          self.complete();
+        });
+      },
+      asio::use_awaitable, socket_);
+}
+
 asio::awaitable<bool> Connection::sendFile(int fd, std::uint64_t first, std::uint64_t length, std::uint64_t& sent) {
   off_t offset = static_cast<off_t>(first);
   std::uint64_t sinceYield = 0;
@@ -444,6 +481,11 @@ asio::awaitable<bool> Connection::sendFile(int fd, std::uint64_t first, std::uin
       co_return false;
     }
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, kSendChunk));
+    if (!cached(fd, offset, want)) {
+      ++shared_->stats.coldReads;
+      co_await readAhead(fd, offset, want);
+      if (closed_) continue;
+    }
     const ssize_t n = ::sendfile(socket_.native_handle(), fd, &offset, want);
     if (n > 0) {
       sent += static_cast<std::uint64_t>(n);

@@ -61,6 +61,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> write(std::string_view bytes);
   // Sends [first, first + length) of `fd`; false if the connection cannot go on.
   asio::awaitable<bool> sendFile(int fd, std::uint64_t first, std::uint64_t length, std::uint64_t& sent);
+  // Whether [offset, offset + length) of `fd` is in the page cache, as far as its first and last
+  // pages say; true when it cannot be told (http/service.hpp: the disk never stalls the loop).
+  bool cached(int fd, off_t offset, std::size_t length);
+  // Reads that range into the page cache on a reader thread and resumes on the loop.
+  asio::awaitable<void> readAhead(int fd, off_t offset, std::size_t length);
   void fail(Drop why);
   [[nodiscard]] const inventory::Host* host(const Site& site) const;
   void reportFile(boot::FileResult result, std::string_view requested, std::string_view served,

@@ -25,6 +25,7 @@ HttpService::HttpService(event::Loop& loop)
       apiListeners_(loop.io(), "http.api", [this](asio::ip::tcp::socket s) { accept(std::move(s), true); }) {
   shared_->report = [this](const boot::FileEvent& event) { report(event); };
   shared_->reportHost = [this](const boot::HostEvent& event) { report(event); };
+  shared_->readers = &readers_;
 }
 
 HttpService::~HttpService() {
@@ -32,7 +33,9 @@ HttpService::~HttpService() {
   apiListeners_.closeAll();
   shared_->report = nullptr;  // connections may outlive the service by a callback or two
   shared_->reportHost = nullptr;
+  shared_->readers = nullptr;
   abort();
+  readers_.join();  // reads in flight end here, while the loop they answer to still exists
 }
 
 Result<std::unique_ptr<service::Staged>> HttpService::prepare(const config::Config& config,

@@ -14,9 +14,12 @@
 //   time             header_timeout for a head once its first byte came (slow-loris: 408),
 //                    idle_timeout between requests, send_timeout without progress while sending
 //   the loop         a response to a fast client yields to the loop every 4 MiB
-// Known limit: sendfile runs on the loop, so a file not in the page cache makes the loop wait for
-// the disk (nginx without `aio threads` does the same); boot files are read by every host and stay
-// cached, and each file is read ahead (POSIX_FADV_WILLNEED) when it is opened.
+// The disk never stalls the loop: sendfile runs on the loop, but before each chunk (1 MiB) is sent
+// its first and last pages are checked in the page cache (preadv2 RWF_NOWAIT, one byte each); a
+// chunk that is not there is read from disk on one of two reader threads first, the response
+// waiting meanwhile while the loop serves everyone else (as nginx's `aio threads` does). Hot files,
+// which boot files are, cost two tiny reads per megabyte. Where the file system cannot tell
+// (RWF_NOWAIT unsupported), chunks are sent as they are.
 //
 // POST /boot/up is a host saying its system is up (boot::HostEvent, from the address it came from):
 // its init or a unit sends it once the system runs; it is answered on the boot network's addresses.
@@ -31,6 +34,8 @@
 // of service/service.hpp). Connections in flight keep the root and settings they started with
 // until their current response ends.
 #pragma once
+
+#include <asio/thread_pool.hpp>
 
 #include <chrono>
 #include <functional>
@@ -103,6 +108,10 @@ struct Shared {
   bool stopping = false;
   std::function<void(const boot::FileEvent&)> report;  // the service's event sink
   std::function<void(const boot::HostEvent&)> reportHost;
+  // Where a chunk of a file that is not in the page cache is read first (the service's reader
+  // threads); null once the service is gone: chunks are then sent as they are.
+  asio::thread_pool* readers = nullptr;
+  bool nowaitUnsupported = false;  // the file system refused RWF_NOWAIT once: checks are skipped
 };
 
 class HttpService final : public service::Service {
@@ -152,6 +161,7 @@ class HttpService final : public service::Service {
   void accept(asio::ip::tcp::socket socket, bool api);
 
   event::Loop& loop_;
+  asio::thread_pool readers_{2};
   std::shared_ptr<Shared> shared_;
   event::TcpListeners listeners_;
   event::TcpListeners apiListeners_;

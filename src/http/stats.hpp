@@ -38,7 +38,9 @@ constexpr std::array<int, 15> kStatuses = {200, 206, 304, 400, 403, 404, 405, 40
   X(bytesSent, "pxedust_http_sent_bytes_total", "Body bytes sent (file contents and generated bodies).")               \
   X(filesCompleted, "pxedust_http_files_completed_total", "Whole files sent to the end (GET without a range).")        \
   X(yields, "pxedust_http_send_yields_total",                                                                          \
-    "Times a fast client's response paused to let the rest of the loop run (fairness).")
+    "Times a fast client's response paused to let the rest of the loop run (fairness).")                              \
+  X(coldReads, "pxedust_http_cold_reads_total",                                                                        \
+    "Chunks of a file body that were not in the page cache, read from disk on a reader thread before being sent.")
 
 struct HttpStats {
   PXEDUST_HTTP_COUNTERS(PXEDUST_COUNTER_MEMBER)

@@ -121,6 +121,32 @@ class Curl(ServerCase):
             self.assertEqual(f.read(), b"#!ipxe\necho alpha\n")  # 127.0.0.1 is host alpha: its own file
         self.assertEqual(os.path.getsize(outs[2]), 0)
 
+    def test_a_file_not_in_the_page_cache_is_read_off_the_loop(self):
+        """A body whose pages were dropped from the page cache is read on a reader thread first
+        (pxedust_http_cold_reads_total counts the chunks), and arrives whole."""
+        path = os.path.join(self.server.root, "initrd.img")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            try:
+                os.preadv(fd, [bytearray(1)], 15 << 20, os.RWF_NOWAIT)
+                self.skipTest("the page cache cannot be dropped for this file here (tmpfs?)")
+            except BlockingIOError:
+                pass  # not cached: what this test needs
+        finally:
+            os.close(fd)
+        out = os.path.join(self.out, "cold")
+        self.curl(self.server.url("initrd.img"), "-o", out)
+        with open(out, "rb") as f:
+            self.assertEqual(sha256(f.read()), sha256(self.server.files["initrd.img"]))
+        metrics = self.curl(self.server.url("metrics")).stdout.decode()
+        cold = [float(line.split()[-1]) for line in metrics.splitlines()
+                if line.startswith("pxedust_http_cold_reads_total ")]
+        self.assertEqual(len(cold), 1, metrics[:2000])
+        self.assertGreater(cold[0], 0)
+        self.assertLessEqual(cold[0], 30)  # 1 MiB chunks of a 30 MiB file, each read once at most
+
     def test_ranges_and_resume(self):
         data = self.server.files["initrd.img"]
         p = self.curl("-r", "1000-1999", self.server.url("initrd.img"))
