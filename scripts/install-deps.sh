@@ -23,6 +23,7 @@ test_pkgs=(
   # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
+  libnbd-bin fio                          # tests/integration/test_nbd.py: nbdinfo, nbdcopy, fio's nbd engine
   prometheus                              # promtool checks the metrics pxedust exports
   wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
   chromium chromium-driver python3-selenium   # tests/integration/test_dashboard.py: the dashboard in a browser

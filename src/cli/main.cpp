@@ -18,6 +18,7 @@
 #include "dhcp/config.hpp"
 #include "http/config.hpp"
 #include "iscsi/config.hpp"
+#include "nbd/config.hpp"
 #include "tftp/config.hpp"
 
 #ifndef PXEDUST_VERSION
@@ -67,6 +68,18 @@ std::string describe(const config::Config& c) {
     }
     s += fmt::format("  iscsi: listening on {}; {} targets ({} with CHAP), named {}\n", addrs, disks, chap,
                      iscsi->targetName);
+  }
+  if (const auto* nbd = nbd::configIn(c)) {
+    std::string addrs;
+    for (const auto& a : nbd->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    std::size_t exports = 0, roots = 0;
+    for (const auto& h : c.hosts) {
+      if (!h.disk.image || nbd::notExportedBecause(h.disk, h.ip)) continue;
+      ++exports;
+      if (h.rootDisk && h.rootDisk->protocol == "nbd") ++roots;
+    }
+    s += fmt::format("  nbd: listening on {}; {} exports ({} root disks), named {}\n", addrs, exports, roots,
+                     nbd->exportName);
   }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;

@@ -25,6 +25,8 @@
 #include "inventory/inventory.hpp"
 #include "iscsi/config.hpp"
 #include "iscsi/service.hpp"
+#include "nbd/config.hpp"
+#include "nbd/service.hpp"
 #include "tftp/config.hpp"
 #include "tftp/service.hpp"
 
@@ -85,6 +87,8 @@ std::vector<ServiceSpec> standardServices() {
                    [](const Runtime& rt) { return std::make_unique<dhcp::DhcpService>(rt.loop); }});
   specs.push_back({"iscsi", [](const config::Config& c) { return c.has("iscsi"); }, true,
                    [](const Runtime& rt) { return std::make_unique<iscsi::IscsiService>(rt.loop, rt.disks, rt.diskPool); }});
+  specs.push_back({"nbd", [](const config::Config& c) { return c.has("nbd"); }, true,
+                   [](const Runtime& rt) { return std::make_unique<nbd::NbdService>(rt.loop, rt.disks, rt.diskPool); }});
   specs.push_back({"tftp", [](const config::Config& c) { return c.has("tftp"); }, false,
                    [](const Runtime& rt) { return std::make_unique<tftp::TftpService>(rt.loop); }});
   specs.push_back({"http", [](const config::Config& c) { return c.has("http"); }, false,
@@ -92,7 +96,10 @@ std::vector<ServiceSpec> standardServices() {
   return specs;
 }
 
-config::Schema standardSchema() { return {dhcp::schema(), iscsi::schema(), tftp::schema(), http::schema()}; }
+// NBD's before iSCSI's: a host with root_protocol = "nbd" gets its root disk from the first that names one.
+config::Schema standardSchema() {
+  return {dhcp::schema(), nbd::schema(), iscsi::schema(), tftp::schema(), http::schema()};
+}
 
 void linkServices(config::Config& config) {
   auto dhcpSection = config.sections.find("dhcp");

@@ -25,9 +25,11 @@ std::optional<asio::ip::address_v4> peerIpv4(const asio::ip::address& peer) {
 }
 
 std::optional<std::string> Host::rootPath(const asio::ip::address_v4& server) const {
-  if (!rootDisk || rootDisk->protocol != "iscsi") return std::nullopt;
+  if (!rootDisk) return std::nullopt;
   const auto& portal = rootDisk->portal;
   std::string address = portal.address.is_unspecified() ? server.to_string() : portal.address.to_string();
+  if (rootDisk->protocol == "nbd") return "nbd:" + address + ":" + std::to_string(portal.port) + ":" + rootDisk->name;
+  if (rootDisk->protocol != "iscsi") return std::nullopt;
   std::string port = portal.port == 3260 ? "" : std::to_string(portal.port);
   return "iscsi:" + address + "::" + port + "::" + rootDisk->name;
 }

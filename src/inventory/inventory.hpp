@@ -32,10 +32,10 @@ struct Host {
   // Each service's keys on the host, its group's applied: dhcp::settingsOf(keys), ...
   config::Parts keys;
   // Where its root disk is served, when a configured service serves it (iSCSI: the host's target at
-  // the first IPv4 listen address). DHCP derives the host's root-path from it when none is configured.
+  // the first IPv4 listen address; NBD, for a host with root_protocol = "nbd": its export there). DHCP derives the host's root-path from it when none is configured.
   std::optional<config::RootDisk> rootDisk;
 
-  // The address rule of every service that serves the host's disk (iSCSI today; NBD and NFS next):
+  // The address rule of every service that serves the host's disk (iSCSI and NBD; NFS next):
   // may a peer at `peer` use it? Yes when `peer` is in one of `disk.allow` (iscsi_allow) if that is
   // set, else when it is the host's own `ip`; a host with neither admits any address (config
   // validation then insists on initiator names or CHAP). An IPv4-mapped IPv6 peer (::ffff:a.b.c.d,
@@ -44,7 +44,8 @@ struct Host {
   [[nodiscard]] bool admitsAddress(const asio::ip::address& peer) const;
 
   // The root-path a client is given for its disk (DHCP option 17, iPXE scripts), as RFC 4173
-  // writes an iSCSI one: "iscsi:10.0.0.1::3261::iqn...", the port left out when it is 3260. A disk
+  // writes an iSCSI one: "iscsi:10.0.0.1::3261::iqn...", the port left out when it is 3260; an NBD
+  // one as Debian's nbd-client initramfs reads it: "nbd:10.0.0.1:10809:<export>". A disk
   // served on every address (rootDisk's portal unspecified) is named by `server`, the address the
   // client reached us on. Empty when no service serves the host's disk.
   [[nodiscard]] std::optional<std::string> rootPath(const asio::ip::address_v4& server) const;

@@ -1,0 +1,126 @@
+#include "nbd/config.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+
+#include "config/reader.hpp"
+#include "nbd/wire/protocol.hpp"
+
+namespace pxedust::nbd {
+namespace {
+
+constexpr std::uint16_t kNbdPort = 10809;  // IANA "nbd"
+
+Config parse(config::Table& s) {
+  Config out;
+  out.listen = config::listenAddresses(s, "listen", kNbdPort);
+  if (auto t = s.string("export_name")) {
+    static constexpr std::array<std::string_view, 3> kVars = {"name", "mac", "group"};
+    for (std::size_t i = 0; i < t->size(); ++i) {
+      if ((*t)[i] != '{') continue;
+      auto end = t->find('}', i);
+      auto var = end == std::string::npos ? std::string_view{} : std::string_view(*t).substr(i + 1, end - i - 1);
+      if (std::find(kVars.begin(), kVars.end(), var) == kVars.end()) {
+        s.fail(s.get("export_name"), "export_name", "template variables are {name}, {mac} and {group}");
+        break;
+      }
+      i = end;
+    }
+    if (t->find("{name}") == std::string::npos && t->find("{mac}") == std::string::npos)
+      s.fail(s.get("export_name"), "export_name", "must contain {name} or {mac}: every host needs its own export");
+    out.exportName = *t;
+  }
+  if (auto v = s.integer<std::uint32_t>("max_connections", 1, 1'000'000)) out.maxConnections = *v;
+  if (auto v = s.integer<std::uint32_t>("max_connections_per_client", 1, 65'536)) out.maxConnectionsPerClient = *v;
+  if (auto v = s.integer<std::uint32_t>("max_in_flight", 1, 4096)) out.maxInFlight = *v;
+  if (auto v = s.seconds("handshake_timeout", 0.1, 3600)) out.handshakeTimeout = *v;
+  if (auto v = s.seconds("idle_timeout", 0, 7 * 86400)) out.idleTimeout = *v;
+  return out;
+}
+
+HostSettings hostKeys(config::Table& t) {
+  HostSettings out;
+  if (auto p = t.string("root_protocol")) {
+    if (*p != "iscsi" && *p != "nbd") t.fail(t.get("root_protocol"), "root_protocol", "expected \"iscsi\" or \"nbd\"");
+    out.rootProtocol = *p;
+  }
+  return out;
+}
+
+// One load's check of the hosts: export names are distinct and fit the protocol's strings.
+config::ServiceSchema::HostChecker hostChecker(const Config& nbd) {
+  auto exports = std::make_shared<std::map<std::string, std::string>>();  // export name -> host
+  std::optional<config::SocketAddress> portal;
+  for (const auto& a : nbd.listen)
+    if (a.address.is_v4() && !portal) portal = a;
+  return [nbd, exports, portal](config::Table& h, const config::HostConfig& hc) -> std::optional<config::RootDisk> {
+    if (!hc.disk.image) return std::nullopt;
+    const auto* settings = config::part<HostSettings>(hc.keys, "nbd");
+    const bool rootNbd = settings && settings->rootProtocol == "nbd";
+    auto why = notExportedBecause(hc.disk, hc.ip);
+    if (rootNbd && why)
+      h.fail(h.get("name"), "name", fmt::format("host '{}' has root_protocol = \"nbd\" but {}", hc.name, *why));
+    if (why) return std::nullopt;
+    auto name = exportName(nbd, hc.name, hc.mac, hc.group);
+    if (name.size() > wire::kMaxString)
+      h.fail(h.get("name"), "name", fmt::format("export name '{}...' (from [nbd] export_name) is over 4096 bytes",
+                                                name.substr(0, 64)));
+    if (auto [it, fresh] = exports->emplace(name, hc.name); !fresh)
+      h.fail(h.get("name"), "name", fmt::format("export name '{}' is also host '{}''s", name, it->second));
+    if (!rootNbd || !portal) return std::nullopt;
+    return config::RootDisk{"nbd", *portal, name};
+  };
+}
+
+}  // namespace
+
+void HostSettings::inherit(const HostSettings& group) {
+  if (!rootProtocol) rootProtocol = group.rootProtocol;
+}
+
+config::ServiceSchema schema() {
+  config::ServiceSchema s;
+  s.section = "nbd";
+  s.parse = [](config::Table& t, const config::Config&) { return std::any(parse(t)); };
+  s.hostKeys = [](config::Table& t) { return std::any(hostKeys(t)); };
+  s.inherit = [](std::any& host, const std::any& group) {
+    std::any_cast<HostSettings&>(host).inherit(std::any_cast<const HostSettings&>(group));
+  };
+  s.hosts = [](const std::any& section) { return hostChecker(std::any_cast<const Config&>(section)); };
+  return s;
+}
+
+const Config* configIn(const config::Config& config) { return config.section<Config>("nbd"); }
+
+std::string exportName(const Config& config, std::string_view host, const std::optional<MacAddress>& mac,
+                       std::string_view group) {
+  std::string out;
+  const std::string& t = config.exportName;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '{') {
+      auto end = t.find('}', i);
+      if (end == std::string::npos) break;  // refused by parse()
+      auto var = std::string_view(t).substr(i + 1, end - i - 1);
+      if (var == "name") out += host;
+      else if (var == "mac") out += mac ? config::macTemplateText(*mac) : std::string();
+      else if (var == "group") out += group;
+      i = end;
+      continue;
+    }
+    out += t[i];
+  }
+  return out;
+}
+
+std::optional<std::string_view> notExportedBecause(const config::DiskSettings& disk,
+                                                   const std::optional<asio::ip::address_v4>& ip) {
+  if (disk.chap) return "it requires CHAP, which NBD cannot check (no NBD export)";
+  if (!ip && !disk.allow) return "it has neither ip nor iscsi_allow: NBD can check addresses only (no NBD export)";
+  return std::nullopt;
+}
+
+}  // namespace pxedust::nbd

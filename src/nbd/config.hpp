@@ -1,0 +1,70 @@
+// The [nbd] section, and NBD's keys on [[host]]/[[group]] (NetworkBlockDevice doc/proto.md).
+//
+// Every host with a disk (`image`) is an NBD export named by `export_name`, serving the same overlay
+// over the same base image as iSCSI does (blockstore/host_disks.hpp: one open device per host). Who
+// may open it is the host model's address rule (inventory::Host::admitsAddress), applied only when
+// the host has one: NBD has no initiator names or CHAP, so a host protected by nothing but those (no
+// `ip`, no `iscsi_allow`), or one that asks for CHAP, is not exported over NBD at all.
+//
+// Which protocol a host's root disk is handed out for (DHCP root-path, iPXE {root_path}) is chosen
+// per host or group by `root_protocol`: "iscsi" (the default, when [iscsi] is configured) or "nbd"
+// (Debian's "nbd:SERVER:PORT:EXPORT"). The key takes effect only while its protocol's section is in
+// the file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/mac.hpp"
+#include "config/config.hpp"
+
+namespace pxedust::nbd {
+
+struct Config {
+  std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:10809 (the IANA port)
+  // Each exported host's name, from its {name}, {mac} and {group} ({mac} as config::macTemplateText()
+  // spells it). Export names are case-sensitive (unlike iSCSI names): kept as written.
+  std::string exportName = "{name}";
+  std::uint32_t maxConnections = 1024;         // in all; beyond it new connections are closed at once
+  // Per client address: a root disk needs one (a multi-queue client a few more); a loop that
+  // reconnects without closing is cut off here rather than at the global limit.
+  std::uint32_t maxConnectionsPerClient = 16;
+  // Requests one connection may have in flight on the worker pool; the reader stops reading until
+  // one completes (the client waits, nothing is refused). 128 covers Linux's nbd queue depth and
+  // fio at iodepth 64 with room.
+  std::uint32_t maxInFlight = 128;
+  // Time from accept to the end of the handshake (GO/EXPORT_NAME).
+  std::chrono::milliseconds handshakeTimeout{30'000};
+  // A connection in transmission with no request and nothing in flight for this long is closed.
+  // 0 (default): never. NBD has no keep-alive, and a mounted root file system can be quiet for hours.
+  std::chrono::milliseconds idleTimeout{0};
+};
+
+// What a host or group says about NBD.
+struct HostSettings {
+  std::optional<std::string> rootProtocol;  // `root_protocol`: "iscsi" | "nbd"
+  void inherit(const HostSettings& group);
+};
+
+// [nbd] and `root_protocol`. The `hosts` hook checks export names are distinct, and gives DHCP the
+// host's root disk ("nbd", the first IPv4 listen address, the export name) when root_protocol = "nbd".
+// Listed before iSCSI's schema by the daemon, so that such a host's root disk is NBD's.
+config::ServiceSchema schema();
+
+// The [nbd] section of a loaded config, or null when the file has none.
+const Config* configIn(const config::Config& config);
+
+// The export name `config.exportName` gives a host.
+std::string exportName(const Config& config, std::string_view host, const std::optional<MacAddress>& mac,
+                       std::string_view group);
+
+// Why a host with a disk is not exported over NBD (nullopt: it is): NBD can apply the address rule
+// only, so a host without one, or one that requires CHAP, is left out.
+std::optional<std::string_view> notExportedBecause(const config::DiskSettings& disk,
+                                                   const std::optional<asio::ip::address_v4>& ip);
+
+}  // namespace pxedust::nbd

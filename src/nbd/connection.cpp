@@ -1,0 +1,659 @@
+// One NBD connection: lifetime, the handshake (framing options and opening disks for the machine),
+// the reader of the transmission phase, requests on the disk, the writer and the timers. See
+// connection.hpp for the design.
+#include "nbd/connection.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/bytes.hpp"
+#include "common/log.hpp"
+
+namespace pxedust::nbd {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits until `t` is cancelled (the signal timers never expire on their own).
+asio::awaitable<void> waitOn(asio::steady_timer& t) {
+  if (t.expiry() != Clock::time_point::max()) t.expires_at(Clock::time_point::max());
+  std::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+std::uint32_t be32At(std::span<const std::uint8_t> b, std::size_t at) {
+  return std::uint32_t{b[at]} << 24 | std::uint32_t{b[at + 1]} << 16 | std::uint32_t{b[at + 2]} << 8 | b[at + 3];
+}
+
+// The export an option names, when it names one and is well formed enough to tell (the machine
+// judges the option; this is only a hint for opening the disk first).
+std::optional<std::string_view> exportNamedBy(std::uint32_t option, std::span<const std::uint8_t> data) {
+  const auto text = [&](std::size_t at, std::size_t n) {
+    return std::string_view(reinterpret_cast<const char*>(data.data()) + at, n);
+  };
+  switch (option) {
+    case wire::opt::kExportName:
+      return text(0, data.size());
+    case wire::opt::kInfo:
+    case wire::opt::kGo:
+    case wire::opt::kListMetaContext:
+    case wire::opt::kSetMetaContext: {
+      if (data.size() < 4) return std::nullopt;
+      const std::uint32_t n = be32At(data, 0);
+      if (n > data.size() - 4) return std::nullopt;
+      return text(4, n);
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+// A zeroed buffer for WRITE_ZEROES with NO_HOLE (zeros written as data) and for CACHE's reads' size.
+constexpr std::size_t kZeroPiece = 1u << 20;
+const std::vector<std::uint8_t>& zeroPiece() {
+  static const std::vector<std::uint8_t> zeros(kZeroPiece, 0);
+  return zeros;
+}
+
+std::uint32_t allocationState(blockstore::ExtentState s) {
+  switch (s) {
+    case blockstore::ExtentState::Base: return wire::state::kHole;  // not in the overlay: read from the base
+    case blockstore::ExtentState::Data: return 0;
+    case blockstore::ExtentState::Zero: return wire::state::kHole | wire::state::kZero;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socket socket,
+                       event::ShutdownGate::Ticket ticket, std::uint64_t id)
+    : ctx_(std::move(ctx)),
+      socket_(std::move(socket)),
+      ticket_(std::move(ticket)),
+      id_(id),
+      writeSignal_(socket_.get_executor()),
+      slotSignal_(socket_.get_executor()),
+      idleSignal_(socket_.get_executor()),
+      timer_(socket_.get_executor()) {
+  std::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  peerAddress_ = remote.address();
+  peer_ = ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  started_ = lastRx_ = Clock::now();
+  rxBuf_.resize(kReadBuffer);
+}
+
+Connection::~Connection() = default;
+
+const std::string& Connection::image() const {
+  static const std::string none;
+  return disk_ ? disk_->image : none;
+}
+
+void Connection::start() {
+  auto self = shared_from_this();
+  machine_ = std::make_unique<wire::HandshakeMachine>(static_cast<wire::ExportCatalog&>(*this));
+  if (ctx_->shuttingDown) machine_->beginShutdown();
+  queue(machine_->takeOutput());  // the server speaks first: NBDMAGIC, IHAVEOPT, handshake flags
+  auto ex = socket_.get_executor();
+  asio::co_spawn(ex, [self]() { return self->readLoop(); }, asio::detached);
+  asio::co_spawn(ex, [self]() { return self->writeLoop(); }, asio::detached);
+  asio::co_spawn(ex, [self]() { return self->timerLoop(); }, asio::detached);
+}
+
+// ---- lifetime ---------------------------------------------------------------------------------
+
+void Connection::closeSocket() {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  writeSignal_.cancel();
+  slotSignal_.cancel();
+  idleSignal_.cancel();
+  timer_.cancel();
+}
+
+void Connection::abort(Drop why, std::string_view reason) {
+  if (closed_) return;
+  endReason_ = why;
+  endDetail_ = std::string(reason);
+  stopReading_ = true;
+  closeSocket();
+}
+
+void Connection::drain(Drop why) {
+  if (closed_ || stopReading_) return;
+  endReason_ = why;
+  endDetail_ = "draining";
+  stopReading_ = true;
+  if (machine_) machine_->beginShutdown();
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);  // wakes the reader with EOF
+}
+
+asio::awaitable<void> Connection::finish() {
+  auto self = shared_from_this();
+  phase_ = Phase::Closing;
+  stopReading_ = true;
+  while (inFlight_ > 0) co_await waitOn(idleSignal_);
+  while (!closed_ && !outq_.empty()) co_await waitOn(idleSignal_);
+  ctx_->stats.drop(endReason_);
+  if (disk_) {
+    reportDisk(boot::DiskKind::Logout, host_, dropName(endReason_));
+    if (ctx_->sessions > 0) --ctx_->sessions;
+  }
+  PXD_INFO("nbd.connection_closed", "conn={} peer={} reason={} detail={} export={} host={}", id_, peer_,
+           dropName(endReason_), log::q(endDetail_), log::q(exportName_), log::q(host_));
+  closeSocket();
+  ctx_->connections.erase(id_);
+  machine_.reset();
+  ticket_.reset();
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+void Connection::noteReadEnd(const std::error_code& ec) {
+  if (closed_ || stopReading_) return;  // abort() or drain() said why
+  endReason_ = Drop::PeerClosed;
+  endDetail_ = ec ? ec.message() : "end of stream";
+}
+
+asio::awaitable<bool> Connection::readExact(std::uint8_t* dst, std::size_t n) {
+  const std::size_t buffered = std::min(rxEnd_ - rxPos_, n);
+  if (buffered > 0) {
+    std::memcpy(dst, rxBuf_.data() + rxPos_, buffered);
+    rxPos_ += buffered;
+    dst += buffered;
+    n -= buffered;
+  }
+  if (rxPos_ == rxEnd_) rxPos_ = rxEnd_ = 0;
+  while (n > 0) {
+    if (closed_) co_return false;
+    std::error_code ec;
+    if (n >= kReadBuffer / 2) {
+      // A large payload goes straight into its buffer.
+      std::size_t got = co_await socket_.async_read_some(asio::buffer(dst, n), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || got == 0) {
+        noteReadEnd(ec);
+        co_return false;
+      }
+      dst += got;
+      n -= got;
+      continue;
+    }
+    std::size_t got = co_await socket_.async_read_some(asio::buffer(rxBuf_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || got == 0) {
+      noteReadEnd(ec);
+      co_return false;
+    }
+    const std::size_t take = std::min(got, n);
+    std::memcpy(dst, rxBuf_.data(), take);
+    dst += take;
+    n -= take;
+    rxPos_ = take;
+    rxEnd_ = got;
+    if (rxPos_ == rxEnd_) rxPos_ = rxEnd_ = 0;
+  }
+  lastRx_ = Clock::now();
+  co_return true;
+}
+
+asio::awaitable<bool> Connection::discard(std::size_t n) {
+  std::array<std::uint8_t, 4096> sink{};
+  while (n > 0) {
+    const std::size_t k = std::min(n, sink.size());
+    if (!co_await readExact(sink.data(), k)) co_return false;
+    n -= k;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Connection::readLoop() {
+  auto self = shared_from_this();
+  if (co_await handshake()) co_await transmit();
+  co_await finish();
+}
+
+// ---- handshake --------------------------------------------------------------------------------
+
+bool Connection::feedMachine(std::span<const std::uint8_t> bytes, bool& done) {
+  auto step = machine_->feed(bytes);
+  queue(machine_->takeOutput());
+  switch (step.event) {
+    case wire::HandshakeEvent::NeedMore:
+      return true;
+    case wire::HandshakeEvent::Complete:
+      done = true;
+      return true;
+    case wire::HandshakeEvent::Abort:
+      endReason_ = Drop::Aborted;
+      endDetail_ = "NBD_OPT_ABORT";
+      return false;
+    case wire::HandshakeEvent::StartTls:  // never: tlsMode() is None
+    case wire::HandshakeEvent::Disconnect:
+      endReason_ = Drop::HandshakeFailed;
+      endDetail_ = std::string(wire::disconnectReasonName(machine_->disconnectReason()));
+      return false;
+  }
+  return false;
+}
+
+asio::awaitable<bool> Connection::handshake() {
+  const std::uint32_t cap = wire::HandshakeLimits{}.maxOptionLength;
+  bool done = false;
+  std::array<std::uint8_t, 16> head{};
+  if (!co_await readExact(head.data(), 4)) co_return false;
+  if (!feedMachine(std::span(head.data(), 4), done)) co_return false;
+  std::vector<std::uint8_t> option;
+  while (!done) {
+    if (stopReading_ || closed_) co_return false;
+    if (!co_await readExact(head.data(), head.size())) co_return false;
+    currentOption_ = be32At(head, 8);
+    const std::uint32_t length = be32At(head, 12);
+    if (length <= cap) {
+      option.assign(head.begin(), head.end());
+      option.resize(head.size() + length);
+      if (!co_await readExact(option.data() + head.size(), length)) co_return false;
+      if (be32At(head, 0) == static_cast<std::uint32_t>(wire::kOptionMagic >> 32) &&
+          be32At(head, 4) == static_cast<std::uint32_t>(wire::kOptionMagic))
+        co_await prepareExport(currentOption_, std::span(option).subspan(head.size()));
+      if (closed_) co_return false;
+      if (!feedMachine(option, done)) co_return false;
+      continue;
+    }
+    // Longer than the machine buffers: it drains it (or hangs up at the header); fed in pieces.
+    if (!feedMachine(head, done)) co_return false;
+    std::uint32_t left = length;
+    option.resize(cap);
+    while (left > 0 && !done) {
+      const std::uint32_t k = std::min(left, cap);
+      if (!co_await readExact(option.data(), k)) co_return false;
+      if (!feedMachine(std::span(option.data(), k), done)) co_return false;
+      left -= k;
+    }
+  }
+  // GO or EXPORT_NAME succeeded: the last lookup found the export it chose.
+  const auto& result = machine_->result();
+  if (!chosen_ || chosenName_ != result.exportName) {
+    endReason_ = Drop::HandshakeFailed;
+    endDetail_ = "the export chosen is not the one looked up";
+    co_return false;
+  }
+  disk_ = std::move(chosen_);
+  exportName_ = result.exportName;
+  host_ = disk_->host;
+  props_ = result.properties();
+  for (const auto& m : result.metaContexts)
+    if (m.name == wire::kBaseAllocation) contextId_ = m.id;
+  const bool viaExportName = result.viaExportName;
+  machine_.reset();  // `result` goes with it
+  openErrors_.clear();
+  phase_ = Phase::Transmission;
+  ++ctx_->sessions;
+  ++ctx_->stats.sessionsStarted;
+  PXD_INFO("nbd.session", "conn={} peer={} export={} host={} image={} size={} flags={:#06x} structured={} "
+           "base_allocation={} via={}",
+           id_, peer_, log::q(exportName_), log::q(host_), log::q(disk_->image), props_.size, props_.flags,
+           props_.structuredReplies, contextId_ != 0, viaExportName ? "export_name" : "go");
+  reportDisk(boot::DiskKind::Login, host_, {});
+  co_return true;
+}
+
+asio::awaitable<void> Connection::prepareExport(std::uint32_t option, std::span<const std::uint8_t> data) {
+  auto self = shared_from_this();
+  auto name = exportNamedBy(option, data);
+  if (!name || !ctx_->registry || !ctx_->disks) co_return;
+  const Export* e = ctx_->registry->find(*name);
+  if (!e || !ExportRegistry::permits(*e, peerAddress_) || ctx_->disks->find(*e)) co_return;
+  Export copy = *e;  // a reload may replace the registry while the disk opens
+  auto disk = co_await ctx_->disks->open(copy);
+  if (!disk) {
+    PXD_ERROR("nbd.disk_open_failed", "conn={} export={} host={} error={}", id_, log::q(copy.name),
+              log::q(copy.host.name), log::q(disk.error().message));
+    openErrors_[copy.name] = disk.error().message;
+  }
+}
+
+std::vector<wire::ExportListing> Connection::listExports(bool /*tlsActive*/) {
+  std::vector<wire::ExportListing> out;
+  if (!ctx_->registry) return out;
+  for (const auto& [name, e] : ctx_->registry->exports())
+    if (ExportRegistry::permits(e, peerAddress_)) out.push_back({name, "host " + e.host.name + "'s disk"});
+  return out;
+}
+
+wire::ExportLookup Connection::refuse(wire::LookupStatus status, const Export* e, std::string_view reason) {
+  if (currentOption_ == wire::opt::kGo || currentOption_ == wire::opt::kExportName) {
+    ++ctx_->stats.exportsRefused;
+    PXD_INFO("nbd.export_refused", "conn={} peer={} option={} host={} reason={}", id_, peer_,
+             wire::optionName(currentOption_), log::q(e ? e->host.name : std::string()), log::q(reason));
+    reportDisk(boot::DiskKind::Failed, e ? std::string_view(e->host.name) : std::string_view(), reason);
+  }
+  return wire::ExportLookup{status, {}};
+}
+
+wire::ExportLookup Connection::lookupExport(std::string_view name, bool /*tlsActive*/) {
+  const Export* e = ctx_->registry ? ctx_->registry->find(name) : nullptr;
+  if (!e) return refuse(wire::LookupStatus::NotFound, nullptr, "no such export");
+  if (!ExportRegistry::permits(*e, peerAddress_))
+    return refuse(wire::LookupStatus::NotPermitted, e, "address not allowed for this host's disk");
+  auto disk = ctx_->disks ? ctx_->disks->find(*e) : nullptr;
+  if (!disk) {
+    auto it = openErrors_.find(name);
+    std::string why = "cannot open the disk: " + (it != openErrors_.end() ? it->second : std::string("not open"));
+    return refuse(wire::LookupStatus::NotPermitted, e, why);
+  }
+  chosen_ = disk;
+  chosenName_ = std::string(name);
+  wire::ExportLookup found{wire::LookupStatus::Found, disk->info};
+  found.info.name = e->name;
+  found.info.description = "host " + e->host.name + "'s disk (image " + disk->image + ")";
+  return found;
+}
+
+// ---- transmission -----------------------------------------------------------------------------
+
+asio::awaitable<void> Connection::transmit() {
+  std::array<std::uint8_t, wire::kRequestHeaderSize> head{};
+  const std::size_t maxInFlight = ctx_->registry ? ctx_->registry->config().maxInFlight : 128;
+  while (!stopReading_ && !closed_) {
+    if (!co_await readExact(head.data(), head.size())) break;
+    auto req = wire::parseRequest(head);
+    if (!req) {
+      abort(Drop::BadRequest, req.error().message);
+      break;
+    }
+    ++ctx_->stats.requests[commandSlot(req->type)];
+    auto verdict = wire::validateRequest(props_, *req, ctx_->shuttingDown);
+    if (verdict.kind == wire::Verdict::Kind::Disconnect) {
+      abort(Drop::BadRequest, verdict.reason);
+      break;
+    }
+    if (verdict.kind == wire::Verdict::Kind::ErrorReply) {
+      PXD_DEBUG("nbd.request_refused", "conn={} command={} offset={} length={} error={} reason={}", id_,
+                wire::commandName(req->type), req->offset, req->length, wire::errnoName(verdict.error),
+                log::q(verdict.reason));
+      if (verdict.drain > 0) {
+        if (!co_await discard(verdict.drain)) break;
+        ctx_->stats.drained += verdict.drain;
+      }
+      queueError(req->cookie, verdict.error, verdict.reason);
+      continue;
+    }
+    if (req->type == wire::cmd::kDisc) {
+      endReason_ = Drop::Disconnect;
+      endDetail_ = "NBD_CMD_DISC";
+      stopReading_ = true;
+      break;
+    }
+    // The buffer this request holds while in flight: READ data, WRITE payload, CACHE's piece.
+    std::size_t cost = 0;
+    if (req->type == wire::cmd::kRead || req->type == wire::cmd::kWrite) cost = req->length;
+    else if (req->type == wire::cmd::kCache) cost = std::min<std::size_t>(req->length, kZeroPiece);
+    while (!closed_ && (inFlight_ >= maxInFlight || (inFlight_ > 0 && inFlightBytes_ + cost > kInFlightBudget) ||
+                        outBytes_ > kWriteHighWater))
+      co_await waitOn(slotSignal_);
+    if (closed_) break;
+    std::vector<std::uint8_t> buffer;
+    if (req->type == wire::cmd::kWrite || req->type == wire::cmd::kRead) {
+      // Bounded by validateRequest(): at most the maximum payload (32 MiB).
+      buffer.resize(req->length);
+      if (req->type == wire::cmd::kWrite && !co_await readExact(buffer.data(), buffer.size())) break;
+    }
+    ++inFlight_;
+    inFlightBytes_ += cost;
+    auto self = shared_from_this();
+    asio::co_spawn(
+        socket_.get_executor(),
+        [self, r = *req, b = std::move(buffer), cost]() mutable { return self->execute(r, std::move(b), cost); },
+        asio::detached);
+  }
+}
+
+void Connection::requestDone(std::size_t cost) {
+  if (inFlight_ > 0) --inFlight_;
+  inFlightBytes_ -= std::min(inFlightBytes_, cost);
+  slotSignal_.cancel();
+  if (inFlight_ == 0) idleSignal_.cancel();
+}
+
+asio::awaitable<Result<void>> Connection::writeZeroData(std::uint64_t offset, std::uint64_t length, bool fua) {
+  auto& dev = *disk_->device;
+  const auto& zeros = zeroPiece();
+  while (length > 0) {
+    const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(length, zeros.size()));
+    auto r = co_await dev.asyncWrite(offset, std::span(zeros.data(), k), blockstore::WriteFlags{fua},
+                                     asio::use_awaitable);
+    if (!r) co_return r;
+    offset += k;
+    length -= k;
+  }
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> Connection::cacheRange(std::uint64_t offset, std::uint64_t length) {
+  // Reads the range into the page cache, a piece at a time, up to one maximum payload: CACHE is
+  // advisory ("the server MAY ... ignore"), and this keeps its cost that of one READ.
+  auto& dev = *disk_->device;
+  length = std::min<std::uint64_t>(length, kMaxPayload);
+  std::vector<std::uint8_t> piece(static_cast<std::size_t>(std::min<std::uint64_t>(length, kZeroPiece)));
+  while (length > 0 && !closed_) {
+    const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(length, piece.size()));
+    auto r = co_await dev.asyncRead(offset, std::span(piece.data(), k), asio::use_awaitable);
+    if (!r) co_return r;
+    offset += k;
+    length -= k;
+  }
+  co_return Result<void>{};
+}
+
+// GCC 12 warns of a mismatched operator delete for this coroutine's frame (many suspension points):
+// a false positive of its coroutine lowering (asio's awaitable_frame_base allocates and frees the
+// frame, both sized; GCC bug 109224 family), silenced for this function alone, as scsi/lun.cpp does.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+asio::awaitable<void> Connection::execute(wire::Request req, std::vector<std::uint8_t> buffer, std::size_t cost) {
+  auto self = shared_from_this();
+  auto disk = disk_;  // kept open until the request ends, whatever happens to the session
+  auto& dev = *disk->device;
+  const bool fua = (req.flags & wire::cmdflag::kFua) != 0;
+  Result<void> r;
+  std::vector<std::uint8_t> status;  // BLOCK_STATUS: the reply chunk
+  switch (req.type) {
+    case wire::cmd::kRead:
+      r = co_await dev.asyncRead(req.offset, std::span(buffer), asio::use_awaitable);
+      break;
+    case wire::cmd::kWrite:
+      r = co_await dev.asyncWrite(req.offset, std::span<const std::uint8_t>(buffer), blockstore::WriteFlags{fua},
+                                  asio::use_awaitable);
+      if (r) ctx_->stats.bytesIn += req.length;
+      break;
+    case wire::cmd::kFlush:
+      r = co_await dev.asyncFlush(asio::use_awaitable);
+      break;
+    case wire::cmd::kTrim:
+      r = co_await dev.asyncTrim(req.offset, req.length, asio::use_awaitable);
+      if (r && fua) r = co_await dev.asyncFlush(asio::use_awaitable);
+      break;
+    case wire::cmd::kWriteZeroes: {
+      const bool noHole = (req.flags & wire::cmdflag::kNoHole) != 0;
+      const bool fast = (req.flags & wire::cmdflag::kFastZero) != 0;
+      if (noHole || !disk->caps.canZero) {
+        // The device's zeroing deallocates (reads back as a hole): with NO_HOLE zeros are written as
+        // data, which is no faster than a WRITE, so FAST_ZERO fails at once as the spec asks.
+        if (fast) r = Error{"zeroing without a hole is not fast", EOPNOTSUPP};
+        else r = co_await writeZeroData(req.offset, req.length, fua);
+      } else {
+        r = co_await dev.asyncWriteZeroes(req.offset, req.length, blockstore::WriteFlags{fua}, asio::use_awaitable);
+      }
+      break;
+    }
+    case wire::cmd::kCache:
+      r = co_await cacheRange(req.offset, req.length);
+      break;
+    case wire::cmd::kBlockStatus: {
+      if (req.length == 0) {
+        r = Error{"zero-length block status", EINVAL};
+        break;
+      }
+      auto extents = co_await dev.asyncExtents(req.offset, req.length, asio::use_awaitable);
+      if (!extents) {
+        r = extents.error();
+        break;
+      }
+      std::vector<wire::BlockDescriptor> descriptors;
+      for (const auto& x : *extents) {
+        if (x.length == 0) continue;
+        const std::uint32_t st = allocationState(x.state);
+        // Each extent lies inside the request, so its length fits the request's 32 bits.
+        const auto len = static_cast<std::uint32_t>(std::min<std::uint64_t>(x.length, req.length));
+        if (!descriptors.empty() && descriptors.back().status == st &&
+            descriptors.back().length <= UINT32_MAX - len) {
+          descriptors.back().length += len;
+        } else {
+          descriptors.push_back({len, st});
+        }
+        if (descriptors.size() >= wire::kMaxExtentsPerChunk) break;
+      }
+      if ((req.flags & wire::cmdflag::kReqOne) != 0 && descriptors.size() > 1) descriptors.resize(1);
+      auto chunk = wire::blockStatusChunk(req.cookie, contextId_, descriptors, true);
+      if (!chunk) r = Error{chunk.error().message, EIO};
+      else status = std::move(*chunk);
+      break;
+    }
+    default:
+      r = Error{"unknown command", EINVAL};
+      break;
+  }
+  requestDone(cost);
+  if (closed_) co_return;
+  if (!r) {
+    PXD_DEBUG("nbd.request_failed", "conn={} command={} offset={} length={} error={}", id_,
+              wire::commandName(req.type), req.offset, req.length, log::q(r.error().message));
+    queueError(req.cookie, wire::toNbdError(r.error().code), r.error().message);
+    co_return;
+  }
+  if (req.type == wire::cmd::kBlockStatus) {
+    queue(std::move(status));
+    co_return;
+  }
+  if (req.type == wire::cmd::kRead) {
+    ctx_->stats.bytesOut += req.length;
+    if (!props_.structuredReplies) {
+      auto h = wire::simpleReply(req.cookie, wire::Errno::None);
+      queue({h.begin(), h.end()}, std::move(buffer));
+      co_return;
+    }
+    if (req.length > 0) {
+      auto h = wire::offsetDataHeader(req.cookie, req.offset, req.length, true);
+      if (h) {
+        queue({h->begin(), h->end()}, std::move(buffer));
+        co_return;
+      }
+    }
+  }
+  if (props_.structuredReplies) {
+    auto h = wire::noneChunk(req.cookie);
+    queue({h.begin(), h.end()});
+  } else {
+    auto h = wire::simpleReply(req.cookie, wire::Errno::None);
+    queue({h.begin(), h.end()});
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// ---- output -----------------------------------------------------------------------------------
+
+void Connection::queue(std::vector<std::uint8_t> head, std::vector<std::uint8_t> data) {
+  if (closed_ || (head.empty() && data.empty())) return;
+  outBytes_ += head.size() + data.size();
+  outq_.push_back(OutMessage{std::move(head), std::move(data)});
+  writeSignal_.cancel();
+}
+
+void Connection::queueError(std::uint64_t cookie, wire::Errno error, std::string_view message) {
+  ++ctx_->stats.errors[errorSlot(error)];
+  auto reply = wire::errorReply(cookie, error, props_.structuredReplies, message);
+  if (reply) queue(std::move(*reply));
+}
+
+asio::awaitable<void> Connection::writeLoop() {
+  auto self = shared_from_this();
+  std::vector<asio::const_buffer> bufs;
+  while (true) {
+    while (outq_.empty() && !closed_) co_await waitOn(writeSignal_);
+    if (closed_) break;
+    bufs.clear();
+    std::size_t count = 0, bytes = 0;
+    for (const auto& m : outq_) {
+      if (count == 64 || bytes > (4u << 20)) break;
+      bufs.emplace_back(m.head.data(), m.head.size());
+      if (!m.data.empty()) bufs.emplace_back(m.data.data(), m.data.size());
+      bytes += m.head.size() + m.data.size();
+      ++count;
+    }
+    std::error_code ec;
+    co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (!closed_) abort(Drop::PeerClosed, "write: " + ec.message());
+      break;
+    }
+    for (std::size_t i = 0; i < count && !outq_.empty(); ++i) outq_.pop_front();
+    outBytes_ -= std::min(outBytes_, bytes);
+    if (outBytes_ <= kWriteHighWater) slotSignal_.cancel();
+    if (outq_.empty()) idleSignal_.cancel();
+  }
+  outq_.clear();
+  outBytes_ = 0;
+  idleSignal_.cancel();
+}
+
+asio::awaitable<void> Connection::timerLoop() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    const Config cfg = ctx_->registry ? ctx_->registry->config() : Config{};
+    timer_.expires_after(std::chrono::milliseconds(250));
+    std::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) break;
+    const auto now = Clock::now();
+    if (phase_ == Phase::Handshake && now - started_ > cfg.handshakeTimeout) {
+      abort(Drop::HandshakeTimeout, "no NBD_OPT_GO in time");
+    } else if (phase_ == Phase::Transmission && cfg.idleTimeout.count() > 0 && inFlight_ == 0 && outq_.empty() &&
+               now - lastRx_ > cfg.idleTimeout) {
+      abort(Drop::IdleTimeout, "idle");
+    }
+  }
+}
+
+void Connection::reportDisk(boot::DiskKind kind, std::string_view host, std::string_view reason) {
+  if (!ctx_->events) return;
+  const auto v4 = inventory::peerIpv4(peerAddress_);
+  if (!v4) return;  // hosts are tracked by IPv4 address
+  boot::DiskEvent e;
+  e.protocol = boot::DiskProtocol::Nbd;
+  e.kind = kind;
+  e.client = boot::Ipv4(v4->to_uint());
+  e.hostName = host;
+  e.reason = reason;
+  ctx_->events(boot::Event{{}, std::move(e)});
+}
+
+}  // namespace pxedust::nbd

@@ -1,0 +1,131 @@
+#include "nbd/exports.hpp"
+
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <optional>
+
+#include "common/log.hpp"
+
+namespace pxedust::nbd {
+
+ExportRegistry::ExportRegistry(const Config& config, std::shared_ptr<const inventory::Inventory> hosts)
+    : config_(config) {
+  if (!hosts) return;
+  for (const auto& h : hosts->hosts()) {
+    if (!h.disk.image || notExportedBecause(h.disk, h.ip)) continue;
+    Export e{exportName(config_, h.name, h.mac, h.group), h};
+    exports_.emplace(e.name, std::move(e));
+  }
+}
+
+const Export* ExportRegistry::find(std::string_view name) const {
+  auto it = exports_.find(name);
+  return it == exports_.end() ? nullptr : &it->second;
+}
+
+wire::DeviceCapabilities deviceCapabilities(const blockstore::Capabilities& caps) {
+  wire::DeviceCapabilities c;
+  c.readOnly = caps.readOnly;
+  c.canFlush = caps.canFlush;
+  c.canFua = caps.canFua;
+  c.canTrim = caps.canTrim;
+  c.canWriteZeroes = true;
+  c.canFastZero = caps.canZero;
+  c.canMultiConn = true;
+  c.canCache = true;
+  c.canDf = true;
+  return c;
+}
+
+wire::ExportInfo exportInfo(const blockstore::BlockDevice& device, std::string name, std::string description) {
+  wire::ExportInfo info;
+  const auto caps = device.capabilities();
+  info.size = device.size();
+  info.flags = wire::transmissionFlags(deviceCapabilities(caps));
+  info.name = std::move(name);
+  info.description = std::move(description);
+  std::uint32_t preferred = std::clamp<std::uint32_t>(caps.writeGranularity, 4096, kMaxPayload);
+  if ((preferred & (preferred - 1)) != 0) preferred = 4096;  // not a power of two: the default
+  info.blockSizes = wire::BlockSizes{1, preferred, kMaxPayload};
+  return info;
+}
+
+std::shared_ptr<OpenDisk> DiskCache::find(const Export& e) const {
+  auto it = disks_by_host_.find(e.host.name);
+  if (it == disks_by_host_.end() || !e.host.disk.image || it->second->image != *e.host.disk.image) return nullptr;
+  return it->second;
+}
+
+asio::awaitable<Result<std::shared_ptr<OpenDisk>>> DiskCache::open(const Export& e) {
+  if (auto d = find(e)) co_return d;
+  std::string host = e.host.name;
+  std::string image = *e.host.disk.image;
+  // The open runs on a worker; the result comes back through shared state and a timer used as an
+  // event (only the loop touches the timer), as iSCSI's LunCache does.
+  using OpenResult = Result<std::shared_ptr<blockstore::BlockDevice>>;
+  struct OpenJob {
+    explicit OpenJob(asio::any_io_executor ex) : timer(std::move(ex)) {}
+    std::shared_ptr<blockstore::HostDisks> disks;
+    std::string host, image;
+    std::optional<OpenResult> result;
+    asio::steady_timer timer;
+  };
+  auto job = std::make_shared<OpenJob>(executor_);
+  job->disks = disks_;
+  job->host = host;
+  job->image = image;
+  job->timer.expires_at(asio::steady_timer::time_point::max());
+  asio::any_io_executor ex = executor_;
+  pool_.post([job, ex]() mutable {
+    OpenResult r = job->disks->open(job->host, job->image);
+    asio::post(ex, [job = std::move(job), r = std::move(r)]() mutable {
+      job->result.emplace(std::move(r));
+      job->timer.cancel();
+    });
+  });
+  while (!job->result) {
+    std::error_code ec;
+    co_await job->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  OpenResult dev = std::move(*job->result);
+  if (!dev) co_return Error{dev.error().message, dev.error().code};
+  // Another connection may have opened it while we waited: one OpenDisk per host.
+  if (auto d = find(e)) co_return d;
+  auto d = std::make_shared<OpenDisk>();
+  d->host = host;
+  d->image = image;
+  d->caps = (*dev)->capabilities();
+  d->info = exportInfo(**dev, {}, {});
+  d->device = std::make_shared<blockstore::AsyncBlockDevice>(*dev, pool_, executor_);
+  disks_by_host_[host] = d;
+  PXD_INFO("nbd.disk_opened", "host={} image={} size={} flags={:#06x}", log::q(host), log::q(image), d->info.size,
+           d->info.flags);
+  co_return d;
+}
+
+std::vector<std::string> DiskCache::retain(const ExportRegistry& registry) {
+  std::vector<std::string> gone;
+  for (auto it = disks_by_host_.begin(); it != disks_by_host_.end();) {
+    const auto& exports = registry.exports();
+    bool keep = std::any_of(exports.begin(), exports.end(), [&](const auto& kv) {
+      return kv.second.host.name == it->first && kv.second.host.disk.image == it->second->image;
+    });
+    if (keep) {
+      ++it;
+    } else {
+      gone.push_back(it->first);
+      it = disks_by_host_.erase(it);
+    }
+  }
+  return gone;
+}
+
+void DiskCache::forget(std::string_view host) {
+  if (auto it = disks_by_host_.find(host); it != disks_by_host_.end()) disks_by_host_.erase(it);
+}
+
+}  // namespace pxedust::nbd

@@ -1,0 +1,154 @@
+// The [nbd] section, root_protocol, and what NBD needs of each host, through the loader (with
+// iSCSI's schema beside it, in the daemon's order, where root_protocol chooses between them).
+#include "nbd/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "config/tests/errors.hpp"
+#include "inventory/inventory.hpp"
+#include "iscsi/config.hpp"
+
+namespace pxedust::nbd {
+namespace {
+
+config::Schema both() { return {schema(), iscsi::schema()}; }
+config::Config load(std::string_view text) { return config::loadString(text, "t.toml", both()); }
+std::string errorOf(std::string_view text) { return config::testing::errorOf(text, both(), "t.toml"); }
+
+TEST(NbdConfig, DefaultsAreDocumented) {
+  auto c = load("[nbd]\n");
+  const auto* n = configIn(c);
+  ASSERT_NE(n, nullptr);
+  ASSERT_EQ(n->listen.size(), 1U);
+  EXPECT_EQ(n->listen[0].toString(), "0.0.0.0:10809");
+  EXPECT_EQ(n->exportName, "{name}");
+  EXPECT_EQ(n->maxConnections, 1024U);
+  EXPECT_EQ(n->maxConnectionsPerClient, 16U);
+  EXPECT_EQ(n->maxInFlight, 128U);
+  EXPECT_EQ(n->handshakeTimeout, std::chrono::milliseconds(30'000));
+  EXPECT_EQ(n->idleTimeout, std::chrono::milliseconds(0));
+}
+
+TEST(NbdConfig, ExampleWithRootProtocol) {
+  auto c = load(R"(
+[nbd]
+listen = ["127.0.0.1:10810", "[::1]"]
+export_name = "{group}/{name}"
+max_connections_per_client = 4
+max_in_flight = 32
+handshake_timeout = 5
+idle_timeout = 600
+
+[iscsi]
+listen = ["10.0.0.1"]
+
+[[group]]
+name = "lab"
+image = "debian12"
+iscsi_allow = ["10.0.0.0/24"]
+root_protocol = "nbd"
+
+[[host]]
+name = "node1"
+group = "lab"
+
+[[host]]
+name = "node2"
+group = "lab"
+root_protocol = "iscsi"
+
+[[host]]
+name = "node3"
+ip = "10.0.0.13"
+image = "alpine"
+)");
+  const auto* n = configIn(c);
+  ASSERT_NE(n, nullptr);
+  ASSERT_EQ(n->listen.size(), 2U);
+  EXPECT_EQ(n->listen[1].port, 10809);
+  EXPECT_EQ(n->maxConnectionsPerClient, 4U);
+  EXPECT_EQ(n->maxInFlight, 32U);
+  EXPECT_EQ(n->handshakeTimeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(n->idleTimeout, std::chrono::milliseconds(600'000));
+  EXPECT_EQ(exportName(*n, "node1", std::nullopt, "lab"), "lab/node1");
+
+  // node1 inherits root_protocol = "nbd": NBD's export at the first IPv4 listen address.
+  ASSERT_TRUE(c.hosts[0].rootDisk);
+  EXPECT_EQ(c.hosts[0].rootDisk->protocol, "nbd");
+  EXPECT_EQ(c.hosts[0].rootDisk->portal.toString(), "127.0.0.1:10810");
+  EXPECT_EQ(c.hosts[0].rootDisk->name, "lab/node1");
+  // node2 says iscsi itself; node3 says nothing: iSCSI, the default.
+  ASSERT_TRUE(c.hosts[1].rootDisk);
+  EXPECT_EQ(c.hosts[1].rootDisk->protocol, "iscsi");
+  ASSERT_TRUE(c.hosts[2].rootDisk);
+  EXPECT_EQ(c.hosts[2].rootDisk->protocol, "iscsi");
+
+  auto inv = inventory::Inventory::fromConfig(c);
+  auto server = asio::ip::make_address_v4("10.0.0.1");
+  EXPECT_EQ(inv->byName("node1")->rootPath(server), "nbd:127.0.0.1:10810:lab/node1");
+  EXPECT_EQ(inv->byName("node3")->rootPath(server), "iscsi:10.0.0.1::::iqn.2026-11.org.pxedust:node3");
+}
+
+TEST(NbdConfig, RootPathOnEveryAddressNamesTheServer) {
+  auto c = load(R"(
+[nbd]
+[[host]]
+name = "node1"
+ip = "10.0.0.11"
+image = "base"
+root_protocol = "nbd"
+)");
+  auto inv = inventory::Inventory::fromConfig(c);
+  EXPECT_EQ(inv->byName("node1")->rootPath(asio::ip::make_address_v4("10.0.0.1")), "nbd:10.0.0.1:10809:node1");
+}
+
+TEST(NbdConfig, HostsNbdCannotProtectAreNotExported) {
+  config::DiskSettings chap;
+  chap.image = "base";
+  chap.allow = std::vector<config::Ipv4Network>{};
+  chap.chap = config::ChapCredentials{"u", "secret-secret"};
+  EXPECT_TRUE(notExportedBecause(chap, std::nullopt));
+  config::DiskSettings names;  // initiator names only: NBD has none to check
+  names.image = "base";
+  names.initiators = std::vector<std::string>{"iqn.2026-01.test:a"};
+  EXPECT_TRUE(notExportedBecause(names, std::nullopt));
+  EXPECT_FALSE(notExportedBecause(names, asio::ip::make_address_v4("10.0.0.5")));
+  // ... and asking for NBD as their root protocol is an error.
+  auto e = errorOf(R"(
+[nbd]
+[[host]]
+name = "node1"
+image = "base"
+iscsi_initiators = ["iqn.2026-01.test:node1"]
+root_protocol = "nbd"
+)");
+  EXPECT_NE(e.find("root_protocol = \"nbd\" but it has neither ip nor iscsi_allow"), std::string::npos) << e;
+}
+
+TEST(NbdConfig, Errors) {
+  EXPECT_NE(errorOf("[nbd]\nexport_name = \"{host}\"\n").find("template variables are {name}, {mac} and {group}"),
+            std::string::npos);
+  EXPECT_NE(errorOf("[nbd]\nexport_name = \"{group}\"\n").find("must contain {name} or {mac}"), std::string::npos);
+  EXPECT_NE(errorOf("[nbd]\nmax_in_flight = 0\n"), "");
+  EXPECT_NE(errorOf("[nbd]\nlisten = []\n"), "");
+  EXPECT_NE(errorOf("[nbd]\nbase_exports = true\n"), "");  // not a key (yet)
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nroot_protocol = \"nfs\"\n").find("expected \"iscsi\" or \"nbd\""),
+            std::string::npos);
+  // Two hosts, one export name.
+  auto e = errorOf(R"(
+[nbd]
+export_name = "disk-{mac}"
+[[host]]
+name = "a"
+ip = "10.0.0.1"
+image = "base"
+[[host]]
+name = "b"
+ip = "10.0.0.2"
+image = "base"
+)");
+  EXPECT_NE(e.find("export name 'disk-' is also host 'a''s"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace pxedust::nbd
