@@ -22,6 +22,7 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -245,5 +246,13 @@ class AsyncBlockDevice {
   std::uint64_t inlineWrites_ = 0;
   std::uint64_t pooledOps_ = 0;
 };
+
+class HostDisks;
+
+// HostDisks::open(host, image) (file I/O: it may create the overlay) on a worker of `pool`, awaited
+// on the loop `loop`: how a block front-end (iSCSI, NBD) opens a host's disk without stalling it.
+asio::awaitable<Result<std::shared_ptr<BlockDevice>>> openOnWorker(std::shared_ptr<HostDisks> disks, WorkerPool& pool,
+                                                                   asio::any_io_executor loop, std::string host,
+                                                                   std::string image);
 
 }  // namespace pxedust::blockstore

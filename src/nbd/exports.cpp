@@ -1,12 +1,8 @@
 #include "nbd/exports.hpp"
 
-#include <asio/post.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <optional>
 
 #include "common/log.hpp"
 
@@ -64,34 +60,8 @@ asio::awaitable<Result<std::shared_ptr<OpenDisk>>> DiskCache::open(const Export&
   if (auto d = find(e)) co_return d;
   std::string host = e.host.name;
   std::string image = *e.host.disk.image;
-  // The open runs on a worker; the result comes back through shared state and a timer used as an
-  // event (only the loop touches the timer), as iSCSI's LunCache does.
-  using OpenResult = Result<std::shared_ptr<blockstore::BlockDevice>>;
-  struct OpenJob {
-    explicit OpenJob(asio::any_io_executor ex) : timer(std::move(ex)) {}
-    std::shared_ptr<blockstore::HostDisks> disks;
-    std::string host, image;
-    std::optional<OpenResult> result;
-    asio::steady_timer timer;
-  };
-  auto job = std::make_shared<OpenJob>(executor_);
-  job->disks = disks_;
-  job->host = host;
-  job->image = image;
-  job->timer.expires_at(asio::steady_timer::time_point::max());
-  asio::any_io_executor ex = executor_;
-  pool_.post([job, ex]() mutable {
-    OpenResult r = job->disks->open(job->host, job->image);
-    asio::post(ex, [job = std::move(job), r = std::move(r)]() mutable {
-      job->result.emplace(std::move(r));
-      job->timer.cancel();
-    });
-  });
-  while (!job->result) {
-    std::error_code ec;
-    co_await job->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  OpenResult dev = std::move(*job->result);
+  // On a worker (it may create the overlay); the loop serves others meanwhile.
+  auto dev = co_await blockstore::openOnWorker(disks_, pool_, executor_, host, image);
   if (!dev) co_return Error{dev.error().message, dev.error().code};
   // Another connection may have opened it while we waited: one OpenDisk per host.
   if (auto d = find(e)) co_return d;
