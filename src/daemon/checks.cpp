@@ -8,6 +8,7 @@
 #include "dhcp/config.hpp"
 #include "files/files.hpp"
 #include "http/config.hpp"
+#include "nbd/config.hpp"
 
 namespace pxedust::daemon {
 namespace {
@@ -31,6 +32,19 @@ std::vector<std::string> configWarnings(const config::Config& config) {
   std::vector<std::string> out;
   const auto* http = http::configIn(config);
   const auto* dhcp = dhcp::configIn(config);
+
+  // root_protocol = "nbd" takes effect only while [nbd] is in the file; without it the host's root
+  // disk is whatever else serves it, which the operator did not ask for.
+  std::set<std::string> nbdRoots;
+  for (const auto& h : config.hosts)
+    if (const auto* s = config::part<nbd::HostSettings>(h.keys, "nbd");
+        s && s->rootProtocol == "nbd" && h.disk.image && (!h.rootDisk || h.rootDisk->protocol != "nbd"))
+      nbdRoots.insert(h.name);
+  if (!nbdRoots.empty())
+    out.push_back(fmt::format("nbd: root_protocol = \"nbd\" on {}, but the file has no [nbd] section: their "
+                              "root-path is {}",
+                              listed(nbdRoots), config.has("iscsi") ? "their iSCSI target" : "none"));
+
   if (http == nullptr) return out;
 
   // Every file the iPXE scripts name, with the hosts whose scripts name it ("[http]" for the default).

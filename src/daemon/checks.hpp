@@ -1,5 +1,6 @@
 // What check-config says beyond "the file is valid": configured boot files that no client will
-// ever be sent, as a user would otherwise learn from a machine that does not boot.
+// ever be sent, and settings that take no effect (root_protocol = "nbd" without [nbd]), as a user
+// would otherwise learn from a machine that does not boot as they meant.
 #pragma once
 
 #include <string>

@@ -33,6 +33,17 @@ class ChecksTest : public ::testing::Test {
   fs::path dir_;
 };
 
+TEST_F(ChecksTest, AnNbdRootWithoutTheNbdSectionIsNamed) {
+  const std::string hosts =
+      "[[group]]\nname = \"lab\"\nroot_protocol = \"nbd\"\nimage = \"debian\"\n"
+      "[[host]]\nname = \"alpha\"\nip = \"10.0.0.11\"\ngroup = \"lab\"\n";
+  auto w = warnings("[iscsi]\nlisten = [\"10.0.0.1\"]\n" + hosts);
+  ASSERT_EQ(w.size(), 1U);
+  EXPECT_EQ(w[0], "nbd: root_protocol = \"nbd\" on alpha, but the file has no [nbd] section: their root-path is "
+                  "their iSCSI target");
+  EXPECT_TRUE(warnings("[nbd]\nlisten = [\"10.0.0.1\"]\n" + hosts).empty());
+}
+
 TEST_F(ChecksTest, AllFilesPresentSaysNothing) {
   EXPECT_TRUE(warnings(http("kernel = \"vmlinuz\"\n")).empty());
 }
