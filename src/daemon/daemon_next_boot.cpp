@@ -26,6 +26,13 @@ std::int64_t nowMs() {
       .count();
 }
 
+// The configured host of that name, or null.
+const config::HostConfig* hostNamed(const config::Config& config, std::string_view name) {
+  for (const auto& c : config.hosts)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
 }  // namespace
 
 std::filesystem::path Daemon::nextBootPath() const { return std::filesystem::path(config_.storage.dir) / kNextBootFile; }
@@ -39,11 +46,7 @@ config::Config Daemon::resolve(const config::Config& base, const NextBoot& entri
 void Daemon::dropUnappliedNextBoot(const config::Config& config) {
   std::vector<std::string> gone;
   for (const auto& [host, e] : nextBoot_.entries()) {
-    const auto* h = [&]() -> const config::HostConfig* {
-      for (const auto& c : config.hosts)
-        if (c.name == host) return &c;
-      return nullptr;
-    }();
+    const auto* h = hostNamed(config, host);
     if (h == nullptr || h->group != e.group) gone.push_back(host);
   }
   for (const auto& host : gone) {
@@ -96,11 +99,7 @@ void Daemon::persistNextBoot(std::function<void(Result<void>)> done) {
 
 void Daemon::changeNextBoot(std::string host, std::optional<std::string> group, NextBootDone done) {
   using nlohmann::json;
-  const auto* h = [&]() -> const config::HostConfig* {
-    for (const auto& c : config_.hosts)
-      if (c.name == host) return &c;
-    return nullptr;
-  }();
+  const auto* h = hostNamed(config_, host);
   if (h == nullptr) return done(404, {{"error", fmt::format("no [[host]] is named '{}'", host)}});
   if (group && std::none_of(config_.groups.begin(), config_.groups.end(), [&](const auto& g) { return g.name == *group; }))
     return done(400, {{"error", fmt::format("no [[group]] is named '{}'", *group)}});
@@ -150,8 +149,7 @@ void Daemon::changeNextBoot(std::string host, std::optional<std::string> group, 
 nlohmann::json Daemon::nextBootJson(const std::string& host, const NextBootEntry& e) const {
   auto at = [](std::int64_t ms) { return boot::rfc3339(boot::TimePoint(std::chrono::milliseconds(ms))); };
   nlohmann::json out = {{"host", host}, {"group", e.group}, {"state", nextBootStateName(e.state)}, {"armed_at", at(e.armedAtMs)}};
-  for (const auto& c : config_.hosts)
-    if (c.name == host) out["configured_group"] = c.configuredGroup;
+  if (const auto* h = hostNamed(config_, host)) out["configured_group"] = h->configuredGroup;
   if (e.bootStartedAtMs) out["boot_started_at"] = at(*e.bootStartedAtMs);
   return out;
 }
