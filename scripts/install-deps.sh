@@ -12,6 +12,7 @@ build_pkgs=(
   libssl-dev                  # libcrypto: SHA-256 identities of base images, MD5 for iSCSI CHAP
   zlib1g-dev                  # gzip of the client initramfs
   libisal-dev                 # ISA-L: CRC32C for iSCSI header/data digests
+  libgnutls28-dev             # NBD over TLS (STARTTLS)
   libgtest-dev libgmock-dev
   clang-14 libclang-rt-14-dev
 )
@@ -24,6 +25,8 @@ test_pkgs=(
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
   libnbd-bin fio                          # tests/integration/test_nbd.py: nbdinfo, nbdcopy, fio's nbd engine
+  python3-libnbd gnutls-bin               # ... nbdsh for edge cases; certtool/psktool for TLS credentials
+  nbd-client                              # tests/e2e: the initramfs attaches an NBD root with nbd-client
   prometheus                              # promtool checks the metrics pxedust exports
   wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
   chromium chromium-driver python3-selenium   # tests/integration/test_dashboard.py: the dashboard in a browser
@@ -35,6 +38,7 @@ bench_pkgs=(
   linux-perf          # bench/tftp: server CPU incl. tftpd-hpa's auto-reaped per-transfer children
   libwrap0 libpcre2-8-0   # the privately unpacked atftpd's libraries
   qemu-utils nbdkit libnbd-bin fio   # bench/blockstore: qcow2 (qemu-img, qemu-nbd), nbdkit cow, fio nbd engine
+  nbd-server          # bench/nbd: the reference NBD server (raw and copy-on-write)
   kea-admin kea-dhcp4-server isc-dhcp-server   # bench/dhcp: perfdhcp (in kea-admin), Kea and ISC dhcpd as peers
   tgt libiscsi-dev    # bench/iscsi: tgtd as the peer, a libiscsi load generator; bench/e2e: the reference stack
   nginx-light lighttpd   # bench/http: the peers (wrk, the load, is a test package)
@@ -74,9 +78,10 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # A DHCP server started on a real network by accident hands out addresses to other people's machines:
 # policy-rc.d kept the peers' services from starting during the install; keep them from starting at
 # boot too (and stop any that started anyway); Prometheus is installed for promtool, not to run, and
-# nginx and lighttpd only to be run by bench/http on loopback.
+# nginx, lighttpd and nbd-server only to be run by the benchmarks on loopback; nbd-client is for
+# the guest initramfs, not this machine.
 # Only services of packages installed just now.
-for pkg_svc in isc-dhcp-server kea-dhcp4-server prometheus nginx-light:nginx lighttpd; do   # package[:service]
+for pkg_svc in isc-dhcp-server kea-dhcp4-server prometheus nginx-light:nginx lighttpd nbd-server nbd-client; do   # package[:service]
   pkg=${pkg_svc%%:*} svc=${pkg_svc#*:}
   [[ " ${missing[*]} " == *" $pkg "* ]] || continue
   if [[ -d /run/systemd/system ]]; then
