@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -17,11 +18,15 @@ struct InitramfsArgs {
   std::string output;
   std::string busybox = "/bin/busybox";
   std::string iscsistart = "/sbin/iscsistart";
+  std::string nbdClient;  // empty: /sbin/nbd-client when it is installed
   bool noIscsi = false;
+  bool noNbd = false;
   bool noCompress = false;
   std::vector<std::string> modules;
   std::vector<std::string> addModules;
 };
+
+constexpr const char* kNbdClient = "/sbin/nbd-client";
 
 [[noreturn]] void fail(const std::string& message) {
   fmt::print(stderr, "pxedust: {}\n", message);
@@ -42,6 +47,19 @@ void run(const InitramfsArgs& a) {
   o.busybox = a.busybox;
   if (!a.noIscsi) o.iscsistart = a.iscsistart;
   else o.iscsistart.clear();
+  // NBD roots need Debian's nbd-client: taken when installed (or named), else left out and said so.
+  std::string nbdNote;
+  if (!a.noNbd) {
+    if (!a.nbdClient.empty()) {
+      o.nbdClient = a.nbdClient;
+    } else if (std::error_code ec; std::filesystem::exists(kNbdClient, ec)) {
+      o.nbdClient = kNbdClient;
+    } else {
+      nbdNote = fmt::format("no ({} not found; Debian: nbd-client): hosts with root_protocol = \"nbd\" cannot boot with it", kNbdClient);
+    }
+  } else {
+    nbdNote = "no (--no-nbd)";
+  }
   o.libraryRoot = "/";
   o.gzip = !a.noCompress;
   if (!a.modules.empty()) o.modules = a.modules;
@@ -63,7 +81,9 @@ void run(const InitramfsArgs& a) {
   fmt::print("  modules:   {}\n", join(r.modules));
   fmt::print("  built in:  {}\n", join(r.builtin));
   if (!r.missing.empty()) fmt::print("  not found: {} (neither a module nor built into this kernel)\n", join(r.missing));
-  fmt::print("  iscsi:     {}\n", o.iscsistart.empty() ? "no" : fmt::format("{} + {} libraries", o.iscsistart.string(), r.libraries.size()));
+  fmt::print("  iscsi:     {}\n", o.iscsistart.empty() ? "no" : o.iscsistart.string());
+  fmt::print("  nbd:       {}\n", o.nbdClient.empty() ? nbdNote : o.nbdClient.string());
+  fmt::print("  libraries: {}\n", join(r.libraries));
 }
 
 }  // namespace
@@ -72,7 +92,7 @@ void addInitramfsCommands(CLI::App& app) {
   auto* ir = app.add_subcommand("initramfs", "Build the initramfs a diskless client boots its root with");
   ir->require_subcommand(1);
   auto a = std::make_shared<InitramfsArgs>();
-  auto* b = ir->add_subcommand("build", "Write an initramfs: DHCP, iSCSI root from pxedust, switch_root");
+  auto* b = ir->add_subcommand("build", "Write an initramfs: DHCP, an iSCSI or NBD root from pxedust, switch_root");
   b->add_option("--kernel-root", a->kernelRoot, "Root holding lib/modules/VERSION (/ or an unpacked kernel package)")
       ->capture_default_str();
   b->add_option("-k,--kernel", a->kernel, "Kernel version (default: the only one under --kernel-root)");
@@ -80,6 +100,8 @@ void addInitramfsCommands(CLI::App& app) {
   b->add_option("--busybox", a->busybox, "Static busybox (Debian: busybox-static)")->capture_default_str();
   b->add_option("--iscsistart", a->iscsistart, "open-iscsi's iscsistart (Debian: open-iscsi)")->capture_default_str();
   b->add_flag("--no-iscsi", a->noIscsi, "Leave iSCSI out (network smoke tests)");
+  b->add_option("--nbd-client", a->nbdClient, "Debian's nbd-client (package nbd-client; default: /sbin/nbd-client when installed)");
+  b->add_flag("--no-nbd", a->noNbd, "Leave NBD out");
   b->add_flag("--no-compress", a->noCompress, "Write the cpio archive as it is (default: gzip)");
   b->add_option("--modules", a->modules, "Modules instead of the default set")->delimiter(',');
   b->add_option("--add-module", a->addModules, "Modules in addition to the default set")->delimiter(',');

@@ -69,10 +69,12 @@ Result<void> addLibraries(CpioWriter& cpio, const fs::path& root, const ElfInfo&
   std::set<std::string> seen;
   if (!program.interpreter.empty()) {
     std::string rel = program.interpreter.substr(program.interpreter.find_first_not_of('/'));
-    auto bytes = readAll(root / rel);  // follows the symlink to the real file
-    if (!bytes) return bytes.error();
-    cpio.addFile(rel, *bytes, 0755);
-    report.libraries.push_back("/" + rel);
+    if (!cpio.contains(rel)) {  // a second program shares the first one's
+      auto bytes = readAll(root / rel);  // follows the symlink to the real file
+      if (!bytes) return bytes.error();
+      cpio.addFile(rel, *bytes, 0755);
+      report.libraries.push_back("/" + rel);
+    }
   }
   while (!queue.empty()) {
     auto so = queue.back();
@@ -84,8 +86,10 @@ Result<void> addLibraries(CpioWriter& cpio, const fs::path& root, const ElfInfo&
     if (!bytes) return bytes.error();
     auto info = readElf(*bytes);
     if (!info) return Error{fmt::format("{}: {}", (root / *rel).string(), info.error().message)};
-    if (!cpio.contains(rel->string())) cpio.addFile(rel->string(), *bytes, 0755);
-    report.libraries.push_back("/" + rel->string());
+    if (!cpio.contains(rel->string())) {
+      cpio.addFile(rel->string(), *bytes, 0755);
+      report.libraries.push_back("/" + rel->string());
+    }
     for (const auto& n : info->needed) queue.push_back(n);
   }
   return {};
@@ -203,6 +207,14 @@ Result<std::vector<std::uint8_t>> build(const BuildOptions& options, BuildReport
     auto info = readElf(*prog);
     if (!info) return Error{fmt::format("{}: {}", options.iscsistart.string(), info.error().message)};
     cpio.addFile("sbin/iscsistart", *prog, 0755);
+    if (auto r = addLibraries(cpio, options.libraryRoot, *info, report); !r) return r.error();
+  }
+  if (!options.nbdClient.empty()) {
+    auto prog = readAll(options.nbdClient);
+    if (!prog) return Error{prog.error().message + " (Debian: nbd-client; or build without NBD)"};
+    auto info = readElf(*prog);
+    if (!info) return Error{fmt::format("{}: {}", options.nbdClient.string(), info.error().message)};
+    cpio.addFile("sbin/nbd-client", *prog, 0755);
     if (auto r = addLibraries(cpio, options.libraryRoot, *info, report); !r) return r.error();
   }
 

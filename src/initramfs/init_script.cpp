@@ -6,6 +6,8 @@ namespace pxedust::initramfs {
 // Boot stages are printed as "pxedust-initramfs: STAGE key=value ..." lines on the console, which the
 // pxedust dashboard and the end-to-end tests read. Kernel command line:
 //   root=iscsi:SERVER:PROTO:PORT:LUN:TARGET   RFC 4173 root-path; else the iBFT iPXE wrote; else DHCP option 17
+//   root=nbd:SERVER:PORT:EXPORT               an NBD export (what pxedust's DHCP gives a host with
+//                                             root_protocol = "nbd"), attached with nbd-client -persist
 //   pxedust.iface=NAME        the interface to bring up (default: the first with a link, by name)
 //   pxedust.initiator=IQN     initiator name when there is no iBFT (default iqn.2026-11.org.pxedust.initiator:HOST)
 //   pxedust.stop=dhcp         stop after DHCP (print the marker and power off): a network-boot smoke test
@@ -76,40 +78,66 @@ if [ "$stop" = dhcp ]; then
   poweroff -f
 fi
 
-# The root disk: the iBFT iPXE published (it logged in there itself), else root=, else option 17.
+# The root disk: root= or option 17 naming an NBD export; else the iBFT iPXE published (it logged
+# in there itself); else an iSCSI root= or option 17.
 [ -z "$root" ] && root=$rootpath
-if [ -d /sys/firmware/ibft/target0 ]; then
-  say "iscsi source=ibft target=$(cat /sys/firmware/ibft/target0/target-name 2>/dev/null)"
-  iscsistart -b >/tmp/iscsistart.log 2>&1 || { cat /tmp/iscsistart.log; fail "iscsi: login from the iBFT"; }
-else
-  case $root in
-    iscsi:*) ;;
-    *) fail "root: no iSCSI root (root=$root)" ;;
-  esac
-  # RFC 4173: iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>; the target name may contain ':'.
-  rest=${root#iscsi:}
-  server=${rest%%:*}; rest=${rest#*:}
-  rest=${rest#*:}
-  port=${rest%%:*}; rest=${rest#*:}
-  lun=${rest%%:*}; target=${rest#*:}
-  [ -n "$port" ] || port=3260
-  [ -n "$initiator" ] || initiator=iqn.2026-11.org.pxedust.initiator:${hostname:-$ip}
-  say "iscsi source=root-path server=$server port=$port target=$target initiator=$initiator"
-  iscsistart -i "$initiator" -t "$target" -g 1 -a "$server" -p "$port" >/tmp/iscsistart.log 2>&1 \
-    || { cat /tmp/iscsistart.log; fail "iscsi: login to $target at $server:$port"; }
-fi
-n=0
 dev=
-while [ $n -lt 200 ]; do
-  for b in /sys/block/sd*; do
-    [ -e "$b" ] && { dev=/dev/${b##*/}; break; }
-  done
-  [ -n "$dev" ] && [ -b "$dev" ] && break
-  dev=
-  sleep 0.1
-  n=$((n + 1))
-done
-[ -n "$dev" ] || fail "iscsi: logged in, but no disk appeared"
+case $root in
+  nbd:*)
+    # nbd:<server>:<port>:<export>; the export name may contain ':'.
+    rest=${root#nbd:}
+    server=${rest%%:*}; rest=${rest#*:}
+    port=${rest%%:*}; name=${rest#*:}
+    [ -n "$port" ] || port=10809
+    [ -x /sbin/nbd-client ] || fail "nbd: this initramfs has no nbd-client (root=$root)"
+    say "nbd server=$server port=$port export=$name"
+    # ioctl mode (-nonetlink) is the one where nbd-client 3.24 reconnects (-persist) when the
+    # server restarts; -systemd-mark keeps it alive through the root's shutdown, which still
+    # needs it to write back and unmount.
+    nbd-client "$server" "$port" /dev/nbd0 -N "$name" -nonetlink -persist -systemd-mark \
+      >/tmp/nbd-client.log 2>&1 || { cat /tmp/nbd-client.log; fail "nbd: cannot attach $name at $server:$port"; }
+    n=0
+    while [ $n -lt 200 ]; do
+      [ "$(cat /sys/block/nbd0/size 2>/dev/null)" -gt 0 ] 2>/dev/null && { dev=/dev/nbd0; break; }
+      sleep 0.1
+      n=$((n + 1))
+    done
+    [ -n "$dev" ] || fail "nbd: attached, but /dev/nbd0 has no size"
+    ;;
+  *)
+    if [ -d /sys/firmware/ibft/target0 ]; then
+      say "iscsi source=ibft target=$(cat /sys/firmware/ibft/target0/target-name 2>/dev/null)"
+      iscsistart -b >/tmp/iscsistart.log 2>&1 || { cat /tmp/iscsistart.log; fail "iscsi: login from the iBFT"; }
+    else
+      case $root in
+        iscsi:*) ;;
+        *) fail "root: no iSCSI or NBD root (root=$root)" ;;
+      esac
+      # RFC 4173: iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>; the target name may contain ':'.
+      rest=${root#iscsi:}
+      server=${rest%%:*}; rest=${rest#*:}
+      rest=${rest#*:}
+      port=${rest%%:*}; rest=${rest#*:}
+      lun=${rest%%:*}; target=${rest#*:}
+      [ -n "$port" ] || port=3260
+      [ -n "$initiator" ] || initiator=iqn.2026-11.org.pxedust.initiator:${hostname:-$ip}
+      say "iscsi source=root-path server=$server port=$port target=$target initiator=$initiator"
+      iscsistart -i "$initiator" -t "$target" -g 1 -a "$server" -p "$port" >/tmp/iscsistart.log 2>&1 \
+        || { cat /tmp/iscsistart.log; fail "iscsi: login to $target at $server:$port"; }
+    fi
+    n=0
+    while [ $n -lt 200 ]; do
+      for b in /sys/block/sd*; do
+        [ -e "$b" ] && { dev=/dev/${b##*/}; break; }
+      done
+      [ -n "$dev" ] && [ -b "$dev" ] && break
+      dev=
+      sleep 0.1
+      n=$((n + 1))
+    done
+    [ -n "$dev" ] || fail "iscsi: logged in, but no disk appeared"
+    ;;
+esac
 say "disk dev=$dev"
 mount -t ext4 "$dev" /newroot || fail "root: cannot mount $dev"
 say "root mounted dev=$dev"

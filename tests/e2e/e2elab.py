@@ -94,11 +94,14 @@ def kernel():
     return glob.glob(os.path.join(root, "boot", "vmlinuz-*"))[0], root
 
 
-def initramfs(kernel_root, iscsi=True):
-    out = os.path.join(CACHE, "initramfs-iscsi.img" if iscsi else "initramfs-net.img")
+def initramfs(kernel_root, root=True):
+    """The pxedust initramfs for the lab's kernel: with iSCSI and NBD (root=True), or the network alone."""
+    out = os.path.join(CACHE, "initramfs-root.img" if root else "initramfs-net.img")
     args = [PXEDUST, "initramfs", "build", "--kernel-root", kernel_root, "-o", out]
-    if not iscsi:
-        args.append("--no-iscsi")
+    if not root:
+        args += ["--no-iscsi", "--no-nbd"]
+    elif os.path.exists("/sbin/nbd-client"):
+        args += ["--nbd-client", "/sbin/nbd-client"]
     run(*args)
     return out
 

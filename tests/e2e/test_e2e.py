@@ -24,12 +24,12 @@ BOOT_TIMEOUT = int(os.environ.get("PXEDUST_E2E_TIMEOUT", "600"))  # TCG on a bus
 
 
 def setUpModule():
-    global VMLINUZ, KROOT, INITRD_NET, INITRD_ISCSI, ACCEL
+    global VMLINUZ, KROOT, INITRD_NET, INITRD_ROOT, ACCEL
     if WHY_NOT:
         return
     VMLINUZ, KROOT = e2elab.kernel()
-    INITRD_NET = e2elab.initramfs(KROOT, iscsi=False)
-    INITRD_ISCSI = e2elab.initramfs(KROOT, iscsi=True)
+    INITRD_NET = e2elab.initramfs(KROOT, root=False)
+    INITRD_ROOT = e2elab.initramfs(KROOT, root=True)
     ACCEL = e2elab.accel(VMLINUZ, INITRD_NET)
     print(f"\ne2e: kernel {os.path.basename(VMLINUZ)}, accelerator {ACCEL}", file=sys.stderr)
 
@@ -301,17 +301,15 @@ class UefiHttpBoot(HttpBootCase):
         self.assertTrue(discover["vendor_class"].startswith("HTTPClient"), discover)
 
 
-@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
-@unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
-class IscsiRoot(LabCase):
-    """Two diskless hosts boot their root from one base image over iSCSI, each with its own overlay:
-    iPXE gets a root-path (derived from the host's disk) and a script from DHCP, hooks the SAN disk and
-    writes the iBFT; the initramfs logs in from the iBFT and switch_roots; the root's init counts boots
-    on its disk and tells pxedust it is up (POST /boot/up). The dashboard watches the first boot's row
-    reach "up"; a host's overlay is reset through the running daemon's API (`pxedust overlay reset`)."""
+class DiskRootCase(LabCase):
+    """Two diskless hosts boot their root from one base image, each with its own overlay, over the
+    protocol the subclass names (ROOT_PROTOCOL): the DHCP root-path says where the host's disk is; the
+    initramfs attaches it and switch_roots; the root's init counts boots on its disk and tells
+    pxedust it is up (POST /boot/up)."""
     STOPS_DAEMON = True
-    MACS = {"node-a": "52:54:00:e2:00:0a", "node-b": "52:54:00:e2:00:0b"}
-    IPS = {"node-a": "10.219.0.21", "node-b": "10.219.0.22"}
+    ROOT_PROTOCOL = None
+    MACS = {}
+    IPS = {}
 
     def cli(self, *args):
         # In the lab's namespace: the CLI reaches the daemon's API at the config's address there.
@@ -328,22 +326,24 @@ class IscsiRoot(LabCase):
         t, m = vm.wait_for(r"pxedust-demo: up host=(\S+) root=(\S+) boot-count=(\d+)", BOOT_TIMEOUT)
         vm.wait_exit(120)
         self.assertEqual(m.group(1), host)
-        # pxedust filed this boot's disk logins (iPXE's sanhook, the initramfs's) under this host.
-        pxedust_state.wait_for(f"{label}'s disk login in hosts.json",
-                               lambda: [e for e in self.lab.events(host, "disk.login") if e["time"] > before])
+        # pxedust filed this boot's disk logins under this host, with the protocol it was reached by.
+        logins = pxedust_state.wait_for(f"{label}'s disk login in hosts.json",
+                                        lambda: [e for e in self.lab.events(host, "disk.login") if e["time"] > before])
+        self.assertEqual({e["protocol"] for e in logins}, {self.ROOT_PROTOCOL}, logins)
         # ... and its report that it is up, from its own address.
         up = pxedust_state.wait_for(f"{label}'s host.up in hosts.json",
                                     lambda: [e for e in self.lab.events(host, "host.up") if e["time"] > before])
         self.assertEqual(up[-1]["client"], self.IPS[host])
-        print(f"\ne2e iscsi root {label} ({ACCEL}): {host} up at {t:.1f}s, boot-count {m.group(3)}", file=sys.stderr)
-        return int(m.group(3)), vm
+        print(f"\ne2e {self.ROOT_PROTOCOL} root {label} ({ACCEL}): {host} up at {t:.1f}s, root {m.group(2)}, "
+              f"boot-count {m.group(3)}", file=sys.stderr)
+        return int(m.group(3)), vm, m.group(2)
 
-    def test_two_hosts_one_base_persistent_overlays_and_reset(self):
+    def start_lab(self, extra_config="", host_keys=""):
         d = self.lab.dir
         root = os.path.join(d, "tftp")
         os.makedirs(root)
         shutil.copy(VMLINUZ, os.path.join(root, "vmlinuz"))
-        shutil.copy(INITRD_ISCSI, os.path.join(root, "initrd.img"))
+        shutil.copy(INITRD_ROOT, os.path.join(root, "initrd.img"))
         with open(os.path.join(root, "boot.ipxe"), "w") as f:
             # edd=off: the kernel's EDD probe would make iPXE's SAN hook log in a second time.
             f.write("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff quiet\n"
@@ -354,7 +354,7 @@ name = "{h}"
 mac = "{self.MACS[h]}"
 ip = "{self.IPS[h]}"
 image = "demo"
-""" for h in self.MACS)
+{host_keys}""" for h in self.MACS)
         config = f"""
 [log]
 level = "info"
@@ -374,6 +374,7 @@ listen = ["{e2elab.SERVER_IP}:3260"]
 listen = ["{e2elab.SERVER_IP}:80"]
 root = "{root}"
 api_token = "e2e-token-of-the-lab-7c41"
+{extra_config}
 {hosts}"""
         self.config_path = os.path.join(d, "pxedust.toml")
         with open(self.config_path, "w") as f:
@@ -381,9 +382,24 @@ api_token = "e2e-token-of-the-lab-7c41"
         demo = os.path.join(d, "demo.img")
         self.cli("image", "build-demo", "-o", demo)
         self.cli("image", "import", demo, "--name", "demo", "--quiet")
-        self.lab.start(config, services=("dhcp", "tftp", "iscsi", "http"))
+        services = ("dhcp", "tftp", "iscsi", "http") + (("nbd",) if "[nbd]" in extra_config else ())
+        self.lab.start(config, services=services)
 
-        (count, _), seen = self.watched("node-a", "up", "dashboard-e2e-up.png", lambda: self.boot("node-a", "a1"))
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
+class IscsiRoot(DiskRootCase):
+    """Over iSCSI: iPXE gets a root-path (derived from the host's disk) and a script from DHCP, hooks
+    the SAN disk and writes the iBFT; the initramfs logs in from the iBFT. The dashboard watches the
+    first boot's row reach "up"; a host's overlay is reset through the running daemon's API
+    (`pxedust overlay reset`)."""
+    ROOT_PROTOCOL = "iscsi"
+    MACS = {"node-a": "52:54:00:e2:00:0a", "node-b": "52:54:00:e2:00:0b"}
+    IPS = {"node-a": "10.219.0.21", "node-b": "10.219.0.22"}
+
+    def test_two_hosts_one_base_persistent_overlays_and_reset(self):
+        self.start_lab()
+        (count, _, _), seen = self.watched("node-a", "up", "dashboard-e2e-up.png", lambda: self.boot("node-a", "a1"))
         self.assertEqual(count, 1)
         if seen is not None:
             self.assertIn("root_disk", seen[:-1])
@@ -394,6 +410,30 @@ api_token = "e2e-token-of-the-lab-7c41"
         out = self.cli("overlay", "reset", "node-a", "--force")
         self.assertIn("through the daemon", out)
         self.assertEqual(self.boot("node-a", "a3")[0], 1)  # back to the base
+        self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
+        self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/sbin/nbd-client"), "nbd-client not installed")
+class NbdRoot(DiskRootCase):
+    """Over NBD: root_protocol = "nbd" gives the hosts the root-path nbd:SERVER:10809:<name>; iPXE
+    ignores it (no NBD in iPXE) and boots the script; the initramfs attaches the export with
+    nbd-client (-persist) and mounts /dev/nbd0."""
+    ROOT_PROTOCOL = "nbd"
+    MACS = {"nbd-a": "52:54:00:e2:01:0a", "nbd-b": "52:54:00:e2:01:0b"}
+    IPS = {"nbd-a": "10.219.0.31", "nbd-b": "10.219.0.32"}
+    NBD = f"""
+[nbd]
+listen = ["{e2elab.SERVER_IP}:10809"]
+"""
+
+    def test_two_hosts_one_base_persistent_overlays(self):
+        self.start_lab(self.NBD, 'root_protocol = "nbd"\n')
+        count, _, root = self.boot("nbd-a", "na1")
+        self.assertEqual((count, root), (1, "/dev/nbd0"))
+        self.assertEqual(self.boot("nbd-a", "na2")[0], 2)  # the overlay persisted across the reboot
+        self.assertEqual(self.boot("nbd-b", "nb1")[0], 1)  # same base, its own overlay
         self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
         self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported
 
