@@ -26,7 +26,6 @@ test_pkgs=(
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
   libnbd-bin fio                          # tests/integration/test_nbd.py: nbdinfo, nbdcopy, fio's nbd engine
   python3-libnbd gnutls-bin               # ... nbdsh for edge cases; certtool/psktool for TLS credentials
-  nbd-client                              # tests/e2e: the initramfs attaches an NBD root with nbd-client
   prometheus                              # promtool checks the metrics pxedust exports
   wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
   chromium chromium-driver python3-selenium   # tests/integration/test_dashboard.py: the dashboard in a browser
@@ -78,10 +77,9 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # A DHCP server started on a real network by accident hands out addresses to other people's machines:
 # policy-rc.d kept the peers' services from starting during the install; keep them from starting at
 # boot too (and stop any that started anyway); Prometheus is installed for promtool, not to run, and
-# nginx, lighttpd and nbd-server only to be run by the benchmarks on loopback; nbd-client is for
-# the guest initramfs, not this machine.
+# nginx, lighttpd and nbd-server only to be run by the benchmarks on loopback.
 # Only services of packages installed just now.
-for pkg_svc in isc-dhcp-server kea-dhcp4-server prometheus nginx-light:nginx lighttpd nbd-server nbd-client; do   # package[:service]
+for pkg_svc in isc-dhcp-server kea-dhcp4-server prometheus nginx-light:nginx lighttpd nbd-server; do   # package[:service]
   pkg=${pkg_svc%%:*} svc=${pkg_svc#*:}
   [[ " ${missing[*]} " == *" $pkg "* ]] || continue
   if [[ -d /run/systemd/system ]]; then

@@ -18,15 +18,13 @@ struct InitramfsArgs {
   std::string output;
   std::string busybox = "/bin/busybox";
   std::string iscsistart = "/sbin/iscsistart";
-  std::string nbdClient;  // empty: /sbin/nbd-client when it is installed
+  std::string nbdAttach;  // empty: pxedust-nbd-attach beside this binary
   bool noIscsi = false;
   bool noNbd = false;
   bool noCompress = false;
   std::vector<std::string> modules;
   std::vector<std::string> addModules;
 };
-
-constexpr const char* kNbdClient = "/sbin/nbd-client";
 
 [[noreturn]] void fail(const std::string& message) {
   fmt::print(stderr, "pxedust: {}\n", message);
@@ -47,15 +45,18 @@ void run(const InitramfsArgs& a) {
   o.busybox = a.busybox;
   if (!a.noIscsi) o.iscsistart = a.iscsistart;
   else o.iscsistart.clear();
-  // NBD roots need Debian's nbd-client: taken when installed (or named), else left out and said so.
+  // NBD roots need pxedust-nbd-attach, built and installed beside pxedust.
   std::string nbdNote;
   if (!a.noNbd) {
-    if (!a.nbdClient.empty()) {
-      o.nbdClient = a.nbdClient;
-    } else if (std::error_code ec; std::filesystem::exists(kNbdClient, ec)) {
-      o.nbdClient = kNbdClient;
+    std::error_code ec;
+    auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "pxedust-nbd-attach";
+    if (!a.nbdAttach.empty()) {
+      o.nbdAttach = a.nbdAttach;
+    } else if (!ec && std::filesystem::exists(beside, ec)) {
+      o.nbdAttach = beside;
     } else {
-      nbdNote = fmt::format("no ({} not found; Debian: nbd-client): hosts with root_protocol = \"nbd\" cannot boot with it", kNbdClient);
+      nbdNote = fmt::format("no ({} not found; --nbd-attach PATH): hosts with root_protocol = \"nbd\" cannot boot with it",
+                            beside.string());
     }
   } else {
     nbdNote = "no (--no-nbd)";
@@ -82,7 +83,7 @@ void run(const InitramfsArgs& a) {
   fmt::print("  built in:  {}\n", join(r.builtin));
   if (!r.missing.empty()) fmt::print("  not found: {} (neither a module nor built into this kernel)\n", join(r.missing));
   fmt::print("  iscsi:     {}\n", o.iscsistart.empty() ? "no" : o.iscsistart.string());
-  fmt::print("  nbd:       {}\n", o.nbdClient.empty() ? nbdNote : o.nbdClient.string());
+  fmt::print("  nbd:       {}\n", o.nbdAttach.empty() ? nbdNote : o.nbdAttach.string());
   fmt::print("  libraries: {}\n", join(r.libraries));
 }
 
@@ -100,7 +101,7 @@ void addInitramfsCommands(CLI::App& app) {
   b->add_option("--busybox", a->busybox, "Static busybox (Debian: busybox-static)")->capture_default_str();
   b->add_option("--iscsistart", a->iscsistart, "open-iscsi's iscsistart (Debian: open-iscsi)")->capture_default_str();
   b->add_flag("--no-iscsi", a->noIscsi, "Leave iSCSI out (network smoke tests)");
-  b->add_option("--nbd-client", a->nbdClient, "Debian's nbd-client (package nbd-client; default: /sbin/nbd-client when installed)");
+  b->add_option("--nbd-attach", a->nbdAttach, "pxedust-nbd-attach, for NBD roots (default: the one beside this binary)");
   b->add_flag("--no-nbd", a->noNbd, "Leave NBD out");
   b->add_flag("--no-compress", a->noCompress, "Write the cpio archive as it is (default: gzip)");
   b->add_option("--modules", a->modules, "Modules instead of the default set")->delimiter(',');

@@ -209,15 +209,16 @@ Result<std::vector<std::uint8_t>> build(const BuildOptions& options, BuildReport
     cpio.addFile("sbin/iscsistart", *prog, 0755);
     if (auto r = addLibraries(cpio, options.libraryRoot, *info, report); !r) return r.error();
   }
-  if (!options.nbdClient.empty()) {
-    auto prog = readAll(options.nbdClient);
-    if (!prog) return Error{prog.error().message + " (Debian: nbd-client; or build without NBD)"};
+  if (!options.nbdAttach.empty()) {
+    auto prog = readAll(options.nbdAttach);
+    if (!prog) return Error{prog.error().message + " (built with pxedust; or build without NBD)"};
     auto info = readElf(*prog);
-    if (!info) return Error{fmt::format("{}: {}", options.nbdClient.string(), info.error().message)};
-    cpio.addFile("sbin/nbd-client", *prog, 0755);
-    if (auto r = addLibraries(cpio, options.libraryRoot, *info, report); !r) return r.error();
+    if (!info) return Error{fmt::format("{}: {}", options.nbdAttach.string(), info.error().message)};
+    if (!info->interpreter.empty() || !info->needed.empty())
+      return Error{fmt::format("{} is dynamically linked: it must outlive the initramfs, so it is built static",
+                               options.nbdAttach.string())};
+    cpio.addFile("sbin/pxedust-nbd-attach", *prog, 0755);
   }
-
   cpio.addFile("etc/pxedust/modules", std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(list.data()), list.size()));
   cpio.addFile("etc/pxedust/udhcpc.script", text(kUdhcpcScript), 0755);
   cpio.addFile("init", text(kInitScript), 0755);

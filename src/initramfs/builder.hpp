@@ -3,9 +3,9 @@
 //
 // Contents: a static busybox (shell, udhcpc, insmod, switch_root), the kernel modules for the
 // network, virtio, iSCSI, NBD and ext4 with their dependencies (from each module's .modinfo, loaded
-// in dependency order), open-iscsi's iscsistart and Debian's nbd-client with the shared libraries
-// they need (DT_NEEDED, resolved like the dynamic loader does, plus the loader itself), /dev/console,
-// and an /init (init_script.cpp) that brings the network up by DHCP, logs in to the host's iSCSI
+// in dependency order), open-iscsi's iscsistart with the shared libraries it needs (DT_NEEDED,
+// resolved like the dynamic loader does, plus the loader itself), pxedust-nbd-attach (nbd_attach.cpp,
+// static), /dev/console, and an /init (init_script.cpp) that brings the network up by DHCP, logs in to the host's iSCSI
 // target (from the iBFT iPXE publishes, or the root-path) or attaches its NBD export (root-path
 // nbd:SERVER:PORT:EXPORT), mounts the root and switch_roots into it. The classic setup got there by
 // patching initramfs-tools by hand.
@@ -28,8 +28,8 @@ struct BuildOptions {
   std::filesystem::path modulesDir;  // <root>/lib/modules/<version>, e.g. from an unpacked kernel package
   std::filesystem::path busybox = "/bin/busybox";  // must be static (Debian: busybox-static)
   std::filesystem::path iscsistart = "/sbin/iscsistart";  // empty: no iSCSI in the initramfs
-  std::filesystem::path nbdClient;  // Debian's nbd-client (/sbin/nbd-client); empty: no NBD root in the initramfs
-  std::filesystem::path libraryRoot = "/";  // where iscsistart's and nbd-client's shared libraries are found
+  std::filesystem::path nbdAttach;  // pxedust-nbd-attach (static); empty: no NBD root in the initramfs
+  std::filesystem::path libraryRoot = "/";  // where iscsistart's shared libraries are found
   std::vector<std::string> modules = kDefaultModules;
   bool gzip = true;  // every kernel since 2.6 unpacks a gzip initramfs; the cpio is mostly modules and busybox
 };

@@ -7,7 +7,9 @@ namespace pxedust::initramfs {
 // pxedust dashboard and the end-to-end tests read. Kernel command line:
 //   root=iscsi:SERVER:PROTO:PORT:LUN:TARGET   RFC 4173 root-path; else the iBFT iPXE wrote; else DHCP option 17
 //   root=nbd:SERVER:PORT:EXPORT               an NBD export (what pxedust's DHCP gives a host with
-//                                             root_protocol = "nbd"), attached with nbd-client -persist
+//                                             root_protocol = "nbd"), attached by pxedust-nbd-attach
+//   pxedust.nbd_dead_timeout=SECONDS          how long the kernel holds an NBD root's requests while
+//                                             the server is away (default 600)
 //   pxedust.iface=NAME        the interface to bring up (default: the first with a link, by name)
 //   pxedust.initiator=IQN     initiator name when there is no iBFT (default iqn.2026-11.org.pxedust.initiator:HOST)
 //   pxedust.stop=dhcp         stop after DHCP (print the marker and power off): a network-boot smoke test
@@ -35,7 +37,7 @@ fail() {
   esac
 }
 
-root= iface= initiator= stop= rinit=/sbin/init
+root= iface= initiator= stop= rinit=/sbin/init nbd_dead_timeout=600
 for arg in $(cat /proc/cmdline); do
   case $arg in
     root=*) root=${arg#root=} ;;
@@ -44,6 +46,7 @@ for arg in $(cat /proc/cmdline); do
     pxedust.initiator=*) initiator=${arg#pxedust.initiator=} ;;
     pxedust.stop=*) stop=${arg#pxedust.stop=} ;;
     pxedust.onfail=*) onfail=${arg#pxedust.onfail=} ;;
+    pxedust.nbd_dead_timeout=*) nbd_dead_timeout=${arg#pxedust.nbd_dead_timeout=} ;;
   esac
 done
 say "start kernel=$(uname -r)"
@@ -89,20 +92,19 @@ case $root in
     server=${rest%%:*}; rest=${rest#*:}
     port=${rest%%:*}; name=${rest#*:}
     [ -n "$port" ] || port=10809
-    [ -x /sbin/nbd-client ] || fail "nbd: this initramfs has no nbd-client (root=$root)"
+    [ -x /sbin/pxedust-nbd-attach ] || fail "nbd: this initramfs has no pxedust-nbd-attach (root=$root)"
     say "nbd server=$server port=$port export=$name"
-    # ioctl mode (-nonetlink) is the one where nbd-client 3.24 reconnects (-persist) when the
-    # server restarts; -systemd-mark keeps it alive through the root's shutdown, which still
-    # needs it to write back and unmount.
-    nbd-client "$server" "$port" /dev/nbd0 -N "$name" -nonetlink -persist -systemd-mark \
-      >/tmp/nbd-client.log 2>&1 || { cat /tmp/nbd-client.log; fail "nbd: cannot attach $name at $server:$port"; }
+    # Attached through the kernel's netlink interface; it stays in the background and reconnects
+    # when the server restarts, the kernel holding the requests meanwhile (up to nbd_dead_timeout
+    # seconds), and systemd's shutdown leaves it running.
+    dev=$(pxedust-nbd-attach "$server" "$port" "$name" $nbd_dead_timeout) || fail "nbd: cannot attach $name at $server:$port"
     n=0
     while [ $n -lt 200 ]; do
-      [ "$(cat /sys/block/nbd0/size 2>/dev/null)" -gt 0 ] 2>/dev/null && { dev=/dev/nbd0; break; }
+      [ "$(cat /sys/block/${dev#/dev/}/size 2>/dev/null)" -gt 0 ] 2>/dev/null && break
       sleep 0.1
       n=$((n + 1))
     done
-    [ -n "$dev" ] || fail "nbd: attached, but /dev/nbd0 has no size"
+    [ -b "$dev" ] && [ $n -lt 200 ] || fail "nbd: attached, but $dev has no size"
     ;;
   *)
     if [ -d /sys/firmware/ibft/target0 ]; then

@@ -100,8 +100,6 @@ def initramfs(kernel_root, root=True):
     args = [PXEDUST, "initramfs", "build", "--kernel-root", kernel_root, "-o", out]
     if not root:
         args += ["--no-iscsi", "--no-nbd"]
-    elif os.path.exists("/sbin/nbd-client"):
-        args += ["--nbd-client", "/sbin/nbd-client"]
     run(*args)
     return out
 
