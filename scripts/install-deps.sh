@@ -24,6 +24,7 @@ test_pkgs=(
   # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
+  mmdebstrap openssh-client               # tests/e2e: a Debian image by `pxedust image build`, reached by ssh
   libnbd-bin fio                          # tests/integration/test_nbd.py: nbdinfo, nbdcopy, fio's nbd engine
   python3-libnbd gnutls-bin               # ... nbdsh for edge cases; certtool/psktool for TLS credentials
   prometheus                              # promtool checks the metrics pxedust exports

@@ -8,6 +8,7 @@
 
 #include "cli/demo.hpp"
 #include "cli/demo_image.hpp"
+#include "cli/image_build.hpp"
 #include "cli/initramfs_command.hpp"
 #include "cli/status_command.hpp"
 #include "cli/storage_commands.hpp"
@@ -135,14 +136,14 @@ int main(int argc, char** argv) {
   // image/overlay: the store directory is [storage] dir of the configuration named by
   // PXEDUST_CONFIG (default /etc/pxedust/pxedust.toml) when there is one, else /var/lib/pxedust.
   // `overlay reset` goes through the daemon that configuration describes when it answers.
+  const std::function<std::string()> storeDir = [] {
+    const char* env = std::getenv("PXEDUST_CONFIG");
+    std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
+    if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
+    return daemon::loadConfig(path).storage.dir;  // a ConfigError says which file and why
+  };
   cli::addStorageCommands(
-      app,
-      [] {
-        const char* env = std::getenv("PXEDUST_CONFIG");
-        std::string path = env != nullptr && *env != '\0' ? env : "/etc/pxedust/pxedust.toml";
-        if (env == nullptr && ::access(path.c_str(), F_OK) != 0) return config::StorageConfig{}.dir;
-        return daemon::loadConfig(path).storage.dir;  // a ConfigError says which file and why
-      },
+      app, storeDir,
       [](const std::string& host, const std::string& body) -> std::optional<std::string> {
         cli::ApiSource source;
         try {
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
   cli::addStatusCommands(app, apiSourceFromConfig);
   cli::addInitramfsCommands(app);
   cli::addDemoImageCommand(*app.get_subcommand("image"));
+  cli::addImageBuildCommands(*app.get_subcommand("image"), storeDir);
 
   CLI11_PARSE(app, argc, argv);
 

@@ -163,7 +163,9 @@ case $1 in
     { q ip "$ip"; q mask "$mask"; q router "$router"; q dns "$dns"; q hostname "$hostname"; q domain "$domain"
       q rootpath "$rootpath"; q serverid "$serverid"; q siaddr "$siaddr"
     } > /run/pxedust/net.env
-    [ -n "$dns" ] && for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf
+    # For the root too (a root built by `pxedust image build` links /etc/resolv.conf here).
+    { [ -n "$domain" ] && echo "search $domain"; for d in $dns; do echo "nameserver $d"; done; } > /run/pxedust/resolv.conf
+    cp /run/pxedust/resolv.conf /etc/resolv.conf
     ;;
 esac
 exit 0

@@ -94,14 +94,41 @@ def kernel():
     return glob.glob(os.path.join(root, "boot", "vmlinuz-*"))[0], root
 
 
-def initramfs(kernel_root, root=True):
+def initramfs(kernel_root, root=True, name=None):
     """The pxedust initramfs for the lab's kernel: with iSCSI and NBD (root=True), or the network alone."""
-    out = os.path.join(CACHE, "initramfs-root.img" if root else "initramfs-net.img")
+    out = os.path.join(CACHE, name or ("initramfs-root.img" if root else "initramfs-net.img"))
     args = [PXEDUST, "initramfs", "build", "--kernel-root", kernel_root, "-o", out]
     if not root:
         args += ["--no-iscsi", "--no-nbd"]
     run(*args)
     return out
+
+
+# Bump when what `pxedust image build` puts in an image changes: the cached Debian image is rebuilt.
+DEBIAN_IMAGE_REV = 2
+
+
+def debian_image():
+    """A Debian 12 root (systemd, openssh-server, nginx-light) made by `pxedust image build`
+    (mmdebstrap), built once and cached: (ext4 image, vmlinuz, kernel root for `initramfs build`,
+    SSH private key root may log in with). The kernel's modules are read out of the image with
+    debugfs, so each test run builds its initramfs with the pxedust under test."""
+    d = os.path.join(CACHE, f"debian-{DEBIAN_IMAGE_REV}")
+    img, key = os.path.join(d, "root.img"), os.path.join(d, "id_ed25519")
+    boot, kroot = os.path.join(d, "boot"), os.path.join(d, "kroot")
+    if not os.path.exists(os.path.join(kroot, "done")):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pxedust-e2e", "-f", key)
+        print(f"\ne2e: building a Debian image with pxedust image build (mmdebstrap) into {d}", file=sys.stderr)
+        subprocess.run([PXEDUST, "image", "build", "debian", "--include", "openssh-server,nginx-light",
+                        "--authorized-keys", key + ".pub", "-o", img, "--boot-dir", boot], check=True,
+                       stdout=sys.stderr)
+        version = re.search(r"vmlinuz-(\S+)", run("debugfs", "-R", "ls -l /boot", img).stdout).group(1)
+        os.makedirs(os.path.join(kroot, "lib", "modules"))
+        run("debugfs", "-R", f"rdump /lib/modules/{version} {os.path.join(kroot, 'lib', 'modules')}", img)
+        open(os.path.join(kroot, "done"), "w").close()
+    return img, os.path.join(boot, "vmlinuz"), kroot, key
 
 
 _accel = None
@@ -291,6 +318,7 @@ class VM:
     def __init__(self, lab, mac, name, firmware, extra):
         self.lab, self.mac, self.name, self.firmware = lab, mac, name, firmware
         self.serial = os.path.join(lab.dir, f"{name}.serial")
+        self.qmp = os.path.join(lab.dir, f"{name}.qmp")
         self.tap = lab.tap()
         self.extra = list(extra)
         self.proc = None
@@ -300,6 +328,7 @@ class VM:
     def start(self, accel_kind="tcg"):
         cmd = ["qemu-system-x86_64", "-M", "pc,graphics=off" if self.firmware == "bios" else "q35", "-m", "512",
                "-display", "none", "-serial", f"file:{self.serial}", "-monitor", "none", "-no-reboot",
+               "-qmp", f"unix:{self.qmp},server=on,wait=off",
                "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
                # UEFI: no iPXE option ROM, so OVMF's own network stack (EDK2 PXE) boots, as on real
                # UEFI machines; BIOS: QEMU's iPXE ROM is the PXE firmware.
@@ -350,6 +379,22 @@ class VM:
             self.kill()
             raise AssertionError(f"{self.name}: still running after {timeout}s:\n{self.text()[-3000:]}")
         return self.proc.returncode
+
+    def powerdown(self):
+        """Presses the machine's power button (ACPI), as an operator would."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.qmp)
+            f = s.makefile("rw")
+            f.readline()  # the greeting
+            for command in ("qmp_capabilities", "system_powerdown"):
+                f.write(f'{{"execute": "{command}"}}\n')
+                f.flush()
+                line = f.readline()
+                while '"event"' in line:
+                    line = f.readline()
+                if '"return"' not in line:
+                    raise AssertionError(f"{self.name}: QMP {command}: {line}")
 
     def kill(self):
         if self.proc and self.proc.poll() is None:

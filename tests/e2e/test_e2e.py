@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import unittest
 
 import e2elab
@@ -339,16 +340,17 @@ class DiskRootCase(LabCase):
               f"boot-count {m.group(3)}", file=sys.stderr)
         return int(m.group(3)), vm, m.group(2)
 
-    def start_lab(self, extra_config="", host_keys="", kernel_args="", prepare_image=None):
+    def start_lab(self, extra_config="", host_keys="", kernel_args="", prepare_image=None, image=None,
+                  vmlinuz=None, initrd=None, quiet=True):
         d = self.lab.dir
         root = os.path.join(d, "tftp")
         os.makedirs(root)
-        shutil.copy(VMLINUZ, os.path.join(root, "vmlinuz"))
-        shutil.copy(INITRD_ROOT, os.path.join(root, "initrd.img"))
+        shutil.copy(vmlinuz or VMLINUZ, os.path.join(root, "vmlinuz"))
+        shutil.copy(initrd or INITRD_ROOT, os.path.join(root, "initrd.img"))
         with open(os.path.join(root, "boot.ipxe"), "w") as f:
             # edd=off: the kernel's EDD probe would make iPXE's SAN hook log in a second time.
-            f.write("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff quiet"
-                    f"{kernel_args}\ninitrd initrd.img\nboot\n")
+            f.write("#!ipxe\nkernel vmlinuz console=ttyS0 edd=off panic=-1 pxedust.onfail=poweroff"
+                    f"{' quiet' if quiet else ''}{kernel_args}\ninitrd initrd.img\nboot\n")
         hosts = "".join(f"""
 [[host]]
 name = "{h}"
@@ -380,11 +382,14 @@ api_token = "e2e-token-of-the-lab-7c41"
         self.config_path = os.path.join(d, "pxedust.toml")
         with open(self.config_path, "w") as f:
             f.write(config)
-        demo = os.path.join(d, "demo.img")
-        self.cli("image", "build-demo", "-o", demo)
-        if prepare_image:
-            prepare_image(demo)
-        self.cli("image", "import", demo, "--name", "demo", "--quiet")
+        if image:
+            self.cli("image", "import", image, "--name", "demo", "--quiet")
+        else:
+            demo = os.path.join(d, "demo.img")
+            self.cli("image", "build-demo", "-o", demo)
+            if prepare_image:
+                prepare_image(demo)
+            self.cli("image", "import", demo, "--name", "demo", "--quiet")
         self.config_text = config
         services = ("dhcp", "tftp", "iscsi", "http") + (("nbd",) if "[nbd]" in extra_config else ())
         self.services = services
@@ -508,6 +513,70 @@ poweroff -f
         self.assertEqual(bad, 0, console[-3000:])
         self.assertEqual(ok + failed, rounds, console[-3000:])
         self.assertGreater(after, 3, console[-3000:])  # it went on writing after the restart
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
+@unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
+class DebianRoot(DiskRootCase):
+    """An unmodified Debian 12 (systemd, openssh-server, nginx-light), made into a base image by
+    `pxedust image build`, boots diskless over iSCSI on two hosts: each reaches multi-user with no
+    failed unit under its own host name, machine-id and SSH host key (kept across its reboots), serves
+    a web page, and reboots and powers off cleanly (a reboot from inside, the power button from
+    outside); the base image is unchanged."""
+    ROOT_PROTOCOL = "iscsi"
+    MACS = {"deb-a": "52:54:00:e2:02:0a", "deb-b": "52:54:00:e2:02:0b"}
+    IPS = {"deb-a": "10.219.0.41", "deb-b": "10.219.0.42"}
+    SHUTDOWN_BOUND = 60  # seconds from the request to QEMU's exit; measured 3-5 s
+
+    def ssh(self, host, command):
+        return self.lab.exec("ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                             "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", f"root@{self.IPS[host]}", command,
+                             check=False)
+
+    def boot_debian(self, host, label, stop):
+        before = max((e["time"] for e in self.lab.events(host, "host.up")), default="")
+        vm = self.lab.vm(self.MACS[host], label).start(ACCEL)
+        t_up, m = vm.wait_for(r"pxedust-root: up host=(\S+) failed_units=(\d+)", BOOT_TIMEOUT)
+        up = pxedust_state.wait_for(f"{label}'s host.up in hosts.json",
+                                    lambda: [e for e in self.lab.events(host, "host.up") if e["time"] > before])
+        self.assertEqual(up[-1]["client"], self.IPS[host])
+        r = self.ssh(host, "hostname; cat /etc/machine-id; systemctl is-system-running --wait; systemctl --failed --no-legend --plain")
+        self.assertEqual(r.returncode, 0, r.stderr + vm.text()[-3000:])
+        lines = r.stdout.splitlines()
+        name, machine_id, state, failed = lines[0], lines[1], lines[2], lines[3:]
+        self.assertEqual(name, host)
+        self.assertEqual(state, "running", r.stdout)
+        self.assertEqual(failed, [], r.stdout)
+        page = self.lab.exec("curl", "-fsS", "--max-time", "20", f"http://{self.IPS[host]}/").stdout
+        self.assertIn("nginx", page)
+        scan = self.lab.exec("ssh-keyscan", "-t", "ed25519", self.IPS[host], check=False).stdout.split()
+        self.assertGreaterEqual(len(scan), 3, scan)
+        t0 = time.time()
+        if stop == "reboot":
+            self.ssh(host, "systemctl reboot")
+        elif stop == "poweroff":
+            self.ssh(host, "systemctl poweroff")
+        else:
+            vm.powerdown()
+        vm.wait_exit(self.SHUTDOWN_BOUND)
+        t_down = time.time() - t0
+        print(f"\ne2e debian {label} ({ACCEL}): {host} up at {t_up:.1f}s (multi-user, {m.group(2)} failed units), "
+              f"{stop} took {t_down:.1f}s", file=sys.stderr)
+        return {"machine_id": machine_id, "key": scan[2]}
+
+    def test_two_hosts_systemd_own_identity_clean_shutdown(self):
+        img, vmlinuz, kroot, self.key = e2elab.debian_image()
+        initrd = e2elab.initramfs(kroot, root=True, name="initramfs-debian.img")
+        self.start_lab(image=img, vmlinuz=vmlinuz, initrd=initrd, quiet=False)
+        a1 = self.boot_debian("deb-a", "da1", "reboot")
+        a2 = self.boot_debian("deb-a", "da2", "button")
+        b1 = self.boot_debian("deb-b", "db1", "poweroff")
+        self.assertEqual(a1, a2)  # machine-id and SSH host key kept on the host's overlay
+        self.assertNotEqual(a1["machine_id"], b1["machine_id"])
+        self.assertNotEqual(a1["key"], b1["key"])
+        self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
+        self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported
 
 
 if __name__ == "__main__":
