@@ -1,6 +1,5 @@
 #include "cli/demo_image.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -8,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+
+#include "cli/run_program.hpp"
 
 namespace pxedust::cli {
 namespace {
@@ -64,21 +65,6 @@ void writeText(const fs::path& p, std::string_view text, fs::perms mode) {
   f << text;
   if (!f.flush()) fail(fmt::format("{}: cannot write", p.string()));
   fs::permissions(p, mode);
-}
-
-int runCommand(const std::vector<std::string>& args) {
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 struct DemoArgs {
@@ -142,7 +128,7 @@ void build(const DemoArgs& a) {
   std::string tmp = a.output + ".tmp";
   fs::remove(tmp, ec);
   // -E root_owner: files belong to root whoever builds; no resize inode or journal tuning needed.
-  int rc = runCommand({"mke2fs", "-q", "-F", "-t", "ext4", "-L", "pxedust-demo", "-E", "root_owner=0:0", "-d",
+  int rc = runProgram({"mke2fs", "-q", "-F", "-t", "ext4", "-L", "pxedust-demo", "-E", "root_owner=0:0", "-d",
                        stage.string(), tmp, fmt::format("{}M", a.sizeMiB)});
   if (rc != 0) fail(fmt::format("mke2fs failed (exit {}); it comes with e2fsprogs", rc));
   fs::rename(tmp, a.output, ec);

@@ -1,6 +1,5 @@
 #include "cli/image_build.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "blockstore/store.hpp"
+#include "cli/run_program.hpp"
 #include "cli/storage_commands.hpp"
 #include "imagebuild/diskless_root.hpp"
 #include "initramfs/builder.hpp"
@@ -23,23 +23,6 @@ namespace fs = std::filesystem;
 [[noreturn]] void fail(const std::string& message) {
   fmt::print(stderr, "pxedust: {}\n", message);
   throw CLI::RuntimeError(1);
-}
-
-// Runs a program (no shell), its output on ours; its exit status, or -1.
-int run(const std::vector<std::string>& args) {
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // "2G", "1536M", "800MiB", plain bytes; 0 on a bad size.
@@ -142,7 +125,7 @@ void finish(const Common& c, const fs::path& tree, const fs::path& work, const s
   if (size < used + files * 256) fail(fmt::format("--size {}: the tree needs more than {} MiB", c.size, (used + files * 256) >> 20));
   fs::path img = work / "root.img";
   fmt::print("writing ext4 ({} MiB for {} MiB in {} files) with mke2fs -d\n", size >> 20, used >> 20, files);
-  if (run({"mke2fs", "-q", "-F", "-t", "ext4", "-L", c.name.substr(0, 16), "-d", tree.string(), img.string(),
+  if (runProgram({"mke2fs", "-q", "-F", "-t", "ext4", "-L", c.name.substr(0, 16), "-d", tree.string(), img.string(),
            fmt::format("{}K", size >> 10)}) != 0)
     fail("mke2fs failed; it comes with e2fsprogs");
   if (!c.output.empty()) {
@@ -193,6 +176,9 @@ fs::path makeWork(const Common& c, const std::shared_ptr<blockstore::Store>& sto
   std::string tmpl = (base / ".pxedust-build-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) fail(fmt::format("cannot create a work directory in {}", base.string()));
   staging.dir = tmpl;
+  // mmdebstrap's downloads run as _apt, which must reach the tree's apt directories.
+  fs::permissions(staging.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                   fs::perms::others_read | fs::perms::others_exec, ec);
   return staging.dir;
 }
 
@@ -267,7 +253,7 @@ void addImageBuildCommands(CLI::App& image, std::function<std::string()> storeDi
     fmt::print("building a {} root with mmdebstrap in {} (packages: {} + the {} variant)\n", b->suite, tree.string(), include,
                b->variant);
     std::fflush(stdout);
-    if (int rc = run(args); rc != 0) fail(fmt::format("mmdebstrap failed (exit {})", rc));
+    if (int rc = runProgram(args); rc != 0) fail(fmt::format("mmdebstrap failed (exit {})", rc));
     finish(*b, tree, work, store);
     if (b->keepTree) fmt::print("kept {}\n", work.string());
   });
@@ -289,7 +275,7 @@ void addImageBuildCommands(CLI::App& image, std::function<std::string()> storeDi
     fs::path tree = work / "root";
     fmt::print("copying {} to {}\n", *dir, tree.string());
     std::fflush(stdout);
-    if (run({"cp", "-a", "--reflink=auto", fs::path(*dir).string() + "/.", tree.string()}) != 0)
+    if (runProgram({"cp", "-a", "--reflink=auto", fs::path(*dir).string() + "/.", tree.string()}) != 0)
       fail(fmt::format("cannot copy {}", *dir));
     finish(*d, tree, work, store);
     if (d->keepTree) fmt::print("kept {}\n", work.string());
