@@ -120,33 +120,11 @@ void WorkerPool::loop() {
 asio::awaitable<Result<std::shared_ptr<BlockDevice>>> openOnWorker(std::shared_ptr<HostDisks> disks, WorkerPool& pool,
                                                                    asio::any_io_executor loop, std::string host,
                                                                    std::string image) {
-  // The result comes back through shared state and a timer used as an event (only the loop
-  // touches the timer; the worker hands its reference over to the loop).
-  using OpenResult = Result<std::shared_ptr<BlockDevice>>;
-  struct OpenJob {
-    explicit OpenJob(asio::any_io_executor e) : timer(std::move(e)) {}
-    std::shared_ptr<HostDisks> disks;
-    std::string host, image;
-    std::optional<OpenResult> result;
-    asio::steady_timer timer;
-  };
-  auto job = std::make_shared<OpenJob>(loop);
-  job->disks = std::move(disks);
-  job->host = std::move(host);
-  job->image = std::move(image);
-  job->timer.expires_at(asio::steady_timer::time_point::max());
-  pool.post([job, loop]() mutable {
-    OpenResult r = job->disks->open(job->host, job->image);
-    asio::post(loop, [job = std::move(job), r = std::move(r)]() mutable {
-      job->result.emplace(std::move(r));
-      job->timer.cancel();
-    });
-  });
-  while (!job->result) {
-    std::error_code ec;
-    co_await job->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  co_return std::move(*job->result);
+  auto opened = onWorker<Result<std::shared_ptr<BlockDevice>>>(
+      pool, loop, [disks = std::move(disks), host = std::move(host), image = std::move(image)] {
+        return disks->open(host, image);
+      });
+  co_return co_await std::move(opened);
 }
 
 }  // namespace pxedust::blockstore

@@ -27,11 +27,15 @@
 #include <asio/async_result.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -246,6 +250,41 @@ class AsyncBlockDevice {
   std::uint64_t inlineWrites_ = 0;
   std::uint64_t pooledOps_ = 0;
 };
+
+// The result of work done on a worker, handed back to the loop through a timer used as an event
+// (only the loop touches the timer; the worker hands its reference over to the loop).
+template <typename T>
+struct WorkerJob {
+  explicit WorkerJob(asio::any_io_executor e) : timer(std::move(e)) {}
+  std::optional<T> result;
+  asio::steady_timer timer;
+};
+
+template <typename T>
+asio::awaitable<T> awaitWorkerJob(std::shared_ptr<WorkerJob<T>> job) {
+  while (!job->result) {
+    std::error_code ec;
+    co_await job->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(*job->result);
+}
+
+// Runs `work` (file I/O) on a worker of `pool` at once and returns what awaits its result on the
+// loop `loop`: how a front-end opens disks and images without stalling the loop. Not a coroutine
+// itself, so that `work` (often a lambda temporary) is never a coroutine parameter.
+template <typename T, typename Work>
+asio::awaitable<T> onWorker(WorkerPool& pool, asio::any_io_executor loop, Work work) {
+  auto job = std::make_shared<WorkerJob<T>>(loop);
+  job->timer.expires_at(asio::steady_timer::time_point::max());
+  pool.post([job, loop, work = std::move(work)]() mutable {
+    T r = work();
+    asio::post(loop, [job = std::move(job), r = std::move(r)]() mutable {
+      job->result.emplace(std::move(r));
+      job->timer.cancel();
+    });
+  });
+  return awaitWorkerJob<T>(std::move(job));
+}
 
 class HostDisks;
 

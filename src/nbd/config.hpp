@@ -42,6 +42,10 @@ struct Config {
   // A connection in transmission with no request and nothing in flight for this long is closed.
   // 0 (default): never. NBD has no keep-alive, and a mounted root file system can be quiet for hours.
   std::chrono::milliseconds idleTimeout{0};
+  // Read-only exports of the base images, "images/NAME" (its newest version when opened) and
+  // "images/NAME/vVERSION", for the hosts that boot that image (the same address rule): a root
+  // copied into RAM, a local cache. Off by default.
+  bool imageExports = false;
 };
 
 // What a host or group says about NBD.

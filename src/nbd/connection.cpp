@@ -293,7 +293,7 @@ asio::awaitable<bool> Connection::handshake() {
   }
   disk_ = std::move(chosen_);
   exportName_ = result.exportName;
-  host_ = disk_->host;
+  host_ = chosenHost_;
   props_ = result.properties();
   for (const auto& m : result.metaContexts)
     if (m.name == wire::kBaseAllocation) contextId_ = m.id;
@@ -316,7 +316,21 @@ asio::awaitable<void> Connection::prepareExport(std::uint32_t option, std::span<
   auto name = exportNamedBy(option, data);
   if (!name || !ctx_->registry || !ctx_->disks) co_return;
   const Export* e = ctx_->registry->find(*name);
-  if (!e || !ExportRegistry::permits(*e, peerAddress_) || ctx_->disks->find(*e)) co_return;
+  if (!e) {
+    // An image export: opened for this connection (the newest version is the one at this moment).
+    bool refused = false;
+    auto image = ctx_->registry->findImage(*name, peerAddress_, refused);
+    if (!image || preparedImages_.contains(*name)) co_return;
+    auto disk = co_await ctx_->disks->openImage(*image);
+    if (!disk) {
+      PXD_ERROR("nbd.image_open_failed", "conn={} export={} error={}", id_, log::q(*name), log::q(disk.error().message));
+      openErrors_[std::string(*name)] = disk.error().message;
+    } else {
+      preparedImages_[std::string(*name)] = *disk;
+    }
+    co_return;
+  }
+  if (!ExportRegistry::permits(*e, peerAddress_) || ctx_->disks->find(*e)) co_return;
   Export copy = *e;  // a reload may replace the registry while the disk opens
   auto disk = co_await ctx_->disks->open(copy);
   if (!disk) {
@@ -331,6 +345,8 @@ std::vector<wire::ExportListing> Connection::listExports(bool /*tlsActive*/) {
   if (!ctx_->registry) return out;
   for (const auto& [name, e] : ctx_->registry->exports())
     if (ExportRegistry::permits(e, peerAddress_)) out.push_back({name, "host " + e.host.name + "'s disk"});
+  for (const auto& name : ctx_->registry->imagesFor(peerAddress_))
+    out.push_back({name, "base image " + name.substr(7) + ", newest version, read-only"});
   return out;
 }
 
@@ -344,9 +360,31 @@ wire::ExportLookup Connection::refuse(wire::LookupStatus status, const Export* e
   return wire::ExportLookup{status, {}};
 }
 
+wire::ExportLookup Connection::lookupImage(std::string_view name) {
+  bool refused = false;
+  auto e = ctx_->registry ? ctx_->registry->findImage(name, peerAddress_, refused) : std::nullopt;
+  if (!e) {
+    if (refused) return refuse(wire::LookupStatus::NotPermitted, nullptr, "address not allowed for this image");
+    return refuse(wire::LookupStatus::NotFound, nullptr, "no such export");
+  }
+  auto it = preparedImages_.find(name);
+  if (it == preparedImages_.end()) {
+    auto err = openErrors_.find(name);
+    std::string why = "cannot open the image: " + (err != openErrors_.end() ? err->second : std::string("not open"));
+    return refuse(wire::LookupStatus::NotPermitted, &*e, why);
+  }
+  chosen_ = it->second;
+  chosenName_ = std::string(name);
+  chosenHost_ = e->host.name;
+  wire::ExportLookup found{wire::LookupStatus::Found, chosen_->info};
+  found.info.name = e->name;
+  found.info.description = fmt::format("base image {} v{}, read-only", chosen_->image, chosen_->version);
+  return found;
+}
+
 wire::ExportLookup Connection::lookupExport(std::string_view name, bool /*tlsActive*/) {
   const Export* e = ctx_->registry ? ctx_->registry->find(name) : nullptr;
-  if (!e) return refuse(wire::LookupStatus::NotFound, nullptr, "no such export");
+  if (!e) return lookupImage(name);
   if (!ExportRegistry::permits(*e, peerAddress_))
     return refuse(wire::LookupStatus::NotPermitted, e, "address not allowed for this host's disk");
   auto disk = ctx_->disks ? ctx_->disks->find(*e) : nullptr;
@@ -357,6 +395,7 @@ wire::ExportLookup Connection::lookupExport(std::string_view name, bool /*tlsAct
   }
   chosen_ = disk;
   chosenName_ = std::string(name);
+  chosenHost_ = e->host.name;
   wire::ExportLookup found{wire::LookupStatus::Found, disk->info};
   found.info.name = e->name;
   found.info.description = "host " + e->host.name + "'s disk (image " + disk->image + ")";

@@ -89,13 +89,15 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   [[nodiscard]] std::uint64_t id() const { return id_; }
   [[nodiscard]] const asio::ip::address& peerAddress() const { return peerAddress_; }
   [[nodiscard]] bool inSession() const { return phase_ == Phase::Transmission && disk_ != nullptr; }
+  // A session on a base image export (read-only), not on a host's disk.
+  [[nodiscard]] bool imageSession() const { return disk_ && disk_->host.empty(); }
   // The session's host and export (empty before GO/EXPORT_NAME).
   [[nodiscard]] const std::string& host() const { return host_; }
   [[nodiscard]] const std::string& exportName() const { return exportName_; }
   [[nodiscard]] const std::string& image() const;
   // Whether it holds `host`'s open disk: its session's, or the one a handshake's INFO/GO looked up.
   [[nodiscard]] bool holdsDisk(std::string_view host) const {
-    return (disk_ && disk_->host == host) || (chosen_ && chosen_->host == host);
+    return (disk_ && !disk_->host.empty() && disk_->host == host) || (chosen_ && !chosen_->host.empty() && chosen_->host == host);
   }
 
  private:
@@ -110,6 +112,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   std::vector<wire::ExportListing> listExports(bool tlsActive) override;
   wire::ExportLookup lookupExport(std::string_view name, bool tlsActive) override;
   wire::ExportLookup refuse(wire::LookupStatus status, const Export* e, std::string_view reason);
+  wire::ExportLookup lookupImage(std::string_view name);
 
   asio::awaitable<void> readLoop();
   asio::awaitable<bool> handshake();
@@ -147,7 +150,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   std::uint32_t currentOption_ = 0;                  // the option being fed to the machine
   std::map<std::string, std::string, std::less<>> openErrors_;  // export -> why its disk did not open
   std::shared_ptr<OpenDisk> chosen_;                 // the disk of the last export a lookup found
-  std::string chosenName_;
+  std::string chosenName_, chosenHost_;
+  std::map<std::string, std::shared_ptr<OpenDisk>, std::less<>> preparedImages_;  // image exports opened
 
   std::shared_ptr<OpenDisk> disk_;  // the session's
   std::string host_, exportName_;

@@ -4,16 +4,17 @@
 
 #include <algorithm>
 
+#include "blockstore/store.hpp"
 #include "common/log.hpp"
 
 namespace pxedust::nbd {
 
 ExportRegistry::ExportRegistry(const Config& config, std::shared_ptr<const inventory::Inventory> hosts)
-    : config_(config) {
+    : config_(config), hosts_(hosts) {
   if (!hosts) return;
   for (const auto& h : hosts->hosts()) {
     if (!h.disk.image || notExportedBecause(h.disk, h.ip)) continue;
-    Export e{exportName(config_, h.name, h.mac, h.group), h};
+    Export e{exportName(config_, h.name, h.mac, h.group), h, std::nullopt, 0};
     exports_.emplace(e.name, std::move(e));
   }
 }
@@ -21,6 +22,51 @@ ExportRegistry::ExportRegistry(const Config& config, std::shared_ptr<const inven
 const Export* ExportRegistry::find(std::string_view name) const {
   auto it = exports_.find(name);
   return it == exports_.end() ? nullptr : &it->second;
+}
+
+std::optional<std::pair<std::string, std::uint64_t>> parseImageExport(std::string_view name) {
+  constexpr std::string_view kPrefix = "images/";
+  if (!name.starts_with(kPrefix)) return std::nullopt;
+  name.remove_prefix(kPrefix.size());
+  std::uint64_t version = 0;
+  if (auto slash = name.find('/'); slash != std::string_view::npos) {
+    auto v = name.substr(slash + 1);
+    name = name.substr(0, slash);
+    if (v.size() < 2 || v.size() > 20 || v[0] != 'v') return std::nullopt;
+    for (char c : v.substr(1)) {
+      if (c < '0' || c > '9') return std::nullopt;
+      version = version * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (version == 0) return std::nullopt;
+  }
+  if (!blockstore::validStoreName(name)) return std::nullopt;
+  return std::pair{std::string(name), version};
+}
+
+std::optional<Export> ExportRegistry::findImage(std::string_view name, const asio::ip::address& peer, bool& refused) const {
+  refused = false;
+  if (!config_.imageExports || !hosts_) return std::nullopt;
+  auto parsed = parseImageExport(name);
+  if (!parsed) return std::nullopt;
+  const inventory::Host* booter = nullptr;
+  for (const auto& h : hosts_->hosts()) {
+    if (h.disk.image != parsed->first || notExportedBecause(h.disk, h.ip)) continue;
+    if (h.admitsAddress(peer)) return Export{std::string(name), h, parsed->first, parsed->second};
+    booter = &h;
+  }
+  refused = booter != nullptr;  // an image some host boots, not from this address
+  return std::nullopt;
+}
+
+std::vector<std::string> ExportRegistry::imagesFor(const asio::ip::address& peer) const {
+  std::vector<std::string> out;
+  if (!config_.imageExports || !hosts_) return out;
+  for (const auto& h : hosts_->hosts()) {
+    if (!h.disk.image || notExportedBecause(h.disk, h.ip) || !h.admitsAddress(peer)) continue;
+    auto name = "images/" + *h.disk.image;
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  }
+  return out;
 }
 
 wire::DeviceCapabilities deviceCapabilities(const blockstore::Capabilities& caps) {
@@ -92,6 +138,41 @@ std::vector<std::string> DiskCache::retain(const ExportRegistry& registry) {
     }
   }
   return gone;
+}
+
+asio::awaitable<Result<std::shared_ptr<OpenDisk>>> DiskCache::openImage(const Export& e) {
+  using Opened = Result<std::pair<std::uint64_t, std::shared_ptr<blockstore::BlockDevice>>>;
+  auto store = disks_->store();
+  std::string image = *e.image;
+  std::uint64_t version = e.version;
+  // On a worker: the newest version is read from the store's files, and the image file opened.
+  auto work = [store, image, version]() -> Opened {
+    std::uint64_t v = version;
+    if (v == 0) {
+      auto info = store->imageInfo(image, 0);
+      if (!info) return info.error();
+      v = info->identity.version;
+    }
+    auto raw = store->openImage(image, v);
+    if (!raw) return raw.error();
+    return std::pair{v, std::shared_ptr<blockstore::BlockDevice>(*raw)};
+  };
+  auto waiting = blockstore::onWorker<Opened>(pool_, executor_, std::move(work));
+  auto opened = co_await std::move(waiting);
+  if (!opened) co_return Error{opened.error().message, opened.error().code};
+  auto key = std::pair{image, opened->first};
+  if (auto it = images_.find(key); it != images_.end())
+    if (auto d = it->second.lock()) co_return d;
+  auto d = std::make_shared<OpenDisk>();
+  d->image = image;
+  d->version = opened->first;
+  d->caps = opened->second->capabilities();
+  d->info = exportInfo(*opened->second, {}, {});
+  d->device = std::make_shared<blockstore::AsyncBlockDevice>(opened->second, pool_, executor_);
+  images_[key] = d;
+  std::erase_if(images_, [](const auto& kv) { return kv.second.expired(); });
+  PXD_INFO("nbd.image_opened", "image={} version={} size={}", log::q(image), d->version, d->info.size);
+  co_return d;
 }
 
 void DiskCache::forget(std::string_view host) {

@@ -19,6 +19,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,13 +36,26 @@ namespace pxedust::nbd {
 struct Export {
   std::string name;      // as export_name made it
   inventory::Host host;  // whose disk it is; a copy, so an Export needs no inventory to outlive
+  // An image export ([nbd] image_exports): the base `image`, read-only, at `version` (0: the newest
+  // when opened); `host` is then the host whose address rule let this client in.
+  std::optional<std::string> image;
+  std::uint64_t version = 0;
 };
+
+// "images/NAME" or "images/NAME/vN" as (NAME, N; 0 for the newest); nullopt for any other name.
+std::optional<std::pair<std::string, std::uint64_t>> parseImageExport(std::string_view name);
 
 class ExportRegistry {
  public:
   ExportRegistry(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
 
   [[nodiscard]] const Export* find(std::string_view name) const;
+  // An image export by name for a client at `peer`: found when image exports are on and a host
+  // that boots that image admits the address; `refused` says whether the name is an image export
+  // this client may not open (as opposed to no such export).
+  [[nodiscard]] std::optional<Export> findImage(std::string_view name, const asio::ip::address& peer, bool& refused) const;
+  // The images a client at `peer` may open (their "images/NAME" names).
+  [[nodiscard]] std::vector<std::string> imagesFor(const asio::ip::address& peer) const;
   [[nodiscard]] const std::map<std::string, Export, std::less<>>& exports() const { return exports_; }
   static bool permits(const Export& e, const asio::ip::address& peer) { return e.host.admitsAddress(peer); }
   [[nodiscard]] const Config& config() const { return config_; }
@@ -48,6 +63,7 @@ class ExportRegistry {
  private:
   Config config_;
   std::map<std::string, Export, std::less<>> exports_;
+  std::shared_ptr<const inventory::Inventory> hosts_;
 };
 
 // The most a READ or WRITE moves in one request: the spec's default maximum payload (32 MiB), which
@@ -63,10 +79,12 @@ inline constexpr std::uint32_t kMaxPayload = wire::kDefaultMaxPayload;
 wire::DeviceCapabilities deviceCapabilities(const blockstore::Capabilities& caps);
 wire::ExportInfo exportInfo(const blockstore::BlockDevice& device, std::string name, std::string description);
 
-// One opened disk per host, shared by its connections.
+// One opened disk per host, shared by its connections; or one opened base image version (`host`
+// empty), shared by every connection to it while any holds it.
 struct OpenDisk {
   std::string host;
   std::string image;
+  std::uint64_t version = 0;  // an image export's
   std::shared_ptr<blockstore::AsyncBlockDevice> device;
   blockstore::Capabilities caps;
   wire::ExportInfo info;  // name and description are the export's, set per lookup
@@ -83,6 +101,8 @@ class DiskCache {
   asio::awaitable<Result<std::shared_ptr<OpenDisk>>> open(const Export& e);
   // Forgets disks whose host is gone or whose image changed; returns the hosts it forgot.
   std::vector<std::string> retain(const ExportRegistry& registry);
+  // Opens (or returns) the image export's base version, read-only; on the loop, the files on the pool.
+  asio::awaitable<Result<std::shared_ptr<OpenDisk>>> openImage(const Export& e);
   // Forgets `host`'s disk (its overlay is about to be reset); connections still holding it keep it.
   void forget(std::string_view host);
   [[nodiscard]] std::size_t size() const { return disks_by_host_.size(); }
@@ -92,6 +112,7 @@ class DiskCache {
   blockstore::WorkerPool& pool_;
   asio::any_io_executor executor_;
   std::map<std::string, std::shared_ptr<OpenDisk>, std::less<>> disks_by_host_;
+  std::map<std::pair<std::string, std::uint64_t>, std::weak_ptr<OpenDisk>> images_;
 };
 
 }  // namespace pxedust::nbd

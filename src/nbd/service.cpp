@@ -78,9 +78,15 @@ void NbdService::commit(std::unique_ptr<service::Staged> base) noexcept {
   // Sessions whose export is gone, changed disk, or no longer admits the client.
   for (auto& c : live()) {
     if (!c->inSession()) continue;
-    const Export* e = registry->find(c->exportName());
-    bool keep = e && e->host.name == c->host() && e->host.disk.image == c->image() &&
-                ExportRegistry::permits(*e, c->peerAddress());
+    bool keep = false;
+    if (c->imageSession()) {
+      bool refused = false;
+      keep = registry->findImage(c->exportName(), c->peerAddress(), refused).has_value();
+    } else {
+      const Export* e = registry->find(c->exportName());
+      keep = e && e->host.name == c->host() && e->host.disk.image == c->image() &&
+             ExportRegistry::permits(*e, c->peerAddress());
+    }
     if (!keep) {
       PXD_INFO("nbd.session_removed", "conn={} export={} reason=\"export removed or changed on reload\"", c->id(),
                log::q(c->exportName()));

@@ -45,7 +45,8 @@ class Server:
     node1 (ip 127.0.0.1: every loopback client of ours), node2 (ip 127.0.0.2: a client bound there),
     far (iscsi_allow 10.99.0.0/16: no client here), fio (ip 127.0.0.1, for the verify workload)."""
 
-    def __init__(self, base_size=40 << 20):
+    def __init__(self, base_size=40 << 20, nbd_extra="", hosts_extra=""):
+        self.nbd_extra, self.hosts_extra = nbd_extra, hosts_extra
         self.dir = tempfile.mkdtemp(prefix="pxedust-nbd-")
         self.nbd_port = 0
         self.iscsi_port = 0
@@ -75,6 +76,7 @@ dir = "{self.store}"
 listen = ["{LOOPBACK}:{self.iscsi_port}"]
 [nbd]
 listen = ["{LOOPBACK}:{self.nbd_port}"]
+{self.nbd_extra}
 [[host]]
 name = "node1"
 ip = "127.0.0.1"
@@ -91,6 +93,7 @@ iscsi_allow = ["10.99.0.0/16"]
 name = "fio"
 image = "base"
 iscsi_allow = ["127.0.0.0/8"]
+{self.hosts_extra}
 """)
 
     def start(self):
@@ -122,10 +125,12 @@ iscsi_allow = ["127.0.0.0/8"]
 
 
 class ServerCase(unittest.TestCase):
+    SERVER = {}  # Server() arguments
+
     def setUp(self):
         if not os.path.exists(PXEDUST):
             self.skipTest("no pxedust binary")
-        self.s = Server()
+        self.s = Server(**self.SERVER)
         self.s.start()
 
     def tearDown(self):
@@ -292,6 +297,62 @@ class Tools(ServerCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(src, "rb") as a, open(out, "rb") as b:
             self.assertEqual(sha256(a.read()), sha256(b.read()))
+
+
+class ImageExports(ServerCase):
+    """[nbd] image_exports: the base images as read-only exports "images/NAME" (the newest version
+    when opened) and "images/NAME/vN", for clients a host booting that image admits."""
+    SERVER = {"nbd_extra": "image_exports = true",
+              "hosts_extra": '[[host]]\nname = "lab"\nip = "10.98.0.5"\nimage = "other"\n'}
+
+    def env(self):
+        return dict(os.environ, PXEDUST_CONFIG=self.s.config)
+
+    def test_read_only_bases_by_version_for_the_hosts_that_boot_them(self):
+        if not have("nbdinfo", "nbdcopy", "qemu-io"):
+            self.skipTest("libnbd-bin or qemu-utils missing")
+        other = os.path.join(self.s.dir, "other.img")
+        with open(other, "wb") as f:
+            f.write(random.Random(9).randbytes(4 << 20))
+        subprocess.run([PXEDUST, "image", "import", other, "--name", "other"], env=self.env(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = run(["nbdinfo", "--list", "--json", self.s.uri("")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        names = sorted(e["export-name"] for e in json.loads(r.stdout)["exports"])
+        self.assertEqual(names, ["fio", "images/base", "node1"])  # not images/other: only lab boots it
+        r = run(["nbdinfo", "--json", self.s.uri("images/base")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        info = json.loads(r.stdout)["exports"][0]
+        self.assertTrue(info["is_read_only"])
+        self.assertEqual(info["export-size"], len(self.s.base_bytes))
+
+        def copy(export):
+            out = os.path.join(self.s.dir, "copy.raw")
+            r = run(["nbdcopy", self.s.uri(export), out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as f:
+                data = f.read()
+            os.unlink(out)
+            return data
+
+        self.assertEqual(sha256(copy("images/base")), sha256(self.s.base_bytes))
+        # Read-only: a write is refused, and the base is unchanged.
+        r = run(["qemu-io", "-f", "raw", "-c", "write -P 0x55 0 4096", self.s.uri("images/base")])
+        self.assertTrue(r.returncode != 0 or "error" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr)
+        for refused in ("images/other", "images/nosuch", "images/base/v0", "images/base/v9", "images/../base"):
+            r = run(["nbdinfo", self.s.uri(refused)])
+            self.assertNotEqual(r.returncode, 0, refused)
+        # A new version: the newest name follows it, the versioned one stays.
+        v2 = bytes(b ^ 0xFF for b in self.s.base_bytes)
+        path = os.path.join(self.s.dir, "v2.img")
+        with open(path, "wb") as f:
+            f.write(v2)
+        subprocess.run([PXEDUST, "image", "import", path, "--name", "base"], env=self.env(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.assertEqual(sha256(copy("images/base")), sha256(v2))
+        self.assertEqual(sha256(copy("images/base/v1")), sha256(self.s.base_bytes))
+        self.assertEqual(sha256(copy("images/base/v2")), sha256(v2))
+        self.assertEqual(sha256(self.read_all(self.s.uri("node1"))), sha256(self.s.base_bytes))  # its overlay's base
 
 
 class Qemu(ServerCase):
