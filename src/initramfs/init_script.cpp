@@ -8,6 +8,8 @@ namespace pxedust::initramfs {
 //   root=iscsi:SERVER:PROTO:PORT:LUN:TARGET   RFC 4173 root-path; else the iBFT iPXE wrote; else DHCP option 17
 //   root=nbd:SERVER:PORT:EXPORT               an NBD export (what pxedust's DHCP gives a host with
 //                                             root_protocol = "nbd"), attached by pxedust-nbd-attach
+//   root=ram:nbd:SERVER:PORT:EXPORT           the root copied into RAM from a read-only NBD export
+//                                             (root_protocol = "ram": the host's base image)
 //   pxedust.nbd_dead_timeout=SECONDS          how long the kernel holds an NBD root's requests while
 //                                             the server is away (default 600)
 //   pxedust.iface=NAME        the interface to bring up (default: the first with a link, by name)
@@ -86,6 +88,33 @@ fi
 [ -z "$root" ] && root=$rootpath
 dev=
 case $root in
+  ram:nbd:*)
+    # Root in RAM: the base image (a read-only NBD export) copied into a tmpfs; then no connection
+    # to the server is left, and the host runs on whatever happens to it.
+    rest=${root#ram:nbd:}
+    server=${rest%%:*}; rest=${rest#*:}
+    port=${rest%%:*}; name=${rest#*:}
+    [ -n "$port" ] || port=10809
+    [ -x /sbin/pxedust-nbd-attach ] || fail "ram: this initramfs has no pxedust-nbd-attach (root=$root)"
+    say "ram source=nbd server=$server port=$port export=$name"
+    src=$(pxedust-nbd-attach --once "$server" "$port" "$name") || fail "ram: cannot attach $name at $server:$port"
+    mkdir -p /src
+    mount -t ext4 -o ro "$src" /src || fail "ram: cannot mount $src"
+    used=$(df -k /src | awk 'NR == 2 {print $3}')
+    avail=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+    total=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+    if [ $((used + 131072)) -gt "$avail" ]; then
+      umount /src; pxedust-nbd-attach --detach "$src"
+      fail "ram: the image needs $((used / 1024)) MiB and 128 MiB to run in; this host has $((avail / 1024)) MiB free"
+    fi
+    mount -t tmpfs -o "size=$((total * 9 / 10))k,mode=0755" tmpfs /newroot || fail "ram: cannot mount a tmpfs"
+    say "ram copying MiB=$((used / 1024))"
+    cp -a /src/. /newroot/ || fail "ram: copying the root failed"
+    umount /src
+    pxedust-nbd-attach --detach "$src"
+    say "ram copied MiB=$((used / 1024)) free_MiB=$(($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024))"
+    dev=ram
+    ;;
   nbd:*)
     # nbd:<server>:<port>:<export>; the export name may contain ':'.
     rest=${root#nbd:}
@@ -141,7 +170,9 @@ case $root in
     ;;
 esac
 say "disk dev=$dev"
-mount -t ext4 "$dev" /newroot || fail "root: cannot mount $dev"
+if [ "$dev" != ram ]; then
+  mount -t ext4 "$dev" /newroot || fail "root: cannot mount $dev"
+fi
 say "root mounted dev=$dev"
 for d in dev proc sys run; do
   [ -d "/newroot/$d" ] && mount --move "/$d" "/newroot/$d" 2>/dev/null

@@ -2,6 +2,8 @@
 // and keeps it attached across server restarts. The initramfs runs it for an NBD root.
 //
 //   pxedust-nbd-attach SERVER PORT EXPORT [DEAD_TIMEOUT_SECONDS]
+//   pxedust-nbd-attach --once SERVER PORT EXPORT    attach, print the device, exit (no reconnecting)
+//   pxedust-nbd-attach --detach /dev/nbdN           disconnect it
 //
 // It connects, asks for the export (NBD_OPT_GO), hands the socket to the kernel (NBD_CMD_CONNECT)
 // with a dead-connection timeout, prints the device and goes to the background. When the kernel
@@ -266,9 +268,54 @@ void putSocket(Message& m, int fd) {
 
 }  // namespace
 
+// The generic netlink family of NBD (and its event group's id, when asked for), or die.
+std::uint16_t nbdFamily(int nl, std::uint32_t* group) {
+  std::uint16_t family = 0;
+  Message m(GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
+  m.put(CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME, sizeof NBD_GENL_FAMILY_NAME);
+  int rc = request(nl, m, [&](std::span<const std::uint8_t> attrs) {
+    forEachAttr(attrs, [&](std::uint16_t type, std::span<const std::uint8_t> v) {
+      if (type == CTRL_ATTR_FAMILY_ID && v.size() >= 2) std::memcpy(&family, v.data(), 2);
+      if (type != CTRL_ATTR_MCAST_GROUPS || group == nullptr) return;
+      forEachAttr(v, [&](std::uint16_t, std::span<const std::uint8_t> grp) {
+        std::string name;
+        std::uint32_t id = 0;
+        forEachAttr(grp, [&](std::uint16_t t, std::span<const std::uint8_t> x) {
+          if (t == CTRL_ATTR_MCAST_GRP_NAME) name.assign(reinterpret_cast<const char*>(x.data()), strnlen(reinterpret_cast<const char*>(x.data()), x.size()));
+          if (t == CTRL_ATTR_MCAST_GRP_ID && x.size() >= 4) std::memcpy(&id, x.data(), 4);
+        });
+        if (name == NBD_GENL_MCAST_GROUP_NAME) *group = id;
+      });
+    });
+  });
+  if (rc != 0 || family == 0) die("the kernel has no NBD netlink interface (is the nbd module loaded?)");
+  return family;
+}
+
+int detach(const char* device) {
+  unsigned index = 0;
+  if (std::sscanf(device, "/dev/nbd%u", &index) != 1) die(std::string("not an NBD device: ") + device);
+  int nl = openNetlink();
+  if (nl < 0) die(std::string("netlink: ") + std::strerror(errno));
+  Message m(nbdFamily(nl, nullptr), NBD_CMD_DISCONNECT);
+  m.u32(NBD_ATTR_INDEX, index);
+  int rc = request(nl, m, [](std::span<const std::uint8_t>) {});
+  if (rc != 0) die(std::string("NBD_CMD_DISCONNECT: ") + std::strerror(-rc));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  bool once = false;
+  if (argc == 3 && std::strcmp(argv[1], "--detach") == 0) return detach(argv[2]);
+  if (argc >= 2 && std::strcmp(argv[1], "--once") == 0) {
+    once = true;
+    ++argv;
+    --argc;
+  }
   if (argc < 4 || argc > 5) {
-    std::fprintf(stderr, "usage: %s SERVER PORT EXPORT [DEAD_TIMEOUT_SECONDS]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: pxedust-nbd-attach [--once] SERVER PORT EXPORT [DEAD_TIMEOUT_SECONDS]\n"
+                 "       pxedust-nbd-attach --detach /dev/nbdN\n");
     return 2;
   }
   g_server = argv[1];
@@ -287,33 +334,16 @@ int main(int argc, char** argv) {
 
   int nl = openNetlink();
   if (nl < 0) die(std::string("netlink: ") + std::strerror(errno));
-  std::uint16_t family = 0;
   std::uint32_t group = 0;
-  {
-    Message m(GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
-    m.put(CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME, sizeof NBD_GENL_FAMILY_NAME);
-    int rc = request(nl, m, [&](std::span<const std::uint8_t> attrs) {
-      forEachAttr(attrs, [&](std::uint16_t type, std::span<const std::uint8_t> v) {
-        if (type == CTRL_ATTR_FAMILY_ID && v.size() >= 2) std::memcpy(&family, v.data(), 2);
-        if (type != CTRL_ATTR_MCAST_GROUPS) return;
-        forEachAttr(v, [&](std::uint16_t, std::span<const std::uint8_t> grp) {
-          std::string name;
-          std::uint32_t id = 0;
-          forEachAttr(grp, [&](std::uint16_t t, std::span<const std::uint8_t> x) {
-            if (t == CTRL_ATTR_MCAST_GRP_NAME) name.assign(reinterpret_cast<const char*>(x.data()), strnlen(reinterpret_cast<const char*>(x.data()), x.size()));
-            if (t == CTRL_ATTR_MCAST_GRP_ID && x.size() >= 4) std::memcpy(&id, x.data(), 4);
-          });
-          if (name == NBD_GENL_MCAST_GROUP_NAME) group = id;
-        });
-      });
-    });
-    if (rc != 0 || family == 0) die("the kernel has no NBD netlink interface (is the nbd module loaded?)");
-  }
+  const std::uint16_t family = nbdFamily(nl, &group);
   // Listen for dead links before there is one to miss.
-  int events = openNetlink();
-  if (events < 0 || group == 0 ||
-      ::setsockopt(events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0)
-    die("cannot listen to the NBD netlink events");
+  int events = -1;
+  if (!once) {
+    events = openNetlink();
+    if (events < 0 || group == 0 ||
+        ::setsockopt(events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0)
+      die("cannot listen to the NBD netlink events");
+  }
 
   std::uint32_t index = UINT32_MAX;
   {
@@ -321,7 +351,7 @@ int main(int argc, char** argv) {
     m.u64(NBD_ATTR_SIZE_BYTES, info.size);
     m.u64(NBD_ATTR_BLOCK_SIZE_BYTES, 512);
     m.u64(NBD_ATTR_SERVER_FLAGS, info.flags);
-    m.u64(NBD_ATTR_DEAD_CONN_TIMEOUT, deadTimeout);
+    if (!once) m.u64(NBD_ATTR_DEAD_CONN_TIMEOUT, deadTimeout);
     putSocket(m, sock);
     int rc = request(nl, m, [&](std::span<const std::uint8_t> attrs) {
       forEachAttr(attrs, [&](std::uint16_t type, std::span<const std::uint8_t> v) {
@@ -334,6 +364,7 @@ int main(int argc, char** argv) {
   ::close(sock);  // the kernel holds its own reference
   std::printf("/dev/nbd%u\n", index);
   std::fflush(stdout);
+  if (once) return 0;
 
   // In the background from here: the caller goes on to mount the device.
   pid_t pid = ::fork();

@@ -29,6 +29,8 @@ std::optional<std::string> Host::rootPath(const asio::ip::address_v4& server) co
   const auto& portal = rootDisk->portal;
   std::string address = portal.address.is_unspecified() ? server.to_string() : portal.address.to_string();
   if (rootDisk->protocol == "nbd") return "nbd:" + address + ":" + std::to_string(portal.port) + ":" + rootDisk->name;
+  // Root in RAM: the initramfs copies the base image (read-only NBD export) into memory.
+  if (rootDisk->protocol == "ram") return "ram:nbd:" + address + ":" + std::to_string(portal.port) + ":" + rootDisk->name;
   if (rootDisk->protocol != "iscsi") return std::nullopt;
   std::string port = portal.port == 3260 ? "" : std::to_string(portal.port);
   return "iscsi:" + address + "::" + port + "::" + rootDisk->name;

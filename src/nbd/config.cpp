@@ -46,7 +46,8 @@ Config parse(config::Table& s) {
 HostSettings hostKeys(config::Table& t) {
   HostSettings out;
   if (auto p = t.string("root_protocol")) {
-    if (*p != "iscsi" && *p != "nbd") t.fail(t.get("root_protocol"), "root_protocol", "expected \"iscsi\" or \"nbd\"");
+    if (*p != "iscsi" && *p != "nbd" && *p != "ram")
+      t.fail(t.get("root_protocol"), "root_protocol", "expected \"iscsi\", \"nbd\" or \"ram\"");
     out.rootProtocol = *p;
   }
   return out;
@@ -62,9 +63,16 @@ config::ServiceSchema::HostChecker hostChecker(const Config& nbd) {
     if (!hc.disk.image) return std::nullopt;
     const auto* settings = config::part<HostSettings>(hc.keys, "nbd");
     const bool rootNbd = settings && settings->rootProtocol == "nbd";
+    const bool rootRam = settings && settings->rootProtocol == "ram";
+    if (rootRam && !nbd.imageExports)
+      h.fail(h.get("name"), "name",
+             fmt::format("host '{}' has root_protocol = \"ram\": its image is copied over NBD, which needs [nbd] "
+                         "image_exports = true",
+                         hc.name));
     auto why = notExportedBecause(hc.disk, hc.ip);
-    if (rootNbd && why)
-      h.fail(h.get("name"), "name", fmt::format("host '{}' has root_protocol = \"nbd\" but {}", hc.name, *why));
+    if ((rootNbd || rootRam) && why)
+      h.fail(h.get("name"), "name",
+             fmt::format("host '{}' has root_protocol = \"{}\" but {}", hc.name, rootNbd ? "nbd" : "ram", *why));
     if (why) return std::nullopt;
     auto name = exportName(nbd, hc.name, hc.mac, hc.group);
     if (name.size() > wire::kMaxString)
@@ -72,7 +80,9 @@ config::ServiceSchema::HostChecker hostChecker(const Config& nbd) {
                                                 name.substr(0, 64)));
     if (auto [it, fresh] = exports->emplace(name, hc.name); !fresh)
       h.fail(h.get("name"), "name", fmt::format("export name '{}' is also host '{}''s", name, it->second));
-    if (!rootNbd || !portal) return std::nullopt;
+    if (!portal) return std::nullopt;
+    if (rootRam) return config::RootDisk{"ram", *portal, "images/" + *hc.disk.image};
+    if (!rootNbd) return std::nullopt;
     return config::RootDisk{"nbd", *portal, name};
   };
 }

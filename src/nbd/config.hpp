@@ -7,9 +7,11 @@
 // `ip`, no `iscsi_allow`), or one that asks for CHAP, is not exported over NBD at all.
 //
 // Which protocol a host's root disk is handed out for (DHCP root-path, iPXE {root_path}) is chosen
-// per host or group by `root_protocol`: "iscsi" (the default, when [iscsi] is configured) or "nbd"
-// (Debian's "nbd:SERVER:PORT:EXPORT"). The key takes effect only while its protocol's section is in
-// the file.
+// per host or group by `root_protocol`: "iscsi" (the default, when [iscsi] is configured), "nbd"
+// (Debian's "nbd:SERVER:PORT:EXPORT"), or "ram" ("ram:nbd:SERVER:PORT:images/IMAGE": the pxedust
+// initramfs copies the host's base image into RAM from the read-only image export, disconnects and
+// runs from memory; needs image_exports). The key takes effect only while its protocol's section is
+// in the file.
 #pragma once
 
 #include <chrono>
@@ -50,7 +52,7 @@ struct Config {
 
 // What a host or group says about NBD.
 struct HostSettings {
-  std::optional<std::string> rootProtocol;  // `root_protocol`: "iscsi" | "nbd"
+  std::optional<std::string> rootProtocol;  // `root_protocol`: "iscsi" | "nbd" | "ram"
   void inherit(const HostSettings& group);
 };
 

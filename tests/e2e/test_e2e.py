@@ -516,6 +516,31 @@ poweroff -f
 
 
 @unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+class RamRoot(DiskRootCase):
+    """root_protocol = "ram": the initramfs copies the host's base image into a tmpfs from the
+    read-only image export, disconnects and runs from memory: every boot starts from the base, and
+    the host has no overlay on the server."""
+    ROOT_PROTOCOL = "nbd"
+    MACS = {"ram-a": "52:54:00:e2:03:0a"}
+    IPS = {"ram-a": "10.219.0.51"}
+    NBD = f"""
+[nbd]
+listen = ["{e2elab.SERVER_IP}:10809"]
+image_exports = true
+"""
+
+    def test_fresh_root_from_the_base_on_every_boot(self):
+        self.start_lab(self.NBD, 'root_protocol = "ram"\n')
+        count, vm, root = self.boot("ram-a", "ra1")
+        self.assertEqual((count, root), (1, "tmpfs"))
+        self.assertIn("pxedust-initramfs: ram copied", vm.text())
+        self.assertEqual(self.boot("ram-a", "ra2")[0], 1)  # nothing kept: the base again
+        self.assertNotIn("ram-a", self.cli("overlay", "list"))
+        self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
+        self.cli("image", "verify", "demo")
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
 @unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
 @unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
 class DebianRoot(DiskRootCase):
