@@ -294,8 +294,8 @@ class Lab:
         return int(text)
 
     # VMs
-    def vm(self, mac, name, firmware="bios", extra=()):
-        return VM(self, mac, name, firmware, extra)
+    def vm(self, mac, name, firmware="bios", extra=(), memory=512):
+        return VM(self, mac, name, firmware, extra, memory)
 
     def close(self):
         for pid in self.relays:
@@ -315,8 +315,8 @@ class Lab:
 class VM:
     """One diskless QEMU machine on the lab bridge: a virtio NIC with iPXE in its option ROM."""
 
-    def __init__(self, lab, mac, name, firmware, extra):
-        self.lab, self.mac, self.name, self.firmware = lab, mac, name, firmware
+    def __init__(self, lab, mac, name, firmware, extra, memory=512):
+        self.lab, self.mac, self.name, self.firmware, self.memory = lab, mac, name, firmware, memory
         self.serial = os.path.join(lab.dir, f"{name}.serial")
         self.qmp = os.path.join(lab.dir, f"{name}.qmp")
         self.tap = lab.tap()
@@ -326,7 +326,7 @@ class VM:
         lab.vms.append(self)
 
     def start(self, accel_kind="tcg"):
-        cmd = ["qemu-system-x86_64", "-M", "pc,graphics=off" if self.firmware == "bios" else "q35", "-m", "512",
+        cmd = ["qemu-system-x86_64", "-M", "pc,graphics=off" if self.firmware == "bios" else "q35", "-m", str(self.memory),
                "-display", "none", "-serial", f"file:{self.serial}", "-monitor", "none", "-no-reboot",
                "-qmp", f"unix:{self.qmp},server=on,wait=off",
                "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",

@@ -540,28 +540,31 @@ image_exports = true
         self.cli("image", "verify", "demo")
 
 
-@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
-@unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
-@unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
-class DebianRoot(DiskRootCase):
-    """An unmodified Debian 12 (systemd, openssh-server, nginx-light), made into a base image by
-    `pxedust image build`, boots diskless over iSCSI on two hosts: each reaches multi-user with no
-    failed unit under its own host name, machine-id and SSH host key (kept across its reboots), serves
-    a web page, and reboots and powers off cleanly (a reboot from inside, the power button from
-    outside); the base image is unchanged."""
-    ROOT_PROTOCOL = "iscsi"
-    MACS = {"deb-a": "52:54:00:e2:02:0a", "deb-b": "52:54:00:e2:02:0b"}
-    IPS = {"deb-a": "10.219.0.41", "deb-b": "10.219.0.42"}
-    SHUTDOWN_BOUND = 60  # seconds from the request to QEMU's exit; measured 3-5 s
+class DebianCase(DiskRootCase):
+    """A Debian 12 image from `pxedust image build` (e2elab.debian_image), reached by ssh as root."""
+    SHUTDOWN_BOUND = 60  # seconds from the request to QEMU's exit; measured 3-6 s
+
+    def start_debian(self, extra_config="", host_keys=""):
+        img, vmlinuz, kroot, self.key = e2elab.debian_image()
+        initrd = e2elab.initramfs(kroot, root=True, name="initramfs-debian.img")
+        self.start_lab(extra_config, host_keys, image=img, vmlinuz=vmlinuz, initrd=initrd, quiet=False)
+
+    def check_serving(self, host):
+        """It answers HTTP and SSH; returns its SSH host key."""
+        page = self.lab.exec("curl", "-fsS", "--max-time", "20", f"http://{self.IPS[host]}/").stdout
+        self.assertIn("nginx", page)
+        scan = self.lab.exec("ssh-keyscan", "-t", "ed25519", self.IPS[host], check=False).stdout.split()
+        self.assertGreaterEqual(len(scan), 3, scan)
+        return scan[2]
 
     def ssh(self, host, command):
         return self.lab.exec("ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                              "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", f"root@{self.IPS[host]}", command,
                              check=False)
 
-    def boot_debian(self, host, label, stop):
+    def boot_debian(self, host, label, stop, while_up=None, memory=512):
         before = max((e["time"] for e in self.lab.events(host, "host.up")), default="")
-        vm = self.lab.vm(self.MACS[host], label).start(ACCEL)
+        vm = self.lab.vm(self.MACS[host], label, memory=memory).start(ACCEL)
         t_up, m = vm.wait_for(r"pxedust-root: up host=(\S+) failed_units=(\d+)", BOOT_TIMEOUT)
         up = pxedust_state.wait_for(f"{label}'s host.up in hosts.json",
                                     lambda: [e for e in self.lab.events(host, "host.up") if e["time"] > before])
@@ -573,10 +576,9 @@ class DebianRoot(DiskRootCase):
         self.assertEqual(name, host)
         self.assertEqual(state, "running", r.stdout)
         self.assertEqual(failed, [], r.stdout)
-        page = self.lab.exec("curl", "-fsS", "--max-time", "20", f"http://{self.IPS[host]}/").stdout
-        self.assertIn("nginx", page)
-        scan = self.lab.exec("ssh-keyscan", "-t", "ed25519", self.IPS[host], check=False).stdout.split()
-        self.assertGreaterEqual(len(scan), 3, scan)
+        key = self.check_serving(host)
+        if while_up:
+            while_up(vm)
         t0 = time.time()
         if stop == "reboot":
             self.ssh(host, "systemctl reboot")
@@ -588,12 +590,24 @@ class DebianRoot(DiskRootCase):
         t_down = time.time() - t0
         print(f"\ne2e debian {label} ({ACCEL}): {host} up at {t_up:.1f}s (multi-user, {m.group(2)} failed units), "
               f"{stop} took {t_down:.1f}s", file=sys.stderr)
-        return {"machine_id": machine_id, "key": scan[2]}
+        return {"machine_id": machine_id, "key": key}
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
+@unittest.skipUnless(os.path.exists("/sbin/iscsistart"), "open-iscsi not installed")
+class DebianRoot(DebianCase):
+    """An unmodified Debian 12 (systemd, openssh-server, nginx-light), made into a base image by
+    `pxedust image build`, boots diskless over iSCSI on two hosts: each reaches multi-user with no
+    failed unit under its own host name, machine-id and SSH host key (kept across its reboots), serves
+    a web page, and reboots and powers off cleanly (a reboot from inside, the power button from
+    outside); the base image is unchanged."""
+    ROOT_PROTOCOL = "iscsi"
+    MACS = {"deb-a": "52:54:00:e2:02:0a", "deb-b": "52:54:00:e2:02:0b"}
+    IPS = {"deb-a": "10.219.0.41", "deb-b": "10.219.0.42"}
 
     def test_two_hosts_systemd_own_identity_clean_shutdown(self):
-        img, vmlinuz, kroot, self.key = e2elab.debian_image()
-        initrd = e2elab.initramfs(kroot, root=True, name="initramfs-debian.img")
-        self.start_lab(image=img, vmlinuz=vmlinuz, initrd=initrd, quiet=False)
+        self.start_debian()
         a1 = self.boot_debian("deb-a", "da1", "reboot")
         a2 = self.boot_debian("deb-a", "da2", "button")
         b1 = self.boot_debian("deb-b", "db1", "poweroff")
@@ -602,6 +616,41 @@ class DebianRoot(DiskRootCase):
         self.assertNotEqual(a1["key"], b1["key"])
         self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
         self.cli("image", "verify", "demo")  # the base is byte-for-byte what was imported
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
+class DebianRamRoot(DebianCase):
+    """The same Debian image with its root in RAM: up, pxedust is killed, and the host goes on
+    answering HTTP and SSH for a minute, then powers off cleanly."""
+    ROOT_PROTOCOL = "nbd"
+    MACS = {"deb-r": "52:54:00:e2:04:0a"}
+    IPS = {"deb-r": "10.219.0.61"}
+    SERVING_WITHOUT_SERVER = 60  # seconds
+
+    def test_runs_on_when_the_server_is_killed(self):
+        self.start_debian(RamRoot.NBD, 'root_protocol = "ram"\n')
+
+        def kill_server(vm):
+            self.assertIn("pxedust-initramfs: ram copied", vm.text())
+            self.assertEqual(self.lab.stop(signal.SIGKILL), -signal.SIGKILL)
+            end = time.time() + self.SERVING_WITHOUT_SERVER
+            checks = 0
+            while time.time() < end:
+                self.check_serving("deb-r")
+                r = self.ssh("deb-r", "systemctl is-system-running")
+                self.assertEqual(r.stdout.strip(), "running", r.stdout + r.stderr)
+                checks += 1
+                time.sleep(5)
+            print(f"\ne2e debian ram: served HTTP and SSH for {self.SERVING_WITHOUT_SERVER}s with pxedust killed "
+                  f"({checks} checks)", file=sys.stderr)
+
+        # 512 MiB: the image (390 MiB) and room to run do not fit; refused on the console, powered off.
+        small = self.lab.vm(self.MACS["deb-r"], "dr0").start(ACCEL)
+        _, m = small.wait_for(r"pxedust-initramfs: failed ram: the image needs (\d+) MiB.*", BOOT_TIMEOUT)
+        small.wait_exit(120)
+        print(f"\ne2e debian ram: refused at 512 MiB: {m.group(0)}", file=sys.stderr)
+        self.boot_debian("deb-r", "dr1", "poweroff", while_up=kill_server, memory=1536)
 
 
 if __name__ == "__main__":
