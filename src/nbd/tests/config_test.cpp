@@ -7,6 +7,7 @@
 #include "config/tests/errors.hpp"
 #include "inventory/inventory.hpp"
 #include "iscsi/config.hpp"
+#include "nbd/exports.hpp"
 
 namespace pxedust::nbd {
 namespace {
@@ -102,6 +103,26 @@ root_protocol = "nbd"
   EXPECT_EQ(inv->byName("node1")->rootPath(asio::ip::make_address_v4("10.0.0.1")), "nbd:10.0.0.1:10809:node1");
 }
 
+TEST(NbdConfig, RootInRamIsTheImageExport) {
+  auto c = load(R"(
+[nbd]
+image_exports = true
+[[host]]
+name = "node1"
+ip = "10.0.0.11"
+image = "web"
+root_protocol = "ram"
+)");
+  EXPECT_TRUE(configIn(c)->imageExports);
+  auto inv = inventory::Inventory::fromConfig(c);
+  EXPECT_EQ(inv->byName("node1")->rootPath(asio::ip::make_address_v4("10.0.0.1")), "ram:nbd:10.0.0.1:10809:images/web");
+  EXPECT_EQ(parseImageExport("images/web"), (std::pair<std::string, std::uint64_t>{"web", 0}));
+  EXPECT_EQ(parseImageExport("images/web/v12"), (std::pair<std::string, std::uint64_t>{"web", 12}));
+  for (const char* bad : {"web", "images/", "images/web/", "images/web/v0", "images/web/12", "images/../x",
+                          "images/web/v1/x", "images/.hidden", "images/web/v99999999999999999999"})
+    EXPECT_FALSE(parseImageExport(bad)) << bad;
+}
+
 TEST(NbdConfig, HostsNbdCannotProtectAreNotExported) {
   config::DiskSettings chap;
   chap.image = "base";
@@ -132,7 +153,12 @@ TEST(NbdConfig, Errors) {
   EXPECT_NE(errorOf("[nbd]\nmax_in_flight = 0\n"), "");
   EXPECT_NE(errorOf("[nbd]\nlisten = []\n"), "");
   EXPECT_NE(errorOf("[nbd]\nbase_exports = true\n"), "");  // not a key (yet)
-  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nroot_protocol = \"nfs\"\n").find("expected \"iscsi\" or \"nbd\""),
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nroot_protocol = \"nfs\"\n").find("expected \"iscsi\", \"nbd\" or \"ram\""),
+            std::string::npos);
+  EXPECT_NE(errorOf("[nbd]\nimage_exports = \"yes\"\n"), "");
+  // Root in RAM copies the image over the image export.
+  EXPECT_NE(errorOf("[nbd]\n[[host]]\nname = \"a\"\nip = \"10.0.0.5\"\nimage = \"base\"\nroot_protocol = \"ram\"\n")
+                .find("needs [nbd] image_exports = true"),
             std::string::npos);
   // Two hosts, one export name.
   auto e = errorOf(R"(
