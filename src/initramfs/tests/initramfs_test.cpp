@@ -163,6 +163,21 @@ TEST(Builder, ModulesInDependencyOrderAndStaticBusybox) {
     EXPECT_NE(s.find("say \"start kernel="), std::string::npos);  // /init is in
     EXPECT_NE(s.find("kernel/drivers/scsi/libiscsi.ko\nkernel/drivers/scsi/libiscsi_tcp.ko\n"), std::string::npos);
   }
+  if (::access("/bin/busybox", R_OK) == 0) {
+    // The NBD attach tool outlives the initramfs: a dynamically linked one is refused.
+    o.nbdAttach = "/bin/ls";
+    BuildReport r3;
+    auto dynamic = build(o, r3);
+    ASSERT_FALSE(dynamic);
+    EXPECT_NE(dynamic.error().message.find("built static"), std::string::npos) << dynamic.error().message;
+    o.nbdAttach = "/bin/busybox";  // a static binary: in, as sbin/pxedust-nbd-attach, with no libraries
+    auto img = build(o, r3);
+    ASSERT_TRUE(img) << img.error().message;
+    std::string text(img->begin(), img->end());
+    EXPECT_NE(text.find("sbin/pxedust-nbd-attach"), std::string::npos);
+    EXPECT_TRUE(r3.libraries.empty());
+    o.nbdAttach.clear();
+  }
   o.busybox = "/bin/ls";  // dynamically linked: refused with the package to install
   BuildReport r2;
   auto bad = build(o, r2);
