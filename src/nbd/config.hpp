@@ -6,6 +6,13 @@
 // the host has one: NBD has no initiator names or CHAP, so a host protected by nothing but those (no
 // `ip`, no `iscsi_allow`), or one that asks for CHAP, is not exported over NBD at all.
 //
+// TLS (doc/proto.md "TLS support"): `tls` = "off" | "optional" | "require", with X.509 credentials
+// (`tls_certificate`, `tls_key`: PEM) and/or pre-shared keys (`tls_psk_file`: psktool's
+// "identity:hexkey" lines). The files are read and checked when the configuration is loaded (start,
+// reload, check-config): a file that cannot be read, a key that is not the certificate's, a malformed
+// key line make the configuration invalid with the key's file:line, so a reload changes nothing.
+// With tls = "off" they are not read. Who may open what over TLS: nbd/exports.hpp.
+//
 // Which protocol a host's root disk is handed out for (DHCP root-path, iPXE {root_path}) is chosen
 // per host or group by `root_protocol`: "iscsi" (the default, when [iscsi] is configured) or "nbd"
 // (Debian's "nbd:SERVER:PORT:EXPORT"). The key takes effect only while its protocol's section is in
@@ -14,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,8 +29,11 @@
 
 #include "common/mac.hpp"
 #include "config/config.hpp"
+#include "nbd/wire/handshake.hpp"
 
 namespace pxedust::nbd {
+
+class TlsCredentials;  // nbd/tls.hpp
 
 struct Config {
   std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:10809 (the IANA port)
@@ -42,7 +53,19 @@ struct Config {
   // A connection in transmission with no request and nothing in flight for this long is closed.
   // 0 (default): never. NBD has no keep-alive, and a mounted root file system can be quiet for hours.
   std::chrono::milliseconds idleTimeout{0};
+  // `tls`: "off" (default: STARTTLS is refused with ERR_POLICY), "optional" (offered; a client may
+  // also stay in the clear) or "require" (nothing but STARTTLS and ABORT until TLS runs). The
+  // handshake timeout covers the TLS handshake too.
+  wire::TlsMode tls = wire::TlsMode::None;
+  std::string tlsCertificate;  // `tls_certificate`: PEM certificate chain (empty: none)
+  std::string tlsKey;          // `tls_key`: its PEM private key, unencrypted
+  std::string tlsPskFile;      // `tls_psk_file`: "identity:hexkey" lines (psktool -u NAME -p FILE)
+  // Loaded from those files when the config was loaded; null when tls = "off".
+  std::shared_ptr<const TlsCredentials> tlsCredentials;
 };
+
+// "off", "optional", "require": as the `tls` key spells each mode.
+std::string_view tlsModeName(wire::TlsMode mode);
 
 // What a host or group says about NBD.
 struct HostSettings {
