@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.hpp"
+#include "nbd/tls.hpp"
 
 namespace pxedust::nbd {
 
@@ -17,6 +18,19 @@ ExportRegistry::ExportRegistry(const Config& config, std::shared_ptr<const inven
     exports_.emplace(e.name, std::move(e));
   }
 }
+
+std::string_view ExportRegistry::refusal(const Export& e, const Client& client) const {
+  if (config_.tls == wire::TlsMode::Required && !client.tls) return "TLS is required";
+  if (!e.host.admitsAddress(client.address)) return "address not allowed for this host's disk";
+  if (client.pskIdentity) {
+    if (!e.host.admitsTlsIdentity(*client.pskIdentity)) return "TLS identity is not this host's";
+    if (!config_.tlsCredentials || !config_.tlsCredentials->knowsIdentity(*client.pskIdentity))
+      return "TLS identity no longer in tls_psk_file";
+  }
+  return {};
+}
+
+bool ExportRegistry::permits(const Export& e, const Client& client) const { return refusal(e, client).empty(); }
 
 const Export* ExportRegistry::find(std::string_view name) const {
   auto it = exports_.find(name);
