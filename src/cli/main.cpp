@@ -20,6 +20,7 @@
 #include "http/config.hpp"
 #include "iscsi/config.hpp"
 #include "nbd/config.hpp"
+#include "nbd/tls.hpp"
 #include "tftp/config.hpp"
 
 #ifndef PXEDUST_VERSION
@@ -79,8 +80,14 @@ std::string describe(const config::Config& c) {
       ++exports;
       if (h.rootDisk && h.rootDisk->protocol == "nbd") ++roots;
     }
-    s += fmt::format("  nbd: listening on {}; {} exports ({} root disks), named {}\n", addrs, exports, roots,
-                     nbd->exportName);
+    std::string tls = std::string(nbd::tlsModeName(nbd->tls));
+    if (nbd->tlsCredentials)
+      tls += fmt::format(" ({}{})", nbd->tlsCredentials->kinds(),
+                         nbd->tlsCredentials->hasPsk()
+                             ? fmt::format(", {} PSK identities", nbd->tlsCredentials->pskKeys().size())
+                             : std::string());
+    s += fmt::format("  nbd: listening on {}; {} exports ({} root disks), named {}; TLS {}\n", addrs, exports, roots,
+                     nbd->exportName, tls);
   }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;

@@ -9,6 +9,7 @@
 #include "files/files.hpp"
 #include "http/config.hpp"
 #include "nbd/config.hpp"
+#include "nbd/tls.hpp"
 
 namespace pxedust::daemon {
 namespace {
@@ -44,6 +45,27 @@ std::vector<std::string> configWarnings(const config::Config& config) {
     out.push_back(fmt::format("nbd: root_protocol = \"nbd\" on {}, but the file has no [nbd] section: their "
                               "root-path is {}",
                               listed(nbdRoots), config.has("iscsi") ? "their iSCSI target" : "none"));
+
+  // NBD over TLS-PSK: a host's export opens only for the identity that is its name (nbd/exports.hpp).
+  // Identities that name no exported host open nothing; under tls = "require" with keys alone, a host
+  // without an identity cannot open its disk at all.
+  if (const auto* nbd = nbd::configIn(config); nbd && nbd->tlsCredentials && nbd->tlsCredentials->hasPsk()) {
+    std::set<std::string> exported, orphans, keyless;
+    for (const auto& h : config.hosts)
+      if (h.disk.image && !nbd::notExportedBecause(h.disk, h.ip)) exported.insert(h.name);
+    for (const auto& [identity, key] : nbd->tlsCredentials->pskKeys())
+      if (!exported.contains(identity)) orphans.insert(identity);
+    for (const auto& name : exported)
+      if (!nbd->tlsCredentials->knowsIdentity(name)) keyless.insert(name);
+    if (!orphans.empty())
+      out.push_back(fmt::format("nbd: tls_psk_file identities that name no host exported over NBD, so a client "
+                                "with them can open nothing: {}",
+                                listed(orphans)));
+    if (nbd->tls == nbd::wire::TlsMode::Required && !nbd->tlsCredentials->hasCertificate() && !keyless.empty())
+      out.push_back(fmt::format("nbd: tls = \"require\" with pre-shared keys only: hosts without an identity in "
+                                "tls_psk_file cannot open their exports: {}",
+                                listed(keyless)));
+  }
 
   if (http == nullptr) return out;
 

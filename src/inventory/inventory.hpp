@@ -42,6 +42,10 @@ struct Host {
   // from a dual-stack socket) is its IPv4 address; any other IPv6 peer is refused by either rule.
   // Protocol-specific checks (iSCSI initiator names, CHAP) stay with the protocol.
   [[nodiscard]] bool admitsAddress(const asio::ip::address& peer) const;
+  // A peer that proved a TLS pre-shared key identity (NBD's STARTTLS) is this host when the identity
+  // is the host's name, exactly (names are what psktool -u is given). Services apply it in addition
+  // to admitsAddress, not instead of it.
+  [[nodiscard]] bool admitsTlsIdentity(std::string_view identity) const { return identity == name; }
 
   // The root-path a client is given for its disk (DHCP option 17, iPXE scripts), as RFC 4173
   // writes an iSCSI one: "iscsi:10.0.0.1::3261::iqn...", the port left out when it is 3260; an NBD

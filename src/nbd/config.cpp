@@ -8,12 +8,69 @@
 #include <memory>
 
 #include "config/reader.hpp"
+#include "nbd/tls.hpp"
 #include "nbd/wire/protocol.hpp"
 
 namespace pxedust::nbd {
 namespace {
 
 constexpr std::uint16_t kNbdPort = 10809;  // IANA "nbd"
+
+// A credential file's path: a non-empty string.
+std::optional<std::string> credentialPath(config::Table& s, std::string_view key) {
+  auto p = s.string(key);
+  if (p && p->empty()) s.fail(s.get(key), key, "expected a file path, got an empty string");
+  return p;
+}
+
+// The files named by tls_certificate/tls_key and tls_psk_file, read and checked now. Each problem is
+// reported at the key that names the file.
+std::shared_ptr<const TlsCredentials> loadCredentials(config::Table& s, const Config& c) {
+  auto creds = std::make_shared<TlsCredentials>();
+  if (!c.tlsCertificate.empty()) {
+    auto cert = readCredentialFile(c.tlsCertificate);
+    if (!cert) s.fail(s.get("tls_certificate"), "tls_certificate", cert.error().message);
+    auto key = readCredentialFile(c.tlsKey);
+    if (!key) s.fail(s.get("tls_key"), "tls_key", key.error().message);
+    auto loaded = creds->setCertificate(*cert, *key);
+    wipeSecret(*key);
+    if (!loaded)
+      s.fail(s.get("tls_certificate"), "tls_certificate",
+             fmt::format("{} with the key {}: {}", c.tlsCertificate, c.tlsKey, loaded.error().message));
+  }
+  if (!c.tlsPskFile.empty()) {
+    auto text = readCredentialFile(c.tlsPskFile);
+    if (!text) s.fail(s.get("tls_psk_file"), "tls_psk_file", text.error().message);
+    auto keys = parsePskFile(*text);
+    wipeSecret(*text);
+    if (!keys) s.fail(s.get("tls_psk_file"), "tls_psk_file", fmt::format("{}: {}", c.tlsPskFile, keys.error().message));
+    creds->setPskKeys(std::move(*keys));
+  }
+  if (auto r = creds->finish(); !r) s.fail(s.get("tls"), "tls", r.error().message);
+  return creds;
+}
+
+void parseTls(config::Table& s, Config& out) {
+  if (auto t = s.string("tls")) {
+    if (*t == "off") out.tls = wire::TlsMode::None;
+    else if (*t == "optional") out.tls = wire::TlsMode::Optional;
+    else if (*t == "require") out.tls = wire::TlsMode::Required;
+    else s.fail(s.get("tls"), "tls", "expected \"off\", \"optional\" or \"require\"");
+  }
+  auto cert = credentialPath(s, "tls_certificate");
+  auto key = credentialPath(s, "tls_key");
+  auto psk = credentialPath(s, "tls_psk_file");
+  if (cert && !key) s.fail(s.get("tls_certificate"), "tls_certificate", "needs tls_key (the certificate's private key)");
+  if (key && !cert) s.fail(s.get("tls_key"), "tls_key", "needs tls_certificate (the key's certificate)");
+  out.tlsCertificate = cert.value_or("");
+  out.tlsKey = key.value_or("");
+  out.tlsPskFile = psk.value_or("");
+  if (out.tls == wire::TlsMode::None) return;  // the files are not read: nothing uses them
+  if (!cert && !psk)
+    s.fail(s.get("tls"), "tls",
+           fmt::format("\"{}\" needs tls_certificate and tls_key, or tls_psk_file", tlsModeName(out.tls)));
+  out.tlsCredentials = loadCredentials(s, out);
+}
 
 Config parse(config::Table& s) {
   Config out;
@@ -40,6 +97,7 @@ Config parse(config::Table& s) {
   if (auto v = s.seconds("handshake_timeout", 0.1, 3600)) out.handshakeTimeout = *v;
   if (auto v = s.seconds("idle_timeout", 0, 7 * 86400)) out.idleTimeout = *v;
   if (auto v = s.boolean("image_exports")) out.imageExports = *v;
+  parseTls(s, out);
   return out;
 }
 
@@ -106,6 +164,15 @@ config::ServiceSchema schema() {
 }
 
 const Config* configIn(const config::Config& config) { return config.section<Config>("nbd"); }
+
+std::string_view tlsModeName(wire::TlsMode mode) {
+  switch (mode) {
+    case wire::TlsMode::None: return "off";
+    case wire::TlsMode::Optional: return "optional";
+    case wire::TlsMode::Required: return "require";
+  }
+  return "off";
+}
 
 std::string exportName(const Config& config, std::string_view host, const std::optional<MacAddress>& mac,
                        std::string_view group) {

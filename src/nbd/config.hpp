@@ -6,6 +6,13 @@
 // the host has one: NBD has no initiator names or CHAP, so a host protected by nothing but those (no
 // `ip`, no `iscsi_allow`), or one that asks for CHAP, is not exported over NBD at all.
 //
+// TLS (doc/proto.md "TLS support"): `tls` = "off" | "optional" | "require", with X.509 credentials
+// (`tls_certificate`, `tls_key`: PEM) and/or pre-shared keys (`tls_psk_file`: psktool's
+// "identity:hexkey" lines). The files are read and checked when the configuration is loaded (start,
+// reload, check-config): a file that cannot be read, a key that is not the certificate's, a malformed
+// key line make the configuration invalid with the key's file:line, so a reload changes nothing.
+// With tls = "off" they are not read. Who may open what over TLS: nbd/exports.hpp.
+//
 // Which protocol a host's root disk is handed out for (DHCP root-path, iPXE {root_path}) is chosen
 // per host or group by `root_protocol`: "iscsi" (the default, when [iscsi] is configured), "nbd"
 // (Debian's "nbd:SERVER:PORT:EXPORT"), or "ram" ("ram:nbd:SERVER:PORT:images/IMAGE": the pxedust
@@ -16,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,8 +31,11 @@
 
 #include "common/mac.hpp"
 #include "config/config.hpp"
+#include "nbd/wire/handshake.hpp"
 
 namespace pxedust::nbd {
+
+class TlsCredentials;  // nbd/tls.hpp
 
 struct Config {
   std::vector<config::SocketAddress> listen;  // default: 0.0.0.0:10809 (the IANA port)
@@ -48,7 +59,19 @@ struct Config {
   // "images/NAME/vVERSION", for the hosts that boot that image (the same address rule): a root
   // copied into RAM, a local cache. Off by default.
   bool imageExports = false;
+  // `tls`: "off" (default: STARTTLS is refused with ERR_POLICY), "optional" (offered; a client may
+  // also stay in the clear) or "require" (nothing but STARTTLS and ABORT until TLS runs). The
+  // handshake timeout covers the TLS handshake too.
+  wire::TlsMode tls = wire::TlsMode::None;
+  std::string tlsCertificate;  // `tls_certificate`: PEM certificate chain (empty: none)
+  std::string tlsKey;          // `tls_key`: its PEM private key, unencrypted
+  std::string tlsPskFile;      // `tls_psk_file`: "identity:hexkey" lines (psktool -u NAME -p FILE)
+  // Loaded from those files when the config was loaded; null when tls = "off".
+  std::shared_ptr<const TlsCredentials> tlsCredentials;
 };
+
+// "off", "optional", "require": as the `tls` key spells each mode.
+std::string_view tlsModeName(wire::TlsMode mode);
 
 // What a host or group says about NBD.
 struct HostSettings {

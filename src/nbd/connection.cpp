@@ -91,6 +91,11 @@ Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socke
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   started_ = lastRx_ = Clock::now();
   rxBuf_.resize(kReadBuffer);
+  if (ctx_->registry) {
+    tlsMode_ = ctx_->registry->config().tls;
+    tlsCredentials_ = ctx_->registry->config().tlsCredentials;
+    if (!tlsCredentials_) tlsMode_ = wire::TlsMode::None;  // cannot happen: the config refuses it
+  }
 }
 
 Connection::~Connection() = default;
@@ -148,7 +153,16 @@ asio::awaitable<void> Connection::finish() {
   phase_ = Phase::Closing;
   stopReading_ = true;
   while (inFlight_ > 0) co_await waitOn(idleSignal_);
-  while (!closed_ && !outq_.empty()) co_await waitOn(idleSignal_);
+  if (tlsState_ == TlsState::Up && !closed_ && endReason_ != Drop::TlsFailed) {
+    tls_->bye();  // close_notify after the last reply
+    writeSignal_.cancel();
+  }
+  while (!closed_ && !outputIdle()) co_await waitOn(idleSignal_);
+  if (tlsState_ == TlsState::Handshaking) {
+    ++ctx_->stats.tlsHandshakesFailed;
+    PXD_WARN("nbd.tls_failed", "conn={} peer={} reason={} detail={}", id_, peer_, dropName(endReason_),
+             log::q(endDetail_));
+  }
   ctx_->stats.drop(endReason_);
   if (disk_) {
     reportDisk(boot::DiskKind::Logout, host_, dropName(endReason_));
@@ -181,23 +195,16 @@ asio::awaitable<bool> Connection::readExact(std::uint8_t* dst, std::size_t n) {
   if (rxPos_ == rxEnd_) rxPos_ = rxEnd_ = 0;
   while (n > 0) {
     if (closed_) co_return false;
-    std::error_code ec;
     if (n >= kReadBuffer / 2) {
       // A large payload goes straight into its buffer.
-      std::size_t got = co_await socket_.async_read_some(asio::buffer(dst, n), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || got == 0) {
-        noteReadEnd(ec);
-        co_return false;
-      }
+      const std::size_t got = co_await readSome(dst, n);
+      if (got == 0) co_return false;
       dst += got;
       n -= got;
       continue;
     }
-    std::size_t got = co_await socket_.async_read_some(asio::buffer(rxBuf_), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || got == 0) {
-      noteReadEnd(ec);
-      co_return false;
-    }
+    const std::size_t got = co_await readSome(rxBuf_.data(), rxBuf_.size());
+    if (got == 0) co_return false;
     const std::size_t take = std::min(got, n);
     std::memcpy(dst, rxBuf_.data(), take);
     dst += take;
@@ -208,6 +215,58 @@ asio::awaitable<bool> Connection::readExact(std::uint8_t* dst, std::size_t n) {
   }
   lastRx_ = Clock::now();
   co_return true;
+}
+
+asio::awaitable<std::size_t> Connection::readSome(std::uint8_t* dst, std::size_t n) {
+  if (!tls_) {
+    std::error_code ec;
+    const std::size_t got =
+        co_await socket_.async_read_some(asio::buffer(dst, n), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || got == 0) {
+      noteReadEnd(ec);
+      co_return 0;
+    }
+    co_return got;
+  }
+  while (!closed_) {
+    std::size_t got = 0;
+    const auto status = tls_->recv(dst, n, got);
+    if (tls_->hasOutput()) writeSignal_.cancel();  // an alert, or an answer to a key update
+    switch (status) {
+      case TlsSession::Status::Ok:
+        co_return got;
+      case TlsSession::Status::Closed:
+        noteReadEnd({});  // close_notify: the client's clean end
+        co_return 0;
+      case TlsSession::Status::Failed:
+        noteTlsFailure(tls_->error());
+        co_return 0;
+      case TlsSession::Status::NeedInput:
+        if (!co_await readTlsInput()) co_return 0;
+        break;
+    }
+  }
+  co_return 0;
+}
+
+asio::awaitable<bool> Connection::readTlsInput() {
+  if (closed_) co_return false;
+  auto space = tls_->inputSpace(kReadBuffer);
+  std::error_code ec;
+  const std::size_t got =
+      co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || got == 0) {
+    noteReadEnd(ec);
+    co_return false;
+  }
+  tls_->inputReceived(got);
+  co_return true;
+}
+
+void Connection::noteTlsFailure(std::string_view what) {
+  if (closed_ || stopReading_) return;  // abort() or drain() said why
+  endReason_ = Drop::TlsFailed;
+  endDetail_ = std::string(what);
 }
 
 asio::awaitable<bool> Connection::discard(std::size_t n) {
@@ -241,7 +300,9 @@ bool Connection::feedMachine(std::span<const std::uint8_t> bytes, bool& done) {
       endReason_ = Drop::Aborted;
       endDetail_ = "NBD_OPT_ABORT";
       return false;
-    case wire::HandshakeEvent::StartTls:  // never: tlsMode() is None
+    case wire::HandshakeEvent::StartTls:
+      tlsRequested_ = true;
+      return true;
     case wire::HandshakeEvent::Disconnect:
       endReason_ = Drop::HandshakeFailed;
       endDetail_ = std::string(wire::disconnectReasonName(machine_->disconnectReason()));
@@ -250,12 +311,58 @@ bool Connection::feedMachine(std::span<const std::uint8_t> bytes, bool& done) {
   return false;
 }
 
+asio::awaitable<bool> Connection::feed(std::span<const std::uint8_t> bytes, bool& done) {
+  if (!feedMachine(bytes, done)) co_return false;
+  if (!tlsRequested_) co_return true;
+  tlsRequested_ = false;
+  co_return co_await startTls();
+}
+
+asio::awaitable<bool> Connection::startTls() {
+  auto self = shared_from_this();
+  // The ACK goes out in the clear: wait until the writer has sent it, then encrypt everything after.
+  while (!closed_ && !outputIdle()) co_await waitOn(idleSignal_);
+  if (closed_) co_return false;
+  auto session = TlsSession::server(tlsCredentials_);
+  if (!session) {
+    endReason_ = Drop::TlsFailed;
+    endDetail_ = session.error().message;
+    co_return false;
+  }
+  tls_ = std::move(*session);
+  tlsState_ = TlsState::Handshaking;
+  // What the client sent after the option (it should have waited for the ACK) is TLS's first input.
+  if (rxEnd_ > rxPos_) tls_->input(std::span(rxBuf_.data() + rxPos_, rxEnd_ - rxPos_));
+  rxPos_ = rxEnd_ = 0;
+  for (;;) {
+    const auto status = tls_->handshake();
+    if (tls_->hasOutput()) writeSignal_.cancel();
+    if (status == TlsSession::Status::Ok) break;
+    if (status != TlsSession::Status::NeedInput) {
+      noteTlsFailure(tls_->error());
+      co_return false;
+    }
+    if (!co_await readTlsInput()) {
+      if (endReason_ == Drop::PeerClosed)
+        noteTlsFailure("the client closed the connection in the TLS handshake (" + endDetail_ + ")");
+      co_return false;
+    }
+  }
+  tlsState_ = TlsState::Up;
+  pskIdentity_ = tls_->pskIdentity();
+  ++ctx_->stats.tlsHandshakes;
+  machine_->tlsStarted();
+  PXD_INFO("nbd.tls_started", "conn={} peer={} session={} psk_identity={}", id_, peer_, log::q(tls_->description()),
+           log::q(pskIdentity_.value_or("")));
+  co_return true;
+}
+
 asio::awaitable<bool> Connection::handshake() {
   const std::uint32_t cap = wire::HandshakeLimits{}.maxOptionLength;
   bool done = false;
   std::array<std::uint8_t, 16> head{};
   if (!co_await readExact(head.data(), 4)) co_return false;
-  if (!feedMachine(std::span(head.data(), 4), done)) co_return false;
+  if (!co_await feed(std::span(head.data(), 4), done)) co_return false;
   std::vector<std::uint8_t> option;
   while (!done) {
     if (stopReading_ || closed_) co_return false;
@@ -270,17 +377,17 @@ asio::awaitable<bool> Connection::handshake() {
           be32At(head, 4) == static_cast<std::uint32_t>(wire::kOptionMagic))
         co_await prepareExport(currentOption_, std::span(option).subspan(head.size()));
       if (closed_) co_return false;
-      if (!feedMachine(option, done)) co_return false;
+      if (!co_await feed(option, done)) co_return false;
       continue;
     }
     // Longer than the machine buffers: it drains it (or hangs up at the header); fed in pieces.
-    if (!feedMachine(head, done)) co_return false;
+    if (!co_await feed(head, done)) co_return false;
     std::uint32_t left = length;
     option.resize(cap);
     while (left > 0 && !done) {
       const std::uint32_t k = std::min(left, cap);
       if (!co_await readExact(option.data(), k)) co_return false;
-      if (!feedMachine(std::span(option.data(), k), done)) co_return false;
+      if (!co_await feed(std::span(option.data(), k), done)) co_return false;
       left -= k;
     }
   }
@@ -304,11 +411,27 @@ asio::awaitable<bool> Connection::handshake() {
   ++ctx_->sessions;
   ++ctx_->stats.sessionsStarted;
   PXD_INFO("nbd.session", "conn={} peer={} export={} host={} image={} size={} flags={:#06x} structured={} "
-           "base_allocation={} via={}",
+           "base_allocation={} via={} tls={}",
            id_, peer_, log::q(exportName_), log::q(host_), log::q(disk_->image), props_.size, props_.flags,
-           props_.structuredReplies, contextId_ != 0, viaExportName ? "export_name" : "go");
+           props_.structuredReplies, contextId_ != 0, viaExportName ? "export_name" : "go",
+           tlsState_ != TlsState::Up ? "none" : pskIdentity_ ? "psk" : "x509");
   reportDisk(boot::DiskKind::Login, host_, {});
   co_return true;
+}
+
+// An image export: opened for this connection (the newest version is the one at this moment).
+asio::awaitable<void> Connection::prepareImage(std::string name) {
+  auto self = shared_from_this();
+  bool refused = false;
+  auto image = ctx_->registry->findImage(name, client(), refused);
+  if (!image || preparedImages_.contains(name)) co_return;
+  auto disk = co_await ctx_->disks->openImage(*image);
+  if (!disk) {
+    PXD_ERROR("nbd.image_open_failed", "conn={} export={} error={}", id_, log::q(name), log::q(disk.error().message));
+    openErrors_[name] = disk.error().message;
+  } else {
+    preparedImages_[name] = *disk;
+  }
 }
 
 asio::awaitable<void> Connection::prepareExport(std::uint32_t option, std::span<const std::uint8_t> data) {
@@ -317,20 +440,10 @@ asio::awaitable<void> Connection::prepareExport(std::uint32_t option, std::span<
   if (!name || !ctx_->registry || !ctx_->disks) co_return;
   const Export* e = ctx_->registry->find(*name);
   if (!e) {
-    // An image export: opened for this connection (the newest version is the one at this moment).
-    bool refused = false;
-    auto image = ctx_->registry->findImage(*name, peerAddress_, refused);
-    if (!image || preparedImages_.contains(*name)) co_return;
-    auto disk = co_await ctx_->disks->openImage(*image);
-    if (!disk) {
-      PXD_ERROR("nbd.image_open_failed", "conn={} export={} error={}", id_, log::q(*name), log::q(disk.error().message));
-      openErrors_[std::string(*name)] = disk.error().message;
-    } else {
-      preparedImages_[std::string(*name)] = *disk;
-    }
+    co_await prepareImage(std::string(*name));
     co_return;
   }
-  if (!ExportRegistry::permits(*e, peerAddress_) || ctx_->disks->find(*e)) co_return;
+  if (!ctx_->registry->permits(*e, client()) || ctx_->disks->find(*e)) co_return;
   Export copy = *e;  // a reload may replace the registry while the disk opens
   auto disk = co_await ctx_->disks->open(copy);
   if (!disk) {
@@ -344,8 +457,8 @@ std::vector<wire::ExportListing> Connection::listExports(bool /*tlsActive*/) {
   std::vector<wire::ExportListing> out;
   if (!ctx_->registry) return out;
   for (const auto& [name, e] : ctx_->registry->exports())
-    if (ExportRegistry::permits(e, peerAddress_)) out.push_back({name, "host " + e.host.name + "'s disk"});
-  for (const auto& name : ctx_->registry->imagesFor(peerAddress_))
+    if (ctx_->registry->permits(e, client())) out.push_back({name, "host " + e.host.name + "'s disk"});
+  for (const auto& name : ctx_->registry->imagesFor(client()))
     out.push_back({name, "base image " + name.substr(7) + ", newest version, read-only"});
   return out;
 }
@@ -362,7 +475,7 @@ wire::ExportLookup Connection::refuse(wire::LookupStatus status, const Export* e
 
 wire::ExportLookup Connection::lookupImage(std::string_view name) {
   bool refused = false;
-  auto e = ctx_->registry ? ctx_->registry->findImage(name, peerAddress_, refused) : std::nullopt;
+  auto e = ctx_->registry ? ctx_->registry->findImage(name, client(), refused) : std::nullopt;
   if (!e) {
     if (refused) return refuse(wire::LookupStatus::NotPermitted, nullptr, "address not allowed for this image");
     return refuse(wire::LookupStatus::NotFound, nullptr, "no such export");
@@ -385,8 +498,8 @@ wire::ExportLookup Connection::lookupImage(std::string_view name) {
 wire::ExportLookup Connection::lookupExport(std::string_view name, bool /*tlsActive*/) {
   const Export* e = ctx_->registry ? ctx_->registry->find(name) : nullptr;
   if (!e) return lookupImage(name);
-  if (!ExportRegistry::permits(*e, peerAddress_))
-    return refuse(wire::LookupStatus::NotPermitted, e, "address not allowed for this host's disk");
+  if (auto why = ctx_->registry->refusal(*e, client()); !why.empty())
+    return refuse(wire::LookupStatus::NotPermitted, e, why);
   auto disk = ctx_->disks ? ctx_->disks->find(*e) : nullptr;
   if (!disk) {
     auto it = openErrors_.find(name);
@@ -636,29 +749,49 @@ void Connection::queueError(std::uint64_t cookie, wire::Errno error, std::string
 asio::awaitable<void> Connection::writeLoop() {
   auto self = shared_from_this();
   std::vector<asio::const_buffer> bufs;
+  std::vector<std::span<const std::uint8_t>> pieces;  // the same, for TLS to encrypt
   while (true) {
-    while (outq_.empty() && !closed_) co_await waitOn(writeSignal_);
+    while (outq_.empty() && !(tls_ && tls_->hasOutput()) && !closed_) co_await waitOn(writeSignal_);
     if (closed_) break;
     bufs.clear();
+    pieces.clear();
     std::size_t count = 0, bytes = 0;
     for (const auto& m : outq_) {
       if (count == 64 || bytes > (4u << 20)) break;
-      bufs.emplace_back(m.head.data(), m.head.size());
-      if (!m.data.empty()) bufs.emplace_back(m.data.data(), m.data.size());
+      pieces.emplace_back(m.head);
+      if (!m.data.empty()) pieces.emplace_back(m.data);
       bytes += m.head.size() + m.data.size();
       ++count;
     }
+    if (tls_) {
+      // Encrypted after the session's own records (handshake, alerts), in the order GnuTLS made them.
+      if (count > 0) {
+        if (auto r = tls_->send(pieces); !r) {
+          if (!closed_) abort(Drop::TlsFailed, r.error().message);
+          break;
+        }
+      }
+      tls_->takeOutput(wire_);
+      bufs.emplace_back(wire_.data(), wire_.size());
+    } else {
+      for (const auto& p : pieces) bufs.emplace_back(p.data(), p.size());
+    }
     std::error_code ec;
+    writing_ = true;
     co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+    writing_ = false;
     if (ec) {
       if (!closed_) abort(Drop::PeerClosed, "write: " + ec.message());
       break;
     }
     for (std::size_t i = 0; i < count && !outq_.empty(); ++i) outq_.pop_front();
+    // A large batch's ciphertext (a 32 MiB READ) is not kept for the connection's life.
+    if (wire_.capacity() > kReadBuffer * 4) std::vector<std::uint8_t>().swap(wire_);
     outBytes_ -= std::min(outBytes_, bytes);
     if (outBytes_ <= kWriteHighWater) slotSignal_.cancel();
-    if (outq_.empty()) idleSignal_.cancel();
+    if (outputIdle()) idleSignal_.cancel();
   }
+  writing_ = false;
   outq_.clear();
   outBytes_ = 0;
   idleSignal_.cancel();
@@ -667,14 +800,17 @@ asio::awaitable<void> Connection::writeLoop() {
 asio::awaitable<void> Connection::timerLoop() {
   auto self = shared_from_this();
   while (!closed_) {
-    const Config cfg = ctx_->registry ? ctx_->registry->config() : Config{};
+    const auto registry = ctx_->registry;  // a reload may swap it while we wait
+    const Config defaults;
+    const Config& cfg = registry ? registry->config() : defaults;
     timer_.expires_after(std::chrono::milliseconds(250));
     std::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (closed_) break;
     const auto now = Clock::now();
     if (phase_ == Phase::Handshake && now - started_ > cfg.handshakeTimeout) {
-      abort(Drop::HandshakeTimeout, "no NBD_OPT_GO in time");
+      abort(Drop::HandshakeTimeout, tlsState_ == TlsState::Handshaking ? "TLS handshake not done in time"
+                                                                        : "no NBD_OPT_GO in time");
     } else if (phase_ == Phase::Transmission && cfg.idleTimeout.count() > 0 && inFlight_ == 0 && outq_.empty() &&
                now - lastRx_ > cfg.idleTimeout) {
       abort(Drop::IdleTimeout, "idle");

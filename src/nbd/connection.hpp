@@ -22,6 +22,16 @@
 // worker pool, or inline for page-cache hits), then reads the next header at once. Replies go out in
 // completion order (the cookie pairs them): structured chunks when negotiated, else simple replies.
 //
+// TLS (doc/proto.md "TLS support"; nbd/tls.hpp). When the machine answers STARTTLS (StartTls), its
+// ACK goes out in the clear; once the writer has sent it, a TlsSession starts on the same connection,
+// the bytes already read past the option are its first input, and the reader runs the TLS server
+// handshake (readTlsInput() reads ciphertext on the loop; the writer sends what the session made).
+// From then on there is still one reader and one writer, and the same code above them: readSome()
+// returns plaintext from TLS instead of from the socket, and the writer encrypts each batch of
+// replies before it writes. The handshake timer runs through the TLS handshake. A TLS failure (no or
+// bad ClientHello, unknown identity or wrong key, a record that does not decrypt) ends that
+// connection with Drop::TlsFailed and its alert, and nothing else. A clean end sends close_notify.
+//
 // Completion contract: everything runs on the loop. The Connection is owned by its coroutines
 // (shared_from_this) and by requests in flight; it lives until the last of them ends.
 #pragma once
@@ -44,6 +54,7 @@
 #include "event/loop.hpp"
 #include "nbd/exports.hpp"
 #include "nbd/stats.hpp"
+#include "nbd/tls.hpp"
 #include "nbd/wire/handshake.hpp"
 #include "nbd/wire/transmission.hpp"
 
@@ -88,6 +99,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
 
   [[nodiscard]] std::uint64_t id() const { return id_; }
   [[nodiscard]] const asio::ip::address& peerAddress() const { return peerAddress_; }
+  // The peer as the access rule sees it: address, TLS, PSK identity.
+  [[nodiscard]] Client client() const { return Client{peerAddress_, tlsState_ == TlsState::Up, pskIdentity_}; }
   [[nodiscard]] bool inSession() const { return phase_ == Phase::Transmission && disk_ != nullptr; }
   // A session on a base image export (read-only), not on a host's disk.
   [[nodiscard]] bool imageSession() const { return disk_ && disk_->host.empty(); }
@@ -102,13 +115,14 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
 
  private:
   enum class Phase : std::uint8_t { Handshake, Transmission, Closing };
+  enum class TlsState : std::uint8_t { None, Handshaking, Up };
   struct OutMessage {
     std::vector<std::uint8_t> head;
     std::vector<std::uint8_t> data;  // a READ's data after its reply header
   };
 
   // wire::ExportCatalog
-  [[nodiscard]] wire::TlsMode tlsMode() const override { return wire::TlsMode::None; }
+  [[nodiscard]] wire::TlsMode tlsMode() const override { return tlsMode_; }
   std::vector<wire::ExportListing> listExports(bool tlsActive) override;
   wire::ExportLookup lookupExport(std::string_view name, bool tlsActive) override;
   wire::ExportLookup refuse(wire::LookupStatus status, const Export* e, std::string_view reason);
@@ -117,7 +131,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   asio::awaitable<void> readLoop();
   asio::awaitable<bool> handshake();
   asio::awaitable<void> prepareExport(std::uint32_t option, std::span<const std::uint8_t> data);
+  asio::awaitable<void> prepareImage(std::string name);
   bool feedMachine(std::span<const std::uint8_t> bytes, bool& done);
+  // feedMachine(), then the TLS handshake when the machine asked for it (false: the connection ends).
+  asio::awaitable<bool> feed(std::span<const std::uint8_t> bytes, bool& done);
+  asio::awaitable<bool> startTls();
   asio::awaitable<void> transmit();
   asio::awaitable<void> execute(wire::Request req, std::vector<std::uint8_t> buffer, std::size_t cost);
   asio::awaitable<Result<void>> writeZeroData(std::uint64_t offset, std::uint64_t length, bool fua);
@@ -128,6 +146,13 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
 
   // Reads exactly `n` bytes (false: the connection ended; endReason_ says why).
   asio::awaitable<bool> readExact(std::uint8_t* dst, std::size_t n);
+  // Some bytes of the stream, 1..n: from the socket, or decrypted once TLS runs (0: it ended).
+  asio::awaitable<std::size_t> readSome(std::uint8_t* dst, std::size_t n);
+  // Ciphertext from the socket into the TLS session (false: the connection ended).
+  asio::awaitable<bool> readTlsInput();
+  void noteTlsFailure(std::string_view what);
+  // Nothing queued, no ciphertext waiting, no write in progress.
+  [[nodiscard]] bool outputIdle() const { return outq_.empty() && !(tls_ && tls_->hasOutput()) && !writing_; }
   asio::awaitable<bool> discard(std::size_t n);
   void noteReadEnd(const std::error_code& ec);
 
@@ -152,6 +177,16 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   std::shared_ptr<OpenDisk> chosen_;                 // the disk of the last export a lookup found
   std::string chosenName_, chosenHost_;
   std::map<std::string, std::shared_ptr<OpenDisk>, std::less<>> preparedImages_;  // image exports opened
+
+  // TLS, as [nbd] said when the connection was accepted (the spec: the mode never changes mid-connection).
+  wire::TlsMode tlsMode_ = wire::TlsMode::None;
+  std::shared_ptr<const TlsCredentials> tlsCredentials_;
+  std::unique_ptr<TlsSession> tls_;
+  TlsState tlsState_ = TlsState::None;
+  bool tlsRequested_ = false;              // the machine said StartTls
+  std::optional<std::string> pskIdentity_;  // proved in the TLS handshake
+  std::vector<std::uint8_t> wire_;          // ciphertext being written
+  bool writing_ = false;
 
   std::shared_ptr<OpenDisk> disk_;  // the session's
   std::string host_, exportName_;

@@ -6,6 +6,7 @@
 
 #include "blockstore/store.hpp"
 #include "common/log.hpp"
+#include "nbd/tls.hpp"
 
 namespace pxedust::nbd {
 
@@ -18,6 +19,19 @@ ExportRegistry::ExportRegistry(const Config& config, std::shared_ptr<const inven
     exports_.emplace(e.name, std::move(e));
   }
 }
+
+std::string_view ExportRegistry::refusal(const Export& e, const Client& client) const {
+  if (config_.tls == wire::TlsMode::Required && !client.tls) return "TLS is required";
+  if (!e.host.admitsAddress(client.address)) return "address not allowed for this host's disk";
+  if (client.pskIdentity) {
+    if (!e.host.admitsTlsIdentity(*client.pskIdentity)) return "TLS identity is not this host's";
+    if (!config_.tlsCredentials || !config_.tlsCredentials->knowsIdentity(*client.pskIdentity))
+      return "TLS identity no longer in tls_psk_file";
+  }
+  return {};
+}
+
+bool ExportRegistry::permits(const Export& e, const Client& client) const { return refusal(e, client).empty(); }
 
 const Export* ExportRegistry::find(std::string_view name) const {
   auto it = exports_.find(name);
@@ -43,7 +57,7 @@ std::optional<std::pair<std::string, std::uint64_t>> parseImageExport(std::strin
   return std::pair{std::string(name), version};
 }
 
-std::optional<Export> ExportRegistry::findImage(std::string_view name, const asio::ip::address& peer, bool& refused) const {
+std::optional<Export> ExportRegistry::findImage(std::string_view name, const Client& client, bool& refused) const {
   refused = false;
   if (!config_.imageExports || !hosts_) return std::nullopt;
   auto parsed = parseImageExport(name);
@@ -51,19 +65,21 @@ std::optional<Export> ExportRegistry::findImage(std::string_view name, const asi
   const inventory::Host* booter = nullptr;
   for (const auto& h : hosts_->hosts()) {
     if (h.disk.image != parsed->first || notExportedBecause(h.disk, h.ip)) continue;
-    if (h.admitsAddress(peer)) return Export{std::string(name), h, parsed->first, parsed->second};
+    Export e{std::string(name), h, parsed->first, parsed->second};
+    if (permits(e, client)) return e;
     booter = &h;
   }
   refused = booter != nullptr;  // an image some host boots, not from this address
   return std::nullopt;
 }
 
-std::vector<std::string> ExportRegistry::imagesFor(const asio::ip::address& peer) const {
+std::vector<std::string> ExportRegistry::imagesFor(const Client& client) const {
   std::vector<std::string> out;
   if (!config_.imageExports || !hosts_) return out;
   for (const auto& h : hosts_->hosts()) {
-    if (!h.disk.image || notExportedBecause(h.disk, h.ip) || !h.admitsAddress(peer)) continue;
+    if (!h.disk.image || notExportedBecause(h.disk, h.ip)) continue;
     auto name = "images/" + *h.disk.image;
+    if (!permits(Export{name, h, *h.disk.image, 0}, client)) continue;
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   }
   return out;

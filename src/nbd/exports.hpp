@@ -3,7 +3,23 @@
 //
 // Access: a client may see (NBD_OPT_LIST) and open (INFO, GO, EXPORT_NAME, META_CONTEXT) an export
 // only when the host model admits its address (inventory::Host::admitsAddress: in `iscsi_allow`, else
-// the host's own `ip`), the same rule iSCSI applies, so host A never reaches host B's disk.
+// the host's own `ip`), the same rule iSCSI applies, so host A never reaches host B's disk. LIST shows
+// a client exactly what it may open, in every TLS mode.
+//
+// Image exports ([nbd] image_exports: "images/NAME", "images/NAME/vN", read-only) open for a client
+// that may open the export of some host booting that image.
+//
+// TLS adds to that rule, never replaces it (ExportRegistry::permits):
+//   - a client that proved a pre-shared key identity (TLS-PSK) may open host X's export only when the
+//     identity is X (inventory::Host::admitsTlsIdentity) AND its address is admitted: the key says
+//     who the client is, the address rule still says where it may come from, so neither a leaked key
+//     used elsewhere nor a borrowed address without the key opens a disk. An identity that names no
+//     host opens nothing.
+//   - an X.509 session (the server's certificate only; no client certificates are asked for)
+//     encrypts and authenticates the server, and the address rule alone decides, as in the clear.
+//   - tls = "require": nothing is opened outside TLS (the handshake machine refuses every option
+//     before STARTTLS; permits() checks it again, for sessions a reload finds).
+//   - tls = "optional": a client that stays in the clear is judged by its address, as without TLS.
 //
 // Disks are opened lazily, through HostDisks on a worker thread (the first open creates the overlay
 // on the host's image), and then shared by every connection to that host (and by iSCSI sessions of
@@ -44,20 +60,30 @@ struct Export {
 
 // "images/NAME" or "images/NAME/vN" as (NAME, N; 0 for the newest); nullopt for any other name.
 std::optional<std::pair<std::string, std::uint64_t>> parseImageExport(std::string_view name);
+// Who is asking: the connection's peer address and what TLS proved about it.
+struct Client {
+  asio::ip::address address;
+  bool tls = false;                        // TLS runs on the connection
+  std::optional<std::string> pskIdentity;  // the TLS-PSK identity it proved; nullopt: none (X.509 or clear)
+};
 
 class ExportRegistry {
  public:
   ExportRegistry(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
 
   [[nodiscard]] const Export* find(std::string_view name) const;
-  // An image export by name for a client at `peer`: found when image exports are on and a host
-  // that boots that image admits the address; `refused` says whether the name is an image export
-  // this client may not open (as opposed to no such export).
-  [[nodiscard]] std::optional<Export> findImage(std::string_view name, const asio::ip::address& peer, bool& refused) const;
-  // The images a client at `peer` may open (their "images/NAME" names).
-  [[nodiscard]] std::vector<std::string> imagesFor(const asio::ip::address& peer) const;
+  // An image export by name for `client`: found when image exports are on and the client may open
+  // the export of a host that boots that image (permits(), TLS rules included); `refused` says
+  // whether the name is an image export this client may not open (as opposed to no such export).
+  [[nodiscard]] std::optional<Export> findImage(std::string_view name, const Client& client, bool& refused) const;
+  // The images `client` may open (their "images/NAME" names).
+  [[nodiscard]] std::vector<std::string> imagesFor(const Client& client) const;
   [[nodiscard]] const std::map<std::string, Export, std::less<>>& exports() const { return exports_; }
-  static bool permits(const Export& e, const asio::ip::address& peer) { return e.host.admitsAddress(peer); }
+  // The rule above, under this registry's [nbd] tls settings: the address, the PSK identity when
+  // there is one (and it must still be in the configured PSK file), and TLS when it is required.
+  [[nodiscard]] bool permits(const Export& e, const Client& client) const;
+  // Why not, for the log ("" when permitted).
+  [[nodiscard]] std::string_view refusal(const Export& e, const Client& client) const;
   [[nodiscard]] const Config& config() const { return config_; }
 
  private:

@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "nbd/metrics.hpp"
+#include "nbd/tls.hpp"
 
 namespace pxedust::nbd {
 
@@ -75,33 +76,38 @@ void NbdService::commit(std::unique_ptr<service::Staged> base) noexcept {
   const auto& registry = staged.registry;
   ctx_->registry = registry;
   auto forgotten = ctx_->disks->retain(*registry);
-  // Sessions whose export is gone, changed disk, or no longer admits the client.
+  // Sessions whose export is gone, changed disk, or no longer admits the client (its address, its PSK
+  // identity, or its lack of TLS once tls = "require").
   for (auto& c : live()) {
     if (!c->inSession()) continue;
-    bool keep = false;
+    std::string_view why;
     if (c->imageSession()) {
       bool refused = false;
-      keep = registry->findImage(c->exportName(), c->peerAddress(), refused).has_value();
+      if (!registry->findImage(c->exportName(), c->client(), refused)) why = "image export no longer open to this client";
     } else {
       const Export* e = registry->find(c->exportName());
-      keep = e && e->host.name == c->host() && e->host.disk.image == c->image() &&
-             ExportRegistry::permits(*e, c->peerAddress());
+      if (!e) why = "export removed on reload";
+      else if (e->host.name != c->host() || e->host.disk.image != c->image()) why = "export changed disk on reload";
+      else why = registry->refusal(*e, c->client());
     }
-    if (!keep) {
-      PXD_INFO("nbd.session_removed", "conn={} export={} reason=\"export removed or changed on reload\"", c->id(),
-               log::q(c->exportName()));
-      c->abort(Drop::ExportRemoved, "export removed or changed on reload");
+    if (!why.empty()) {
+      PXD_INFO("nbd.session_removed", "conn={} export={} reason={}", c->id(), log::q(c->exportName()), log::q(why));
+      c->abort(Drop::ExportRemoved, why);
     }
   }
-  PXD_INFO("nbd.applied", "exports={} listeners={} sessions={} disks_dropped={}", registry->exports().size(),
-           listeners_.size(), ctx_->sessions, forgotten.size());
+  const auto& tls = registry->config();
+  PXD_INFO("nbd.applied", "exports={} listeners={} sessions={} disks_dropped={} tls={} tls_credentials={}",
+           registry->exports().size(), listeners_.size(), ctx_->sessions, forgotten.size(), tlsModeName(tls.tls),
+           tls.tlsCredentials ? tls.tlsCredentials->kinds() : std::string_view("none"));
 }
 
 void NbdService::accept(asio::ip::tcp::socket socket) {
   ++ctx_->stats.connectionsAccepted;
   std::error_code ec;
   auto remote = socket.remote_endpoint(ec);
-  const Config cfg = ctx_->registry ? ctx_->registry->config() : Config{};
+  const auto registry = ctx_->registry;
+  const Config defaults;
+  const Config& cfg = registry ? registry->config() : defaults;
   std::size_t fromPeer = 0;
   for (const auto& c : live())
     if (c->peerAddress() == remote.address()) ++fromPeer;

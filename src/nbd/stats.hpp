@@ -28,11 +28,13 @@ enum class Drop : std::uint8_t {
   ExportRemoved,       // the host left the config, changed image, or no longer admits the client (reload)
   DiskReleased,        // an operator reset the host's overlay with force (API)
   Shutdown,            // the daemon is stopping
+  TlsFailed,           // the TLS handshake failed (bad or no ClientHello, unknown identity, wrong key, the client
+                       // leaving mid-way), or a TLS record did not decrypt
   Count
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kDropNames = {
-    "too_many_connections", "handshake_failed", "handshake_timeout", "aborted",        "bad_request", "idle_timeout",
-    "disconnect",           "peer_closed",      "export_removed",    "disk_released", "shutdown"};
+    "too_many_connections", "handshake_failed", "handshake_timeout", "aborted",       "bad_request", "idle_timeout",
+    "disconnect",           "peer_closed",      "export_removed",    "disk_released", "shutdown",    "tls_failed"};
 inline std::string_view dropName(Drop d) { return kDropNames[static_cast<std::size_t>(d)]; }
 
 // Commands as pxedust_nbd_requests_total labels them; the index is the command type (0..7), and one
@@ -72,7 +74,11 @@ constexpr std::size_t errorSlot(wire::Errno e) {
     "NBD_OPT_GO/EXPORT_NAME asking for an export that is unknown, not this client's, or whose disk cannot open.")      \
   X(bytesIn, "pxedust_nbd_received_bytes_total", "WRITE payload received and written, in bytes.")                      \
   X(bytesOut, "pxedust_nbd_sent_bytes_total", "READ data sent, in bytes.")                                             \
-  X(drained, "pxedust_nbd_drained_bytes_total", "Payload of refused WRITEs read and thrown away, in bytes.")
+  X(drained, "pxedust_nbd_drained_bytes_total", "Payload of refused WRITEs read and thrown away, in bytes.")          \
+  X(tlsHandshakes, "pxedust_nbd_tls_handshakes_total", "TLS handshakes completed after NBD_OPT_STARTTLS.")           \
+  X(tlsHandshakesFailed, "pxedust_nbd_tls_handshake_failures_total",                                                 \
+    "TLS handshakes begun after NBD_OPT_STARTTLS that did not complete (bad input, unknown PSK identity or wrong "    \
+    "key, the client leaving, the handshake timeout); each closed its connection.")
 
 struct NbdStats {
   PXEDUST_NBD_COUNTERS(PXEDUST_COUNTER_MEMBER)

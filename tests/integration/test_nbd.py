@@ -2,6 +2,9 @@
 qemu-img/qemu-io, fio's nbd engine with verify) and a small raw-socket client against pxedust started
 as a process on 127.0.0.1 (port 0, read back from daemon.json), with a block store made by
 `pxedust image import`. The same hosts' disks are served over iSCSI too, and read back through it.
+TLS (classes Tls and TlsRequired): credentials made in the test's directory with certtool (a CA and
+a server certificate for 127.0.0.1) and psktool (a key per host), used by nbdinfo/nbdcopy (nbds://
+URIs), QEMU (tls-creds-x509, tls-creds-psk) and the raw client.
 A missing tool makes its test skip, not fail."""
 
 import hashlib
@@ -45,9 +48,12 @@ class Server:
     node1 (ip 127.0.0.1: every loopback client of ours), node2 (ip 127.0.0.2: a client bound there),
     far (iscsi_allow 10.99.0.0/16: no client here), fio (ip 127.0.0.1, for the verify workload)."""
 
-    def __init__(self, base_size=40 << 20, nbd_extra="", hosts_extra=""):
-        self.nbd_extra, self.hosts_extra = nbd_extra, hosts_extra
+    def __init__(self, base_size=40 << 20, nbd_extra=None, hosts_extra=""):
+        self.hosts_extra = hosts_extra
         self.dir = tempfile.mkdtemp(prefix="pxedust-nbd-")
+        # More [nbd] keys, made in the server's directory before the config is first written (TLS
+        # credentials must exist then: every load of the config reads them).
+        self.nbd_extra = (nbd_extra(self.dir) if callable(nbd_extra) else nbd_extra) if nbd_extra else ""
         self.nbd_port = 0
         self.iscsi_port = 0
         self.config = os.path.join(self.dir, "pxedust.toml")
@@ -127,10 +133,13 @@ iscsi_allow = ["127.0.0.0/8"]
 class ServerCase(unittest.TestCase):
     SERVER = {}  # Server() arguments
 
+    def make_server(self):
+        return Server(**self.SERVER)
+
     def setUp(self):
         if not os.path.exists(PXEDUST):
             self.skipTest("no pxedust binary")
-        self.s = Server(**self.SERVER)
+        self.s = self.make_server()
         self.s.start()
 
     def tearDown(self):
@@ -179,6 +188,9 @@ class RawClient:
 
     def option(self, opt, data=b""):
         self.sock.sendall(b"IHAVEOPT" + struct.pack(">II", opt, len(data)) + data)
+        return self.replies()
+
+    def replies(self):
         replies = []
         while True:
             _, _, rtype, length = struct.unpack(">QIII", self.recv(20))
@@ -445,6 +457,287 @@ class BadInput(ServerCase):
         self.assertTrue(pxedust_state.wait_for("bad_request drop",
                                                lambda: self.s.metrics().get('pxedust_nbd_drops_total{reason="bad_request"}', 0) >= 1,
                                                10, proc=self.s.proc))
+
+
+# ---- TLS ---------------------------------------------------------------------------------------------
+
+NBD_REP_ACK, NBD_REP_ERR_POLICY, NBD_REP_ERR_TLS_REQD = 1, 0x80000002, 0x80000005
+NBD_OPT_STARTTLS, NBD_OPT_LIST = 5, 3
+
+
+class Credentials:
+    """A CA, a server certificate it signed for 127.0.0.1 and localhost, and psktool keys for node1 and
+    fio, under `dir`; client-side directories laid out as libnbd and QEMU read them."""
+
+    def __init__(self, dir):
+        self.dir = os.path.join(dir, "tls")
+        os.makedirs(self.dir)
+        self.run(["certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", self.path("ca-key.pem")])
+        self.write("ca.info", "cn = pxedust test CA\nca\ncert_signing_key\nexpiration_days = 2\n")
+        self.run(["certtool", "--generate-self-signed", "--load-privkey", self.path("ca-key.pem"),
+                  "--template", self.path("ca.info"), "--outfile", self.path("ca-cert.pem")])
+        self.run(["certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", self.path("server-key.pem")])
+        self.write("server.info", "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\n"
+                                  "tls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n")
+        self.run(["certtool", "--generate-certificate", "--load-privkey", self.path("server-key.pem"),
+                  "--load-ca-certificate", self.path("ca-cert.pem"), "--load-ca-privkey", self.path("ca-key.pem"),
+                  "--template", self.path("server.info"), "--outfile", self.path("server-cert.pem")])
+        # The clients' side: the CA certificate alone (libnbd tls-certificates=DIR, QEMU tls-creds-x509).
+        self.x509_dir = self.path("client-x509")
+        os.makedirs(self.x509_dir)
+        shutil.copy(self.path("ca-cert.pem"), self.x509_dir)
+        # The server's key file: one line per identity; each client gets its own line (QEMU reads
+        # DIR/keys.psk), and one client a wrong key for node1.
+        for name in ("node1", "fio"):
+            self.run(["psktool", "-u", name, "-p", self.path("server.psk")])
+        with open(self.path("server.psk")) as f:
+            lines = {line.split(":")[0]: line for line in f if ":" in line}
+        self.psk_dirs = {}
+        for name, line in lines.items():
+            d = self.path(f"client-psk-{name}")
+            os.makedirs(d)
+            with open(os.path.join(d, "keys.psk"), "w") as f:
+                f.write(line)
+            self.psk_dirs[name] = d
+        d = self.path("client-psk-wrong")
+        os.makedirs(d)
+        self.run(["psktool", "-u", "node1", "-p", os.path.join(d, "keys.psk")])  # a fresh, different key
+        self.psk_dirs["wrong"] = d
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+
+    def run(self, args):
+        r = run(args, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"{' '.join(args)}: {r.stderr}")
+
+    def nbd_keys(self, mode):
+        return (f'tls = "{mode}"\ntls_certificate = "{self.path("server-cert.pem")}"\n'
+                f'tls_key = "{self.path("server-key.pem")}"\ntls_psk_file = "{self.path("server.psk")}"\n'
+                f'handshake_timeout = 3\n')
+
+
+class TlsCase(ServerCase):
+    mode = "optional"
+
+    def make_server(self):
+        if not have("certtool", "psktool"):
+            self.skipTest("gnutls-bin (certtool, psktool) missing")
+        self.creds = None
+
+        def keys(dir):
+            self.creds = Credentials(dir)
+            return self.creds.nbd_keys(self.mode)
+        return Server(nbd_extra=keys)
+
+    # libnbd takes the TLS user name from the URI's user part (1.14 has no tls-username parameter,
+    # and without a user it asks getlogin_r(), which fails without a terminal).
+    def x509_uri(self, export="node1"):
+        return f"nbds://client@{LOOPBACK}:{self.s.port}/{export}?tls-certificates={self.creds.x509_dir}"
+
+    def psk_uri(self, export="node1", user="node1"):
+        name = "node1" if user == "wrong" else user
+        return (f"nbds://{name}@{LOOPBACK}:{self.s.port}/{export}?tls-psk-file="
+                f"{os.path.join(self.creds.psk_dirs[user], 'keys.psk')}")
+
+    def qemu_x509(self):
+        return f"tls-creds-x509,id=tls0,dir={self.creds.x509_dir},endpoint=client"
+
+    def qemu_psk(self, user="node1"):
+        name = "node1" if user == "wrong" else user
+        return f"tls-creds-psk,id=tls0,dir={self.creds.psk_dirs[user]},username={name},endpoint=client"
+
+    def qemu_opts(self, export="node1"):
+        return f"driver=nbd,host={LOOPBACK},port={self.s.port},export={export},tls-creds=tls0"
+
+    def nbdinfo_list(self, uri):
+        r = run(["nbdinfo", "--list", "--json", uri])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return sorted(e["export-name"] for e in json.loads(r.stdout)["exports"])
+
+    def starttls(self):
+        """A raw client that has sent NBD_OPT_STARTTLS and got its ACK: the next bytes are TLS's."""
+        c = RawClient(self.s.port)
+        (rtype, _), = c.option(NBD_OPT_STARTTLS)
+        self.assertEqual(rtype, NBD_REP_ACK)
+        return c
+
+    def wait_metric(self, name, at_least):
+        return pxedust_state.wait_for(f"{name} >= {at_least}", lambda: self.s.metrics().get(name, 0) >= at_least,
+                                      10, proc=self.s.proc)
+
+    def assert_closed(self, c):
+        c.sock.settimeout(10)
+        try:
+            while c.sock.recv(4096):
+                pass  # an alert, then the end
+        except ConnectionResetError:
+            pass
+        c.close()
+
+
+class Tls(TlsCase):
+    """tls = "optional": real clients over X.509 and PSK, the same bytes as in the clear, bad TLS input."""
+
+    def test_nbdinfo_over_x509_and_psk(self):
+        if not have("nbdinfo"):
+            self.skipTest("libnbd-bin missing")
+        for uri in (self.x509_uri(), self.psk_uri()):
+            r = run(["nbdinfo", "--json", uri])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            info = json.loads(r.stdout)
+            self.assertTrue(info["TLS"], uri)
+            self.assertEqual(info["exports"][0]["export-size"], len(self.s.base_bytes))
+            self.assertIn("base:allocation", info["exports"][0]["contexts"])
+        # LIST: the certificate leaves the address rule alone; a PSK identity sees its own host only.
+        self.assertEqual(self.nbdinfo_list(self.x509_uri("")), ["fio", "node1"])
+        self.assertEqual(self.nbdinfo_list(self.psk_uri("", "node1")), ["node1"])
+        self.assertEqual(self.nbdinfo_list(self.psk_uri("", "fio")), ["fio"])
+        # fio admits 127.0.0.0/8, but not identity node1; node1's address is fine, its identity is not fio's.
+        self.assertNotEqual(run(["nbdinfo", self.psk_uri("fio", "node1")]).returncode, 0)
+        self.assertNotEqual(run(["nbdinfo", self.psk_uri("node1", "fio")]).returncode, 0)
+        m = self.s.metrics()
+        self.assertGreaterEqual(m.get("pxedust_nbd_tls_handshakes_total", 0), 7)
+        self.assertEqual(m.get("pxedust_nbd_tls_handshake_failures_total", 0), 0)
+
+    def test_qemu_writes_and_reads_back_over_x509_and_psk(self):
+        if not have("qemu-io"):
+            self.skipTest("qemu-utils missing")
+        r = run(["qemu-io", "--object", self.qemu_x509(), "--image-opts", self.qemu_opts(),
+                 "-c", "write -P 0x5c 1M 3M", "-c", "write -P 0x3a -f 7M 64k", "-c", "flush"])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        r = run(["qemu-io", "--object", self.qemu_psk(), "--image-opts", self.qemu_opts(),
+                 "-c", "read -P 0x5c 1M 3M", "-c", "read -P 0x3a 7M 64k", "-c", "write -P 0xc5 20M 1M"])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertNotIn("Pattern verification failed", r.stdout)
+        r = run(["qemu-io", "--object", self.qemu_x509(), "--image-opts", self.qemu_opts(),
+                 "-c", "read -P 0xc5 20M 1M"])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertNotIn("Pattern verification failed", r.stdout)
+        # And the same bytes in the clear ("optional").
+        data = self.read_all(self.s.uri("node1"))
+        self.assertEqual(data[MIB:4 * MIB], b"\x5c" * (3 * MIB))
+        self.assertEqual(data[20 * MIB:21 * MIB], b"\xc5" * MIB)
+        self.assertEqual(data[:MIB], self.s.base_bytes[:MIB])
+
+    def test_nbdcopy_over_tls_is_what_plain_nbd_reads(self):
+        if not have("nbdcopy", "qemu-io"):
+            self.skipTest("libnbd-bin or qemu-utils missing")
+        r = run(["qemu-io", "-f", "raw", "-c", "write -P 0x77 3M 5M", "-c", "discard 30M 2M", self.s.uri("node1")])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        copies = {}
+        for name, uri in (("plain", self.s.uri("node1")), ("x509", self.x509_uri()), ("psk", self.psk_uri())):
+            out = os.path.join(self.s.dir, f"{name}.raw")
+            r = run(["nbdcopy", "--flush", uri, out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as f:
+                copies[name] = sha256(f.read())
+            os.unlink(out)
+        self.assertEqual(copies["x509"], copies["plain"])
+        self.assertEqual(copies["psk"], copies["plain"])
+        # ... the other way too: a file copied onto the export over TLS reads back the same in the clear.
+        src = os.path.join(self.s.dir, "src.raw")
+        with open(src, "wb") as f:
+            f.write(random.Random(11).randbytes(len(self.s.base_bytes)))
+        r = run(["nbdcopy", src, self.psk_uri()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(src, "rb") as f:
+            self.assertEqual(sha256(self.read_all(self.s.uri("node1"))), sha256(f.read()))
+        print(f"\nnbdcopy over TLS: sha256 {copies['psk']} = plain", file=sys.stderr)
+
+    def test_garbage_after_starttls_closes_that_connection_only(self):
+        if not have("nbdinfo"):
+            self.skipTest("libnbd-bin missing")
+        # A session in transmission (in the clear: "optional"), kept open through the bad ones.
+        keep = RawClient(self.s.port)
+        self.assertEqual(keep.go("node1"), NBD_REP_ACK)
+        junk = self.starttls()
+        junk.sock.sendall(b"IHAVEOPT" + b"\x00" * 300)  # not a ClientHello
+        self.assert_closed(junk)
+        half = self.starttls()
+        half.sock.sendall(bytes.fromhex("16030102000100"))  # a ClientHello's first bytes, then gone
+        half.close()
+        silent = self.starttls()  # STARTTLS and nothing: handshake_timeout (3 s) applies
+        self.assert_closed(silent)
+        self.wait_metric("pxedust_nbd_tls_handshake_failures_total", 3)
+        m = self.s.metrics()
+        self.assertGreaterEqual(m.get('pxedust_nbd_drops_total{reason="tls_failed"}', 0), 2)
+        self.assertGreaterEqual(m.get('pxedust_nbd_drops_total{reason="handshake_timeout"}', 0), 1)
+        # Everyone else is served: the session that was open, and new TLS clients.
+        rtype, _, error, body = keep.request(0, 0, 4096)
+        self.assertEqual((rtype, error, body[8:]), (1, 0, self.s.base_bytes[:4096]))
+        keep.close()
+        r = run(["nbdinfo", "--json", self.psk_uri()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class TlsRequired(TlsCase):
+    """tls = "require": clients in the clear are refused with the TLS-required error, a wrong key fails
+    its handshake, a reload with a missing key file changes nothing; the server keeps serving."""
+
+    mode = "require"
+
+    def test_plain_client_is_refused_with_tls_required(self):
+        if not have("nbdinfo", "qemu-img"):
+            self.skipTest("libnbd-bin or qemu-utils missing")
+        # QEMU names NBD_REP_ERR_TLS_REQD; libnbd 1.14 reports it as ENOTSUP (newer ones name it).
+        r = run(["qemu-img", "info", "-f", "raw", self.s.uri("node1")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("TLS negotiation required", r.stderr)
+        r = run(["nbdinfo", self.s.uri("node1")])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue("Operation not supported" in r.stderr or "requires TLS" in r.stderr, r.stderr)
+        c = RawClient(self.s.port)
+        self.assertEqual(c.option(NBD_OPT_LIST)[-1][0], NBD_REP_ERR_TLS_REQD)
+        go = struct.pack(">I", 5) + b"node1" + struct.pack(">H", 0)
+        self.assertEqual(c.option(7, go)[-1][0], NBD_REP_ERR_TLS_REQD)
+        c.close()
+        # The server carries on, over TLS.
+        r = run(["nbdinfo", "--json", self.x509_uri()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # LIST over TLS shows each client what it may open, no more.
+        self.assertEqual(self.nbdinfo_list(self.psk_uri("", "fio")), ["fio"])
+        self.assertEqual(self.nbdinfo_list(self.x509_uri("")), ["fio", "node1"])
+        self.assertEqual(self.s.metrics().get("pxedust_nbd_exports_refused_total", 0), 0)  # refused before lookup
+
+    def test_wrong_psk_fails_the_handshake_and_others_are_served(self):
+        if not have("nbdinfo", "qemu-io"):
+            self.skipTest("libnbd-bin or qemu-utils missing")
+        r = run(["nbdinfo", self.psk_uri("node1", "wrong")])
+        self.assertNotEqual(r.returncode, 0)
+        r = run(["qemu-io", "--object", self.qemu_psk("wrong"), "--image-opts", self.qemu_opts(), "-c", "read 0 4k"])
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.wait_metric("pxedust_nbd_tls_handshake_failures_total", 2)
+        r = run(["qemu-io", "--object", self.qemu_psk(), "--image-opts", self.qemu_opts(),
+                 "-c", "write -P 0x42 0 64k", "-c", "read -P 0x42 0 64k"])
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertNotIn("Pattern verification failed", r.stdout)
+        self.assertGreaterEqual(self.s.metrics().get('pxedust_nbd_drops_total{reason="tls_failed"}', 0), 2)
+
+    def test_reload_with_a_missing_key_changes_nothing(self):
+        if not have("nbdinfo"):
+            self.skipTest("libnbd-bin missing")
+        key = self.creds.path("server-key.pem")
+        os.rename(key, key + ".gone")
+        try:
+            state = self.s.daemon.reload(expect="refused")
+            self.assertIn("tls_key", state["reloads"]["last_refusal"])
+            r = run([PXEDUST, "check-config", self.s.config])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("nbd.tls_key: cannot open", r.stderr)
+            # Still serving with what it had.
+            r = run(["nbdinfo", "--json", self.x509_uri()])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            os.rename(key + ".gone", key)
+        self.s.daemon.reload(expect="applied")
+        r = run(["nbdinfo", "--json", self.psk_uri()])
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 if __name__ == "__main__":

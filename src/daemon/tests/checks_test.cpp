@@ -1,4 +1,4 @@
-// check-config's warnings: boot files that no client will ever be sent.
+// check-config's warnings: boot files that no client will ever be sent, NBD settings that take no effect.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -42,6 +42,23 @@ TEST_F(ChecksTest, AnNbdRootWithoutTheNbdSectionIsNamed) {
   EXPECT_EQ(w[0], "nbd: root_protocol = \"nbd\" on alpha, but the file has no [nbd] section: their root-path is "
                   "their iSCSI target");
   EXPECT_TRUE(warnings("[nbd]\nlisten = [\"10.0.0.1\"]\n" + hosts).empty());
+}
+
+TEST_F(ChecksTest, PskIdentitiesThatOpenNothingAndHostsWithoutOne) {
+  const std::string key(64, 'a');
+  std::ofstream(dir_ / "keys.psk") << "alpha:" << key << "\nadmin:" << key << "\n";
+  const std::string hosts =
+      "[[host]]\nname = \"alpha\"\nip = \"10.0.0.11\"\nimage = \"debian\"\n"
+      "[[host]]\nname = \"beta\"\nip = \"10.0.0.12\"\nimage = \"debian\"\n";
+  auto w = warnings("[nbd]\ntls = \"require\"\ntls_psk_file = \"" + (dir_ / "keys.psk").string() + "\"\n" + hosts);
+  ASSERT_EQ(w.size(), 2U);
+  EXPECT_EQ(w[0], "nbd: tls_psk_file identities that name no host exported over NBD, so a client with them can "
+                  "open nothing: admin");
+  EXPECT_EQ(w[1], "nbd: tls = \"require\" with pre-shared keys only: hosts without an identity in tls_psk_file "
+                  "cannot open their exports: beta");
+  // "optional": beta may still come in the clear; only the stray identity is worth a word.
+  w = warnings("[nbd]\ntls = \"optional\"\ntls_psk_file = \"" + (dir_ / "keys.psk").string() + "\"\n" + hosts);
+  ASSERT_EQ(w.size(), 1U);
 }
 
 TEST_F(ChecksTest, AllFilesPresentSaysNothing) {

@@ -8,6 +8,8 @@
 #include "inventory/inventory.hpp"
 #include "iscsi/config.hpp"
 #include "nbd/exports.hpp"
+#include "nbd/tests/tls_test_util.hpp"
+#include "nbd/tls.hpp"
 
 namespace pxedust::nbd {
 namespace {
@@ -28,6 +30,8 @@ TEST(NbdConfig, DefaultsAreDocumented) {
   EXPECT_EQ(n->maxInFlight, 128U);
   EXPECT_EQ(n->handshakeTimeout, std::chrono::milliseconds(30'000));
   EXPECT_EQ(n->idleTimeout, std::chrono::milliseconds(0));
+  EXPECT_EQ(n->tls, wire::TlsMode::None);
+  EXPECT_EQ(n->tlsCredentials, nullptr);
 }
 
 TEST(NbdConfig, ExampleWithRootProtocol) {
@@ -174,6 +178,99 @@ ip = "10.0.0.2"
 image = "base"
 )");
   EXPECT_NE(e.find("export name 'disk-' is also host 'a''s"), std::string::npos) << e;
+}
+
+// ---- tls, tls_certificate, tls_key, tls_psk_file ----
+
+class NbdTlsConfig : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    x509_ = testing::writeSelfSigned(dir_.path());
+    other_ = testing::writeSelfSigned(dir_.path(), "other");
+    psk_ = (dir_ / "keys.psk").string();
+    testing::writeText(psk_, testing::pskLine("node1", testing::pskKeyFor("node1")) +
+                                 testing::pskLine("node2", testing::pskKeyFor("node2")));
+  }
+  std::string section(std::string_view tls, std::string_view rest) const {
+    return fmt::format("[nbd]\ntls = \"{}\"\n{}", tls, rest);
+  }
+  std::string certKeys(const testing::X509Files& f) const {
+    return fmt::format("tls_certificate = \"{}\"\ntls_key = \"{}\"\n", f.certificate, f.key);
+  }
+  std::string pskKey() const { return fmt::format("tls_psk_file = \"{}\"\n", psk_); }
+
+  testing::TempDir dir_;
+  testing::X509Files x509_, other_;
+  std::string psk_;
+};
+
+TEST_F(NbdTlsConfig, ModesAndCredentialsLoad) {
+  auto c = load(section("require", certKeys(x509_) + pskKey()));
+  const auto* n = configIn(c);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->tls, wire::TlsMode::Required);
+  EXPECT_EQ(n->tlsCertificate, x509_.certificate);
+  EXPECT_EQ(n->tlsPskFile, psk_);
+  ASSERT_NE(n->tlsCredentials, nullptr);
+  EXPECT_EQ(n->tlsCredentials->kinds(), "x509+psk");
+  EXPECT_TRUE(n->tlsCredentials->knowsIdentity("node2"));
+  EXPECT_FALSE(n->tlsCredentials->knowsIdentity("node3"));
+  EXPECT_EQ(tlsModeName(n->tls), "require");
+
+  auto x = load(section("optional", certKeys(x509_)));
+  EXPECT_EQ(configIn(x)->tls, wire::TlsMode::Optional);
+  EXPECT_EQ(configIn(x)->tlsCredentials->kinds(), "x509");
+  auto p = load(section("optional", pskKey()));
+  EXPECT_EQ(configIn(p)->tlsCredentials->kinds(), "psk");
+
+  // "off" reads no file: paths that do not exist are not an error while nothing uses them.
+  auto off = load(section("off", "tls_psk_file = \"/nonexistent/keys.psk\"\n"));
+  EXPECT_EQ(configIn(off)->tls, wire::TlsMode::None);
+  EXPECT_EQ(configIn(off)->tlsCredentials, nullptr);
+}
+
+TEST_F(NbdTlsConfig, ErrorsNameTheKeyAndLine) {
+  EXPECT_NE(errorOf("[nbd]\ntls = \"on\"\n").find("t.toml:2:7: nbd.tls: expected \"off\", \"optional\" or \"require\""),
+            std::string::npos)
+      << errorOf("[nbd]\ntls = \"on\"\n");
+  EXPECT_NE(errorOf("[nbd]\ntls = true\n"), "");
+  auto e = errorOf(section("require", ""));
+  EXPECT_NE(e.find("t.toml:2:7: nbd.tls: \"require\" needs tls_certificate and tls_key, or tls_psk_file"),
+            std::string::npos)
+      << e;
+  e = errorOf(section("optional", fmt::format("tls_certificate = \"{}\"\n", x509_.certificate)));
+  EXPECT_NE(e.find("nbd.tls_certificate: needs tls_key"), std::string::npos) << e;
+  e = errorOf(section("optional", fmt::format("tls_key = \"{}\"\n", x509_.key)));
+  EXPECT_NE(e.find("nbd.tls_key: needs tls_certificate"), std::string::npos) << e;
+  e = errorOf(section("optional", "tls_psk_file = \"\"\n"));
+  EXPECT_NE(e.find("nbd.tls_psk_file: expected a file path"), std::string::npos) << e;
+
+  // Files that are missing, unreadable or wrong: at the key that names them, with the path.
+  const std::string missing = (dir_ / "missing.pem").string();
+  e = errorOf(section("require", fmt::format("tls_certificate = \"{}\"\ntls_key = \"{}\"\n", missing, x509_.key)));
+  EXPECT_NE(e.find(fmt::format("t.toml:3:19: nbd.tls_certificate: cannot open {}: No such file or directory", missing)),
+            std::string::npos)
+      << e;
+  e = errorOf(section("require", fmt::format("tls_certificate = \"{}\"\ntls_key = \"{}\"\n", x509_.certificate, missing)));
+  EXPECT_NE(e.find(fmt::format("t.toml:4:11: nbd.tls_key: cannot open {}", missing)), std::string::npos) << e;
+  e = errorOf(section("require", fmt::format("tls_psk_file = \"{}\"\n", missing)));
+  EXPECT_NE(e.find(fmt::format("t.toml:3:16: nbd.tls_psk_file: cannot open {}", missing)), std::string::npos) << e;
+  e = errorOf(section("require", fmt::format("tls_psk_file = \"{}\"\n", dir_.path().string())));
+  EXPECT_NE(e.find("is not a regular file"), std::string::npos) << e;
+
+  // A key that is not the certificate's.
+  e = errorOf(section("require", fmt::format("tls_certificate = \"{}\"\ntls_key = \"{}\"\n", x509_.certificate, other_.key)));
+  EXPECT_NE(e.find(fmt::format("nbd.tls_certificate: {} with the key {}: ", x509_.certificate, other_.key)),
+            std::string::npos)
+      << e;
+  // A PSK file that is not psktool's format: the file's own line too.
+  const std::string bad = (dir_ / "bad.psk").string();
+  testing::writeText(bad, testing::pskLine("node1", testing::pskKeyFor("node1")) + "node2=abcdef\n");
+  e = errorOf(section("optional", fmt::format("tls_psk_file = \"{}\"\n", bad)));
+  EXPECT_NE(e.find(fmt::format("nbd.tls_psk_file: {}: line 2: expected identity:hexkey", bad)), std::string::npos) << e;
+
+  // Unknown keys stay errors.
+  EXPECT_NE(errorOf(section("optional", pskKey() + "tls_ca = \"x\"\n")).find("tls_ca"), std::string::npos);
 }
 
 }  // namespace

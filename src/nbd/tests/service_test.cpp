@@ -2,7 +2,9 @@
 // against the real server): what real clients do not show on demand — a GO for another host's export
 // and the same connection carrying on, pipelined requests answered out of order, refused WRITEs whose
 // payload must be drained, unknown commands, block status of written, trimmed and untouched ranges,
-// and a session ended by releaseDisk().
+// and a session ended by releaseDisk(); and over STARTTLS with a GnuTLS client (tls = "require"):
+// LIST and GO by PSK identity, a plain client refused, many requests in flight through TLS, a reload
+// that drops an identity, and bad TLS input closing that connection only.
 #include "nbd/service.hpp"
 
 #include <arpa/inet.h>
@@ -22,6 +24,7 @@
 #include "config/config.hpp"
 #include "inventory/inventory.hpp"
 #include "nbd/config.hpp"
+#include "nbd/tests/tls_test_util.hpp"
 #include "nbd/wire/protocol.hpp"
 #include "nbd/wire/transmission.hpp"
 
@@ -66,7 +69,10 @@ class Client {
     timeval tv{5, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
-  ~Client() { ::close(fd_); }
+  ~Client() {
+    tls_.reset();
+    ::close(fd_);
+  }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -160,14 +166,36 @@ class Client {
   }
   bool closedByServer() {
     std::uint8_t b;
+    if (tls_) return !tls_->recvAll(&b, 1);
     return ::recv(fd_, &b, 1, 0) == 0;
   }
+  // STARTTLS, then the TLS handshake on this socket; the option's reply type (ACK) in `reply`.
+  bool startTls(std::unique_ptr<testing::ClientTls> tls, std::uint32_t* reply = nullptr) {
+    option(wire::opt::kStartTls);
+    auto r = finishOption();
+    if (reply) *reply = r ? r->type : 0;
+    if (!r || r->type != wire::rep::kAck) return false;
+    tls->useFd(fd_);
+    int rc;
+    do rc = tls->handshake();
+    while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+    if (rc < 0) return false;
+    tls_ = std::move(tls);
+    return true;
+  }
+  // Raw bytes on the socket, under TLS or not (for garbage).
+  void sendRaw(const Bytes& out) { ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL); }
+  [[nodiscard]] int fd() const { return fd_; }
   [[nodiscard]] bool connected() const { return connected_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
   [[nodiscard]] std::uint32_t contextId() const { return contextId_; }
 
  private:
   void send(const Bytes& out) {
+    if (tls_) {
+      tls_->sendAll(out);
+      return;
+    }
     std::size_t sent = 0;
     while (sent < out.size()) {
       ssize_t n = ::send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
@@ -176,6 +204,7 @@ class Client {
     }
   }
   bool readExactly(std::uint8_t* p, std::size_t n) {
+    if (tls_) return tls_->recvAll(p, n);
     while (n > 0) {
       ssize_t k = ::recv(fd_, p, n, 0);
       if (k <= 0) return false;
@@ -185,6 +214,7 @@ class Client {
     return true;
   }
   int fd_ = -1;
+  std::unique_ptr<testing::ClientTls> tls_;
   bool connected_ = false;
   std::uint64_t size_ = 0;
   std::uint32_t contextId_ = 0;
@@ -198,19 +228,7 @@ class NbdServiceTest : public ::testing::Test {
     base_ = blockstore::testing::randomBytes(4 << 20, 33);
     blockstore::testing::writeWhole(dir_ / "base.img", base_);
     ASSERT_TRUE((*store)->importImage(dir_ / "base.img", "base"));
-    auto cfg = config::loadString(R"(
-[nbd]
-max_in_flight = 8
-[[host]]
-name = "node1"
-image = "base"
-iscsi_allow = ["127.0.0.0/8"]
-[[host]]
-name = "far"
-image = "base"
-iscsi_allow = ["10.99.0.0/16"]
-)",
-                                  "nbd.toml", {schema()});
+    auto cfg = config::loadString(configText(), "nbd.toml", {schema()});
     auto nbd = *configIn(cfg);
     nbd.listen = {{asio::ip::make_address("127.0.0.1"), 0}};  // any free port
     service_ = std::make_unique<NbdService>(loop_, std::make_shared<blockstore::HostDisks>(*store),
@@ -226,6 +244,20 @@ iscsi_allow = ["10.99.0.0/16"]
     port_ = service_->listenEndpoints().at(0).port();
     thread_ = std::thread([this] { loop_.run(); });
   }
+  virtual std::string configText() {
+    return R"(
+[nbd]
+max_in_flight = 8
+[[host]]
+name = "node1"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+[[host]]
+name = "far"
+image = "base"
+iscsi_allow = ["10.99.0.0/16"]
+)";
+  }
   template <typename F>
   auto onLoop(F f) {
     std::promise<decltype(f())> done;
@@ -238,6 +270,13 @@ iscsi_allow = ["10.99.0.0/16"]
       }
     });
     return done.get_future().get();
+  }
+  // Applies `text` as a reload would (prepare + commit on the loop).
+  Result<void> reapply(const std::string& text) {
+    auto cfg = config::loadString(text, "nbd.toml", {schema()});
+    auto nbd = *configIn(cfg);
+    nbd.listen = {{asio::ip::make_address("127.0.0.1"), 0}};  // as SetUp() asked: the same listener
+    return onLoop([&]() -> Result<void> { return service_->apply(nbd, inventory::Inventory::fromConfig(cfg)); });
   }
   void TearDown() override { stop(); }
   void stop() {
@@ -437,6 +476,193 @@ TEST_F(NbdServiceTest, ReleaseDiskEndsTheSessionAndDiscEndsCleanly) {
     if (e.kind == boot::DiskKind::Logout) logouts.push_back(e.reason);
   std::sort(logouts.begin(), logouts.end());
   EXPECT_EQ(logouts, (std::vector<std::string>{"disconnect", "disk_released"}));
+}
+
+// ---- TLS ----------------------------------------------------------------------------------------
+
+// tls = "require" with a certificate and PSK keys for node1 and node2 (node2's address rule admits
+// loopback too, so only the identity tells node1 and node2 apart here).
+class NbdTlsServiceTest : public NbdServiceTest {
+ protected:
+  std::string configText() override {
+    x509_ = testing::writeSelfSigned(dir_.path());
+    testing::writeText(dir_ / "keys.psk", testing::pskLine("node1", testing::pskKeyFor("node1")) +
+                                              testing::pskLine("node2", testing::pskKeyFor("node2")) +
+                                              testing::pskLine("nobody", testing::pskKeyFor("nobody")));
+    return tlsConfig((dir_ / "keys.psk").string());
+  }
+  std::string tlsConfig(const std::string& pskFile) const {
+    return fmt::format(R"(
+[nbd]
+max_in_flight = 8
+handshake_timeout = 2
+tls = "require"
+tls_certificate = "{}"
+tls_key = "{}"
+tls_psk_file = "{}"
+[[host]]
+name = "node1"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+[[host]]
+name = "node2"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+)",
+                       x509_.certificate, x509_.key, pskFile);
+  }
+  static std::unique_ptr<testing::ClientTls> psk(const std::string& identity) {
+    return testing::ClientTls::psk(identity, testing::pskKeyFor(identity));
+  }
+  std::vector<std::string> list(Client& c) {
+    c.option(wire::opt::kList);
+    std::vector<OptReply> servers;
+    auto ack = c.finishOption(&servers);
+    EXPECT_TRUE(ack && ack->type == wire::rep::kAck);
+    std::vector<std::string> names;
+    for (const auto& r : servers)
+      names.emplace_back(r.data.begin() + 4, r.data.begin() + 4 + static_cast<std::ptrdiff_t>(be(r.data.data(), 4)));
+    return names;
+  }
+  NbdStats stats() {
+    return onLoop([this] { return service_->stats(); });
+  }
+  // The server closes the socket (EOF or a reset) before the client's 5 s receive timeout.
+  static bool closedSoon(int fd) {
+    std::uint8_t buf[256];
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n > 0) continue;  // an alert
+      return n == 0 || errno == ECONNRESET;
+    }
+  }
+  testing::X509Files x509_;
+};
+
+TEST_F(NbdTlsServiceTest, PskIdentityOpensItsOwnHostOnly) {
+  Client c(port_);
+  ASSERT_TRUE(c.greet());
+  ASSERT_TRUE(c.startTls(psk("node2")));
+  EXPECT_EQ(list(c), std::vector<std::string>{"node2"});  // node1 admits the address, not the identity
+  std::uint32_t goError = 0;
+  EXPECT_FALSE(c.open("node1", &goError));
+  EXPECT_EQ(goError, wire::rep::kErrPolicy);
+  ASSERT_TRUE(c.open("node2"));
+  EXPECT_EQ(c.read(0, 4096), Bytes(base_.begin(), base_.begin() + 4096));
+
+  // An identity that names no host: TLS works, and it may open nothing.
+  Client n(port_);
+  ASSERT_TRUE(n.greet());
+  ASSERT_TRUE(n.startTls(psk("nobody")));
+  EXPECT_TRUE(list(n).empty());
+  EXPECT_FALSE(n.open("node1"));
+
+  // X.509 (no client identity): the address rule alone, as in the clear.
+  Client x(port_);
+  ASSERT_TRUE(x.greet());
+  ASSERT_TRUE(x.startTls(testing::ClientTls::x509()));
+  EXPECT_EQ(list(x), (std::vector<std::string>{"node1", "node2"}));
+  ASSERT_TRUE(x.open("node1"));
+  EXPECT_EQ(x.read(8192, 512), Bytes(base_.begin() + 8192, base_.begin() + 8192 + 512));
+  EXPECT_EQ(stats().tlsHandshakes, 3U);
+}
+
+TEST_F(NbdTlsServiceTest, PlainClientIsRefusedWithTlsRequired) {
+  Client c(port_);
+  ASSERT_TRUE(c.greet());
+  c.option(wire::opt::kList);
+  auto r = c.finishOption();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->type, wire::rep::kErrTlsReqd);
+  c.option(wire::opt::kGo, Client::nameData("node1", 0, 1));
+  r = c.finishOption();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->type, wire::rep::kErrTlsReqd);
+  // ... and may still start TLS on the same connection.
+  ASSERT_TRUE(c.startTls(psk("node1")));
+  ASSERT_TRUE(c.open("node1"));
+}
+
+TEST_F(NbdTlsServiceTest, ManyRequestsInFlightThroughTls) {
+  Client c(port_);
+  ASSERT_TRUE(c.greet());
+  ASSERT_TRUE(c.startTls(psk("node1")));
+  ASSERT_TRUE(c.open("node1"));
+  // 24 writes of 96 KiB back to back (over max_in_flight = 8), then reads of each: every byte through TLS.
+  std::map<std::uint64_t, Bytes> written;
+  for (std::uint64_t i = 0; i < 24; ++i) {
+    Bytes data = blockstore::testing::randomBytes(96 << 10, 500 + i);
+    c.request(wire::cmd::kWrite, 2000 + i, i * (128 << 10), static_cast<std::uint32_t>(data.size()), 0, data);
+    written[2000 + i] = std::move(data);
+  }
+  for (int i = 0; i < 24; ++i) {
+    auto ch = c.chunk();
+    ASSERT_TRUE(ch);
+    EXPECT_EQ(ch->type, wire::chunk::kNone);
+  }
+  for (std::uint64_t i = 0; i < 24; ++i) c.request(wire::cmd::kRead, 3000 + i, i * (128 << 10), 96 << 10);
+  for (int i = 0; i < 24; ++i) {
+    auto ch = c.chunk();
+    ASSERT_TRUE(ch && ch->type == wire::chunk::kOffsetData);
+    const auto& want = written.at(ch->cookie - 1000);
+    EXPECT_EQ(Bytes(ch->payload.begin() + 8, ch->payload.end()), want) << ch->cookie;
+  }
+  c.request(wire::cmd::kDisc, 1, 0, 0);
+  EXPECT_TRUE(c.closedByServer());
+}
+
+TEST_F(NbdTlsServiceTest, BadTlsInputClosesThatConnectionOnly) {
+  Client good(port_);
+  ASSERT_TRUE(good.greet());
+  ASSERT_TRUE(good.startTls(psk("node1")));
+  ASSERT_TRUE(good.open("node1"));
+
+  // Garbage where the ClientHello should be.
+  Client junk(port_);
+  ASSERT_TRUE(junk.greet());
+  junk.option(wire::opt::kStartTls);
+  auto ack = junk.finishOption();
+  ASSERT_TRUE(ack && ack->type == wire::rep::kAck);
+  junk.sendRaw(Bytes(300, 0x41));
+  EXPECT_TRUE(closedSoon(junk.fd()));  // after an alert
+
+  // A wrong key for a known identity.
+  Client wrong(port_);
+  ASSERT_TRUE(wrong.greet());
+  EXPECT_FALSE(wrong.startTls(testing::ClientTls::psk("node2", testing::pskKeyFor("node2", 7))));
+
+  // STARTTLS, then silence: the handshake timeout (2 s) covers the TLS handshake.
+  Client silent(port_);
+  ASSERT_TRUE(silent.greet());
+  silent.option(wire::opt::kStartTls);
+  ASSERT_TRUE(silent.finishOption());
+  EXPECT_TRUE(closedSoon(silent.fd()));
+
+  // The first session never noticed.
+  EXPECT_EQ(good.read(0, 512), Bytes(base_.begin(), base_.begin() + 512));
+  auto st = stats();
+  EXPECT_EQ(st.tlsHandshakes, 1U);
+  EXPECT_EQ(st.tlsHandshakesFailed, 3U);
+  EXPECT_EQ(st.drops[static_cast<std::size_t>(Drop::TlsFailed)], 2U);
+  EXPECT_EQ(st.drops[static_cast<std::size_t>(Drop::HandshakeTimeout)], 1U);
+}
+
+TEST_F(NbdTlsServiceTest, ReloadWithoutTheIdentityEndsItsSession) {
+  Client c1(port_), c2(port_);
+  ASSERT_TRUE(c1.greet() && c2.greet());
+  ASSERT_TRUE(c1.startTls(psk("node1")));
+  ASSERT_TRUE(c2.startTls(psk("node2")));
+  ASSERT_TRUE(c1.open("node1"));
+  ASSERT_TRUE(c2.open("node2"));
+  // node2 leaves the PSK file: its session ends; node1's carries on.
+  testing::writeText(dir_ / "keys1.psk", testing::pskLine("node1", testing::pskKeyFor("node1")));
+  auto r = reapply(tlsConfig((dir_ / "keys1.psk").string()));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(c2.closedByServer());
+  EXPECT_EQ(c1.read(512, 512), Bytes(base_.begin() + 512, base_.begin() + 1024));
+  Client again(port_);
+  ASSERT_TRUE(again.greet());
+  EXPECT_FALSE(again.startTls(psk("node2")));  // unknown identity now
 }
 
 }  // namespace
