@@ -34,17 +34,19 @@ std::vector<std::string> configWarnings(const config::Config& config) {
   const auto* http = http::configIn(config);
   const auto* dhcp = dhcp::configIn(config);
 
-  // root_protocol = "nbd" takes effect only while [nbd] is in the file; without it the host's root
-  // disk is whatever else serves it, which the operator did not ask for.
-  std::set<std::string> nbdRoots;
-  for (const auto& h : config.hosts)
-    if (const auto* s = config::part<nbd::HostSettings>(h.keys, "nbd");
-        s && s->rootProtocol == "nbd" && h.disk.image && (!h.rootDisk || h.rootDisk->protocol != "nbd"))
-      nbdRoots.insert(h.name);
-  if (!nbdRoots.empty())
-    out.push_back(fmt::format("nbd: root_protocol = \"nbd\" on {}, but the file has no [nbd] section: their "
-                              "root-path is {}",
-                              listed(nbdRoots), config.has("iscsi") ? "their iSCSI target" : "none"));
+  // root_protocol = "nbd" (or "ram": copied over NBD) takes effect only while [nbd] is in the file;
+  // without it the host's root disk is whatever else serves it, which the operator did not ask for.
+  for (const char* protocol : {"nbd", "ram"}) {
+    std::set<std::string> roots;
+    for (const auto& h : config.hosts)
+      if (const auto* s = config::part<nbd::HostSettings>(h.keys, "nbd");
+          s && s->rootProtocol == protocol && h.disk.image && (!h.rootDisk || h.rootDisk->protocol != protocol))
+        roots.insert(h.name);
+    if (!roots.empty())
+      out.push_back(fmt::format("nbd: root_protocol = \"{}\" on {}, but the file has no [nbd] section: their "
+                                "root-path is {}",
+                                protocol, listed(roots), config.has("iscsi") ? "their iSCSI target" : "none"));
+  }
 
   // NBD over TLS-PSK: a host's export opens only for the identity that is its name (nbd/exports.hpp).
   // Identities that name no exported host open nothing; under tls = "require" with keys alone, a host

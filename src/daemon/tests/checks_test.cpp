@@ -42,6 +42,13 @@ TEST_F(ChecksTest, AnNbdRootWithoutTheNbdSectionIsNamed) {
   EXPECT_EQ(w[0], "nbd: root_protocol = \"nbd\" on alpha, but the file has no [nbd] section: their root-path is "
                   "their iSCSI target");
   EXPECT_TRUE(warnings("[nbd]\nlisten = [\"10.0.0.1\"]\n" + hosts).empty());
+  // Root in RAM is copied over NBD too.
+  const std::string ram = "[[host]]\nname = \"beta\"\nip = \"10.0.0.12\"\nimage = \"debian\"\nroot_protocol = \"ram\"\n";
+  w = warnings("[iscsi]\nlisten = [\"10.0.0.1\"]\n" + ram);
+  ASSERT_EQ(w.size(), 1U);
+  EXPECT_EQ(w[0], "nbd: root_protocol = \"ram\" on beta, but the file has no [nbd] section: their root-path is "
+                  "their iSCSI target");
+  EXPECT_TRUE(warnings("[nbd]\nlisten = [\"10.0.0.1\"]\nimage_exports = true\n" + ram).empty());
 }
 
 TEST_F(ChecksTest, PskIdentitiesThatOpenNothingAndHostsWithoutOne) {
