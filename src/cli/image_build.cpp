@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 std::uint64_t parseSize(const std::string& s) {
   std::size_t i = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0) return 0;
+  if (i == 0 || i > 12) return 0;  // beyond a petabyte in any unit: a typo, and stoull must not throw
   std::uint64_t n = std::stoull(s.substr(0, i));
   std::string unit = s.substr(i);
   if (unit.ends_with("iB")) unit.erase(unit.size() - 2);
@@ -63,6 +63,14 @@ struct Common {
   std::string output;      // write the ext4 file here instead of importing it
   bool keepTree = false;
 };
+
+// --size in bytes (0 when not given); a size that does not parse ends the command, before any work.
+std::uint64_t requestedSize(const Common& c) {
+  if (c.size.empty()) return 0;
+  std::uint64_t size = parseSize(c.size);
+  if (size == 0) fail(fmt::format("--size {}: expected a size such as 2G or 1536M", c.size));
+  return size;
+}
 
 struct Staging {
   fs::path dir;
@@ -116,8 +124,7 @@ void finish(const Common& c, const fs::path& tree, const fs::path& work, const s
   const std::uint64_t used = treeBytes(tree, files);
   std::uint64_t size = 0;
   if (!c.size.empty()) {
-    size = parseSize(c.size);
-    if (size == 0) fail(fmt::format("--size {}: expected a size such as 2G or 1536M", c.size));
+    size = requestedSize(c);
   } else {
     size = std::max<std::uint64_t>(1ull << 30, used + used / 2 + files * 256 + (256ull << 20));
   }
@@ -230,6 +237,7 @@ void addImageBuildCommands(CLI::App& image, std::function<std::string()> storeDi
   common(build, *b);
   build->callback([b, storeDir] {
     checkName(b->name);
+    requestedSize(*b);
     requireRoot();
     if (::access("/usr/bin/mmdebstrap", X_OK) != 0) fail("mmdebstrap is not installed (Debian: mmdebstrap)");
     auto store = openStore(*b, storeDir);
@@ -266,6 +274,7 @@ void addImageBuildCommands(CLI::App& image, std::function<std::string()> storeDi
   common(imp, *d);
   imp->callback([d, dir, storeDir] {
     checkName(d->name);
+    requestedSize(*d);
     requireRoot();
     if (!fs::is_directory(fs::path(*dir) / "etc")) fail(fmt::format("{}: no etc/ here: not a root tree", *dir));
     auto store = openStore(*d, storeDir);
