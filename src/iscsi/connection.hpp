@@ -146,7 +146,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
              std::size_t length = 0, std::shared_ptr<blockstore::PipeChain> pipe = nullptr);
   // Sends one PDU whose data is spliced: the head, the pages, the tail; waits when the socket is full.
   asio::awaitable<std::error_code> sendSpliced(OutPdu& p, bool moreFollows);
-  asio::awaitable<std::error_code> sendAll(const std::uint8_t* data, std::size_t size, bool more);
   void fillSn(std::uint32_t& statSn, std::uint32_t& expCmdSn, std::uint32_t& maxCmdSn, bool advance);
   void sendTextAnswer(std::uint32_t itt, std::vector<std::uint8_t> answer);
 

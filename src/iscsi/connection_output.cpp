@@ -11,6 +11,7 @@
 
 #include "blockstore/pipe_chain.hpp"
 #include "common/log.hpp"
+#include "event/stream_send.hpp"
 #include "iscsi/connection_internal.hpp"
 
 namespace pxedust::iscsi {
@@ -73,44 +74,15 @@ asio::awaitable<void> Connection::writeLoop() {
   drainSignal_.cancel();
 }
 
-asio::awaitable<std::error_code> Connection::sendAll(const std::uint8_t* data, std::size_t size, bool more) {
-  const int fd = socket_.native_handle();
-  while (size > 0) {
-    ssize_t n = ::send(fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-    if (n > 0) {
-      data += n;
-      size -= static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) co_return std::error_code(errno, std::system_category());
-    std::error_code ec;
-    co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return ec;
-    if (closed_) co_return asio::error::operation_aborted;
-  }
-  co_return std::error_code{};
-}
-
 asio::awaitable<std::error_code> Connection::sendSpliced(OutPdu& p, bool moreFollows) {
   // The head is always followed by its data: MSG_MORE keeps it out of a segment of its own.
-  if (auto ec = co_await sendAll(p.head.data(), p.head.size(), true)) co_return ec;
-  const int fd = socket_.native_handle();
-  std::size_t left = p.length;
-  while (left > 0) {
-    ssize_t n = p.pipe->spliceTo(fd, left, p.tailLength > 0 || moreFollows);
-    if (n > 0) {
-      left -= static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n == -EINTR) continue;
-    if (n != -EAGAIN) co_return std::error_code(static_cast<int>(-n), std::system_category());
-    std::error_code ec;
-    co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return ec;
-    if (closed_) co_return asio::error::operation_aborted;
-  }
-  if (p.tailLength > 0) co_return co_await sendAll(p.tail.data(), p.tailLength, moreFollows);
+  if (auto ec = co_await event::sendAll(socket_, p.head.data(), p.head.size(), true, closed_)) co_return ec;
+  const bool more = p.tailLength > 0 || moreFollows;
+  auto& pipe = *p.pipe;
+  if (auto ec = co_await event::sendStream(socket_, p.length, closed_,
+                                           [&pipe, more](int fd, std::size_t left) { return pipe.spliceTo(fd, left, more); }))
+    co_return ec;
+  if (p.tailLength > 0) co_return co_await event::sendAll(socket_, p.tail.data(), p.tailLength, moreFollows, closed_);
   co_return std::error_code{};
 }
 

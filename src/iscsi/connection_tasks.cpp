@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "blockstore/buffer_pool.hpp"
 #include "blockstore/pipe_chain.hpp"
 #include "common/log.hpp"
 #include "iscsi/connection_internal.hpp"
-#include "scsi/buffer_pool.hpp"
 
 namespace pxedust::iscsi {
 namespace {
@@ -215,7 +215,7 @@ void Connection::sendResponse(Task& t, scsi::Response& r) {
     explicit Pooled(std::vector<std::uint8_t>&& b) : buf(std::move(b)) {}
     Pooled(const Pooled&) = delete;
     Pooled& operator=(const Pooled&) = delete;
-    ~Pooled() { scsi::BufferPool::give(std::move(buf)); }
+    ~Pooled() { blockstore::BufferPool::give(std::move(buf)); }
     std::vector<std::uint8_t> buf;
   };
   auto pooled = std::make_shared<Pooled>(std::move(r.dataIn));

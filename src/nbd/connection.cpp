@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "blockstore/buffer_pool.hpp"
 #include "common/bytes.hpp"
 #include "common/log.hpp"
+#include "event/stream_send.hpp"
 
 namespace pxedust::nbd {
 
@@ -89,6 +91,9 @@ Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socke
   peerAddress_ = remote.address();
   peer_ = ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // The writer's own send()/splice() calls must never block the loop (event/stream_send.hpp); asio's
+  // async operations work the same either way.
+  socket_.non_blocking(true, ec);
   started_ = lastRx_ = Clock::now();
   rxBuf_.resize(kReadBuffer);
   if (ctx_->registry) {
@@ -559,10 +564,14 @@ asio::awaitable<void> Connection::transmit() {
       co_await waitOn(slotSignal_);
     if (closed_) break;
     std::vector<std::uint8_t> buffer;
-    if (req->type == wire::cmd::kWrite || req->type == wire::cmd::kRead) {
-      // Bounded by validateRequest(): at most the maximum payload (32 MiB).
-      buffer.resize(req->length);
-      if (req->type == wire::cmd::kWrite && !co_await readExact(buffer.data(), buffer.size())) break;
+    if (req->type == wire::cmd::kWrite) {
+      // Bounded by validateRequest(): at most the maximum payload (32 MiB). From the pool: no
+      // zero-fill of bytes the payload overwrites, no fresh pages per request.
+      buffer = blockstore::BufferPool::take(req->length);
+      if (!co_await readExact(buffer.data(), buffer.size())) {
+        blockstore::BufferPool::give(std::move(buffer));
+        break;
+      }
     }
     ++inFlight_;
     inFlightBytes_ += cost;
@@ -625,14 +634,30 @@ asio::awaitable<void> Connection::execute(wire::Request req, std::vector<std::ui
   const bool fua = (req.flags & wire::cmdflag::kFua) != 0;
   Result<void> r;
   std::vector<std::uint8_t> status;  // BLOCK_STATUS: the reply chunk
+  std::shared_ptr<blockstore::PipeChain> pipe;  // a spliced READ's data
   switch (req.type) {
     case wire::cmd::kRead:
+      if (!tls_ && req.length >= kSpliceMin && dev.device().canSpliceRead()) {
+        // Large reads as page references: no copy into our memory, none from it into the socket.
+        if (auto chain = blockstore::PipeChain::take(req.length)) {
+          r = co_await dev.asyncSpliceRead(req.offset, req.length, *chain, asio::use_awaitable);
+          if (r) {
+            pipe = std::move(chain);
+            break;
+          }
+          // A file system that cannot splice, or out of pipes: the copying read decides (and
+          // reports a real read error the same way).
+          PXD_DEBUG("nbd.splice_read_failed", "conn={} error={}", id_, log::q(r.error().message));
+        }
+      }
+      buffer = blockstore::BufferPool::take(req.length);
       r = co_await dev.asyncRead(req.offset, std::span(buffer), asio::use_awaitable);
       break;
     case wire::cmd::kWrite:
       r = co_await dev.asyncWrite(req.offset, std::span<const std::uint8_t>(buffer), blockstore::WriteFlags{fua},
                                   asio::use_awaitable);
       if (r) ctx_->stats.bytesIn += req.length;
+      blockstore::BufferPool::give(std::move(buffer));
       break;
     case wire::cmd::kFlush:
       r = co_await dev.asyncFlush(asio::use_awaitable);
@@ -705,17 +730,17 @@ asio::awaitable<void> Connection::execute(wire::Request req, std::vector<std::ui
   }
   if (req.type == wire::cmd::kRead) {
     ctx_->stats.bytesOut += req.length;
+    std::vector<std::uint8_t> head;
     if (!props_.structuredReplies) {
       auto h = wire::simpleReply(req.cookie, wire::Errno::None);
-      queue({h.begin(), h.end()}, std::move(buffer));
-      co_return;
+      head.assign(h.begin(), h.end());
+    } else if (req.length > 0) {
+      if (auto h = wire::offsetDataHeader(req.cookie, req.offset, req.length, true)) head.assign(h->begin(), h->end());
     }
-    if (req.length > 0) {
-      auto h = wire::offsetDataHeader(req.cookie, req.offset, req.length, true);
-      if (h) {
-        queue({h->begin(), h->end()}, std::move(buffer));
-        co_return;
-      }
+    if (!head.empty()) {
+      if (pipe) queue(std::move(head), std::move(pipe), req.length);
+      else queue(std::move(head), std::move(buffer));
+      co_return;
     }
   }
   if (props_.structuredReplies) {
@@ -734,10 +759,36 @@ asio::awaitable<void> Connection::execute(wire::Request req, std::vector<std::ui
 // ---- output -----------------------------------------------------------------------------------
 
 void Connection::queue(std::vector<std::uint8_t> head, std::vector<std::uint8_t> data) {
-  if (closed_ || (head.empty() && data.empty())) return;
+  if (closed_ || (head.empty() && data.empty())) {
+    blockstore::BufferPool::give(std::move(data));
+    return;
+  }
   outBytes_ += head.size() + data.size();
-  outq_.push_back(OutMessage{std::move(head), std::move(data)});
+  outq_.push_back(OutMessage{std::move(head), std::move(data), nullptr, 0});
   writeSignal_.cancel();
+}
+
+void Connection::queue(std::vector<std::uint8_t> head, std::shared_ptr<blockstore::PipeChain> pipe, std::size_t length) {
+  if (closed_) return;
+  outBytes_ += head.size() + length;
+  outq_.push_back(OutMessage{std::move(head), {}, std::move(pipe), length});
+  writeSignal_.cancel();
+}
+
+void Connection::popOutput(std::size_t count) {
+  for (std::size_t i = 0; i < count && !outq_.empty(); ++i) {
+    blockstore::BufferPool::give(std::move(outq_.front().data));
+    outq_.pop_front();
+  }
+}
+
+asio::awaitable<std::error_code> Connection::sendSpliced(OutMessage& m, bool moreFollows) {
+  // The header is always followed by its data: MSG_MORE keeps it out of a segment of its own.
+  if (auto ec = co_await event::sendAll(socket_, m.head.data(), m.head.size(), true, closed_)) co_return ec;
+  auto& pipe = *m.pipe;
+  co_return co_await event::sendStream(socket_, m.pipeLength, closed_, [&pipe, moreFollows](int fd, std::size_t left) {
+    return pipe.spliceTo(fd, left, moreFollows);
+  });
 }
 
 void Connection::queueError(std::uint64_t cookie, wire::Errno error, std::string_view message) {
@@ -753,11 +804,28 @@ asio::awaitable<void> Connection::writeLoop() {
   while (true) {
     while (outq_.empty() && !(tls_ && tls_->hasOutput()) && !closed_) co_await waitOn(writeSignal_);
     if (closed_) break;
+    if (!outq_.empty() && outq_.front().pipe) {
+      // Never with TLS (execute() splices only on plain connections).
+      OutMessage& m = outq_.front();
+      const std::size_t bytes = m.head.size() + m.pipeLength;
+      writing_ = true;
+      std::error_code ec = co_await sendSpliced(m, outq_.size() > 1);
+      writing_ = false;
+      if (ec) {
+        if (!closed_) abort(Drop::PeerClosed, "write: " + ec.message());
+        break;
+      }
+      popOutput(1);
+      outBytes_ -= std::min(outBytes_, bytes);
+      if (outBytes_ <= kWriteHighWater) slotSignal_.cancel();
+      if (outputIdle()) idleSignal_.cancel();
+      continue;
+    }
     bufs.clear();
     pieces.clear();
     std::size_t count = 0, bytes = 0;
     for (const auto& m : outq_) {
-      if (count == 64 || bytes > (4u << 20)) break;
+      if (count == 64 || bytes > (4u << 20) || m.pipe) break;
       pieces.emplace_back(m.head);
       if (!m.data.empty()) pieces.emplace_back(m.data);
       bytes += m.head.size() + m.data.size();
@@ -784,7 +852,7 @@ asio::awaitable<void> Connection::writeLoop() {
       if (!closed_) abort(Drop::PeerClosed, "write: " + ec.message());
       break;
     }
-    for (std::size_t i = 0; i < count && !outq_.empty(); ++i) outq_.pop_front();
+    popOutput(count);
     // A large batch's ciphertext (a 32 MiB READ) is not kept for the connection's life.
     if (wire_.capacity() > kReadBuffer * 4) std::vector<std::uint8_t>().swap(wire_);
     outBytes_ -= std::min(outBytes_, bytes);

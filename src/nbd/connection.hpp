@@ -52,6 +52,7 @@
 
 #include "boot/event.hpp"
 #include "event/loop.hpp"
+#include "blockstore/pipe_chain.hpp"
 #include "nbd/exports.hpp"
 #include "nbd/stats.hpp"
 #include "nbd/tls.hpp"
@@ -85,6 +86,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   // Replies queued beyond this stop the reader until the writer catches up.
   static constexpr std::size_t kWriteHighWater = 16u << 20;
   static constexpr std::size_t kReadBuffer = 256u << 10;
+  // READs of at least this many bytes on a plain TCP connection go by splice: page references from
+  // the page cache into the socket, no copy through our memory (blockstore/pipe_chain.hpp).
+  static constexpr std::size_t kSpliceMin = 64u << 10;
 
   Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socket socket, event::ShutdownGate::Ticket ticket,
              std::uint64_t id);
@@ -118,7 +122,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   enum class TlsState : std::uint8_t { None, Handshaking, Up };
   struct OutMessage {
     std::vector<std::uint8_t> head;
-    std::vector<std::uint8_t> data;  // a READ's data after its reply header
+    std::vector<std::uint8_t> data;  // a READ's data after its reply header (back to the BufferPool once sent)
+    std::shared_ptr<blockstore::PipeChain> pipe;  // or a large READ's data as page references (no TLS)
+    std::size_t pipeLength = 0;
   };
 
   // wire::ExportCatalog
@@ -157,6 +163,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   void noteReadEnd(const std::error_code& ec);
 
   void queue(std::vector<std::uint8_t> head, std::vector<std::uint8_t> data = {});
+  void queue(std::vector<std::uint8_t> head, std::shared_ptr<blockstore::PipeChain> pipe, std::size_t length);
+  // The front message, a spliced READ: its header, then the pipe's pages into the socket.
+  asio::awaitable<std::error_code> sendSpliced(OutMessage& m, bool moreFollows);
+  // Drops the first `count` messages, sent; their READ buffers go back to the pool.
+  void popOutput(std::size_t count);
   void queueError(std::uint64_t cookie, wire::Errno error, std::string_view message);
   void requestDone(std::size_t cost);
   void closeSocket();

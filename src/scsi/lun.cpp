@@ -12,10 +12,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "blockstore/buffer_pool.hpp"
 #include "blockstore/pipe_chain.hpp"
 #include "common/checked.hpp"
 #include "common/log.hpp"
-#include "scsi/buffer_pool.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on asio's coroutine frame allocator once a
 // coroutine grows past its inlining budget (asio's awaitable_frame_base pairs its own operator new
@@ -473,7 +473,7 @@ asio::awaitable<Response> Lun::read(const Cdb& cdb, bool spliceOk) {
     }
   }
   // From the pool: no value-initialisation of bytes the read overwrites, no fresh pages per command.
-  r.dataIn = BufferPool::take(cdb.transferBytes);
+  r.dataIn = blockstore::BufferPool::take(cdb.transferBytes);
   Result<void> res = co_await device_->asyncRead(cdb.lba * geometry_.blockSize, r.dataIn, use_awaitable);
   if (!res) co_return Response::check(senseFor(res.error(), false));
   co_return r;

@@ -1,4 +1,5 @@
-// BufferPool: large transfer buffers (READ Data-In) reused instead of allocated per command.
+// BufferPool: transfer buffers (iSCSI Data-In, NBD READ data and WRITE payloads) reused instead of
+// allocated per command.
 //
 // Why: a 1 MiB READ used to allocate a fresh std::vector, value-initialise it (a memset of the whole
 // MiB, then overwritten by the read), and free it after the send; glibc gave the freed MiB back to
@@ -19,7 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace pxedust::scsi {
+namespace pxedust::blockstore {
 
 class BufferPool {
  public:
@@ -39,4 +40,4 @@ class BufferPool {
   static std::size_t bytes();
 };
 
-}  // namespace pxedust::scsi
+}  // namespace pxedust::blockstore

@@ -1,8 +1,8 @@
-#include "scsi/buffer_pool.hpp"
+#include "blockstore/buffer_pool.hpp"
 
 #include <algorithm>
 
-namespace pxedust::scsi {
+namespace pxedust::blockstore {
 namespace {
 
 struct Pool {
@@ -87,4 +87,4 @@ void BufferPool::give(std::vector<std::uint8_t>&& buf) {
 std::size_t BufferPool::buffers() { return pool().free.size() + pool().small.size(); }
 std::size_t BufferPool::bytes() { return pool().bytes + pool().smallBytes; }
 
-}  // namespace pxedust::scsi
+}  // namespace pxedust::blockstore

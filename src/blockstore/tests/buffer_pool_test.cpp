@@ -1,10 +1,10 @@
-#include "scsi/buffer_pool.hpp"
+#include "blockstore/buffer_pool.hpp"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
-namespace pxedust::scsi {
+namespace pxedust::blockstore {
 namespace {
 
 TEST(BufferPoolTest, ABufferGivenBackIsTakenAgainWithoutReallocating) {
@@ -60,4 +60,4 @@ TEST(BufferPoolTest, SmallBuffersArePooledApartAndBothPoolsAreBounded) {
 }
 
 }  // namespace
-}  // namespace pxedust::scsi
+}  // namespace pxedust::blockstore
