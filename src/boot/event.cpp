@@ -68,7 +68,7 @@ struct KindName {
   std::string_view operator()(const ProxyDhcpEvent&) const { return "dhcp.proxy_answer"; }
   std::string_view operator()(const FileEvent& e) const { return fileResultName(e.result); }
   std::string_view operator()(const DiskEvent& e) const { return diskKindName(e.kind); }
-  std::string_view operator()(const HostEvent&) const { return "host.up"; }
+  std::string_view operator()(const HostEvent& e) const { return e.kind == HostKind::Up ? "host.up" : "host.failed"; }
 };
 
 }  // namespace

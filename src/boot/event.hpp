@@ -116,12 +116,14 @@ struct DiskEvent {
 // ---- The host itself: a booted system saying so ---------------------------------------------------
 
 enum class HostKind : std::uint8_t {
-  Up,  // the system is up: it asked POST /boot/up from its own address (its init, a systemd unit)
+  Up,      // the system is up: it asked POST /boot/up from its own address (its init, a systemd unit)
+  Failed,  // its boot stopped: POST /boot/failed from its own address (the pxedust initramfs), reason
 };
 
 struct HostEvent {
   HostKind kind = HostKind::Up;
-  Ipv4 client;  // the address the report came from: the host's own
+  Ipv4 client;         // the address the report came from: the host's own
+  std::string reason;  // Failed: what the host said (text from the network: bounded, printable)
 };
 
 // One event. `time` is stamped by Tracker::record() from its clock; what a caller puts there is

@@ -144,7 +144,10 @@ struct EventDetails {
     o.textIfAny("initiator", e.initiator);
     o.textIfAny("reason", e.reason);
   }
-  void operator()(const HostEvent& e) const { o.text("client", e.client.toString()); }
+  void operator()(const HostEvent& e) const {
+    o.text("client", e.client.toString());
+    o.textIfAny("reason", e.reason);
+  }
 };
 
 std::string_view diskStateName(const DiskState& disk) {

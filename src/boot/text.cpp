@@ -67,7 +67,7 @@ struct BoundTexts {
   void operator()(ProxyDhcpEvent& e) const { bound(maxBytes, {&e.bootFile}); }
   void operator()(FileEvent& e) const { bound(maxBytes, {&e.requested, &e.served, &e.reason}); }
   void operator()(DiskEvent& e) const { bound(maxBytes, {&e.hostName, &e.initiator, &e.reason}); }
-  void operator()(HostEvent&) const {}
+  void operator()(HostEvent& e) const { bound(maxBytes, {&e.reason}); }
 };
 
 }  // namespace

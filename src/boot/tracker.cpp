@@ -227,6 +227,10 @@ HostState& Tracker::handle(const DiskEvent& disk, const Event& event) {
 HostState& Tracker::handle(const HostEvent& report, const Event& event) {
   HostState& host = entryForIp(report.client, {});
   if (!host.ip) host.ip = report.client;
+  if (report.kind == HostKind::Failed) {
+    fail(host, "boot: " + (report.reason.empty() ? std::string("failed") : report.reason), event.time);
+    return host;
+  }
   host.failure.clear();
   enter(host, Stage::Up, event.time);
   return host;

@@ -30,8 +30,10 @@
 //   up            the host said it is up (HostEvent: POST /boot/up from its address, sent by its
 //                 init or a unit once its system runs). Files and disk logins after it move no
 //                 stage: a running system that fetches a file or logs in again is still up.
-//   failed        a file transfer or a disk login failed; `failure` says what and why. A later
-//                 served file or login moves the boot on again (a retry that worked); so does up.
+//   failed        a file transfer or a disk login failed, or the host said its boot stopped
+//                 (HostEvent Failed: POST /boot/failed from the pxedust initramfs, e.g. a root too
+//                 large for its RAM); `failure` says what and why. A later served file or login
+//                 moves the boot on again (a retry that worked); so does up.
 // A file that was not found or that the client ended (FileResult::NotFound, Aborted) changes no
 // stage: pxelinux probes config names that do not exist, UEFI PXE asks a file's size and stops.
 // DHCP within a boot changes no stage: the ACKs of iPXE chain-loaded by UEFI PXE, or of the

@@ -31,6 +31,9 @@ namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::string_view kUpPath = "/boot/up";
+constexpr std::string_view kFailedPath = "/boot/failed";
+// What a host may say of its failed boot: one line, cut here (the tracker bounds it again).
+constexpr std::size_t kMaxFailureText = 240;
 constexpr std::size_t kSendChunk = 1 << 20;        // bytes per sendfile call
 constexpr std::uint64_t kYieldEvery = 4ull << 20;  // bytes sent before a fast response lets the loop run
 
@@ -254,6 +257,7 @@ asio::awaitable<bool> Connection::serve(std::size_t headEnd) {
   }
   if (separate && api_) co_return co_await sendError(404, keepAlive, request.methodText);
   if (request.path == kUpPath) co_return co_await sendReply(request, reportUp(request), keepAlive);
+  if (request.path == kFailedPath) co_return co_await sendReply(request, reportFailed(request, body), keepAlive);
   if (request.method != wire::Method::Get && request.method != wire::Method::Head)
     co_return co_await sendError(405, keepAlive, request.methodText);
   if (request.path.starts_with(kScriptPrefix)) {
@@ -343,8 +347,29 @@ Reply Connection::reportUp(const wire::Request& request) const {
   if (request.method != wire::Method::Post)
     return Reply{405, "text/plain; charset=utf-8", "POST, from the host that is up\n", {{"Allow", "POST"}}};
   const auto ip = inventory::peerIpv4(client_);
-  if (ip && shared_->reportHost) shared_->reportHost(boot::HostEvent{boot::HostKind::Up, boot::Ipv4(ip->to_uint())});
+  if (ip && shared_->reportHost) shared_->reportHost(boot::HostEvent{boot::HostKind::Up, boot::Ipv4(ip->to_uint()), {}});
   return Reply{200, "text/plain; charset=utf-8", "up\n", {}};
+}
+
+Reply Connection::reportFailed(const wire::Request& request, std::string_view body) const {
+  if (request.method != wire::Method::Post)
+    return Reply{405, "text/plain; charset=utf-8", "POST, from the host whose boot failed\n", {{"Allow", "POST"}}};
+  // Text from the network: control characters become spaces, runs of them one, and it is cut short.
+  std::string reason;
+  for (const char c : body) {
+    if (reason.size() >= kMaxFailureText) break;
+    const bool control = static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    if (control) {
+      if (!reason.empty() && reason.back() != ' ') reason.push_back(' ');
+      continue;
+    }
+    reason.push_back(c);
+  }
+  while (!reason.empty() && reason.back() == ' ') reason.pop_back();
+  const auto ip = inventory::peerIpv4(client_);
+  if (ip && shared_->reportHost)
+    shared_->reportHost(boot::HostEvent{boot::HostKind::Failed, boot::Ipv4(ip->to_uint()), std::move(reason)});
+  return Reply{200, "text/plain; charset=utf-8", "noted\n", {}};
 }
 
 asio::awaitable<bool> Connection::serveAsync(AsyncRoute route, const wire::Request& request, std::string body,

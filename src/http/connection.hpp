@@ -48,6 +48,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> serve(std::size_t headEnd);
   asio::awaitable<bool> serveFile(const wire::Request& request, bool keepAlive);
   asio::awaitable<bool> sendReply(const wire::Request& request, Reply reply, bool keepAlive);
+  // POST /boot/failed: the host at this address says its boot stopped; the body says why.
+  [[nodiscard]] Reply reportFailed(const wire::Request& request, std::string_view body) const;
   // POST /boot/up: the host at this address says it is up.
   [[nodiscard]] Reply reportUp(const wire::Request& request) const;
   // Answers with an AsyncRoute (a copy: the route table may change while it waits).

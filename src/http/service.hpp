@@ -23,6 +23,8 @@
 //
 // POST /boot/up is a host saying its system is up (boot::HostEvent, from the address it came from):
 // its init or a unit sends it once the system runs; it is answered on the boot network's addresses.
+// POST /boot/failed is the same host saying its boot stopped, the body (text) saying why: the
+// pxedust initramfs sends it before it gives up (a root too large for RAM, no disk, ...).
 //
 // Routes (setRoute, setPrefixRoute) answer paths with a generated body, streams (setStream) with
 // Server-Sent Events; both take precedence over files. The daemon adds /metrics, the API and the

@@ -3,8 +3,9 @@
 
 namespace pxedust::initramfs {
 
-// Boot stages are printed as "pxedust-initramfs: STAGE key=value ..." lines on the console, which the
-// pxedust dashboard and the end-to-end tests read. Kernel command line:
+// Boot stages are printed as "pxedust-initramfs: STAGE key=value ..." lines on the console. A failure
+// (`failed REASON`) is also posted to pxedust (POST /boot/failed from the host's address) once DHCP
+// named the server, so the boot tracker, the API and the dashboard show it. Kernel command line:
 //   root=iscsi:SERVER:PROTO:PORT:LUN:TARGET   RFC 4173 root-path; else the iBFT iPXE wrote; else DHCP option 17
 //   root=nbd:SERVER:PORT:EXPORT               an NBD export (what pxedust's DHCP gives a host with
 //                                             root_protocol = "nbd"), attached by pxedust-nbd-attach
@@ -29,9 +30,11 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 
 say() { echo "pxedust-initramfs: $*"; }
-onfail=shell
+onfail=shell serverid=
 fail() {
   say "failed $*"
+  # Once DHCP named the server, pxedust hears why too (the host's boot shows as failed, with it).
+  [ -n "$serverid" ] && wget -q -T 3 -O /dev/null --post-data "$*" "http://$serverid/boot/failed" 2>/dev/null
   case $onfail in
     reboot) sleep 3; reboot -f ;;
     poweroff) sleep 1; poweroff -f ;;

@@ -645,11 +645,14 @@ class DebianRamRoot(DebianCase):
             print(f"\ne2e debian ram: served HTTP and SSH for {self.SERVING_WITHOUT_SERVER}s with pxedust killed "
                   f"({checks} checks)", file=sys.stderr)
 
-        # 512 MiB: the image (390 MiB) and room to run do not fit; refused on the console, powered off.
+        # 512 MiB: the image (390 MiB) and room to run do not fit; refused on the console and to
+        # pxedust (the boot's host.failed event), powered off.
         small = self.lab.vm(self.MACS["deb-r"], "dr0").start(ACCEL)
         _, m = small.wait_for(r"pxedust-initramfs: failed ram: the image needs (\d+) MiB.*", BOOT_TIMEOUT)
         small.wait_exit(120)
-        print(f"\ne2e debian ram: refused at 512 MiB: {m.group(0)}", file=sys.stderr)
+        failed = self.lab.wait_event("deb-r", "host.failed")
+        self.assertTrue(failed.get("reason", "").startswith("ram: the image needs "), failed)
+        print(f"\ne2e debian ram: refused at 512 MiB: {m.group(0)}; event reason: {failed['reason']}", file=sys.stderr)
         self.boot_debian("deb-r", "dr1", "poweroff", while_up=kill_server, memory=1536)
 
 

@@ -163,6 +163,21 @@ TEST(Boot, AHostThatSaysItIsUpStaysUpUntilItsNextBoot) {
   EXPECT_EQ(lab.tracker.findByIp(*Ipv4::parse("10.0.0.99"))->stage, Stage::Up);
 }
 
+TEST(Boot, AHostThatSaysItsBootFailedShowsWhy) {
+  Lab lab;
+  const HostState& host = *lab.tracker.findByName("node01");
+  uefiIpxeIscsiBoot(lab);
+  lab.at(3s, bootFailed(kIp01, "ram: the image needs 390 MiB and 128 MiB to run in; this host has 300 MiB free"));
+  EXPECT_EQ(host.stage, Stage::Failed);
+  EXPECT_EQ(host.failure, "boot: ram: the image needs 390 MiB and 128 MiB to run in; this host has 300 MiB free");
+  EXPECT_EQ(host.failures, 1u);
+  EXPECT_EQ(kindName(host.events.back()), "host.failed");
+  lab.at(5s, pxeDiscover(kNode01, 7));  // the host retries: a new boot
+  EXPECT_EQ(host.stage, Stage::Dhcp);
+  EXPECT_EQ(host.boots, 2u);
+  EXPECT_EQ(host.failure, "");
+}
+
 TEST(Boot, RebootOfAHostWithoutADiskStartsANewBoot) {
   Lab lab;
   const HostState& host = *lab.tracker.findByName("node01");

@@ -89,7 +89,8 @@ inline FileEvent failed(Ipv4 client, std::string name, std::string reason) {
   return {FileProtocol::Tftp, FileResult::Failed, client, std::move(name), {}, 0, std::move(reason), {}, {}};
 }
 
-inline HostEvent up(Ipv4 client) { return {HostKind::Up, client}; }
+inline HostEvent up(Ipv4 client) { return {HostKind::Up, client, {}}; }
+inline HostEvent bootFailed(Ipv4 client, std::string reason) { return {HostKind::Failed, client, std::move(reason)}; }
 
 // ---- Disks ----
 

@@ -480,6 +480,29 @@ TEST_F(HttpServiceTest, AHostSaysItIsUpWithAPostFromItsAddress) {
   EXPECT_EQ(ups_[0].client, *boot::Ipv4::parse("127.0.0.1"));
 }
 
+TEST_F(HttpServiceTest, AHostSaysItsBootFailedWithAPostAndAReason) {
+  start();
+  Client c(port_);
+  EXPECT_EQ(c.get("/boot/failed").status, 405);
+  // Control characters (a newline, a tab) become one space; the text is cut at 240 bytes.
+  const std::string reason = "ram: the image needs 390 MiB\n\tand 128 MiB to run in";
+  c.send(fmt::format("POST /boot/failed HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{}", reason.size(), reason));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const std::string longer(1000, 'x');
+  c.send(fmt::format("POST /boot/failed HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{}", longer.size(), longer));
+  r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  stop();
+  ASSERT_EQ(ups_.size(), 2u);
+  EXPECT_EQ(ups_[0].kind, boot::HostKind::Failed);
+  EXPECT_EQ(ups_[0].client, *boot::Ipv4::parse("127.0.0.1"));
+  EXPECT_EQ(ups_[0].reason, "ram: the image needs 390 MiB and 128 MiB to run in");
+  EXPECT_EQ(ups_[1].reason, std::string(240, 'x'));
+}
+
 TEST_F(HttpServiceTest, AnApiListenAddressSeparatesTheApiFromBootFiles) {
   cfg_.apiListen = {{asio::ip::make_address("127.0.0.1"), 0}};
   start();
