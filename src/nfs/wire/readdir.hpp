@@ -11,8 +11,9 @@
 //                dircount  "the maximum number of bytes of directory information returned. This
 //                          number should not include the size of the attributes and file handle
 //                          portions of the result": per entry its value-follows word, fileid, name
-//                          and cookie, i.e. what the entry would cost in READDIR (FreeBSD's
-//                          nfsrvd_readdirplus counts the same 24 + padded-name bytes).
+//                          and cookie, i.e. what the entry would cost in READDIR (the BSD servers'
+//                          nfsrv_readdirplus in sys/nfs/nfs_serv.c count the same 6 words plus
+//                          the padded name).
 // The nfsstat3 word before the resok is not part of either budget; the caller's buffer bounds it
 // all. An entry is taken only if, with the 8-byte list trailer still reserved, it fits every budget;
 // a refused entry writes nothing and ends the listing (later add() calls are refused too, so entries
