@@ -127,6 +127,11 @@ TEST(NfsReaddirplus, NotOneEntryFitsIsTooSmall) {
   EXPECT_FALSE(enc.add(entry(0, "a", true)));
   EXPECT_EQ(enc.finish(true), Nfsstat3::TooSmall);
   EXPECT_EQ(testing::toBytes(enc.written()), words({10005, 0}));
+  EXPECT_TRUE(enc.ok());
+  std::array<std::uint8_t, 6> tinyBuf{};  // not even status and dir_attributes fit
+  auto none = DirEncoder::readdir(tinyBuf, 4096, std::nullopt, kVerf);
+  EXPECT_EQ(none.finish(true), Nfsstat3::TooSmall);
+  EXPECT_FALSE(none.ok());
   // A budget that cannot hold even an empty list.
   auto tiny = DirEncoder::readdir(buf, 19, std::nullopt, kVerf);
   EXPECT_FALSE(tiny.add(entry(0, "a", false)));

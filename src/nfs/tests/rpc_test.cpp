@@ -144,6 +144,13 @@ TEST(NfsRpcKnownAnswer, EncodeCallHeaderMatchesTheCapture) {
   EXPECT_EQ(testing::toBytes(w.written()), Bytes(kGetattrCall.begin() + 4, kGetattrCall.end()));
 }
 
+TEST(NfsRpcKnownAnswer, UdpDatagramIsOneRecordWithoutAMark) {
+  CallOutcome o = decodeCall(std::span(kGetattrCall).subspan(kRecordMarkSize));
+  ASSERT_EQ(o.action, CallOutcome::Action::Dispatch) << o.why;
+  EXPECT_EQ(o.call.procedure, nfsproc::kGetattr);
+  EXPECT_EQ(o.call.args.size(), 12u);
+}
+
 // ---- Record framer ----
 
 TEST(NfsRecordFramer, ResumesAtEverySplit) {

@@ -62,6 +62,8 @@ class DirEncoder {
   Nfsstat3 finish(bool eof);
 
   [[nodiscard]] std::span<const std::uint8_t> written() const { return w_.written(); }
+  // False only when `out` cannot hold even the TOOSMALL reply (status and dir_attributes).
+  [[nodiscard]] bool ok() const { return w_.ok(); }
   [[nodiscard]] std::size_t entries() const { return entries_; }
   [[nodiscard]] bool full() const { return refused_; }
   // Bytes of the resok and of directory information used so far (for tests and logs).
