@@ -96,6 +96,7 @@ Config parse(config::Table& s) {
   if (auto v = s.integer<std::uint32_t>("max_in_flight", 1, 4096)) out.maxInFlight = *v;
   if (auto v = s.seconds("handshake_timeout", 0.1, 3600)) out.handshakeTimeout = *v;
   if (auto v = s.seconds("idle_timeout", 0, 7 * 86400)) out.idleTimeout = *v;
+  if (auto v = s.seconds("send_timeout", 0.1, 3600)) out.sendTimeout = *v;
   if (auto v = s.boolean("image_exports")) out.imageExports = *v;
   parseTls(s, out);
   return out;

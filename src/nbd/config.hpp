@@ -55,6 +55,11 @@ struct Config {
   // A connection in transmission with no request and nothing in flight for this long is closed.
   // 0 (default): never. NBD has no keep-alive, and a mounted root file system can be quiet for hours.
   std::chrono::milliseconds idleTimeout{0};
+  // Replies waiting to go out with no progress for this long (the client stopped reading, or its
+  // host died with our data unacknowledged): the connection is closed, so it frees its requests'
+  // buffers and its session ends. A batch of replies is at most 4 MiB: this allows well under
+  // 100 KB/s before a client counts as gone.
+  std::chrono::milliseconds sendTimeout{60'000};
   // Read-only exports of the base images, "images/NAME" (its newest version when opened) and
   // "images/NAME/vVERSION", for the hosts that boot that image (the same address rule): a root
   // copied into RAM, a local cache. Off by default.

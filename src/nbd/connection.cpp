@@ -809,6 +809,7 @@ asio::awaitable<void> Connection::writeLoop() {
       OutMessage& m = outq_.front();
       const std::size_t bytes = m.head.size() + m.pipeLength;
       writing_ = true;
+      writeSince_ = Clock::now();
       std::error_code ec = co_await sendSpliced(m, outq_.size() > 1);
       writing_ = false;
       if (ec) {
@@ -846,6 +847,7 @@ asio::awaitable<void> Connection::writeLoop() {
     }
     std::error_code ec;
     writing_ = true;
+    writeSince_ = Clock::now();
     co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));
     writing_ = false;
     if (ec) {
@@ -882,6 +884,9 @@ asio::awaitable<void> Connection::timerLoop() {
     } else if (phase_ == Phase::Transmission && cfg.idleTimeout.count() > 0 && inFlight_ == 0 && outq_.empty() &&
                now - lastRx_ > cfg.idleTimeout) {
       abort(Drop::IdleTimeout, "idle");
+    } else if (writing_ && now - writeSince_ > cfg.sendTimeout) {
+      // In any phase: a handshake reply or the last replies of a closing connection wait the same way.
+      abort(Drop::SendTimeout, "the client stopped reading");
     }
   }
 }

@@ -4,8 +4,10 @@
 //
 // Phases, one table-free line each (the states are few): Handshake (options; the handshake timer
 // runs) -> Transmission (requests; the idle timer runs when configured) -> Closing (no more reading;
-// requests in flight finish, their replies go out, then the socket closes). Every way out has a Drop
-// reason, a counter and one log line.
+// requests in flight finish, their replies go out, then the socket closes). In every phase a write
+// that makes no progress for send_timeout ends the connection (a client that stopped reading would
+// otherwise hold its buffers and its session forever). Every way out has a Drop reason, a counter
+// and one log line.
 //
 // Handshake. The reader frames options itself (the 4 client flag bytes, then a 16-byte header and
 // its data) and feeds each whole option to the machine, which decides everything. Before an option
@@ -198,6 +200,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private wire
   std::optional<std::string> pskIdentity_;  // proved in the TLS handshake
   std::vector<std::uint8_t> wire_;          // ciphertext being written
   bool writing_ = false;
+  std::chrono::steady_clock::time_point writeSince_;  // when the write in progress began (send_timeout)
 
   std::shared_ptr<OpenDisk> disk_;  // the session's
   std::string host_, exportName_;

@@ -23,6 +23,7 @@ enum class Drop : std::uint8_t {
   Aborted,             // the client sent NBD_OPT_ABORT (nbdinfo --list does)
   BadRequest,          // a request header with a bad magic, or a WRITE too large to drain
   IdleTimeout,         // idle_timeout passed with nothing asked
+  SendTimeout,         // replies made no progress for send_timeout (the client stopped reading)
   Disconnect,          // the client sent NBD_CMD_DISC (the normal end)
   PeerClosed,          // the client closed (or reset) the connection
   ExportRemoved,       // the host left the config, changed image, or no longer admits the client (reload)
@@ -33,8 +34,9 @@ enum class Drop : std::uint8_t {
   Count
 };
 constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kDropNames = {
-    "too_many_connections", "handshake_failed", "handshake_timeout", "aborted",       "bad_request", "idle_timeout",
-    "disconnect",           "peer_closed",      "export_removed",    "disk_released", "shutdown",    "tls_failed"};
+    "too_many_connections", "handshake_failed", "handshake_timeout", "aborted",      "bad_request",
+    "idle_timeout",         "send_timeout",     "disconnect",        "peer_closed",  "export_removed",
+    "disk_released",        "shutdown",         "tls_failed"};
 inline std::string_view dropName(Drop d) { return kDropNames[static_cast<std::size_t>(d)]; }
 
 // Commands as pxedust_nbd_requests_total labels them; the index is the command type (0..7), and one

@@ -478,6 +478,40 @@ TEST_F(NbdServiceTest, ReleaseDiskEndsTheSessionAndDiscEndsCleanly) {
   EXPECT_EQ(logouts, (std::vector<std::string>{"disconnect", "disk_released"}));
 }
 
+// A client that asks for data and stops reading: once its replies make no progress for
+// send_timeout, its connection ends (send_timeout) and its session with it; others carry on.
+class NbdSendTimeoutTest : public NbdServiceTest {
+ protected:
+  std::string configText() override {
+    return R"(
+[nbd]
+max_in_flight = 8
+send_timeout = 0.3
+[[host]]
+name = "node1"
+image = "base"
+iscsi_allow = ["127.0.0.0/8"]
+)";
+  }
+};
+
+TEST_F(NbdSendTimeoutTest, AClientThatStopsReadingIsCutOff) {
+  auto stuck = session();
+  // 64 MiB of READ replies: more than both sockets' buffers hold, and this client reads none.
+  for (std::uint64_t i = 0; i < 16; ++i) stuck->request(wire::cmd::kRead, 100 + i, 0, 4u << 20);
+  for (int i = 0; i < 500 && onLoop([this] { return service_->connections(); }) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(onLoop([this] { return service_->connections(); }), 0U);
+  auto drops = onLoop([this] { return service_->stats().drops; });
+  EXPECT_EQ(drops[static_cast<std::size_t>(Drop::SendTimeout)], 1U);
+  std::vector<std::string> logouts;
+  for (const auto& e : events())
+    if (e.kind == boot::DiskKind::Logout) logouts.push_back(e.reason);
+  EXPECT_EQ(logouts, (std::vector<std::string>{"send_timeout"}));
+  auto fine = session();  // the next client is served
+  EXPECT_EQ(fine->read(0, 4096), Bytes(base_.begin(), base_.begin() + 4096));
+}
+
 // ---- TLS ----------------------------------------------------------------------------------------
 
 // tls = "require" with a certificate and PSK keys for node1 and node2 (node2's address rule admits
