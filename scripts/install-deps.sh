@@ -13,6 +13,7 @@ build_pkgs=(
   zlib1g-dev                  # gzip of the client initramfs
   libisal-dev                 # ISA-L: CRC32C for iSCSI header/data digests
   libgnutls28-dev             # NBD over TLS (STARTTLS)
+  libext2fs-dev               # libext2fs: the NFS export reads ext4 inside base images (src/imagefs)
   libgtest-dev libgmock-dev
   clang-14 libclang-rt-14-dev
 )
@@ -23,6 +24,7 @@ test_pkgs=(
   # tests/e2e: diskless VMs. busybox-static also goes into the client initramfs, with open-iscsi's
   # iscsistart; the guest kernel is a Debian cloud kernel fetched with `apt-get download`.
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common open-iscsi cpio e2fsprogs
+  # (e2fsprogs' mke2fs -d and debugfs also build the ext4 images of src/imagefs/tests)
   libiscsi-bin qemu-utils qemu-block-extra   # tests/integration/test_iscsi.py: real iSCSI initiators
   mmdebstrap openssh-client               # tests/e2e: a Debian image by `pxedust image build`, reached by ssh
   libnbd-bin fio                          # tests/integration/test_nbd.py: nbdinfo, nbdcopy, fio's nbd engine
