@@ -27,6 +27,8 @@
 #include "iscsi/service.hpp"
 #include "nbd/config.hpp"
 #include "nbd/service.hpp"
+#include "nfs/config.hpp"
+#include "nfs/service.hpp"
 #include "tftp/config.hpp"
 #include "tftp/service.hpp"
 
@@ -89,6 +91,9 @@ std::vector<ServiceSpec> standardServices() {
                    [](const Runtime& rt) { return std::make_unique<iscsi::IscsiService>(rt.loop, rt.disks, rt.diskPool); }});
   specs.push_back({"nbd", [](const config::Config& c) { return c.has("nbd"); }, true,
                    [](const Runtime& rt) { return std::make_unique<nbd::NbdService>(rt.loop, rt.disks, rt.diskPool); }});
+  specs.push_back({"nfs", [](const config::Config& c) { return c.has("nfs"); }, true, [](const Runtime& rt) {
+                     return std::make_unique<nfs::NfsService>(rt.loop, rt.disks->store(), rt.diskPool);
+                   }});
   specs.push_back({"tftp", [](const config::Config& c) { return c.has("tftp"); }, false,
                    [](const Runtime& rt) { return std::make_unique<tftp::TftpService>(rt.loop); }});
   specs.push_back({"http", [](const config::Config& c) { return c.has("http"); }, false,
@@ -98,7 +103,7 @@ std::vector<ServiceSpec> standardServices() {
 
 // NBD's before iSCSI's: a host with root_protocol = "nbd" gets its root disk from the first that names one.
 config::Schema standardSchema() {
-  return {dhcp::schema(), nbd::schema(), iscsi::schema(), tftp::schema(), http::schema()};
+  return {dhcp::schema(), nbd::schema(), iscsi::schema(), nfs::schema(), tftp::schema(), http::schema()};
 }
 
 void linkServices(config::Config& config) {

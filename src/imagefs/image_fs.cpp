@@ -1,7 +1,9 @@
 #include "imagefs/image_fs.hpp"
 
-#include <et/com_err.h>
 #include <ext2fs/ext2fs.h>
+extern "C" {  // com_err.h has no C++ linkage block of its own (ext2fs.h does)
+#include <et/com_err.h>
+}
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -2,6 +2,7 @@
 #include "nfs/mount_procedures.hpp"
 
 #include <array>
+#include <cerrno>
 
 namespace pxedust::nfs {
 
@@ -36,10 +37,11 @@ bool dispatchMount(const wire::Call& call, const Procedures& nfs, MountCatalog& 
       auto found = catalog.find(*path);
       Result<wire::HandleBytes> root = Error{"no export"};
       if (found.status == wire::MountStat::Ok && found.exp && found.exp->fs) {
-        root = nfs.rootHandle(*found.exp);
+        root = found.subdir.empty() ? nfs.rootHandle(*found.exp) : nfs.handleAt(*found.exp, found.subdir);
         if (!root) {
-          found.status = wire::MountStat::Io;
-          found.reason = "the image's root: " + root.error().message;
+          const int code = root.error().code;
+          found.status = code == ENOENT ? wire::MountStat::NoEnt : code == ENOTDIR ? wire::MountStat::NotDir : wire::MountStat::Io;
+          found.reason = (found.subdir.empty() ? std::string("the image's root") : found.subdir) + ": " + root.error().message;
         }
       } else if (found.status == wire::MountStat::Ok) {
         found.status = wire::MountStat::ServerFault;

@@ -34,6 +34,7 @@ class MountCatalog {
     wire::MountStat status = wire::MountStat::NoEnt;
     std::shared_ptr<const Export> exp;  // when Ok
     std::string reason;                 // when not Ok: why, for the log and the event
+    std::string subdir;                 // when Ok: the directory below the export's root to mount ("" = the root)
   };
   // The export at `path` for this caller.
   virtual Found find(std::string_view path) = 0;

@@ -75,6 +75,26 @@ Result<wire::HandleBytes> Procedures::rootHandle(const Export& e) const {
   return handleFor(e, *a);
 }
 
+Result<wire::HandleBytes> Procedures::handleAt(const Export& e, std::string_view subdir) const {
+  std::uint64_t ino = e.fs->rootInode();
+  while (!subdir.empty()) {
+    const auto slash = subdir.find('/');
+    const std::string_view name = subdir.substr(0, slash);
+    subdir = slash == std::string_view::npos ? std::string_view{} : subdir.substr(slash + 1);
+    if (name.empty() || name == ".") continue;
+    if (name == ".." || !wire::validFilename3(name)) return Error{"no such directory", ENOENT};
+    auto next = e.fs->lookup(ino, name);
+    if (!next) return next.error();
+    auto a = e.fs->getattr(*next);
+    if (!a) return a.error();
+    if (a->type != wire::Ftype3::Dir) return Error{std::string(name) + " is not a directory", ENOTDIR};
+    ino = *next;
+  }
+  auto a = e.fs->getattr(ino);
+  if (!a) return a.error();
+  return handleFor(e, *a);
+}
+
 wire::HandleBytes Procedures::handleFor(const Export& e, const Attr& a) const {
   return wire::encodeHandle(wire::FileHandle{e.image, e.version, a.inode, a.generation}, key_);
 }

@@ -103,6 +103,10 @@ class Procedures {
 
   // The root handle of an export (MOUNT's answer).
   Result<wire::HandleBytes> rootHandle(const Export& e) const;
+  // The handle of a directory below the export's root ("etc/ssh": components looked up one by one,
+  // never through a symlink, never ".."): a mount of a subdirectory, as knfsd allows. ENOENT or
+  // ENOTDIR when there is no such directory.
+  Result<wire::HandleBytes> handleAt(const Export& e, std::string_view subdir) const;
 
   // The result of NFS v3 `call` (program and version already checked), appended to `out`; false
   // when its arguments do not decode (the caller answers GARBAGE_ARGS).

@@ -38,9 +38,9 @@ class Catalog : public MountCatalog {
  public:
   explicit Catalog(std::shared_ptr<const Export> e) : exp_(std::move(e)) {}
   Found find(std::string_view path) override {
-    if (path == "/images/debian/3") return {wire::MountStat::Ok, exp_, {}};
-    if (path == "/images/other/1") return {wire::MountStat::Acces, nullptr, "10.0.0.9 is not admitted"};
-    return {wire::MountStat::NoEnt, nullptr, "no such export"};
+    if (path == "/images/debian/3") return {wire::MountStat::Ok, exp_, {}, {}};
+    if (path == "/images/other/1") return {wire::MountStat::Acces, nullptr, "10.0.0.9 is not admitted", {}};
+    return {wire::MountStat::NoEnt, nullptr, "no such export", {}};
   }
   std::vector<std::string> list() override { return {"/images/debian/3", "/images/debian"}; }
 

@@ -1,0 +1,35 @@
+// The [nfs] section: where the NFS server listens and how it judges its clients. Exports are not
+// configured one by one: every image version in the store is exported read-only
+// ("/images/NAME/VERSION", and "/images/NAME" for the newest when mounted), and a client may mount
+// an image when the address rule of a host that boots that image admits it (inventory::Host::
+// admitsAddress, the rule iSCSI and NBD apply to a host's disk).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace pxedust::nfs {
+
+struct Config {
+  // NFS v3 and MOUNT v3 on one port (default 0.0.0.0:2049): clients mount with
+  // `port=2049,mountport=2049` (the pxedust initramfs does), so no portmapper is needed.
+  std::vector<config::SocketAddress> listen;
+  std::uint32_t maxConnections = 4096;          // in all; beyond it new connections are closed at once
+  std::uint32_t maxConnectionsPerClient = 16;   // a Linux mount uses one or two
+  // Calls one connection may have on the workers at once; the reader waits for one to finish.
+  std::uint32_t maxInFlight = 64;
+  // Replies with no progress for this long: the client stopped reading; its connection is closed.
+  std::chrono::milliseconds sendTimeout{60'000};
+  // `auth_none`: accept AUTH_NONE calls (as uid/gid 65534) besides AUTH_SYS. Off by default.
+  bool authNone = false;
+  // `privileged_port`: only calls from source ports below 1024 (knfsd's `secure` export option).
+  bool privilegedPort = false;
+};
+
+config::ServiceSchema schema();
+const Config* configIn(const config::Config& config);
+
+}  // namespace pxedust::nfs

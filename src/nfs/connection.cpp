@@ -1,0 +1,337 @@
+// One ONC RPC connection over TCP; see connection.hpp.
+#include "nfs/connection.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+
+#include "common/log.hpp"
+
+namespace pxedust::nfs {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kReadChunk = 64u << 10;
+constexpr std::size_t kMaxBatch = 64;  // replies per gathered write
+
+asio::awaitable<void> waitOn(asio::steady_timer& t) {
+  if (t.expiry() != Clock::time_point::max()) t.expires_at(Clock::time_point::max());
+  std::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// MOUNT's view of the exports for one caller.
+class CallerCatalog final : public MountCatalog {
+ public:
+  CallerCatalog(ImageExports& exports, const ExportRules& rules, const asio::ip::address& peer)
+      : exports_(exports), rules_(rules), peer_(peer) {}
+  Found find(std::string_view path) override {
+    auto parsed = parseExportPath(path);
+    if (!parsed) return {wire::MountStat::NoEnt, nullptr, "no such export (exports are /images/NAME[/VERSION])", {}};
+    if (!rules_.admitting(parsed->image, peer_))
+      return {wire::MountStat::Acces, nullptr,
+              fmt::format("no host booting image {} admits {}", parsed->image, peer_.to_string()), {}};
+    auto exp = exports_.byPath(parsed->image, parsed->version);
+    if (!exp) {
+      const bool missing = exp.error().code == ENOENT;
+      return {missing ? wire::MountStat::NoEnt : wire::MountStat::Io, nullptr, exp.error().message, {}};
+    }
+    return {wire::MountStat::Ok, *exp, {}, parsed->subdir};
+  }
+  std::vector<std::string> list() override {
+    std::vector<std::string> out;
+    auto paths = exports_.paths();
+    if (!paths) return out;
+    for (auto& [path, image] : *paths)
+      if (rules_.admitting(image, peer_)) out.push_back(std::move(path));
+    return out;
+  }
+
+ private:
+  ImageExports& exports_;
+  const ExportRules& rules_;
+  const asio::ip::address& peer_;
+};
+
+}  // namespace
+
+Connection::Answer answerCall(const wire::CallOutcome& decoded, const asio::ip::address& peer, std::uint16_t port,
+                              const Generation& gen, ImageExports& exports, const Procedures& procedures,
+                              const Ports& ports) {
+  Connection::Answer a;
+  if (decoded.action == wire::CallOutcome::Action::Reply) {
+    a.header = decoded.reply;
+    return a;
+  }
+  const wire::Call& call = decoded.call;
+  const auto check = wire::checkDispatch(call.program, call.version, call.procedure);
+  if (check.stat != wire::AcceptStat::Success) {
+    a.header = check.stat == wire::AcceptStat::ProgMismatch ? wire::ReplyHeader::progMismatch(call.xid, check.low, check.high)
+                                                            : wire::ReplyHeader::accepted(call.xid, check.stat);
+    return a;
+  }
+  // NULL is answered to anyone (clients probe with it); the rest needs AUTH_SYS unless auth_none,
+  // and a privileged source port when privileged_port.
+  if (call.procedure != 0) {
+    if (call.credFlavor == wire::authflavor::kNone && !gen.config.authNone) {
+      a.header = wire::ReplyHeader::authError(call.xid, wire::AuthStat::TooWeak);
+      return a;
+    }
+    if (gen.config.privilegedPort && port >= 1024) {
+      a.header = wire::ReplyHeader::authError(call.xid, wire::AuthStat::TooWeak);
+      return a;
+    }
+  }
+  a.header = wire::ReplyHeader::accepted(call.xid, wire::AcceptStat::Success);
+  bool ok = true;
+  switch (call.program) {
+    case wire::kPortmapProgram:
+      ok = dispatchPortmap(call, ports, a.body, a.noReply);
+      break;
+    case wire::kMountProgram: {
+      CallerCatalog catalog(exports, *gen.rules, peer);
+      ok = dispatchMount(call, procedures, catalog, a.body, a.mount);
+      break;
+    }
+    default:
+      ok = procedures.dispatch(call, a.body);
+      break;
+  }
+  if (!ok) {
+    a.header = wire::ReplyHeader::accepted(call.xid, wire::AcceptStat::GarbageArgs);
+    a.body.clear();
+  }
+  return a;
+}
+
+Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socket socket,
+                       event::ShutdownGate::Ticket ticket, std::uint64_t id)
+    : ctx_(std::move(ctx)),
+      socket_(std::move(socket)),
+      ticket_(std::move(ticket)),
+      id_(id),
+      writeSignal_(socket_.get_executor()),
+      slotSignal_(socket_.get_executor()),
+      timer_(socket_.get_executor()) {
+  std::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  peerAddress_ = remote.address();
+  peerPort_ = remote.port();
+  peer_ = ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  rx_.resize(kReadChunk);
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  auto self = shared_from_this();
+  auto ex = socket_.get_executor();
+  asio::co_spawn(ex, [self]() { return self->readLoop(); }, asio::detached);
+  asio::co_spawn(ex, [self]() { return self->writeLoop(); }, asio::detached);
+  asio::co_spawn(ex, [self]() { return self->timerLoop(); }, asio::detached);
+}
+
+void Connection::closeSocket() {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  writeSignal_.cancel();
+  slotSignal_.cancel();
+  timer_.cancel();
+}
+
+void Connection::abort(Drop why, std::string_view detail) {
+  if (closed_) return;
+  endReason_ = why;
+  endDetail_ = std::string(detail);
+  stopReading_ = true;
+  closeSocket();
+  finish();
+}
+
+void Connection::drain() {
+  if (closed_ || stopReading_) return;
+  endReason_ = Drop::Shutdown;
+  endDetail_ = "draining";
+  stopReading_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);  // wakes the reader with EOF
+}
+
+// The end, once: the reader is done and nothing is in flight or queued (or the socket is closed).
+void Connection::finish() {
+  if (finished_) return;
+  if (!closed_ && (!readerDone_ || inFlight_ > 0 || !outq_.empty() || writing_)) return;
+  finished_ = true;
+  ctx_->stats.drop(endReason_);
+  PXD_DEBUG("nfs.connection_closed", "conn={} peer={} reason={} detail={}", id_, peer_,
+            kDropNames[static_cast<std::size_t>(endReason_)], log::q(endDetail_));
+  closeSocket();
+  ctx_->connections.erase(id_);
+  ticket_.reset();
+}
+
+asio::awaitable<void> Connection::readLoop() {
+  auto self = shared_from_this();
+  while (!stopReading_ && !closed_) {
+    std::error_code ec;
+    const std::size_t got =
+        co_await socket_.async_read_some(asio::buffer(rx_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || got == 0) break;
+    std::span<const std::uint8_t> in(rx_.data(), got);
+    while (!in.empty() && !closed_) {
+      const auto fed = framer_.feed(in);
+      in = in.subspan(fed.consumed);
+      if (fed.status == wire::RecordStatus::NeedMore) break;
+      if (fed.status != wire::RecordStatus::Record) {
+        abort(Drop::BadRecord, wire::recordStatusName(fed.status));
+        break;
+      }
+      while (!closed_ && inFlight_ >= ctx_->generation->config.maxInFlight) co_await waitOn(slotSignal_);
+      if (closed_) break;
+      ++inFlight_;
+      std::vector<std::uint8_t> record(framer_.record().begin(), framer_.record().end());
+      asio::co_spawn(socket_.get_executor(), [self, r = std::move(record)]() mutable { return self->run(std::move(r)); },
+                     asio::detached);
+    }
+  }
+  readerDone_ = true;
+  finish();
+}
+
+asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
+  auto self = shared_from_this();
+  const auto gen = ctx_->generation;
+  const auto procedures = ctx_->procedures;
+  const auto exports = ctx_->exports;
+  const auto ports = ctx_->ports;
+  const auto peer = peerAddress_;
+  const auto port = peerPort_;
+  const auto decoded = wire::decodeCall(record);
+  Answer a;
+  if (decoded.action == wire::CallOutcome::Action::Drop) {
+    ++ctx_->stats.dropped;
+    a.noReply = true;
+  } else if (decoded.action == wire::CallOutcome::Action::Dispatch && decoded.call.procedure == 0) {
+    a = answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);  // NULL: nothing to read
+  } else {
+    // Everything the worker reads lives in this frame until the answer is back (`record` too, which
+    // the decoded call points into). The awaitable is made in a statement of its own and the lambda
+    // captures references only: GCC 12 may destroy a co_await expression's temporaries twice.
+    auto answered = blockstore::onWorker<Answer>(*ctx_->pool, ctx_->executor, [&]() {
+      return answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);
+    });
+    a = co_await std::move(answered);
+  }
+  if (inFlight_ > 0) --inFlight_;
+  slotSignal_.cancel();
+  if (!a.noReply) {
+    ++ctx_->stats.calls;
+    if (a.header.kind != wire::ReplyHeader::Kind::Accepted || a.header.accept != wire::AcceptStat::Success) {
+      if (a.header.accept == wire::AcceptStat::GarbageArgs) ++ctx_->stats.garbage;
+      else ++ctx_->stats.rejected;
+    }
+    reportMount(a.mount);
+    if (decoded.action == wire::CallOutcome::Action::Dispatch && decoded.call.program == wire::kNfsProgram &&
+        decoded.call.procedure == wire::nfsproc::kRead && a.body.size() > 120)
+      ctx_->stats.bytesOut += a.body.size() - 120;  // roughly: the data after status, attributes and count
+    queueReply(a);
+  }
+  finish();
+}
+
+void Connection::queueReply(const Answer& a) {
+  if (closed_) return;
+  std::vector<std::uint8_t> out(wire::kRecordMarkSize + 64 + a.body.size());
+  wire::XdrWriter w(std::span<std::uint8_t>(out).subspan(wire::kRecordMarkSize));
+  wire::encodeReplyHeader(w, a.header);
+  const std::size_t head = w.size();
+  if (!w.ok()) return;
+  std::copy(a.body.begin(), a.body.end(), out.begin() + static_cast<std::ptrdiff_t>(wire::kRecordMarkSize + head));
+  const std::size_t length = head + a.body.size();
+  out.resize(wire::kRecordMarkSize + length);
+  const auto mark = wire::recordMark(static_cast<std::uint32_t>(length));
+  std::copy(mark.begin(), mark.end(), out.begin());
+  outq_.push_back(std::move(out));
+  writeSignal_.cancel();
+}
+
+void Connection::reportMount(const MountOutcome& m) {
+  if (m.kind == MountOutcome::Kind::None) return;
+  if (m.kind == MountOutcome::Kind::Unmounted) {
+    PXD_DEBUG("nfs.unmount", "conn={} peer={} path={}", id_, peer_, log::q(m.path));
+    return;
+  }
+  const bool ok = m.kind == MountOutcome::Kind::Mounted;
+  if (ok) ++ctx_->stats.mounts;
+  else ++ctx_->stats.mountsRefused;
+  const auto gen = ctx_->generation;
+  std::string host;
+  if (auto parsed = parseExportPath(m.path))
+    if (const auto* h = gen->rules->admitting(parsed->image, peerAddress_)) host = h->name;
+  if (ok) PXD_INFO("nfs.mount", "conn={} peer={} path={} host={}", id_, peer_, log::q(m.path), log::q(host));
+  else PXD_WARN("nfs.mount_refused", "conn={} peer={} path={} reason={}", id_, peer_, log::q(m.path), log::q(m.reason));
+  if (!ctx_->events) return;
+  const auto v4 = inventory::peerIpv4(peerAddress_);
+  if (!v4) return;
+  boot::DiskEvent e;
+  e.protocol = boot::DiskProtocol::Nfs;
+  e.kind = ok ? boot::DiskKind::Login : boot::DiskKind::Failed;
+  e.client = boot::Ipv4(v4->to_uint());
+  e.hostName = host;
+  e.reason = ok ? std::string() : m.reason;
+  ctx_->events(boot::Event{{}, std::move(e)});
+}
+
+asio::awaitable<void> Connection::writeLoop() {
+  auto self = shared_from_this();
+  std::vector<asio::const_buffer> bufs;
+  while (true) {
+    while (outq_.empty() && !closed_) {
+      finish();
+      if (finished_) co_return;
+      co_await waitOn(writeSignal_);
+    }
+    if (closed_) break;
+    bufs.clear();
+    std::size_t count = 0;
+    for (const auto& m : outq_) {
+      if (count == kMaxBatch) break;
+      bufs.emplace_back(m.data(), m.size());
+      ++count;
+    }
+    std::error_code ec;
+    writing_ = true;
+    writeSince_ = Clock::now();
+    co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+    writing_ = false;
+    if (ec) {
+      abort(Drop::PeerClosed, "write: " + ec.message());
+      break;
+    }
+    for (std::size_t i = 0; i < count && !outq_.empty(); ++i) outq_.pop_front();
+  }
+  outq_.clear();
+  finish();
+}
+
+asio::awaitable<void> Connection::timerLoop() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    timer_.expires_after(std::chrono::milliseconds(250));
+    std::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) break;
+    if (writing_ && Clock::now() - writeSince_ > ctx_->generation->config.sendTimeout)
+      abort(Drop::SendTimeout, "the client stopped reading");
+  }
+}
+
+}  // namespace pxedust::nfs
