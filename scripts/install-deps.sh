@@ -29,6 +29,7 @@ test_pkgs=(
   mmdebstrap openssh-client               # tests/e2e: a Debian image by `pxedust image build`, reached by ssh
   libnbd-bin fio                          # tests/integration/test_nbd.py: nbdinfo, nbdcopy, fio's nbd engine
   python3-libnbd gnutls-bin               # ... nbdsh for edge cases; certtool/psktool for TLS credentials
+  libnfs-utils                            # tests/integration/test_nfs.py: nfs-ls, nfs-cat, nfs-cp (libnfs)
   prometheus                              # promtool checks the metrics pxedust exports
   wrk                                     # tests/integration/test_http.py: HTTP load with keep-alive
   chromium chromium-driver python3-selenium   # tests/integration/test_dashboard.py: the dashboard in a browser
