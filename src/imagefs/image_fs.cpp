@@ -11,6 +11,7 @@ extern "C" {  // com_err.h has no C++ linkage block of its own (ext2fs.h does)
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "common/checked.hpp"
 #include "common/log.hpp"
@@ -110,6 +111,11 @@ struct ImageFs::FileMap {
   bool inlined = false;
   std::vector<std::uint8_t> inlineData;
   std::vector<Run> runs;
+  // Directories of more than one block: name -> inode, built on the first lookup (libext2fs has no
+  // htree lookup, and a linear scan per LOOKUP would make listing a big directory quadratic).
+  mutable std::once_flag indexOnce;
+  mutable std::unordered_map<std::string, Ino> index;
+  mutable std::optional<Error> indexError;
 };
 
 struct ImageFs::Inode {
@@ -606,6 +612,25 @@ Result<Ino> ImageFs::lookup(std::uint64_t dir, std::string_view name) {
   }
   if (name == ".") return (*m)->ino;
   if (name == ".." && (*m)->ino == kRootIno) return kRootIno;
+  const FileMap& fm = **m;
+  if (!fm.inlined && fm.size > info_.blockSize) {
+    std::call_once(fm.indexOnce, [&] {
+      auto r = walkDir(fm, 0, [&](const DirEntry& e) {
+        fm.index.emplace(std::string(e.name), e.ino);  // the first of duplicate names wins, as in a scan
+        return true;
+      });
+      if (!r) {
+        fm.indexError = r.error();
+        fm.index.clear();
+      }
+    });
+    if (fm.indexError) return *fm.indexError;
+    auto it = fm.index.find(std::string(name));
+    if (it == fm.index.end()) {
+      return Error{"imagefs: no entry " + std::string(name) + " in directory inode " + std::to_string(dir), ENOENT};
+    }
+    return it->second;
+  }
   Ino found = 0;
   auto r = walkDir(**m, 0, [&](const DirEntry& e) {
     if (e.name != name) return true;

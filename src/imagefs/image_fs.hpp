@@ -38,6 +38,8 @@
 // map a file to its physical block runs once (an extent walk, cached per inode); the data itself
 // comes from pread() on the image's own descriptor with no lock held. readdir() reads a block under
 // the lock and calls the visitor without it, so a visitor may call getattr() (READDIRPLUS).
+// lookup() in a directory of more than one block builds a name index of it once (kept with its
+// cached block map), since libext2fs offers only a linear scan.
 #pragma once
 
 #include <array>
