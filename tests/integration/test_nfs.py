@@ -242,8 +242,10 @@ class Tree(ServerCase):
             if not stat.S_ISDIR(st.st_mode):
                 self.assertEqual(size, st.st_size, path)
         self.assertEqual(sum(1 for p in listed if p.startswith("many/")), MANY)
+        # Every regular file's bytes, but of the 20,000 empty ones in many/ a sample (one nfs-cat each).
+        sample = {f"many/entry-{i:05d}" for i in (0, 1, 9999, MANY - 1)}
         for path, st in expected.items():
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode) or (path.startswith("many/") and path not in sample):
                 continue
             r = run(["nfs-cat", self.s.url(f"/images/deb/{path}")])
             self.assertEqual(r.returncode, 0, (path, r.stderr))
