@@ -34,7 +34,13 @@ onfail=shell serverid=
 fail() {
   say "failed $*"
   # Once DHCP named the server, pxedust hears why too (the host's boot shows as failed, with it).
-  [ -n "$serverid" ] && wget -q -T 3 -O /dev/null --post-data "$*" "http://$serverid/boot/failed" 2>/dev/null
+  # Debian's busybox wget has no timeout option: it gets 5 s in the background, then is stopped.
+  if [ -n "$serverid" ]; then
+    wget -q -O /dev/null --post-data "$*" "http://$serverid/boot/failed" >/dev/null 2>&1 &
+    w=$! n=0
+    while kill -0 "$w" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    kill "$w" 2>/dev/null
+  fi
   case $onfail in
     reboot) sleep 3; reboot -f ;;
     poweroff) sleep 1; poweroff -f ;;
