@@ -57,6 +57,15 @@ class CallerCatalog final : public MountCatalog {
   const asio::ip::address& peer_;
 };
 
+// The data count of a READ3res we made (0 for a failure): status, post_op_attr, then count.
+std::uint32_t readCount(std::span<const std::uint8_t> body) {
+  wire::XdrReader r(body);
+  if (r.u32() != 0) return 0;
+  if (r.boolean()) r.fixedOpaque(wire::kFattr3Size);
+  const std::uint32_t count = r.u32();
+  return r.ok() ? count : 0;
+}
+
 }  // namespace
 
 Connection::Answer answerCall(const wire::CallOutcome& decoded, const asio::ip::address& peer, std::uint16_t port,
@@ -240,8 +249,8 @@ asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
     }
     reportMount(a.mount);
     if (decoded.action == wire::CallOutcome::Action::Dispatch && decoded.call.program == wire::kNfsProgram &&
-        decoded.call.procedure == wire::nfsproc::kRead && a.body.size() > 120)
-      ctx_->stats.bytesOut += a.body.size() - 120;  // roughly: the data after status, attributes and count
+        decoded.call.procedure == wire::nfsproc::kRead)
+      ctx_->stats.bytesOut += readCount(a.body);
     queueReply(a);
   }
   finish();

@@ -148,7 +148,7 @@ std::shared_ptr<const Export> ImageExports::byHandle(const wire::ImageId& id, st
     for (const auto& info : *images) {
       if (info.identity.uuid != id) continue;
       auto opened = openLocked(info);
-      return opened ? *opened : nullptr;
+      return opened && (*opened)->version == version ? *opened : nullptr;
     }
     return nullptr;
   }
