@@ -43,7 +43,6 @@ class Dashboard(unittest.TestCase):
                        check=True, timeout=60)
 
     def test_a_hosts_row_follows_its_boot_live(self):
-        from selenium.webdriver.common.by import By
         self.driver.get(self.server.url("/"))
         self.assertEqual(self.driver.title, "pxedust")
         self.wait_stage("alpha", "unseen")
@@ -63,12 +62,12 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(row["color"], "rgb(207, 34, 46)")  # red
         from selenium.webdriver.support.ui import WebDriverWait
         WebDriverWait(self.driver, 15).until(
-            lambda d: "running, pid" in d.find_element(By.ID, "server").text, "the server's status never showed")
-        self.assertIn("http on 127.0.0.1:", self.driver.find_element(By.ID, "services").text)
-        self.assertRegex(self.driver.find_element(By.ID, "health").text,
+            lambda d: "running, pid" in (browser.text_of(d, "#server") or ""), "the server's status never showed")
+        self.assertIn("http on 127.0.0.1:", browser.text_of(self.driver, "#services"))
+        self.assertRegex(browser.text_of(self.driver, "#health"),
                          r"^loop lag [0-9.]+ ms \(worst [0-9.]+ ms in the last minute\), [0-9.]+ MiB resident, "
                          r"\d+ in flight, up \d")
-        self.assertEqual(self.driver.find_element(By.CSS_SELECTOR, '.count[data-stage="failed"] b').text, "1")
+        self.assertEqual(browser.text_of(self.driver, '.count[data-stage="failed"] b'), "1")
         os.makedirs(ARTIFACTS, exist_ok=True)
         shot = os.path.join(ARTIFACTS, "dashboard.png")
         self.assertTrue(self.driver.save_screenshot(shot))

@@ -39,3 +39,11 @@ def stage_of(driver, host):
     return driver.execute_script(
         "const p = document.querySelector(`tr[data-host=\"${arguments[0]}\"] .pill`);"
         "return p ? p.dataset.stage : null;", host)
+
+
+def text_of(driver, selector):
+    """The rendered text of the first element matching the CSS `selector`, or None without one. Read in
+    one script, for the reason given at stage_of: the page re-renders its parts on every update, and an
+    element found by one WebDriver call may be replaced before the next call reads it."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", selector)
