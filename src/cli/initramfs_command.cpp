@@ -93,7 +93,7 @@ void addInitramfsCommands(CLI::App& app) {
   auto* ir = app.add_subcommand("initramfs", "Build the initramfs a diskless client boots its root with");
   ir->require_subcommand(1);
   auto a = std::make_shared<InitramfsArgs>();
-  auto* b = ir->add_subcommand("build", "Write an initramfs: DHCP, an iSCSI or NBD root from pxedust, switch_root");
+  auto* b = ir->add_subcommand("build", "Write an initramfs: DHCP, an iSCSI, NBD or NFS root from pxedust, switch_root");
   b->add_option("--kernel-root", a->kernelRoot, "Root holding lib/modules/VERSION (/ or an unpacked kernel package)")
       ->capture_default_str();
   b->add_option("-k,--kernel", a->kernel, "Kernel version (default: the only one under --kernel-root)");

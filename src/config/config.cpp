@@ -80,6 +80,11 @@ void loadDiskSettings(Table& s, DiskSettings& out, std::string_view owner) {
     if (v.empty()) s.fail(s.get("iscsi_allow"), "iscsi_allow", "expected at least one network");
     out.allow = std::move(v);
   }
+  if (auto p = s.string("root_protocol")) {
+    if (*p != "iscsi" && *p != "nbd" && *p != "ram" && *p != "nfs")
+      s.fail(s.get("root_protocol"), "root_protocol", "expected \"iscsi\", \"nbd\", \"ram\" or \"nfs\"");
+    out.rootProtocol = *p;
+  }
   out.chap = chapPair(s, "chap_user", "chap_secret", owner);
   out.mutualChap = chapPair(s, "mutual_chap_user", "mutual_chap_secret", owner);
 }
@@ -230,6 +235,7 @@ void DiskSettings::inherit(const DiskSettings& p) {
   if (!allow) allow = p.allow;
   if (!chap) chap = p.chap;
   if (!mutualChap) mutualChap = p.mutualChap;
+  if (!rootProtocol) rootProtocol = p.rootProtocol;
 }
 
 bool Ipv4Network::contains(asio::ip::address_v4 a) const {

@@ -96,6 +96,11 @@ struct DiskSettings {
   std::optional<ChapCredentials> chap;
   // `mutual_chap_user`/`mutual_chap_secret`: the target proves itself to the initiator as well.
   std::optional<ChapCredentials> mutualChap;
+  // `root_protocol`: how the host boots its root from the image: "iscsi" (the default, where [iscsi]
+  // is configured), "nbd" (its overlay as an NBD export), "ram" (the base copied into RAM over NBD)
+  // or "nfs" (the base read-only over NFS, a RAM overlay on the client). Each service's `hosts` hook
+  // gives the root disk for its protocol.
+  std::optional<std::string> rootProtocol;
 
   void inherit(const DiskSettings& parent);
 };
@@ -103,9 +108,9 @@ struct DiskSettings {
 // Where a host's root disk is served, as the service that serves it says (its schema's `hosts` hook):
 // DHCP hands it out as the root-path (option 17) when none is configured.
 struct RootDisk {
-  std::string protocol;  // "iscsi"
+  std::string protocol;  // "iscsi", "nbd", "ram" (the image over NBD) or "nfs"
   SocketAddress portal;  // where; an unspecified address: whichever address the host reaches us on
-  std::string name;      // the target (or export) name
+  std::string name;      // the target name, NBD export name or NFS export path
   friend bool operator==(const RootDisk&, const RootDisk&) = default;
 };
 

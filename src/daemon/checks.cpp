@@ -34,18 +34,17 @@ std::vector<std::string> configWarnings(const config::Config& config) {
   const auto* http = http::configIn(config);
   const auto* dhcp = dhcp::configIn(config);
 
-  // root_protocol = "nbd" (or "ram": copied over NBD) takes effect only while [nbd] is in the file;
-  // without it the host's root disk is whatever else serves it, which the operator did not ask for.
-  for (const char* protocol : {"nbd", "ram"}) {
+  // root_protocol = "nbd" (or "ram": copied over NBD; or "nfs") takes effect only while its
+  // protocol's section is in the file; without it the host gets no root-path at all.
+  for (auto [protocol, section] : {std::pair{"nbd", "nbd"}, std::pair{"ram", "nbd"}, std::pair{"nfs", "nfs"}}) {
     std::set<std::string> roots;
     for (const auto& h : config.hosts)
-      if (const auto* s = config::part<nbd::HostSettings>(h.keys, "nbd");
-          s && s->rootProtocol == protocol && h.disk.image && (!h.rootDisk || h.rootDisk->protocol != protocol))
+      if (h.disk.rootProtocol == protocol && h.disk.image && (!h.rootDisk || h.rootDisk->protocol != protocol))
         roots.insert(h.name);
     if (!roots.empty())
-      out.push_back(fmt::format("nbd: root_protocol = \"{}\" on {}, but the file has no [nbd] section: their "
-                                "root-path is {}",
-                                protocol, listed(roots), config.has("iscsi") ? "their iSCSI target" : "none"));
+      out.push_back(fmt::format("{}: root_protocol = \"{}\" on {}, but the file has no [{}] section: they get "
+                                "no root-path",
+                                section, protocol, listed(roots), section));
   }
 
   // NBD over TLS-PSK: a host's export opens only for the identity that is its name (nbd/exports.hpp).

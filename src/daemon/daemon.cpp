@@ -101,7 +101,8 @@ std::vector<ServiceSpec> standardServices() {
   return specs;
 }
 
-// NBD's before iSCSI's: a host with root_protocol = "nbd" gets its root disk from the first that names one.
+// Each service names a host's root disk only for its own root_protocol (iSCSI also when it is unset),
+// so the order here decides nothing.
 config::Schema standardSchema() {
   return {dhcp::schema(), nbd::schema(), iscsi::schema(), nfs::schema(), tftp::schema(), http::schema()};
 }

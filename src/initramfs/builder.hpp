@@ -2,12 +2,13 @@
 // root disk from pxedust. `pxedust initramfs build` writes it.
 //
 // Contents: a static busybox (shell, udhcpc, insmod, switch_root), the kernel modules for the
-// network, virtio, iSCSI, NBD and ext4 with their dependencies (from each module's .modinfo, loaded
+// network, virtio, iSCSI, NBD, NFS, overlayfs and ext4 with their dependencies (from each module's .modinfo, loaded
 // in dependency order), open-iscsi's iscsistart with the shared libraries it needs (DT_NEEDED,
 // resolved like the dynamic loader does, plus the loader itself), pxedust-nbd-attach (nbd_attach.cpp,
 // static), /dev/console, and an /init (init_script.cpp) that brings the network up by DHCP, logs in to the host's iSCSI
 // target (from the iBFT iPXE publishes, or the root-path) or attaches its NBD export (root-path
-// nbd:SERVER:PORT:EXPORT), mounts the root and switch_roots into it. The classic setup got there by
+// nbd:SERVER:PORT:EXPORT), mounts the root (or an NFS root, SERVER:/PATH, read-only under a RAM
+// overlay) and switch_roots into it. The classic setup got there by
 // patching initramfs-tools by hand.
 #pragma once
 
@@ -20,9 +21,10 @@
 namespace pxedust::initramfs {
 
 // Modules an initramfs gets unless told otherwise; those built into the kernel are skipped.
+// NFS roots: nfsv3 (with nfs, lockd, sunrpc, ... pulled in as its dependencies) and overlay.
 inline const std::vector<std::string> kDefaultModules = {
-    "virtio_pci", "virtio_net", "e1000",    "af_packet", "iscsi_tcp", "iscsi_ibft",
-    "sd_mod",     "nbd",        "ext4",     "crc32c_generic"};
+    "virtio_pci", "virtio_net", "e1000", "af_packet",      "iscsi_tcp", "iscsi_ibft", "sd_mod",
+    "nbd",        "ext4",       "nfsv3", "crc32c_generic", "overlay"};
 
 struct BuildOptions {
   std::filesystem::path modulesDir;  // <root>/lib/modules/<version>, e.g. from an unpacked kernel package

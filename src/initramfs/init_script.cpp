@@ -11,6 +11,10 @@ namespace pxedust::initramfs {
 //                                             root_protocol = "nbd"), attached by pxedust-nbd-attach
 //   root=ram:nbd:SERVER:PORT:EXPORT           the root copied into RAM from a read-only NBD export
 //                                             (root_protocol = "ram": the host's base image)
+//   root=SERVER:/PATH[,OPTIONS]               NFS v3, read-only, under a RAM overlay (root_protocol =
+//                                             "nfs": "10.0.0.1:/images/web,port=2049,mountport=2049");
+//                                             OPTIONS are the kernel's NFS mount options and pass
+//                                             through (actimeo=120, ...); "nfs:" before it is allowed
 //   pxedust.nbd_dead_timeout=SECONDS          how long the kernel holds an NBD root's requests while
 //                                             the server is away (default 600)
 //   pxedust.iface=NAME        the interface to bring up (default: the first with a link, by name)
@@ -92,8 +96,8 @@ if [ "$stop" = dhcp ]; then
   poweroff -f
 fi
 
-# The root disk: root= or option 17 naming an NBD export; else the iBFT iPXE published (it logged
-# in there itself); else an iSCSI root= or option 17.
+# The root: root= or option 17 naming an NBD export or an NFS path; else the iBFT iPXE published (it
+# logged in there itself); else an iSCSI root= or option 17.
 [ -z "$root" ] && root=$rootpath
 dev=
 case $root in
@@ -124,6 +128,25 @@ case $root in
     say "ram copied MiB=$((used / 1024)) free_MiB=$(($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024))"
     dev=ram
     ;;
+  nfs:*|*:/*)
+    # NFS: the image read-only, with a tmpfs over it (overlayfs) for whatever the host writes. Both
+    # live under /run, which moves into the root: /run/pxedust/lower and /run/pxedust/rw there.
+    # Debian's busybox has no NFS mount helper: the options go to the kernel as they are, so the
+    # server's address is given (addr=) and locking is off (nolock: the root is read-only anyway).
+    spec=${root#nfs:}
+    server=${spec%%:*}; rest=${spec#*:}
+    path=${rest%%,*} opts=
+    [ "$rest" != "$path" ] && opts=,${rest#*,}
+    say "nfs server=$server path=$path options=ro,vers=3,proto=tcp,nolock$opts"
+    mkdir -p /run/pxedust/lower /run/pxedust/rw
+    mount -t nfs -o "ro,vers=3,proto=tcp,nolock,addr=$server$opts" "$server:$path" /run/pxedust/lower \
+      || fail "nfs: cannot mount $path from $server"
+    mount -t tmpfs -o mode=0755 tmpfs /run/pxedust/rw || fail "nfs: cannot mount a tmpfs for the overlay"
+    mkdir -p /run/pxedust/rw/upper /run/pxedust/rw/work
+    mount -t overlay -o lowerdir=/run/pxedust/lower,upperdir=/run/pxedust/rw/upper,workdir=/run/pxedust/rw/work \
+      overlay /newroot || fail "nfs: cannot mount the overlay (is overlayfs in this initramfs?)"
+    dev=nfs
+    ;;
   nbd:*)
     # nbd:<server>:<port>:<export>; the export name may contain ':'.
     rest=${root#nbd:}
@@ -151,7 +174,7 @@ case $root in
     else
       case $root in
         iscsi:*) ;;
-        *) fail "root: no iSCSI or NBD root (root=$root)" ;;
+        *) fail "root: no iSCSI, NBD or NFS root (root=$root)" ;;
       esac
       # RFC 4173: iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>; the target name may contain ':'.
       rest=${root#iscsi:}
@@ -179,9 +202,10 @@ case $root in
     ;;
 esac
 say "disk dev=$dev"
-if [ "$dev" != ram ]; then
-  mount -t ext4 "$dev" /newroot || fail "root: cannot mount $dev"
-fi
+case $dev in
+  ram|nfs) ;;
+  *) mount -t ext4 "$dev" /newroot || fail "root: cannot mount $dev" ;;
+esac
 say "root mounted dev=$dev"
 for d in dev proc sys run; do
   [ -d "/newroot/$d" ] && mount --move "/$d" "/newroot/$d" 2>/dev/null

@@ -31,6 +31,12 @@ std::optional<std::string> Host::rootPath(const asio::ip::address_v4& server) co
   if (rootDisk->protocol == "nbd") return "nbd:" + address + ":" + std::to_string(portal.port) + ":" + rootDisk->name;
   // Root in RAM: the initramfs copies the base image (read-only NBD export) into memory.
   if (rootDisk->protocol == "ram") return "ram:nbd:" + address + ":" + std::to_string(portal.port) + ":" + rootDisk->name;
+  // NFS's classic form, SERVER:/PATH[,OPTIONS]: MOUNT is served on the NFS port, so the client
+  // needs no portmapper.
+  if (rootDisk->protocol == "nfs") {
+    const auto port = std::to_string(portal.port);
+    return address + ":" + rootDisk->name + ",port=" + port + ",mountport=" + port;
+  }
   if (rootDisk->protocol != "iscsi") return std::nullopt;
   std::string port = portal.port == 3260 ? "" : std::to_string(portal.port);
   return "iscsi:" + address + "::" + port + "::" + rootDisk->name;

@@ -32,7 +32,8 @@ struct Host {
   // Each service's keys on the host, its group's applied: dhcp::settingsOf(keys), ...
   config::Parts keys;
   // Where its root disk is served, when a configured service serves it (iSCSI: the host's target at
-  // the first IPv4 listen address; NBD, for a host with root_protocol = "nbd": its export there). DHCP derives the host's root-path from it when none is configured.
+  // the first IPv4 listen address; NBD or NFS, for a host whose root_protocol names them: its export
+  // there). DHCP derives the host's root-path from it when none is configured.
   std::optional<config::RootDisk> rootDisk;
 
   // The address rule of every service that serves the host's disk (iSCSI and NBD; NFS next):
@@ -49,7 +50,8 @@ struct Host {
 
   // The root-path a client is given for its disk (DHCP option 17, iPXE scripts), as RFC 4173
   // writes an iSCSI one: "iscsi:10.0.0.1::3261::iqn...", the port left out when it is 3260; an NBD
-  // one as Debian's nbd-client initramfs reads it: "nbd:10.0.0.1:10809:<export>". A disk
+  // one as Debian's nbd-client initramfs reads it: "nbd:10.0.0.1:10809:<export>"; an NFS one in
+  // the classic form "10.0.0.1:/images/<image>,port=2049,mountport=2049". A disk
   // served on every address (rootDisk's portal unspecified) is named by `server`, the address the
   // client reached us on. Empty when no service serves the host's disk.
   [[nodiscard]] std::optional<std::string> rootPath(const asio::ip::address_v4& server) const;

@@ -56,7 +56,8 @@ config::ServiceSchema::HostChecker hostChecker(const Config& iscsi) {
       h.fail(h.get("name"), "name", fmt::format("target name '{}' (from [iscsi] target_name) {}", target, *why));
     if (auto [it, fresh] = targets->emplace(target, hc.name); !fresh)
       h.fail(h.get("name"), "name", fmt::format("target name '{}' is also host '{}''s", target, it->second));
-    if (!portal) return std::nullopt;
+    // Its root disk is its target unless root_protocol names another protocol.
+    if (!portal || (hc.disk.rootProtocol && *hc.disk.rootProtocol != "iscsi")) return std::nullopt;
     return config::RootDisk{"iscsi", *portal, target};
   };
 }

@@ -102,16 +102,6 @@ Config parse(config::Table& s) {
   return out;
 }
 
-HostSettings hostKeys(config::Table& t) {
-  HostSettings out;
-  if (auto p = t.string("root_protocol")) {
-    if (*p != "iscsi" && *p != "nbd" && *p != "ram")
-      t.fail(t.get("root_protocol"), "root_protocol", "expected \"iscsi\", \"nbd\" or \"ram\"");
-    out.rootProtocol = *p;
-  }
-  return out;
-}
-
 // One load's check of the hosts: export names are distinct and fit the protocol's strings.
 config::ServiceSchema::HostChecker hostChecker(const Config& nbd) {
   auto exports = std::make_shared<std::map<std::string, std::string>>();  // export name -> host
@@ -120,9 +110,8 @@ config::ServiceSchema::HostChecker hostChecker(const Config& nbd) {
     if (a.address.is_v4() && !portal) portal = a;
   return [nbd, exports, portal](config::Table& h, const config::HostConfig& hc) -> std::optional<config::RootDisk> {
     if (!hc.disk.image) return std::nullopt;
-    const auto* settings = config::part<HostSettings>(hc.keys, "nbd");
-    const bool rootNbd = settings && settings->rootProtocol == "nbd";
-    const bool rootRam = settings && settings->rootProtocol == "ram";
+    const bool rootNbd = hc.disk.rootProtocol == "nbd";
+    const bool rootRam = hc.disk.rootProtocol == "ram";
     if (rootRam && !nbd.imageExports)
       h.fail(h.get("name"), "name",
              fmt::format("host '{}' has root_protocol = \"ram\": its image is copied over NBD, which needs [nbd] "
@@ -148,18 +137,10 @@ config::ServiceSchema::HostChecker hostChecker(const Config& nbd) {
 
 }  // namespace
 
-void HostSettings::inherit(const HostSettings& group) {
-  if (!rootProtocol) rootProtocol = group.rootProtocol;
-}
-
 config::ServiceSchema schema() {
   config::ServiceSchema s;
   s.section = "nbd";
   s.parse = [](config::Table& t, const config::Config&) { return std::any(parse(t)); };
-  s.hostKeys = [](config::Table& t) { return std::any(hostKeys(t)); };
-  s.inherit = [](std::any& host, const std::any& group) {
-    std::any_cast<HostSettings&>(host).inherit(std::any_cast<const HostSettings&>(group));
-  };
   s.hosts = [](const std::any& section) { return hostChecker(std::any_cast<const Config&>(section)); };
   return s;
 }

@@ -17,8 +17,8 @@
 // per host or group by `root_protocol`: "iscsi" (the default, when [iscsi] is configured), "nbd"
 // (Debian's "nbd:SERVER:PORT:EXPORT"), or "ram" ("ram:nbd:SERVER:PORT:images/IMAGE": the pxedust
 // initramfs copies the host's base image into RAM from the read-only image export, disconnects and
-// runs from memory; needs image_exports). The key takes effect only while its protocol's section is
-// in the file.
+// runs from memory; needs image_exports), or "nfs" (nfs/config.hpp). The key is the host model's
+// (config::DiskSettings); it takes effect only while its protocol's section is in the file.
 #pragma once
 
 #include <chrono>
@@ -78,15 +78,9 @@ struct Config {
 // "off", "optional", "require": as the `tls` key spells each mode.
 std::string_view tlsModeName(wire::TlsMode mode);
 
-// What a host or group says about NBD.
-struct HostSettings {
-  std::optional<std::string> rootProtocol;  // `root_protocol`: "iscsi" | "nbd" | "ram"
-  void inherit(const HostSettings& group);
-};
-
-// [nbd] and `root_protocol`. The `hosts` hook checks export names are distinct, and gives DHCP the
-// host's root disk ("nbd", the first IPv4 listen address, the export name) when root_protocol = "nbd".
-// Listed before iSCSI's schema by the daemon, so that such a host's root disk is NBD's.
+// [nbd]. The `hosts` hook checks export names are distinct, and gives DHCP the
+// host's root disk ("nbd", the first IPv4 listen address, the export name) when root_protocol = "nbd"
+// (config::DiskSettings), and the image export ("ram") when it is "ram".
 config::ServiceSchema schema();
 
 // The [nbd] section of a loaded config, or null when the file has none.

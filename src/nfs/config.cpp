@@ -19,12 +19,25 @@ Config parse(config::Table& s) {
   return out;
 }
 
+// A host with root_protocol = "nfs" boots its image's export, "/images/NAME": the image's newest
+// version when it mounts, which it then keeps until it reboots (nfs/exports.hpp).
+config::ServiceSchema::HostChecker hostChecker(const Config& nfs) {
+  std::optional<config::SocketAddress> portal;
+  for (const auto& a : nfs.listen)
+    if (a.address.is_v4() && !portal) portal = a;
+  return [portal](config::Table&, const config::HostConfig& hc) -> std::optional<config::RootDisk> {
+    if (!hc.disk.image || hc.disk.rootProtocol != "nfs" || !portal) return std::nullopt;
+    return config::RootDisk{"nfs", *portal, "/images/" + *hc.disk.image};
+  };
+}
+
 }  // namespace
 
 config::ServiceSchema schema() {
   config::ServiceSchema s;
   s.section = "nfs";
   s.parse = [](config::Table& t, const config::Config&) { return std::any(parse(t)); };
+  s.hosts = [](const std::any& section) { return hostChecker(std::any_cast<const Config&>(section)); };
   return s;
 }
 

@@ -3,6 +3,10 @@
 // ("/images/NAME/VERSION", and "/images/NAME" for the newest when mounted), and a client may mount
 // an image when the address rule of a host that boots that image admits it (inventory::Host::
 // admitsAddress, the rule iSCSI and NBD apply to a host's disk).
+//
+// A host (or group) with root_protocol = "nfs" boots its root from its image's export: DHCP hands it
+// the root-path "SERVER:/images/NAME,port=P,mountport=P" (the classic NFS root form, RFC 2132
+// option 17), and the pxedust initramfs mounts it read-only with a RAM overlay.
 #pragma once
 
 #include <chrono>

@@ -125,6 +125,11 @@ std::optional<ExportPath> parseExportPath(std::string_view path) {
 
 const inventory::Host* ExportRules::admitting(std::string_view image, const asio::ip::address& peer) const {
   if (!hosts_) return nullptr;
+  // The host at that address first: another host of the image may admit any address (no ip, no
+  // iscsi_allow), and the mount is filed under the host that made it.
+  if (const auto v4 = inventory::peerIpv4(peer))
+    if (const auto* h = hosts_->byIp(*v4); h && h->disk.image && *h->disk.image == image && h->admitsAddress(peer))
+      return h;
   for (const auto& h : hosts_->hosts())
     if (h.disk.image && *h.disk.image == image && h.admitsAddress(peer)) return &h;
   return nullptr;

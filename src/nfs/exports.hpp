@@ -50,7 +50,8 @@ std::optional<ExportPath> parseExportPath(std::string_view path);
 class ExportRules {
  public:
   explicit ExportRules(std::shared_ptr<const inventory::Inventory> hosts) : hosts_(std::move(hosts)) {}
-  // The host booting `image` whose rule admits `peer` (the first in the file), or null.
+  // The host booting `image` whose rule admits `peer`: the one at that address, else the first in the
+  // file; null when none does.
   [[nodiscard]] const inventory::Host* admitting(std::string_view image, const asio::ip::address& peer) const;
   [[nodiscard]] const std::shared_ptr<const inventory::Inventory>& hosts() const { return hosts_; }
 

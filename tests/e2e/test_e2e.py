@@ -391,7 +391,8 @@ api_token = "e2e-token-of-the-lab-7c41"
                 prepare_image(demo)
             self.cli("image", "import", demo, "--name", "demo", "--quiet")
         self.config_text = config
-        services = ("dhcp", "tftp", "iscsi", "http") + (("nbd",) if "[nbd]" in extra_config else ())
+        services = (("dhcp", "tftp", "iscsi", "http") + (("nbd",) if "[nbd]" in extra_config else ())
+                    + (("nfs",) if "[nfs]" in extra_config else ()))
         self.services = services
         self.lab.start(config, services=services)
 
@@ -540,6 +541,32 @@ image_exports = true
         self.cli("image", "verify", "demo")
 
 
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+class NfsRoot(DiskRootCase):
+    """root_protocol = "nfs": DHCP gives the classic root-path SERVER:/images/demo,port=..,mountport=..;
+    the initramfs mounts the image read-only over NFS v3 from the guest kernel's own client, puts a
+    tmpfs over it (overlayfs) and switch_roots: the host writes to RAM, every boot starts from the
+    base, and nothing of the host's is kept on the server."""
+    ROOT_PROTOCOL = "nfs"
+    MACS = {"nfs-a": "52:54:00:e2:05:0a", "nfs-b": "52:54:00:e2:05:0b"}
+    IPS = {"nfs-a": "10.219.0.71", "nfs-b": "10.219.0.72"}
+    NFS = f"""
+[nfs]
+listen = ["{e2elab.SERVER_IP}:2049"]
+"""
+
+    def test_two_hosts_one_read_only_image_ram_overlays(self):
+        self.start_lab(self.NFS, 'root_protocol = "nfs"\n')
+        count, vm, root = self.boot("nfs-a", "fa1")
+        self.assertEqual((count, root), (1, "overlay"))
+        self.assertIn(f"pxedust-initramfs: nfs server={e2elab.SERVER_IP} path=/images/demo", vm.text())
+        self.assertEqual(self.boot("nfs-a", "fa2")[0], 1)  # the writes went to RAM: the base again
+        self.assertEqual(self.boot("nfs-b", "fb1")[0], 1)
+        self.assertNotIn("nfs-", self.cli("overlay", "list"))
+        self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
+        self.cli("image", "verify", "demo")
+
+
 class DebianCase(DiskRootCase):
     """A Debian 12 image from `pxedust image build` (e2elab.debian_image), reached by ssh as root."""
     SHUTDOWN_BOUND = 60  # seconds from the request to QEMU's exit; measured 3-6 s
@@ -655,6 +682,35 @@ class DebianRamRoot(DebianCase):
         print(f"\ne2e debian ram: refused at 512 MiB: {m.group(0)}; event reason: {failed['reason']}", file=sys.stderr)
         self.boot_debian("deb-r", "dr1", "poweroff", while_up=kill_server, memory=1536)
 
+
+
+@unittest.skipIf(WHY_NOT, f"QEMU cannot run here: {WHY_NOT}")
+@unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
+class DebianNfsRoot(DebianCase):
+    """The same Debian image as a read-only NFS root under a RAM overlay, the classic diskless web
+    farm: multi-user with no failed unit, serving, a reboot from inside and a power-off from outside,
+    each clean; nothing is kept between boots."""
+    ROOT_PROTOCOL = "nfs"
+    MACS = {"deb-n": "52:54:00:e2:06:0a"}
+    IPS = {"deb-n": "10.219.0.81"}
+
+    def test_systemd_on_a_read_only_nfs_root_clean_shutdown(self):
+        self.start_debian(NfsRoot.NFS, 'root_protocol = "nfs"\n')
+
+        def check_root(vm):
+            r = self.ssh("deb-n", "findmnt -n -o FSTYPE /; findmnt -n -o FSTYPE,OPTIONS /run/pxedust/lower; "
+                                  "touch /written-here && echo written")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            fstype, lower, written = r.stdout.splitlines()
+            self.assertEqual(fstype, "overlay")
+            self.assertTrue(lower.startswith("nfs ro,") and "vers=3" in lower, lower)
+            self.assertEqual(written, "written")
+
+        n1 = self.boot_debian("deb-n", "dn1", "reboot", while_up=check_root)
+        n2 = self.boot_debian("deb-n", "dn2", "button")
+        self.assertNotEqual(n1["key"], "")
+        self.assertEqual(self.lab.stop(), 0, self.lab.read_log()[-3000:])
+        self.cli("image", "verify", "demo")
 
 if __name__ == "__main__":
     unittest.main()

@@ -33,22 +33,26 @@ class ChecksTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(ChecksTest, AnNbdRootWithoutTheNbdSectionIsNamed) {
+TEST_F(ChecksTest, ARootProtocolWithoutItsSectionIsNamed) {
   const std::string hosts =
       "[[group]]\nname = \"lab\"\nroot_protocol = \"nbd\"\nimage = \"debian\"\n"
       "[[host]]\nname = \"alpha\"\nip = \"10.0.0.11\"\ngroup = \"lab\"\n";
   auto w = warnings("[iscsi]\nlisten = [\"10.0.0.1\"]\n" + hosts);
   ASSERT_EQ(w.size(), 1U);
-  EXPECT_EQ(w[0], "nbd: root_protocol = \"nbd\" on alpha, but the file has no [nbd] section: their root-path is "
-                  "their iSCSI target");
+  EXPECT_EQ(w[0], "nbd: root_protocol = \"nbd\" on alpha, but the file has no [nbd] section: they get no root-path");
   EXPECT_TRUE(warnings("[nbd]\nlisten = [\"10.0.0.1\"]\n" + hosts).empty());
   // Root in RAM is copied over NBD too.
   const std::string ram = "[[host]]\nname = \"beta\"\nip = \"10.0.0.12\"\nimage = \"debian\"\nroot_protocol = \"ram\"\n";
   w = warnings("[iscsi]\nlisten = [\"10.0.0.1\"]\n" + ram);
   ASSERT_EQ(w.size(), 1U);
-  EXPECT_EQ(w[0], "nbd: root_protocol = \"ram\" on beta, but the file has no [nbd] section: their root-path is "
-                  "their iSCSI target");
+  EXPECT_EQ(w[0], "nbd: root_protocol = \"ram\" on beta, but the file has no [nbd] section: they get no root-path");
   EXPECT_TRUE(warnings("[nbd]\nlisten = [\"10.0.0.1\"]\nimage_exports = true\n" + ram).empty());
+  // And an NFS root over NFS.
+  const std::string nfs = "[[host]]\nname = \"gamma\"\nip = \"10.0.0.13\"\nimage = \"debian\"\nroot_protocol = \"nfs\"\n";
+  w = warnings("[iscsi]\nlisten = [\"10.0.0.1\"]\n" + nfs);
+  ASSERT_EQ(w.size(), 1U);
+  EXPECT_EQ(w[0], "nfs: root_protocol = \"nfs\" on gamma, but the file has no [nfs] section: they get no root-path");
+  EXPECT_TRUE(warnings("[nfs]\nlisten = [\"10.0.0.1\"]\n" + nfs).empty());
 }
 
 TEST_F(ChecksTest, PskIdentitiesThatOpenNothingAndHostsWithoutOne) {

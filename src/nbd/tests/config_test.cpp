@@ -157,7 +157,8 @@ TEST(NbdConfig, Errors) {
   EXPECT_NE(errorOf("[nbd]\nmax_in_flight = 0\n"), "");
   EXPECT_NE(errorOf("[nbd]\nlisten = []\n"), "");
   EXPECT_NE(errorOf("[nbd]\nbase_exports = true\n"), "");  // not a key (yet)
-  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nroot_protocol = \"nfs\"\n").find("expected \"iscsi\", \"nbd\" or \"ram\""),
+  EXPECT_NE(errorOf("[[host]]\nname = \"a\"\nroot_protocol = \"zfs\"\n")
+                .find("expected \"iscsi\", \"nbd\", \"ram\" or \"nfs\""),
             std::string::npos);
   EXPECT_NE(errorOf("[nbd]\nimage_exports = \"yes\"\n"), "");
   // Root in RAM copies the image over the image export.
