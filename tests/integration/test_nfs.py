@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -180,12 +181,19 @@ class RpcClient:
         return r[8:8 + n]
 
     def read(self, fh, offset, count):
+        status, data = self.read_status(fh, offset, count)
+        assert status == 0, status
+        return data
+
+    def read_status(self, fh, offset, count):
+        """(nfsstat3, data): data is None unless the status is NFS3_OK."""
         r = self.call(100003, 3, 6, self.opaque(fh) + struct.pack(">QI", offset, count))
         status, follows = struct.unpack(">II", r[:8])
-        assert status == 0, status
+        if status != 0:
+            return status, None
         pos = 8 + (84 if follows else 0)
         count, eof, n = struct.unpack(">III", r[pos:pos + 12])
-        return r[pos + 12:pos + 12 + n]
+        return 0, r[pos + 12:pos + 12 + n]
 
     def close(self):
         self.sock.close()
@@ -292,6 +300,50 @@ class Access(ServerCase):
         self.s.start()
         c = RpcClient(self.s.port)
         self.assertEqual(c.read(fh, 0, 100), b"diskless\n")  # no MNT: the old handle alone
+        c.close()
+
+
+    def test_a_mounted_version_stays_until_deleted_then_its_handles_are_stale(self):
+        """A second version of the image is imported: a new mount of /images/deb gets it, a handle of
+        the first still reads the first (a running host keeps the version it mounted). Once the first
+        version's files are gone from the store, its handles answer NFS3ERR_STALE, never another
+        file's bytes, and the second version's keep reading."""
+        c = RpcClient(self.s.port)
+        old = c.lookup(c.lookup(c.mount("/images/deb"), "etc"), "hostname")
+        self.assertEqual(c.read(old, 0, 100), b"diskless\n")
+        tree = os.path.join(self.s.dir, "tree2")
+        os.makedirs(os.path.join(tree, "etc"))
+        with open(os.path.join(tree, "etc", "hostname"), "w") as f:
+            f.write("second\n")
+        img = os.path.join(self.s.dir, "v2.img")
+        r = run(["mke2fs", "-q", "-t", "ext4", "-d", tree, "-F", img, "8M"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env = dict(os.environ, PXEDUST_CONFIG=self.s.config)
+        subprocess.run([PXEDUST, "image", "import", img, "--name", "deb"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        new = c.lookup(c.lookup(c.mount("/images/deb"), "etc"), "hostname")
+        self.assertNotEqual(new, old)
+        self.assertEqual(c.read(new, 0, 100), b"second\n")
+        self.assertEqual(c.read(old, 0, 100), b"diskless\n")
+        self.assertEqual(c.read(c.lookup(c.lookup(c.mount("/images/deb/1"), "etc"), "hostname"), 0, 100),
+                         b"diskless\n")
+        shutil.rmtree(os.path.join(self.s.dir, "store", "images", "deb", "v1"))
+        deadline = time.monotonic() + 30  # the server looks for the file again once a second
+        while True:
+            status, data = c.read_status(old, 0, 100)
+            if status != 0 or time.monotonic() > deadline:
+                break
+            self.assertEqual(data, b"diskless\n")
+            time.sleep(0.2)
+        self.assertEqual(status, 70)  # NFS3ERR_STALE
+        self.assertEqual(c.read(new, 0, 100), b"second\n")
+        c.close()
+        # ... and so after a restart, when the handle's image is looked for in the store.
+        self.s.daemon.stop()
+        self.s.start()
+        c = RpcClient(self.s.port)
+        self.assertEqual(c.read_status(old, 0, 100)[0], 70)
+        self.assertEqual(c.read(new, 0, 100), b"second\n")
         c.close()
 
 
