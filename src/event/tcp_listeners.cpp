@@ -50,6 +50,15 @@ void TcpListeners::closeAll() {
   listeners_.clear();
 }
 
+std::optional<asio::ip::tcp::endpoint> TcpListeners::bound(const Staged& staged,
+                                                          const asio::ip::tcp::endpoint& configured) const {
+  const std::string key = text(configured);
+  if (auto it = staged.fresh.find(key); it != staged.fresh.end()) return it->second->localEndpoint();
+  if (auto it = listeners_.find(key); it != listeners_.end() && staged.wanted.contains(key))
+    return it->second->localEndpoint();
+  return std::nullopt;
+}
+
 std::vector<asio::ip::tcp::endpoint> TcpListeners::endpoints() const {
   std::vector<asio::ip::tcp::endpoint> out;
   for (const auto& [k, l] : listeners_) out.push_back(l->localEndpoint());

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ class TcpListeners {
   Result<Staged> stage(const std::vector<asio::ip::tcp::endpoint>& addresses) const;
   void commit(Staged staged);
   void closeAll();
+
+  // Where the listener for `configured` (an address stage() was given) listens once `staged` is
+  // committed: its real port when it asked for port 0. nullopt for an address stage() was not given.
+  [[nodiscard]] std::optional<asio::ip::tcp::endpoint> bound(const Staged& staged,
+                                                             const asio::ip::tcp::endpoint& configured) const;
 
   // Where they listen (the real port when an address asked for port 0); as people write them.
   [[nodiscard]] std::vector<asio::ip::tcp::endpoint> endpoints() const;

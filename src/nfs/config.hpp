@@ -21,6 +21,8 @@ struct Config {
   // NFS v3 and MOUNT v3 on one port (default 0.0.0.0:2049): clients mount with
   // `port=2049,mountport=2049` (the pxedust initramfs does), so no portmapper is needed.
   std::vector<config::SocketAddress> listen;
+  // `udp`: serve UDP too, on the same addresses and ports (a TCP address of port 0 lends its port).
+  bool udp = true;
   std::uint32_t maxConnections = 4096;          // in all; beyond it new connections are closed at once
   std::uint32_t maxConnectionsPerClient = 16;   // a Linux mount uses one or two
   // Calls one connection may have on the workers at once; the reader waits for one to finish.

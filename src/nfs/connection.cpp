@@ -9,6 +9,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "common/log.hpp"
 
 namespace pxedust::nfs {
@@ -24,98 +26,7 @@ asio::awaitable<void> waitOn(asio::steady_timer& t) {
   co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-// MOUNT's view of the exports for one caller.
-class CallerCatalog final : public MountCatalog {
- public:
-  CallerCatalog(ImageExports& exports, const ExportRules& rules, const asio::ip::address& peer)
-      : exports_(exports), rules_(rules), peer_(peer) {}
-  Found find(std::string_view path) override {
-    auto parsed = parseExportPath(path);
-    if (!parsed) return {wire::MountStat::NoEnt, nullptr, "no such export (exports are /images/NAME[/VERSION])", {}};
-    if (!rules_.admitting(parsed->image, peer_))
-      return {wire::MountStat::Acces, nullptr,
-              fmt::format("no host booting image {} admits {}", parsed->image, peer_.to_string()), {}};
-    auto exp = exports_.byPath(parsed->image, parsed->version);
-    if (!exp) {
-      const bool missing = exp.error().code == ENOENT;
-      return {missing ? wire::MountStat::NoEnt : wire::MountStat::Io, nullptr, exp.error().message, {}};
-    }
-    return {wire::MountStat::Ok, *exp, {}, parsed->subdir};
-  }
-  std::vector<std::string> list() override {
-    std::vector<std::string> out;
-    auto paths = exports_.paths();
-    if (!paths) return out;
-    for (auto& [path, image] : *paths)
-      if (rules_.admitting(image, peer_)) out.push_back(std::move(path));
-    return out;
-  }
-
- private:
-  ImageExports& exports_;
-  const ExportRules& rules_;
-  const asio::ip::address& peer_;
-};
-
-// The data count of a READ3res we made (0 for a failure): status, post_op_attr, then count.
-std::uint32_t readCount(std::span<const std::uint8_t> body) {
-  wire::XdrReader r(body);
-  if (r.u32() != 0) return 0;
-  if (r.boolean()) r.fixedOpaque(wire::kFattr3Size);
-  const std::uint32_t count = r.u32();
-  return r.ok() ? count : 0;
-}
-
 }  // namespace
-
-Connection::Answer answerCall(const wire::CallOutcome& decoded, const asio::ip::address& peer, std::uint16_t port,
-                              const Generation& gen, ImageExports& exports, const Procedures& procedures,
-                              const Ports& ports) {
-  Connection::Answer a;
-  if (decoded.action == wire::CallOutcome::Action::Reply) {
-    a.header = decoded.reply;
-    return a;
-  }
-  const wire::Call& call = decoded.call;
-  const auto check = wire::checkDispatch(call.program, call.version, call.procedure);
-  if (check.stat != wire::AcceptStat::Success) {
-    a.header = check.stat == wire::AcceptStat::ProgMismatch ? wire::ReplyHeader::progMismatch(call.xid, check.low, check.high)
-                                                            : wire::ReplyHeader::accepted(call.xid, check.stat);
-    return a;
-  }
-  // NULL is answered to anyone (clients probe with it); the rest needs AUTH_SYS unless auth_none,
-  // and a privileged source port when privileged_port.
-  if (call.procedure != 0) {
-    if (call.credFlavor == wire::authflavor::kNone && !gen.config.authNone) {
-      a.header = wire::ReplyHeader::authError(call.xid, wire::AuthStat::TooWeak);
-      return a;
-    }
-    if (gen.config.privilegedPort && port >= 1024) {
-      a.header = wire::ReplyHeader::authError(call.xid, wire::AuthStat::TooWeak);
-      return a;
-    }
-  }
-  a.header = wire::ReplyHeader::accepted(call.xid, wire::AcceptStat::Success);
-  bool ok = true;
-  switch (call.program) {
-    case wire::kPortmapProgram:
-      ok = dispatchPortmap(call, ports, a.body, a.noReply);
-      break;
-    case wire::kMountProgram: {
-      CallerCatalog catalog(exports, *gen.rules, peer);
-      ok = dispatchMount(call, procedures, catalog, a.body, a.mount);
-      break;
-    }
-    default:
-      ok = procedures.dispatch(call, a.body);
-      break;
-  }
-  if (!ok) {
-    a.header = wire::ReplyHeader::accepted(call.xid, wire::AcceptStat::GarbageArgs);
-    a.body.clear();
-  }
-  return a;
-}
 
 Connection::Connection(std::shared_ptr<ServiceContext> ctx, asio::ip::tcp::socket socket,
                        event::ShutdownGate::Ticket ticket, std::uint64_t id)
@@ -224,7 +135,7 @@ asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
   const auto peer = peerAddress_;
   const auto port = peerPort_;
   const auto decoded = wire::decodeCall(record);
-  Answer a;
+  CallAnswer a;
   if (decoded.action == wire::CallOutcome::Action::Drop) {
     ++ctx_->stats.dropped;
     a.noReply = true;
@@ -234,7 +145,7 @@ asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
     // Everything the worker reads lives in this frame until the answer is back (`record` too, which
     // the decoded call points into). The awaitable is made in a statement of its own and the lambda
     // captures references only: GCC 12 may destroy a co_await expression's temporaries twice.
-    auto answered = blockstore::onWorker<Answer>(*ctx_->pool, ctx_->executor, [&]() {
+    auto answered = blockstore::onWorker<CallAnswer>(*ctx_->pool, ctx_->executor, [&]() {
       return answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);
     });
     a = co_await std::move(answered);
@@ -242,61 +153,20 @@ asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
   if (inFlight_ > 0) --inFlight_;
   slotSignal_.cancel();
   if (!a.noReply) {
-    ++ctx_->stats.calls;
-    if (a.header.kind != wire::ReplyHeader::Kind::Accepted || a.header.accept != wire::AcceptStat::Success) {
-      if (a.header.accept == wire::AcceptStat::GarbageArgs) ++ctx_->stats.garbage;
-      else ++ctx_->stats.rejected;
-    }
-    reportMount(a.mount);
-    if (decoded.action == wire::CallOutcome::Action::Dispatch && decoded.call.program == wire::kNfsProgram &&
-        decoded.call.procedure == wire::nfsproc::kRead)
-      ctx_->stats.bytesOut += readCount(a.body);
+    accountAnswer(*ctx_, decoded, a, peer, fmt::format("tcp/{}", id_));
     queueReply(a);
   }
   finish();
 }
 
-void Connection::queueReply(const Answer& a) {
+void Connection::queueReply(const CallAnswer& a) {
   if (closed_) return;
-  std::vector<std::uint8_t> out(wire::kRecordMarkSize + 64 + a.body.size());
-  wire::XdrWriter w(std::span<std::uint8_t>(out).subspan(wire::kRecordMarkSize));
-  wire::encodeReplyHeader(w, a.header);
-  const std::size_t head = w.size();
-  if (!w.ok()) return;
-  std::copy(a.body.begin(), a.body.end(), out.begin() + static_cast<std::ptrdiff_t>(wire::kRecordMarkSize + head));
-  const std::size_t length = head + a.body.size();
-  out.resize(wire::kRecordMarkSize + length);
-  const auto mark = wire::recordMark(static_cast<std::uint32_t>(length));
+  auto out = encodeReply(a, wire::kRecordMarkSize);
+  if (out.empty()) return;
+  const auto mark = wire::recordMark(static_cast<std::uint32_t>(out.size() - wire::kRecordMarkSize));
   std::copy(mark.begin(), mark.end(), out.begin());
   outq_.push_back(std::move(out));
   writeSignal_.cancel();
-}
-
-void Connection::reportMount(const MountOutcome& m) {
-  if (m.kind == MountOutcome::Kind::None) return;
-  if (m.kind == MountOutcome::Kind::Unmounted) {
-    PXD_DEBUG("nfs.unmount", "conn={} peer={} path={}", id_, peer_, log::q(m.path));
-    return;
-  }
-  const bool ok = m.kind == MountOutcome::Kind::Mounted;
-  if (ok) ++ctx_->stats.mounts;
-  else ++ctx_->stats.mountsRefused;
-  const auto gen = ctx_->generation;
-  std::string host;
-  if (auto parsed = parseExportPath(m.path))
-    if (const auto* h = gen->rules->admitting(parsed->image, peerAddress_)) host = h->name;
-  if (ok) PXD_INFO("nfs.mount", "conn={} peer={} path={} host={}", id_, peer_, log::q(m.path), log::q(host));
-  else PXD_WARN("nfs.mount_refused", "conn={} peer={} path={} reason={}", id_, peer_, log::q(m.path), log::q(m.reason));
-  if (!ctx_->events) return;
-  const auto v4 = inventory::peerIpv4(peerAddress_);
-  if (!v4) return;
-  boot::DiskEvent e;
-  e.protocol = boot::DiskProtocol::Nfs;
-  e.kind = ok ? boot::DiskKind::Login : boot::DiskKind::Failed;
-  e.client = boot::Ipv4(v4->to_uint());
-  e.hostName = host;
-  e.reason = ok ? std::string() : m.reason;
-  ctx_->events(boot::Event{{}, std::move(e)});
 }
 
 asio::awaitable<void> Connection::writeLoop() {

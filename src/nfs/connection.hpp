@@ -2,8 +2,8 @@
 // PORTMAP v2 calls.
 //
 // The reader feeds the socket's bytes to a wire::RecordFramer; each record is decoded
-// (wire::decodeCall), checked against the program table (wire::checkDispatch), and, when it is a call
-// we answer, run on a worker thread (the file system inside the image reads from disk), at most
+// (wire::decodeCall) and answered (calls.hpp: the program table, the credentials, the procedure) on a
+// worker thread (the file system inside the image reads from disk), at most
 // max_in_flight at once per connection. Replies go out in completion order, as RPC allows (the xid
 // pairs them), each as one record. A record that breaks the framing (a fragment over the size limit,
 // too many empty fragments) ends the connection: nothing after it could be trusted to be in step.
@@ -25,40 +25,11 @@
 #include <string>
 #include <vector>
 
-#include "blockstore/async_device.hpp"
-#include "boot/event.hpp"
 #include "event/loop.hpp"
-#include "nfs/config.hpp"
-#include "nfs/exports.hpp"
-#include "nfs/mount_procedures.hpp"
-#include "nfs/procedures.hpp"
-#include "nfs/stats.hpp"
+#include "nfs/calls.hpp"
 #include "nfs/wire/rpc.hpp"
 
 namespace pxedust::nfs {
-
-class Connection;
-
-// What a config generation gives the connections (swapped whole on reload; calls in flight keep theirs).
-struct Generation {
-  Config config;
-  std::shared_ptr<const ExportRules> rules;
-};
-
-struct ServiceContext {
-  explicit ServiceContext(asio::any_io_executor ex) : executor(std::move(ex)) {}
-  asio::any_io_executor executor;
-  std::shared_ptr<blockstore::WorkerPool> pool;
-  std::shared_ptr<ImageExports> exports;
-  std::shared_ptr<const Procedures> procedures;
-  std::shared_ptr<const Generation> generation;
-  Ports ports;
-  NfsStats stats;
-  std::function<void(const boot::Event&)> events;
-  std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
-  std::uint64_t nextConnectionId = 1;
-  bool shuttingDown = false;
-};
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -72,22 +43,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void drain();
   [[nodiscard]] const asio::ip::address& peerAddress() const { return peerAddress_; }
 
-  // What one call comes to, worked out on a worker: the reply body (after the RPC reply header),
-  // or a header-only answer, and what a MOUNT call did.
-  struct Answer {
-    wire::ReplyHeader header;
-    std::vector<std::uint8_t> body;
-    bool noReply = false;
-    MountOutcome mount;
-  };
-
  private:
   asio::awaitable<void> readLoop();
   asio::awaitable<void> writeLoop();
   asio::awaitable<void> timerLoop();
   asio::awaitable<void> run(std::vector<std::uint8_t> record);
-  void queueReply(const Answer& a);
-  void reportMount(const MountOutcome& m);
+  void queueReply(const CallAnswer& a);
   void closeSocket();
   void finish();
 
@@ -113,11 +74,5 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string endDetail_;
   asio::steady_timer writeSignal_, slotSignal_, timer_;
 };
-
-// Works out the answer to one record (pure but for the file system): the RPC checks, then the
-// program's procedure. `peer`/`port` are the caller's, `gen` the config it is judged by.
-Connection::Answer answerCall(const wire::CallOutcome& decoded, const asio::ip::address& peer, std::uint16_t port,
-                              const Generation& gen, ImageExports& exports, const Procedures& procedures,
-                              const Ports& ports);
 
 }  // namespace pxedust::nfs

@@ -91,13 +91,15 @@ bool dispatchMount(const wire::Call& call, const Procedures& nfs, MountCatalog& 
 bool dispatchPortmap(const wire::Call& call, const Ports& ports, std::vector<std::uint8_t>& out, bool& noReply) {
   namespace pp = wire::pmapproc;
   noReply = false;
-  const std::array<wire::PortMapping, 6> all{{
+  const std::array<wire::PortMapping, 8> all{{
       {wire::kPortmapProgram, wire::kPortmapVersion, wire::kIpprotoTcp, ports.portmapTcp},
       {wire::kPortmapProgram, wire::kPortmapVersion, wire::kIpprotoUdp, ports.portmapUdp},
       {wire::kNfsProgram, wire::kNfsVersion, wire::kIpprotoTcp, ports.nfsTcp},
       {wire::kNfsProgram, wire::kNfsVersion, wire::kIpprotoUdp, ports.nfsUdp},
       {wire::kMountProgram, wire::kMountVersion, wire::kIpprotoTcp, ports.mountTcp},
       {wire::kMountProgram, wire::kMountVersion, wire::kIpprotoUdp, ports.mountUdp},
+      {wire::kNfsAclProgram, wire::kNfsAclVersion, wire::kIpprotoTcp, ports.nfsTcp},
+      {wire::kNfsAclProgram, wire::kNfsAclVersion, wire::kIpprotoUdp, ports.nfsUdp},
   }};
   switch (call.procedure) {
     case pp::kNull:

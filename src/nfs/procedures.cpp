@@ -146,6 +146,27 @@ bool Procedures::dispatch(const wire::Call& call, std::vector<std::uint8_t>& out
   }
 }
 
+bool Procedures::dispatchAcl(const wire::Call& call, std::vector<std::uint8_t>& out) const {
+  if (call.procedure == wire::aclproc::kNull) return true;
+  if (call.procedure == wire::aclproc::kSetacl) {
+    // Its arguments start with the handle; the ACLs after it need no decoding to be refused.
+    if (!wire::decodeFhArgs(call.args)) return false;
+    emit(out, 4, [](wire::XdrWriter& w) { wire::encodeAclFailure(w, Nfsstat3::Rofs); });
+    return true;
+  }
+  auto args = wire::decodeGetaclArgs(call.args);
+  if (!args) return false;
+  Target t;
+  Nfsstat3 s = resolve(args->object, t);
+  if (s == Nfsstat3::Ok && (args->mask & ~wire::aclmask::kAll) != 0) s = Nfsstat3::Inval;
+  // Images carry no POSIX ACLs pxedust reads yet: every inode is its mode bits.
+  emit(out, kFixedReply, [&](wire::XdrWriter& w) {
+    if (s != Nfsstat3::Ok) return wire::encodeAclFailure(w, s);
+    wire::encodeGetaclNone(w, fattr(*t.exp, t.attr), args->mask);
+  });
+  return true;
+}
+
 bool Procedures::getattr(const wire::Call& c, std::vector<std::uint8_t>& out) const {
   auto args = wire::decodeFhArgs(c.args);
   if (!args) return false;

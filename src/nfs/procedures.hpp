@@ -111,6 +111,9 @@ class Procedures {
   // The result of NFS v3 `call` (program and version already checked), appended to `out`; false
   // when its arguments do not decode (the caller answers GARBAGE_ARGS).
   bool dispatch(const wire::Call& call, std::vector<std::uint8_t>& out) const;
+  // The same for an NFS_ACL v3 call (wire/protocol.hpp): GETACL tells that no inode has an ACL beyond
+  // its mode bits, SETACL answers NFS3ERR_ROFS.
+  bool dispatchAcl(const wire::Call& call, std::vector<std::uint8_t>& out) const;
 
  private:
   struct Target {

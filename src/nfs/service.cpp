@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "event/udp.hpp"
+
 #include "common/log.hpp"
 #include "metrics/counters.hpp"
 
@@ -21,6 +23,11 @@ constexpr metrics::Family kExportsOpen{"pxedust_nfs_exports_open",
                                        "Image versions whose file system is open (mounted since the start).",
                                        metrics::Type::Gauge};
 
+std::string udpText(const asio::ip::udp::endpoint& ep) {
+  const auto a = ep.address().to_string();
+  return (ep.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
+}
+
 wire::HandleKey keyOrThrow(const blockstore::Store& store) {
   auto key = loadHandleKey(store.dir());
   if (!key) throw std::runtime_error("nfs: the file handle key: " + key.error().message);
@@ -38,16 +45,18 @@ NfsService::NfsService(event::Loop& loop, std::shared_ptr<blockstore::Store> sto
   const auto key = keyOrThrow(*store);
   ctx_->exports = std::make_shared<ImageExports>(std::move(store), std::move(opener));
   std::weak_ptr<ImageExports> exports = ctx_->exports;
-  ctx_->procedures = std::make_shared<const Procedures>(
-      key, [exports](const wire::ImageId& id, std::uint32_t version) -> std::shared_ptr<const Export> {
-        auto e = exports.lock();
-        return e ? e->byHandle(id, version) : nullptr;
-      });
+  Resolver resolver = [exports](const wire::ImageId& id, std::uint32_t version) -> std::shared_ptr<const Export> {
+    auto e = exports.lock();
+    return e ? e->byHandle(id, version) : nullptr;
+  };
+  ctx_->procedures = std::make_shared<const Procedures>(key, resolver);
+  ctx_->udpProcedures = std::make_shared<const Procedures>(key, resolver, kUdpLimits);
   ctx_->events = [this](const boot::Event& e) { report(e); };
 }
 
 NfsService::~NfsService() {
   listeners_.closeAll();
+  closeDatagramSockets();
   abortConnections();
   ctx_->events = nullptr;
 }
@@ -62,7 +71,13 @@ void NfsService::collect(metrics::Writer& out) const {
 struct NfsService::Staged final : service::Staged {
   std::shared_ptr<const Generation> generation;
   event::TcpListeners::Staged listeners;
-  std::vector<asio::ip::tcp::endpoint> listen;
+  std::map<std::string, std::shared_ptr<DatagramSocket>> datagrams;  // every UDP socket of the new config
+  std::vector<std::shared_ptr<DatagramSocket>> opened;              // the new ones among them
+  bool committed = false;
+  ~Staged() override {
+    if (committed) return;
+    for (auto& d : opened) d->close();
+  }
 };
 
 Result<std::unique_ptr<service::Staged>> NfsService::prepare(const config::Config& config,
@@ -83,6 +98,22 @@ Result<std::unique_ptr<NfsService::Staged>> NfsService::prepareSection(const Con
   auto listeners = listeners_.stage(listen);
   if (!listeners) return listeners.error();
   staged->listeners = std::move(*listeners);
+  if (config.udp) {
+    for (const auto& a : listen) {
+      // By the TCP address as configured; bound to the port its TCP listener has.
+      const std::string key = a.address().to_string() + "|" + std::to_string(a.port());
+      if (auto it = datagrams_.find(key); it != datagrams_.end()) {
+        staged->datagrams.emplace(key, it->second);
+        continue;
+      }
+      const auto tcp = listeners_.bound(staged->listeners, a);
+      auto d = std::make_shared<DatagramSocket>(ctx_, loop_.io());
+      if (auto r = d->open(asio::ip::udp::endpoint(a.address(), tcp ? tcp->port() : a.port())); !r)
+        return Error{"[nfs] udp " + r.error().message, r.error().code};  // the staged object closes the others
+      staged->opened.push_back(d);
+      staged->datagrams.emplace(key, std::move(d));
+    }
+  }
   auto gen = std::make_shared<Generation>();
   gen->config = config;
   gen->rules = std::make_shared<const ExportRules>(std::move(hosts));
@@ -100,14 +131,29 @@ Result<void> NfsService::apply(const Config& config, std::shared_ptr<const inven
 void NfsService::commit(std::unique_ptr<service::Staged> base) noexcept {
   auto& staged = static_cast<Staged&>(*base);
   if (stopping_) return;
+  staged.committed = true;
   listeners_.commit(std::move(staged.listeners));
+  for (auto& [key, d] : datagrams_)
+    if (!staged.datagrams.contains(key)) {
+      PXD_INFO("nfs.udp_closed", "address={}", udpText(d->localEndpoint()));
+      d->close();
+    }
+  datagrams_ = std::move(staged.datagrams);
   ctx_->generation = staged.generation;
-  // What PORTMAP tells: NFS and MOUNT share the first TCP listener's port.
+  for (auto& d : staged.opened) {
+    PXD_INFO("nfs.udp_listening", "address={}", udpText(d->localEndpoint()));
+    d->start();
+  }
+  // What PORTMAP tells: NFS and MOUNT share the first TCP listener's port, and UDP the same.
   const auto eps = listeners_.endpoints();
   const std::uint16_t port = eps.empty() ? 0 : eps.front().port();
+  std::uint16_t udpPort = 0;
+  for (const auto& [key, d] : datagrams_)
+    if (d->localEndpoint().port() == port) udpPort = port;
   ctx_->ports = Ports{};
   ctx_->ports.portmapTcp = ctx_->ports.nfsTcp = ctx_->ports.mountTcp = port;
-  PXD_INFO("nfs.applied", "listeners={} port={}", listeners_.size(), port);
+  ctx_->ports.portmapUdp = ctx_->ports.nfsUdp = ctx_->ports.mountUdp = udpPort;
+  PXD_INFO("nfs.applied", "listeners={} udp={} port={}", listeners_.size(), datagrams_.size(), port);
 }
 
 std::vector<std::shared_ptr<Connection>> NfsService::live() const {
@@ -148,7 +194,13 @@ void NfsService::stop() {
   stopping_ = true;
   ctx_->shuttingDown = true;
   listeners_.closeAll();
+  closeDatagramSockets();
   for (auto& c : live()) c->drain();
+}
+
+void NfsService::closeDatagramSockets() {
+  for (auto& [key, d] : datagrams_) d->close();
+  datagrams_.clear();
 }
 
 void NfsService::abortConnections() {

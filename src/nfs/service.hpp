@@ -1,5 +1,5 @@
 // The NFS service: read-only NFS v3 (with MOUNT v3 and a PORTMAP v2 answer on the same port) of every
-// image version in the store (nfs/exports.hpp), over TCP.
+// image version in the store (nfs/exports.hpp), over TCP and UDP (nfs/datagrams.hpp).
 //
 // prepare() binds any new listener and builds the new access rules; commit() swaps them in (the reload
 // contract of service/service.hpp). Nothing is per session: a reload changes who may mount from then
@@ -8,7 +8,9 @@
 // abort() cuts them off.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "blockstore/store.hpp"
@@ -16,6 +18,7 @@
 #include "event/tcp_listeners.hpp"
 #include "nfs/config.hpp"
 #include "nfs/connection.hpp"
+#include "nfs/datagrams.hpp"
 #include "service/service.hpp"
 
 namespace pxedust::nfs {
@@ -36,7 +39,7 @@ class NfsService final : public service::Service {
   void commit(std::unique_ptr<service::Staged> staged) noexcept override;
   void stopAccepting() override { stop(); }
   void abort() override { abortConnections(); }
-  [[nodiscard]] bool busy() const override { return !ctx_->connections.empty(); }
+  [[nodiscard]] bool busy() const override { return !ctx_->connections.empty() || ctx_->datagramsInFlight > 0; }
   [[nodiscard]] std::vector<std::string> endpoints() const override { return listeners_.endpointTexts(); }
   void collect(metrics::Writer& out) const override;
 
@@ -54,10 +57,12 @@ class NfsService final : public service::Service {
   Result<std::unique_ptr<Staged>> prepareSection(const Config& config, std::shared_ptr<const inventory::Inventory> hosts);
   void accept(asio::ip::tcp::socket socket);
   std::vector<std::shared_ptr<Connection>> live() const;
+  void closeDatagramSockets();
 
   event::Loop& loop_;
   std::shared_ptr<ServiceContext> ctx_;
   event::TcpListeners listeners_;
+  std::map<std::string, std::shared_ptr<DatagramSocket>> datagrams_;  // by the TCP address as configured
   bool stopping_ = false;
 };
 

@@ -25,6 +25,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Drop::Count)> kD
   X(connectionsAccepted, "pxedust_nfs_connections_accepted_total",                                                     \
     "TCP connections accepted, those refused at once included (see the drops).")                                      \
   X(calls, "pxedust_nfs_calls_total", "RPC calls answered (NFS, MOUNT and PORTMAP), errors included.")               \
+  X(udpDatagrams, "pxedust_nfs_udp_datagrams_total", "Datagrams received over UDP (each one call, or dropped).")         \
   X(garbage, "pxedust_nfs_garbage_args_total", "Calls whose arguments did not decode (GARBAGE_ARGS).")              \
   X(rejected, "pxedust_nfs_calls_rejected_total",                                                                     \
     "Calls refused before their procedure ran: unknown program, version or procedure, bad credentials, an "          \

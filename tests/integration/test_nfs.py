@@ -135,8 +135,14 @@ iscsi_allow = ["10.99.0.0/16"]
 class RpcClient:
     """Just enough ONC RPC over TCP for MNT, LOOKUP and READ with AUTH_SYS (RFC 5531, RFC 1813)."""
 
-    def __init__(self, port):
-        self.sock = socket.create_connection((LOOPBACK, port), timeout=10)
+    def __init__(self, port, udp=False):
+        self.udp = udp
+        if udp:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.settimeout(10)
+            self.sock.connect((LOOPBACK, port))
+        else:
+            self.sock = socket.create_connection((LOOPBACK, port), timeout=10)
         self.xid = 1
 
     def call(self, prog, vers, proc, args):
@@ -145,15 +151,22 @@ class RpcClient:
         cred = struct.pack(">II", 0, len(name)) + name + struct.pack(">III", 0, 0, 0)
         head = struct.pack(">IIIIII", self.xid, 0, 2, prog, vers, proc) + struct.pack(">II", 1, len(cred)) + cred
         head += struct.pack(">II", 0, 0)
-        body = head + args
-        self.sock.sendall(struct.pack(">I", 0x80000000 | len(body)) + body)
-        mark = self.recv(4)
-        rec = self.recv(struct.unpack(">I", mark)[0] & 0x7FFFFFFF)
-        xid, mtype, rstat, vflavor, vlen = struct.unpack(">IIIII", rec[:20])
-        assert (xid, mtype, rstat) == (self.xid, 1, 0), (xid, mtype, rstat)
-        accept = struct.unpack(">I", rec[20 + vlen:24 + vlen])[0]
+        accept, rec = self.call_raw(head + args)
         assert accept == 0, accept
-        return rec[24 + vlen:]
+        return rec
+
+    def call_raw(self, body):
+        """Sends one call's bytes; (accept_stat, the reply's body) of the answer."""
+        if self.udp:
+            self.sock.send(body)
+            rec = self.sock.recv(70000)
+        else:
+            self.sock.sendall(struct.pack(">I", 0x80000000 | len(body)) + body)
+            mark = self.recv(4)
+            rec = self.recv(struct.unpack(">I", mark)[0] & 0x7FFFFFFF)
+        xid, mtype, rstat, vflavor, vlen = struct.unpack(">IIIII", rec[:20])
+        assert (xid, mtype, rstat) == (struct.unpack(">I", body[:4])[0], 1, 0), (xid, mtype, rstat)
+        return struct.unpack(">I", rec[20 + vlen:24 + vlen])[0], rec[24 + vlen:]
 
     def recv(self, n):
         out = b""
@@ -345,6 +358,63 @@ class Access(ServerCase):
         self.assertEqual(c.read_status(old, 0, 100)[0], 70)
         self.assertEqual(c.read(new, 0, 100), b"second\n")
         c.close()
+
+
+class Udp(ServerCase):
+    """The same server over UDP, on the TCP listener's port: one call per datagram, READs and listings
+    held to 32 KiB (FSINFO says so), the PORTMAP answer names the UDP port, and datagrams that are
+    not calls change nothing for anyone."""
+
+    def test_mount_lookup_read_over_udp(self):
+        c = RpcClient(self.s.port, udp=True)
+        self.assertEqual(c.call(100003, 3, 0, b""), b"")  # NULL
+        root = c.mount("/images/deb")
+        fh = c.lookup(c.lookup(root, "etc"), "hostname")
+        self.assertEqual(c.read(fh, 0, 100), b"diskless\n")
+        big = c.lookup(root, "big.bin")
+        data = c.read(big, 0, 1 << 20)  # asks 1 MiB: gets what a datagram holds
+        self.assertEqual(len(data), 32 << 10)
+        with open(os.path.join(self.s.tree, "big.bin"), "rb") as f:
+            self.assertEqual(data, f.read(32 << 10))
+        # FSINFO: rtmax over UDP is 32 KiB (over TCP 1 MiB).
+        r = c.call(100003, 3, 19, RpcClient.opaque(root))
+        status, follows = struct.unpack(">II", r[:8])
+        self.assertEqual(status, 0)
+        rtmax = struct.unpack(">I", r[8 + (84 if follows else 0):12 + (84 if follows else 0)])[0]
+        self.assertEqual(rtmax, 32 << 10)
+        t = RpcClient(self.s.port)
+        r = t.call(100003, 3, 19, RpcClient.opaque(root))
+        self.assertEqual(struct.unpack(">I", r[8 + 84:12 + 84])[0], 1 << 20)
+        t.close()
+        # PORTMAP GETPORT (NFS 3, UDP) names this port.
+        r = c.call(100000, 2, 3, struct.pack(">IIII", 100003, 3, 17, 0))
+        self.assertEqual(struct.unpack(">I", r)[0], self.s.port)
+        c.close()
+        m = self.s.daemon.metrics()
+        self.assertGreaterEqual(m["pxedust_nfs_udp_datagrams_total"], 7)
+        self.assertEqual(m["pxedust_nfs_mounts_total"], 1)
+
+    def test_datagrams_that_are_not_calls(self):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rng = random.Random(19)
+        for size in (0, 1, 3, 4, 11, 24, 40, 200, 9000, 65507):
+            u.sendto(bytes(rng.getrandbits(8) for _ in range(size)), (LOOPBACK, self.s.port))
+        # A call cut short after its header: GARBAGE_ARGS, not a crash.
+        c = RpcClient(self.s.port, udp=True)
+        c.xid += 1
+        cred = struct.pack(">II", 0, 4) + b"test" + struct.pack(">III", 0, 0, 0)
+        head = struct.pack(">IIIIII", c.xid, 0, 2, 100003, 3, 6) + struct.pack(">II", 1, len(cred)) + cred
+        head += struct.pack(">II", 0, 0)
+        accept, _ = c.call_raw(head + struct.pack(">I", 44) + b"\0" * 8)
+        self.assertEqual(accept, 4)  # GARBAGE_ARGS
+        # The server answers as before, over UDP and TCP.
+        self.assertEqual(c.read(c.lookup(c.lookup(c.mount("/images/deb"), "etc"), "hostname"), 0, 100),
+                         b"diskless\n")
+        c.close()
+        t = RpcClient(self.s.port)
+        self.assertEqual(t.call(100003, 3, 0, b""), b"")
+        t.close()
+        u.close()
 
 
 if __name__ == "__main__":

@@ -261,6 +261,47 @@ TEST_F(ProceduresTest, WritesAreRefusedAndAccessNeverGrantsThem) {
   EXPECT_EQ(ar.u32(), wire::access3::kRead);  // 0640, the owner: read; no write of any kind
 }
 
+// NFS_ACL v3: GETACL answers every inode with empty access and default ACLs (the mode bits are all
+// there is), echoing the mask asked for, as the Linux client requires; SETACL is refused.
+TEST_F(ProceduresTest, AclsAreTheModeBitsAndCannotBeSet) {
+  const Bytes r = root();
+  auto acl = [&](std::uint32_t procedure, const Bytes& args) -> std::optional<Bytes> {
+    wire::Call c;
+    c.program = wire::kNfsAclProgram;
+    c.version = 3;
+    c.procedure = procedure;
+    c.args = args;
+    Bytes out;
+    if (!procedures().dispatchAcl(c, out)) return std::nullopt;
+    return out;
+  };
+  Bytes args = fhArgs(lookup(r, "hello"));
+  put32(args, wire::aclmask::kAll);
+  auto reply = acl(wire::aclproc::kGetacl, args);
+  ASSERT_TRUE(reply);
+  wire::XdrReader x(*reply);
+  EXPECT_EQ(static_cast<Nfsstat3>(x.u32()), Nfsstat3::Ok);
+  auto attr = wire::readPostOpAttr(x);
+  ASSERT_TRUE(attr);
+  EXPECT_EQ(attr->mode, 0640U);
+  EXPECT_EQ(x.u32(), wire::aclmask::kAll);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(x.u32(), 0U);  // access: count, array; default: count, array
+  EXPECT_TRUE(x.ok());
+  EXPECT_EQ(x.remaining(), 0U);
+
+  Bytes bad = fhArgs(r);
+  put32(bad, 0x10);  // no such mask bit
+  EXPECT_EQ(status(*acl(wire::aclproc::kGetacl, bad)), Nfsstat3::Inval);
+  exported_ = false;
+  EXPECT_EQ(status(*acl(wire::aclproc::kGetacl, args)), Nfsstat3::Stale);
+  exported_ = true;
+  Bytes set = fhArgs(r);
+  put32(set, wire::aclmask::kAccess);
+  EXPECT_EQ(status(*acl(wire::aclproc::kSetacl, set)), Nfsstat3::Rofs);
+  EXPECT_FALSE(acl(wire::aclproc::kGetacl, Bytes{0, 0}));  // GARBAGE_ARGS
+  EXPECT_TRUE(acl(wire::aclproc::kNull, {}));
+}
+
 TEST(Access, ModeBitsForOwnerGroupOthersAndRoot) {
   Attr a;
   a.type = wire::Ftype3::Reg;

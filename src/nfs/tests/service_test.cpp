@@ -336,5 +336,41 @@ TEST_F(NfsServiceTest, AHandleOutlivesARestartAndABadRecordEndsOnlyItsConnection
   EXPECT_EQ(readAll(c, hostname).size(), 9U);  // the other connection carries on
 }
 
+// A NULL call over UDP to 127.0.0.1:port: does it come back (within a second)?
+bool udpNullAnswered(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Bytes call;
+  for (std::uint32_t v : {0x5eedu, 0u, 2u, wire::kNfsProgram, 3u, 0u, 0u, 0u, 0u, 0u}) wire::testing::put32(call, v);
+  ::sendto(fd, call.data(), call.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  std::uint8_t reply[512];
+  const auto n = ::recv(fd, reply, sizeof reply, 0);
+  ::close(fd);
+  return n >= 24 && reply[3] == 0xed && reply[2] == 0x5e;
+}
+
+TEST_F(NfsServiceTest, UdpFollowsTheTcpPortAcrossReloadsAndCanBeTurnedOff) {
+  EXPECT_TRUE(udpNullAnswered(port_));
+  auto hosts = inventory::Inventory::fromConfig(config::loadString("", "nfs.toml", {schema()}));
+  Config c;
+  c.listen = {{asio::ip::make_address("127.0.0.1"), 0}};
+  ASSERT_TRUE(onLoop([&] { return service_->apply(c, hosts).ok(); }));  // the same address: kept
+  EXPECT_EQ(service_->listenEndpoints().at(0).port(), port_);
+  EXPECT_TRUE(udpNullAnswered(port_));
+  c.udp = false;
+  ASSERT_TRUE(onLoop([&] { return service_->apply(c, hosts).ok(); }));
+  EXPECT_FALSE(udpNullAnswered(port_));
+  RpcClient t(port_);  // TCP goes on
+  EXPECT_TRUE(t.call(wire::kNfsProgram, proc::kNull, {}, false));
+  c.udp = true;
+  ASSERT_TRUE(onLoop([&] { return service_->apply(c, hosts).ok(); }));
+  EXPECT_TRUE(udpNullAnswered(port_));
+}
+
 }  // namespace
 }  // namespace pxedust::nfs

@@ -153,6 +153,15 @@ Result<FhArgs> decodeFhArgs(std::span<const std::uint8_t> args) {
   return a;
 }
 
+Result<GetaclArgs> decodeGetaclArgs(std::span<const std::uint8_t> args) {
+  XdrReader r(args);
+  GetaclArgs a;
+  a.object = readFh3(r);
+  a.mask = r.u32();
+  if (!r.ok()) return garbage(r, "GETACL3args");
+  return a;
+}
+
 Result<DirOpArgs> decodeLookupArgs(std::span<const std::uint8_t> args) {
   XdrReader r(args);
   DirOpArgs a;
@@ -299,6 +308,18 @@ void encodePathconfOk(XdrWriter& w, const PostOpAttr& attr, const PathconfOk& r)
   w.boolean(r.caseInsensitive);
   w.boolean(r.casePreserving);
 }
+
+void encodeGetaclNone(XdrWriter& w, const PostOpAttr& attr, std::uint32_t mask) {
+  writeStatus(w, Nfsstat3::Ok);
+  writePostOpAttr(w, attr);
+  w.u32(mask);
+  for (int acl = 0; acl < 2; ++acl) {  // the access ACL, then the default ACL
+    w.u32(0);                          // its entry count ...
+    w.u32(0);                          // ... and the array of entries, empty
+  }
+}
+
+void encodeAclFailure(XdrWriter& w, Nfsstat3 status) { writeStatus(w, status); }
 
 void encodeFailure(XdrWriter& w, std::uint32_t procedure, Nfsstat3 status, const PostOpAttr& attr) {
   writeStatus(w, status);

@@ -121,7 +121,18 @@ struct ModifyArgs {
   std::optional<Fh3> second;
 };
 
+// NFS_ACL GETACL: the object and which of its ACLs are asked for (aclmask bits).
+namespace aclmask {
+inline constexpr std::uint32_t kAccess = 0x1, kAccessCount = 0x2, kDefault = 0x4, kDefaultCount = 0x8;
+inline constexpr std::uint32_t kAll = kAccess | kAccessCount | kDefault | kDefaultCount;
+}  // namespace aclmask
+struct GetaclArgs {
+  Fh3 object;
+  std::uint32_t mask = 0;
+};
+
 Result<FhArgs> decodeFhArgs(std::span<const std::uint8_t> args);
+Result<GetaclArgs> decodeGetaclArgs(std::span<const std::uint8_t> args);
 Result<DirOpArgs> decodeLookupArgs(std::span<const std::uint8_t> args);
 Result<AccessArgs> decodeAccessArgs(std::span<const std::uint8_t> args);
 Result<ReadArgs> decodeReadArgs(std::span<const std::uint8_t> args);
@@ -162,6 +173,11 @@ void encodeReadOk(XdrWriter& w, const PostOpAttr& attr, bool eof, std::span<cons
 void encodeFsstatOk(XdrWriter& w, const PostOpAttr& attr, const FsstatOk& r);
 void encodeFsinfoOk(XdrWriter& w, const PostOpAttr& attr, const FsinfoOk& r);
 void encodePathconfOk(XdrWriter& w, const PostOpAttr& attr, const PathconfOk& r);
+// NFS_ACL GETACL's answer for an inode with no ACL beyond its mode bits: the mask asked for, and an
+// empty access and default ACL (zero entries each), from which the client judges by the mode alone.
+void encodeGetaclNone(XdrWriter& w, const PostOpAttr& attr, std::uint32_t mask);
+// NFS_ACL GETACL and SETACL failures: the status alone.
+void encodeAclFailure(XdrWriter& w, Nfsstat3 status);
 
 // The failure reply of a query procedure: status, then post_op_attr except for GETATTR (void).
 void encodeFailure(XdrWriter& w, std::uint32_t procedure, Nfsstat3 status, const PostOpAttr& attr);

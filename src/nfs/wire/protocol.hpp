@@ -44,6 +44,12 @@ inline constexpr std::uint32_t kNfsProgram = 100003;
 inline constexpr std::uint32_t kNfsVersion = 3;
 inline constexpr std::uint32_t kMountProgram = 100005;
 inline constexpr std::uint32_t kMountVersion = 3;
+// NFS_ACL: the side protocol Linux (and Solaris) clients use for POSIX ACLs over NFS v3, on the NFS
+// port. It has no RFC; its XDR is Solaris' and the Linux client's (fs/nfs_common/nfsacl.c). A server
+// without it leaves a Linux client unable to tell "no ACL" from an error, which overlayfs over NFS
+// turns into EOPNOTSUPP for files the caller does not own.
+inline constexpr std::uint32_t kNfsAclProgram = 100227;
+inline constexpr std::uint32_t kNfsAclVersion = 3;
 inline constexpr std::uint32_t kIpprotoTcp = 6;   // RFC 1833 §3: IPPROTO_TCP
 inline constexpr std::uint32_t kIpprotoUdp = 17;  // IPPROTO_UDP
 
@@ -65,6 +71,9 @@ inline constexpr std::uint32_t kNull = 0, kSet = 1, kUnset = 2, kGetport = 3, kD
 }
 namespace mountproc {
 inline constexpr std::uint32_t kNull = 0, kMnt = 1, kDump = 2, kUmnt = 3, kUmntall = 4, kExport = 5;
+}
+namespace aclproc {
+inline constexpr std::uint32_t kNull = 0, kGetacl = 1, kSetacl = 2;
 }
 namespace nfsproc {
 inline constexpr std::uint32_t kNull = 0, kGetattr = 1, kSetattr = 2, kLookup = 3, kAccess = 4,
@@ -116,16 +125,23 @@ inline constexpr std::array<ProcInfo, 22> kNfsProcs{{
     {nfsproc::kCommit, "NFSPROC3_COMMIT", ProcKind::Modify},
 }};
 
+inline constexpr std::array<ProcInfo, 3> kNfsAclProcs{{
+    {aclproc::kNull, "NFSACLPROC3_NULL", ProcKind::Null},
+    {aclproc::kGetacl, "NFSACLPROC3_GETACL", ProcKind::Query},
+    {aclproc::kSetacl, "NFSACLPROC3_SETACL", ProcKind::Modify},
+}};
+
 struct ProgramInfo {
   std::uint32_t program;
   std::uint32_t version;  // the one version pxedust speaks: PROG_MISMATCH reports [version, version]
   std::string_view name;
   std::span<const ProcInfo> procs;  // indexed by procedure number
 };
-inline constexpr std::array<ProgramInfo, 3> kPrograms{{
+inline constexpr std::array<ProgramInfo, 4> kPrograms{{
     {kPortmapProgram, kPortmapVersion, "portmap", kPortmapProcs},
     {kNfsProgram, kNfsVersion, "nfs", kNfsProcs},
     {kMountProgram, kMountVersion, "mount", kMountProcs},
+    {kNfsAclProgram, kNfsAclVersion, "nfs_acl", kNfsAclProcs},
 }};
 
 constexpr const ProgramInfo* findProgram(std::uint32_t program) {
