@@ -15,6 +15,7 @@ Config parse(config::Table& s) {
   if (auto v = s.integer<std::uint32_t>("max_in_flight", 1, 1024)) out.maxInFlight = *v;
   if (auto v = s.seconds("send_timeout", 0.1, 3600)) out.sendTimeout = *v;
   if (auto v = s.boolean("udp")) out.udp = *v;
+  if (auto v = s.boolean("portmap")) out.portmap = *v;
   if (auto v = s.boolean("auth_none")) out.authNone = *v;
   if (auto v = s.boolean("privileged_port")) out.privilegedPort = *v;
   return out;

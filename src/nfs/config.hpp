@@ -23,6 +23,10 @@ struct Config {
   std::vector<config::SocketAddress> listen;
   // `udp`: serve UDP too, on the same addresses and ports (a TCP address of port 0 lends its port).
   bool udp = true;
+  // `portmap`: also answer on port 111 (TCP, and UDP with `udp`) of each listen address, so that a
+  // plain `mount SERVER:/images/NAME` finds NFS and MOUNT with no options. Off by default: a host's
+  // own rpcbind may hold that port.
+  bool portmap = false;
   std::uint32_t maxConnections = 4096;          // in all; beyond it new connections are closed at once
   std::uint32_t maxConnectionsPerClient = 16;   // a Linux mount uses one or two
   // Calls one connection may have on the workers at once; the reader waits for one to finish.

@@ -1,5 +1,6 @@
 #include "nfs/service.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "event/udp.hpp"
@@ -28,6 +29,8 @@ std::string udpText(const asio::ip::udp::endpoint& ep) {
   return (ep.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
 }
 
+constexpr std::uint16_t kPortmapPort = 111;  // IANA "sunrpc"
+
 wire::HandleKey keyOrThrow(const blockstore::Store& store) {
   auto key = loadHandleKey(store.dir());
   if (!key) throw std::runtime_error("nfs: the file handle key: " + key.error().message);
@@ -40,7 +43,8 @@ NfsService::NfsService(event::Loop& loop, std::shared_ptr<blockstore::Store> sto
                        std::shared_ptr<blockstore::WorkerPool> pool, FsOpener opener)
     : loop_(loop),
       ctx_(std::make_shared<ServiceContext>(loop.executor())),
-      listeners_(loop.io(), "nfs", [this](asio::ip::tcp::socket s) { accept(std::move(s)); }) {
+      listeners_(loop.io(), "nfs", [this](asio::ip::tcp::socket s) { accept(std::move(s)); }),
+      portmapListeners_(loop.io(), "nfs.portmap", [this](asio::ip::tcp::socket s) { accept(std::move(s)); }) {
   ctx_->pool = std::move(pool);
   const auto key = keyOrThrow(*store);
   ctx_->exports = std::make_shared<ImageExports>(std::move(store), std::move(opener));
@@ -56,6 +60,7 @@ NfsService::NfsService(event::Loop& loop, std::shared_ptr<blockstore::Store> sto
 
 NfsService::~NfsService() {
   listeners_.closeAll();
+  portmapListeners_.closeAll();
   closeDatagramSockets();
   abortConnections();
   ctx_->events = nullptr;
@@ -71,6 +76,8 @@ void NfsService::collect(metrics::Writer& out) const {
 struct NfsService::Staged final : service::Staged {
   std::shared_ptr<const Generation> generation;
   event::TcpListeners::Staged listeners;
+  event::TcpListeners::Staged portmapListeners;
+  std::uint16_t port = 0;  // where NFS and MOUNT are: the first listen address's (real) port
   std::map<std::string, std::shared_ptr<DatagramSocket>> datagrams;  // every UDP socket of the new config
   std::vector<std::shared_ptr<DatagramSocket>> opened;              // the new ones among them
   bool committed = false;
@@ -92,27 +99,41 @@ Result<std::unique_ptr<service::Staged>> NfsService::prepare(const config::Confi
 Result<std::unique_ptr<NfsService::Staged>> NfsService::prepareSection(const Config& config,
                                                                      std::shared_ptr<const inventory::Inventory> hosts) {
   auto staged = std::make_unique<Staged>();
-  std::vector<asio::ip::tcp::endpoint> listen;
+  std::vector<asio::ip::tcp::endpoint> listen, portmap;
   for (const auto& a : config.listen) listen.emplace_back(a.address, a.port);
   if (listen.empty()) listen.emplace_back(asio::ip::address_v4::any(), 2049);
+  if (config.portmap)
+    for (const auto& a : listen)
+      if (std::find(portmap.begin(), portmap.end(), asio::ip::tcp::endpoint(a.address(), kPortmapPort)) == portmap.end())
+        portmap.emplace_back(a.address(), kPortmapPort);
   auto listeners = listeners_.stage(listen);
   if (!listeners) return listeners.error();
   staged->listeners = std::move(*listeners);
+  auto pmListeners = portmapListeners_.stage(portmap);
+  if (!pmListeners) return pmListeners.error();
+  staged->portmapListeners = std::move(*pmListeners);
+  if (auto first = listeners_.bound(staged->listeners, listen.front())) staged->port = first->port();
   if (config.udp) {
-    for (const auto& a : listen) {
-      // By the TCP address as configured; bound to the port its TCP listener has.
-      const std::string key = a.address().to_string() + "|" + std::to_string(a.port());
+    // Keyed by the TCP address as configured; bound to the port its TCP listener has.
+    auto open = [&](const event::TcpListeners& tcpSide, const event::TcpListeners::Staged& tcpStaged,
+                    const asio::ip::tcp::endpoint& a, std::string_view kind) -> Result<void> {
+      const std::string key = std::string(kind) + "|" + a.address().to_string() + "|" + std::to_string(a.port());
       if (auto it = datagrams_.find(key); it != datagrams_.end()) {
         staged->datagrams.emplace(key, it->second);
-        continue;
+        return {};
       }
-      const auto tcp = listeners_.bound(staged->listeners, a);
+      const auto tcp = tcpSide.bound(tcpStaged, a);
       auto d = std::make_shared<DatagramSocket>(ctx_, loop_.io());
       if (auto r = d->open(asio::ip::udp::endpoint(a.address(), tcp ? tcp->port() : a.port())); !r)
         return Error{"[nfs] udp " + r.error().message, r.error().code};  // the staged object closes the others
       staged->opened.push_back(d);
       staged->datagrams.emplace(key, std::move(d));
-    }
+      return {};
+    };
+    for (const auto& a : listen)
+      if (auto r = open(listeners_, staged->listeners, a, "nfs"); !r) return r.error();
+    for (const auto& a : portmap)
+      if (auto r = open(portmapListeners_, staged->portmapListeners, a, "portmap"); !r) return r.error();
   }
   auto gen = std::make_shared<Generation>();
   gen->config = config;
@@ -133,6 +154,7 @@ void NfsService::commit(std::unique_ptr<service::Staged> base) noexcept {
   if (stopping_) return;
   staged.committed = true;
   listeners_.commit(std::move(staged.listeners));
+  portmapListeners_.commit(std::move(staged.portmapListeners));
   for (auto& [key, d] : datagrams_)
     if (!staged.datagrams.contains(key)) {
       PXD_INFO("nfs.udp_closed", "address={}", udpText(d->localEndpoint()));
@@ -144,16 +166,24 @@ void NfsService::commit(std::unique_ptr<service::Staged> base) noexcept {
     PXD_INFO("nfs.udp_listening", "address={}", udpText(d->localEndpoint()));
     d->start();
   }
-  // What PORTMAP tells: NFS and MOUNT share the first TCP listener's port, and UDP the same.
-  const auto eps = listeners_.endpoints();
-  const std::uint16_t port = eps.empty() ? 0 : eps.front().port();
-  std::uint16_t udpPort = 0;
-  for (const auto& [key, d] : datagrams_)
-    if (d->localEndpoint().port() == port) udpPort = port;
+  // What PORTMAP tells: NFS, NFS_ACL and MOUNT share the first listen address's port, over TCP and
+  // (when on) UDP; PORTMAP itself is on 111 when asked for, else there too.
+  const std::uint16_t port = staged.port;
+  const std::uint16_t udpPort = staged.generation->config.udp ? port : 0;
+  const bool portmap = staged.generation->config.portmap;
   ctx_->ports = Ports{};
-  ctx_->ports.portmapTcp = ctx_->ports.nfsTcp = ctx_->ports.mountTcp = port;
-  ctx_->ports.portmapUdp = ctx_->ports.nfsUdp = ctx_->ports.mountUdp = udpPort;
-  PXD_INFO("nfs.applied", "listeners={} udp={} port={}", listeners_.size(), datagrams_.size(), port);
+  ctx_->ports.nfsTcp = ctx_->ports.mountTcp = port;
+  ctx_->ports.nfsUdp = ctx_->ports.mountUdp = udpPort;
+  ctx_->ports.portmapTcp = portmap ? kPortmapPort : port;
+  ctx_->ports.portmapUdp = portmap && udpPort != 0 ? kPortmapPort : udpPort;
+  PXD_INFO("nfs.applied", "listeners={} portmap_listeners={} udp={} port={}", listeners_.size(),
+           portmapListeners_.size(), datagrams_.size(), port);
+}
+
+std::vector<std::string> NfsService::endpoints() const {
+  auto out = listeners_.endpointTexts();
+  for (auto& e : portmapListeners_.endpointTexts()) out.push_back(std::move(e));
+  return out;
 }
 
 std::vector<std::shared_ptr<Connection>> NfsService::live() const {
@@ -194,6 +224,7 @@ void NfsService::stop() {
   stopping_ = true;
   ctx_->shuttingDown = true;
   listeners_.closeAll();
+  portmapListeners_.closeAll();
   closeDatagramSockets();
   for (auto& c : live()) c->drain();
 }

@@ -40,7 +40,8 @@ class NfsService final : public service::Service {
   void stopAccepting() override { stop(); }
   void abort() override { abortConnections(); }
   [[nodiscard]] bool busy() const override { return !ctx_->connections.empty() || ctx_->datagramsInFlight > 0; }
-  [[nodiscard]] std::vector<std::string> endpoints() const override { return listeners_.endpointTexts(); }
+  // NFS's addresses first (clients and tests take the first), then the portmapper's.
+  [[nodiscard]] std::vector<std::string> endpoints() const override;
   void collect(metrics::Writer& out) const override;
 
   // prepare() + commit() of the [nfs] section alone (tests).
@@ -62,6 +63,7 @@ class NfsService final : public service::Service {
   event::Loop& loop_;
   std::shared_ptr<ServiceContext> ctx_;
   event::TcpListeners listeners_;
+  event::TcpListeners portmapListeners_;  // port 111, with `portmap = true`
   std::map<std::string, std::shared_ptr<DatagramSocket>> datagrams_;  // by the TCP address as configured
   bool stopping_ = false;
 };

@@ -85,7 +85,8 @@ class Server:
     """pxedust serve with [nfs] on 127.0.0.1 and an image "deb" built from `tree`; host "node1" admits
     127.0.0.0/8, host "far" boots image "other" and admits 10.99.0.0/16 only."""
 
-    def __init__(self):
+    def __init__(self, extra=""):
+        self.extra = extra  # more [nfs] keys
         self.dir = tempfile.mkdtemp(prefix="pxedust-nfs-")
         self.tree = IMAGE["tree"]
         self.port = 0
@@ -107,6 +108,7 @@ shutdown_grace = 2
 dir = "{os.path.join(self.dir, 'store')}"
 [nfs]
 listen = ["{LOOPBACK}:{self.port}"]
+{self.extra}
 [[host]]
 name = "node1"
 image = "deb"
@@ -213,12 +215,14 @@ class RpcClient:
 
 
 class ServerCase(unittest.TestCase):
+    EXTRA = ""  # more [nfs] keys
+
     def setUp(self):
         if not os.path.exists(PXEDUST):
             self.skipTest("no pxedust binary")
         if not have("mke2fs"):
             self.skipTest("no mke2fs (e2fsprogs)")
-        self.s = Server()
+        self.s = Server(self.EXTRA)
         self.s.start()
 
     def tearDown(self):
@@ -415,6 +419,46 @@ class Udp(ServerCase):
         self.assertEqual(t.call(100003, 3, 0, b""), b"")
         t.close()
         u.close()
+
+
+def port_free(port):
+    """Can this process bind 127.0.0.1:`port` over TCP and UDP (root, and no rpcbind on it)?"""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+class Portmap(ServerCase):
+    """portmap = true: PORTMAP on 127.0.0.1:111 too, so that libnfs finds MOUNT and NFS by asking it,
+    as a plain mount does, with no ports in the URL."""
+    EXTRA = "portmap = true"
+
+    def setUp(self):
+        if not port_free(111):
+            self.skipTest("port 111 cannot be bound here (not root, or an rpcbind holds it)")
+        super().setUp()
+
+    def test_clients_find_nfs_through_port_111(self):
+        if not have("nfs-cat"):
+            self.skipTest("no nfs-cat (libnfs-utils)")
+        r = run(["nfs-cat", f"nfs://{LOOPBACK}/images/deb/etc/hostname"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"diskless\n")
+        for udp in (False, True):
+            c = RpcClient(111, udp=udp)
+            for prog in (100003, 100005, 100227):
+                proto = 17 if udp else 6
+                r = c.call(100000, 2, 3, struct.pack(">IIII", prog, 3, proto, 0))
+                self.assertEqual(struct.unpack(">I", r)[0], self.s.port, (prog, udp))
+            c.close()
+        self.assertEqual(self.s.daemon.metrics()["pxedust_nfs_mounts_total"], 1)
 
 
 if __name__ == "__main__":
