@@ -3,8 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fmt/format.h>
+
+#include <cstdlib>
+#include <set>
+#include <string>
 
 #include "cli/demo.hpp"
 #include "cli/demo_image.hpp"
@@ -21,6 +24,7 @@
 #include "iscsi/config.hpp"
 #include "nbd/config.hpp"
 #include "nbd/tls.hpp"
+#include "nfs/config.hpp"
 #include "tftp/config.hpp"
 
 #ifndef PXEDUST_VERSION
@@ -88,6 +92,20 @@ std::string describe(const config::Config& c) {
                              : std::string());
     s += fmt::format("  nbd: listening on {}; {} exports ({} root disks), named {}; TLS {}\n", addrs, exports, roots,
                      nbd->exportName, tls);
+  }
+  if (const auto* nfs = nfs::configIn(c)) {
+    std::string addrs;
+    for (const auto& a : nfs->listen) addrs += (addrs.empty() ? "" : ", ") + a.toString();
+    std::set<std::string> images;
+    std::size_t roots = 0;
+    for (const auto& h : c.hosts) {
+      if (h.disk.image) images.insert(*h.disk.image);
+      if (h.rootDisk && h.rootDisk->protocol == "nfs") ++roots;
+    }
+    s += fmt::format("  nfs: listening on {} ({}{}); {} images read-only, each to the hosts that boot it; {} NFS "
+                     "roots\n",
+                     addrs.empty() ? "0.0.0.0:2049" : addrs, nfs->udp ? "TCP and UDP" : "TCP",
+                     nfs->portmap ? ", PORTMAP on 111" : "", images.size(), roots);
   }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());
   return s;

@@ -1,6 +1,6 @@
 // libFuzzer harness for the NFS server's RPC path: a client's TCP byte stream through the record
 // framer (in the splits the input chooses), each record (and the whole input as a UDP datagram)
-// through decodeCall(), and every PORTMAP, MOUNT and NFSv3 argument decoder over the arguments,
+// through decodeCall(), and every PORTMAP, MOUNT, NFSv3 and NFS_ACL argument decoder over the arguments,
 // with the reply encoders and the READDIRPLUS budget encoder fed what was decoded.
 // Input: byte 0 = the size of the pieces the stream is fed in (1..256); the rest is the stream.
 // Invariants: the framer always makes progress, never hands out a record over its cap, and once
@@ -105,6 +105,12 @@ void arguments(const Call& call, std::span<const std::uint8_t> record) {
     check(validFilename3(a->name));
   }
   if (auto a = decodeAccessArgs(args); a.ok()) checkFh(a->object, record);
+  if (auto a = decodeGetaclArgs(args); a.ok()) {
+    checkFh(a->object, record);
+    XdrWriter w(out);
+    encodeGetaclNone(w, std::nullopt, a->mask);
+    check(w.ok() && w.written().size() == 4 + 4 + 4 + 16);
+  }
   if (auto a = decodeReadArgs(args); a.ok()) checkFh(a->file, record);
   if (auto a = decodeReaddirArgs(args); a.ok()) checkFh(a->dir, record);
   if (auto a = decodeReaddirplusArgs(args); a.ok()) {
