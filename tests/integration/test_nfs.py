@@ -421,6 +421,66 @@ class Udp(ServerCase):
         u.close()
 
 
+class BadInput(ServerCase):
+    """What a hostile or broken client sends gets the RPC or NFS error RFC 5531 and RFC 1813 name, or
+    its connection closed when the framing itself is broken; nothing reads outside the image, and the
+    server answers everyone else throughout."""
+
+    def header(self, c, prog, vers, proc):
+        c.xid += 1
+        cred = struct.pack(">II", 0, 4) + b"test" + struct.pack(">III", 0, 0, 0)
+        return struct.pack(">IIIIII", c.xid, 0, 2, prog, vers, proc) + struct.pack(">II", 1, len(cred)) + cred + \
+            struct.pack(">II", 0, 0)
+
+    def test_rpc_errors_for_unknown_programs_versions_procedures_and_bad_arguments(self):
+        c = RpcClient(self.s.port)
+        self.assertEqual(c.call_raw(self.header(c, 100004, 2, 0))[0], 1)  # PROG_UNAVAIL (NIS)
+        accept, body = c.call_raw(self.header(c, 100003, 4, 0))
+        self.assertEqual((accept, struct.unpack(">II", body)), (2, (3, 3)))  # PROG_MISMATCH, low = high = 3
+        self.assertEqual(c.call_raw(self.header(c, 100003, 3, 22))[0], 3)  # PROC_UNAVAIL
+        self.assertEqual(c.call_raw(self.header(c, 100005, 3, 6))[0], 3)
+        root = c.mount("/images/deb")
+        # An opaque whose length runs past the record; a handle of 4 GiB; a name of 64 KiB.
+        self.assertEqual(c.call_raw(self.header(c, 100003, 3, 1) + struct.pack(">I", 200) + b"x" * 8)[0], 4)
+        self.assertEqual(c.call_raw(self.header(c, 100003, 3, 1) + struct.pack(">I", 0xFFFFFFFF))[0], 4)
+        self.assertEqual(c.call_raw(self.header(c, 100003, 3, 3) + RpcClient.opaque(root) +
+                                    RpcClient.opaque(b"a" * 65536))[0], 4)
+        # A forged handle: one bit of the image version changed (the seal no longer matches).
+        forged = bytearray(root)
+        forged[20] ^= 1
+        r = c.call(100003, 3, 1, RpcClient.opaque(bytes(forged)))
+        self.assertEqual(struct.unpack(">I", r[:4])[0], 10001)  # NFS3ERR_BADHANDLE
+        # ".." at the export's root is the root itself; nothing above it.
+        self.assertEqual(c.lookup(root, ".."), root)
+        self.assertEqual(c.lookup(c.lookup(root, "etc"), ".."), root)
+        # A path out of the export at MOUNT: no such export.
+        for path in ("/images/deb/../../etc", "/images/../deb", "/etc", "/images/deb/etc/../../.."):
+            r = c.call(100005, 3, 1, RpcClient.opaque(path.encode()))
+            self.assertNotEqual(struct.unpack(">I", r[:4])[0], 0, path)
+        self.assertEqual(c.read(c.lookup(c.lookup(root, "etc"), "hostname"), 0, 100), b"diskless\n")
+        c.close()
+
+    def test_broken_framing_closes_that_connection_only(self):
+        good = RpcClient(self.s.port)
+        fh = good.lookup(good.lookup(good.mount("/images/deb"), "etc"), "hostname")
+        for bad in (struct.pack(">I", 0xFFFFFFFF),             # a last fragment of 2 GiB
+                    struct.pack(">I", 0x7FFFFFFF) + b"x" * 64,  # a 2 GiB fragment that is not the last
+                    struct.pack(">I", 0) * 10000):            # empty fragments that are not the last, on and on
+            s = socket.create_connection((LOOPBACK, self.s.port), timeout=10)
+            s.sendall(bad)
+            try:
+                self.assertEqual(s.recv(16), b"")  # closed by the server
+            except ConnectionResetError:
+                pass
+            s.close()
+        s = socket.create_connection((LOOPBACK, self.s.port), timeout=10)
+        s.sendall(struct.pack(">I", 0x80000010) + b"abc")  # a record cut short: the client then leaves
+        s.close()
+        self.assertEqual(good.read(fh, 0, 100), b"diskless\n")
+        good.close()
+        self.assertEqual(self.s.daemon.metrics()['pxedust_nfs_drops_total{reason="bad_record"}'], 3)
+
+
 def port_free(port):
     """Can this process bind 127.0.0.1:`port` over TCP and UDP (root, and no rpcbind on it)?"""
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
