@@ -133,6 +133,30 @@ CallAnswer answerCall(const wire::CallOutcome& decoded, const asio::ip::address&
   return a;
 }
 
+asio::awaitable<CallAnswer> answerRecord(ServiceContext& ctx, std::span<const std::uint8_t> record,
+                                         wire::CallOutcome& decoded, std::shared_ptr<const Procedures> procedures,
+                                         asio::ip::address peer, std::uint16_t port) {
+  const auto gen = ctx.generation;
+  const auto exports = ctx.exports;
+  const auto ports = ctx.ports;
+  decoded = wire::decodeCall(record);
+  if (decoded.action == wire::CallOutcome::Action::Drop) {
+    ++ctx.stats.dropped;
+    CallAnswer a;
+    a.noReply = true;
+    co_return a;
+  }
+  if (decoded.action != wire::CallOutcome::Action::Dispatch || decoded.call.procedure == 0)
+    co_return answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);  // nothing to read
+  // Everything the worker reads lives in this frame (or the caller's) until the answer is back. The
+  // awaitable is made in a statement of its own and the lambda captures references only: GCC 12 may
+  // destroy a co_await expression's temporaries twice.
+  auto answered = blockstore::onWorker<CallAnswer>(*ctx.pool, ctx.executor, [&]() {
+    return answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);
+  });
+  co_return co_await std::move(answered);
+}
+
 void accountAnswer(ServiceContext& ctx, const wire::CallOutcome& decoded, const CallAnswer& a,
                    const asio::ip::address& peer, std::string_view via) {
   ++ctx.stats.calls;

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 #include <asio/ip/address.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -63,6 +65,14 @@ struct CallAnswer {
 // the caller's, `gen` the config it is judged by.
 CallAnswer answerCall(const wire::CallOutcome& decoded, const asio::ip::address& peer, std::uint16_t port,
                       const Generation& gen, ImageExports& exports, const Procedures& procedures, const Ports& ports);
+
+// Decodes `record` into `decoded` and works out the answer: a NULL call (or a record that is no call)
+// at once, anything else on a worker thread, since the file system reads from disk. `record` and
+// `decoded` belong to the caller's frame and must outlive the await (the decoded call points into the
+// record); the config generation, exports and ports are those of the moment of the call.
+asio::awaitable<CallAnswer> answerRecord(ServiceContext& ctx, std::span<const std::uint8_t> record,
+                                         wire::CallOutcome& decoded, std::shared_ptr<const Procedures> procedures,
+                                         asio::ip::address peer, std::uint16_t port);
 
 // Counts an answered call (calls, refusals, READ bytes) and logs and reports what a MOUNT did (a
 // boot event of the host it was for). `via` names the connection or socket in the log. On the loop.

@@ -128,32 +128,13 @@ asio::awaitable<void> Connection::readLoop() {
 
 asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
   auto self = shared_from_this();
-  const auto gen = ctx_->generation;
-  const auto procedures = ctx_->procedures;
-  const auto exports = ctx_->exports;
-  const auto ports = ctx_->ports;
-  const auto peer = peerAddress_;
-  const auto port = peerPort_;
-  const auto decoded = wire::decodeCall(record);
-  CallAnswer a;
-  if (decoded.action == wire::CallOutcome::Action::Drop) {
-    ++ctx_->stats.dropped;
-    a.noReply = true;
-  } else if (decoded.action == wire::CallOutcome::Action::Dispatch && decoded.call.procedure == 0) {
-    a = answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);  // NULL: nothing to read
-  } else {
-    // Everything the worker reads lives in this frame until the answer is back (`record` too, which
-    // the decoded call points into). The awaitable is made in a statement of its own and the lambda
-    // captures references only: GCC 12 may destroy a co_await expression's temporaries twice.
-    auto answered = blockstore::onWorker<CallAnswer>(*ctx_->pool, ctx_->executor, [&]() {
-      return answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);
-    });
-    a = co_await std::move(answered);
-  }
+  wire::CallOutcome decoded;
+  auto answered = answerRecord(*ctx_, record, decoded, ctx_->procedures, peerAddress_, peerPort_);
+  const CallAnswer a = co_await std::move(answered);
   if (inFlight_ > 0) --inFlight_;
   slotSignal_.cancel();
   if (!a.noReply) {
-    accountAnswer(*ctx_, decoded, a, peer, fmt::format("tcp/{}", id_));
+    accountAnswer(*ctx_, decoded, a, peerAddress_, fmt::format("tcp/{}", id_));
     queueReply(a);
   }
   finish();

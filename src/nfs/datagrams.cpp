@@ -72,26 +72,11 @@ asio::awaitable<void> DatagramSocket::serve() {
 asio::awaitable<void> DatagramSocket::run(std::vector<std::uint8_t> datagram, asio::ip::udp::endpoint from,
                                           asio::ip::address local) {
   auto self = shared_from_this();
-  const auto gen = ctx_->generation;
-  const auto procedures = ctx_->udpProcedures;
-  const auto exports = ctx_->exports;
-  const auto ports = ctx_->ports;
   const auto peer = from.address();
   const auto port = from.port();
-  const auto decoded = wire::decodeCall(datagram);
-  CallAnswer a;
-  if (decoded.action == wire::CallOutcome::Action::Drop) {
-    ++ctx_->stats.dropped;
-    a.noReply = true;
-  } else if (decoded.action == wire::CallOutcome::Action::Dispatch && decoded.call.procedure == 0) {
-    a = answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);
-  } else {
-    // As in Connection::run: the awaitable in a statement of its own, the lambda capturing references.
-    auto answered = blockstore::onWorker<CallAnswer>(*ctx_->pool, ctx_->executor, [&]() {
-      return answerCall(decoded, peer, port, *gen, *exports, *procedures, ports);
-    });
-    a = co_await std::move(answered);
-  }
+  wire::CallOutcome decoded;
+  auto answered = answerRecord(*ctx_, datagram, decoded, ctx_->udpProcedures, peer, port);
+  CallAnswer a = co_await std::move(answered);
   --inFlight_;
   --ctx_->datagramsInFlight;
   slotSignal_.cancel();
