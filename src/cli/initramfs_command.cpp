@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -84,6 +85,18 @@ void run(const InitramfsArgs& a) {
   if (!r.missing.empty()) fmt::print("  not found: {} (neither a module nor built into this kernel)\n", join(r.missing));
   fmt::print("  iscsi:     {}\n", o.iscsistart.empty() ? "no" : o.iscsistart.string());
   fmt::print("  nbd:       {}\n", o.nbdAttach.empty() ? nbdNote : o.nbdAttach.string());
+  // NFS roots need the kernel's NFS v3 client and overlayfs, as modules or built in.
+  auto has = [&](const char* m) {
+    return std::find(r.modules.begin(), r.modules.end(), m) != r.modules.end() ||
+           std::find(r.builtin.begin(), r.builtin.end(), m) != r.builtin.end();
+  };
+  std::string nfsMissing;
+  for (const char* m : {"nfsv3", "overlay"})
+    if (!has(m)) nfsMissing += (nfsMissing.empty() ? "" : ", ") + std::string(m);
+  fmt::print("  nfs:       {}\n", nfsMissing.empty() ? std::string("yes (nfsv3, overlay)")
+                                                      : "no (" + nfsMissing +
+                                                            " not in it): hosts with root_protocol = \"nfs\" "
+                                                            "cannot boot with it");
   fmt::print("  libraries: {}\n", join(r.libraries));
 }
 
