@@ -476,6 +476,45 @@ Result<ReadResult> ImageFs::read(std::uint64_t ino, std::uint64_t offset, std::s
   return ReadResult{n, n == fm.size - offset};
 }
 
+Result<std::vector<AclEntry>> ImageFs::acl(std::uint64_t ino, AclKind kind) {
+  std::lock_guard lock(mu_);
+  auto in = readInodeLocked(ino);  // an inode not in use is an error, not an empty ACL
+  if (!in) return in.error();
+  std::vector<AclEntry> out;
+  if (kind == AclKind::Default && in->type() != FileType::Directory) return out;
+  const std::string who = "imagefs: ACL of inode " + std::to_string(ino);
+  ext2_xattr_handle* h = nullptr;
+  errcode_t e = ext2fs_xattrs_open(fs_, static_cast<ext2_ino_t>(ino), &h);
+  if (e == EXT2_ET_MISSING_EA_FEATURE) return out;  // a file system without extended attributes
+  if (e != 0) return Error{who + ": " + error_message(e), EIO};
+  e = ext2fs_xattrs_read(h);
+  void* value = nullptr;
+  std::size_t len = 0;
+  if (e == 0)
+    e = ext2fs_xattr_get(h, kind == AclKind::Access ? "system.posix_acl_access" : "system.posix_acl_default", &value,
+                         &len);
+  ext2fs_xattrs_close(&h);
+  if (e == EXT2_ET_EA_KEY_NOT_FOUND) return out;
+  if (e != 0) return Error{who + ": " + error_message(e), EIO};
+  // libext2fs gives it in Linux's xattr form: a version word (2), then 8-byte entries, little-endian.
+  const auto* b = static_cast<const std::uint8_t*>(value);
+  auto le16 = [&](std::size_t at) { return static_cast<std::uint16_t>(b[at] | b[at + 1] << 8); };
+  auto le32 = [&](std::size_t at) {
+    return static_cast<std::uint32_t>(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | std::uint32_t{b[at + 3]} << 24);
+  };
+  const bool ok = len >= 4 && (len - 4) % 8 == 0 && (len - 4) / 8 <= 1024 && le32(0) == 2;
+  for (std::size_t at = 4; ok && at + 8 <= len; at += 8) {
+    const std::uint16_t tag = le16(at);
+    const bool named = tag == acltag::kUser || tag == acltag::kGroup;  // ext4 keeps no id for the others
+    out.push_back(AclEntry{tag, le16(at + 2), named ? le32(at + 4) : 0});
+  }
+  ext2fs_free_mem(&value);
+  if (!ok) return Error{who + ": not a POSIX ACL (" + std::to_string(len) + " bytes)", EIO};
+  for (const auto& a : out)
+    if (a.perm > 7) return Error{who + ": an entry with permissions " + std::to_string(a.perm), EIO};
+  return out;
+}
+
 Result<std::string> ImageFs::readlink(std::uint64_t ino) {
   auto m = map(ino);
   if (!m) return m.error();

@@ -125,6 +125,19 @@ struct FsInfo {
   std::int64_t lastWrite = 0;           // s_wtime: when the image was last written (seconds)
 };
 
+// One entry of a POSIX ACL, as Linux keeps it (the system.posix_acl_* extended attributes).
+namespace acltag {
+inline constexpr std::uint16_t kUserObj = 0x01, kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08, kMask = 0x10,
+                               kOther = 0x20;
+}
+struct AclEntry {
+  std::uint16_t tag = 0;   // acltag
+  std::uint16_t perm = 0;  // rwx, 0..7
+  std::uint32_t id = 0;    // the uid (kUser) or gid (kGroup); 0 for the other tags
+  friend bool operator==(const AclEntry&, const AclEntry&) = default;
+};
+enum class AclKind : std::uint8_t { Access, Default };
+
 class ImageFs {
  public:
   // Opens the file system in the image at `path` read-only; see the design note for what is refused.
@@ -146,6 +159,9 @@ class ImageFs {
   // as zeros; an offset at or past the end reads 0 bytes with eof.
   Result<ReadResult> read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
   Result<FsStat> statfs();
+  // The inode's POSIX ACL of that kind (a default ACL only on directories); empty when it has none,
+  // its mode bits being all there is. EIO for an attribute that does not decode.
+  Result<std::vector<AclEntry>> acl(std::uint64_t ino, AclKind kind);
 
   // Block maps currently cached (for tests and metrics).
   [[nodiscard]] std::size_t cachedMaps();

@@ -67,6 +67,14 @@ class ImageFileSystem final : public FileSystem {
     if (!r) return r.error();
     return std::uint64_t{*r};
   }
+  Result<std::vector<wire::AclEntry>> acl(std::uint64_t inode, bool dflt) override {
+    auto r = fs_->acl(inode, dflt ? imagefs::AclKind::Default : imagefs::AclKind::Access);
+    if (!r) return r.error();
+    std::vector<wire::AclEntry> out;
+    out.reserve(r->size());
+    for (const auto& e : *r) out.push_back(wire::AclEntry{e.tag, e.id, e.perm});
+    return out;
+  }
   Result<bool> readdir(std::uint64_t dir, std::uint64_t cookie, const std::function<bool(const DirItem&)>& visit) override {
     auto r = fs_->readdir(dir, cookie, [&](const imagefs::DirEntry& e) { return visit(DirItem{e.ino, e.name, e.cookie}); });
     if (!r) return r.error();

@@ -159,10 +159,24 @@ bool Procedures::dispatchAcl(const wire::Call& call, std::vector<std::uint8_t>& 
   Target t;
   Nfsstat3 s = resolve(args->object, t);
   if (s == Nfsstat3::Ok && (args->mask & ~wire::aclmask::kAll) != 0) s = Nfsstat3::Inval;
-  // Images carry no POSIX ACLs pxedust reads yet: every inode is its mode bits.
-  emit(out, kFixedReply, [&](wire::XdrWriter& w) {
+  std::vector<wire::AclEntry> acls[2];  // access, default
+  for (int i = 0; i < 2 && s == Nfsstat3::Ok; ++i) {
+    auto a = t.exp->fs->acl(t.attr.inode, i == 1);
+    if (!a) {
+      s = statusFor(a.error().code);
+      break;
+    }
+    acls[i] = std::move(*a);
+    if (acls[i].size() > wire::kMaxAclEntries) s = Nfsstat3::Io;
+    for (auto& e : acls[i]) {  // the ids the client expects on the owner's entries
+      if (e.tag == wire::acltag::kUserObj) e.id = t.attr.uid;
+      if (e.tag == wire::acltag::kGroupObj) e.id = t.attr.gid;
+    }
+  }
+  const std::size_t size = wire::getaclOkSize(acls[0].size(), acls[1].size());
+  emit(out, std::max(size, kFixedReply), [&](wire::XdrWriter& w) {
     if (s != Nfsstat3::Ok) return wire::encodeAclFailure(w, s);
-    wire::encodeGetaclNone(w, fattr(*t.exp, t.attr), args->mask);
+    wire::encodeGetaclOk(w, fattr(*t.exp, t.attr), args->mask, acls[0], acls[1]);
   });
   return true;
 }

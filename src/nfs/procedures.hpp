@@ -77,6 +77,11 @@ class FileSystem {
     std::uint64_t totalFiles = 0, freeFiles = 0;
   };
   virtual Result<Stat> statfs() = 0;
+  // The inode's POSIX ACL (the default ACL: `dflt`), USER_OBJ/GROUP_OBJ ids left 0 (the caller puts
+  // the owner's there); empty when it has none beyond its mode bits, as here by default.
+  virtual Result<std::vector<wire::AclEntry>> acl(std::uint64_t /*inode*/, bool /*dflt*/) {
+    return std::vector<wire::AclEntry>{};
+  }
 };
 
 // An exported image version.
@@ -111,8 +116,8 @@ class Procedures {
   // The result of NFS v3 `call` (program and version already checked), appended to `out`; false
   // when its arguments do not decode (the caller answers GARBAGE_ARGS).
   bool dispatch(const wire::Call& call, std::vector<std::uint8_t>& out) const;
-  // The same for an NFS_ACL v3 call (wire/protocol.hpp): GETACL tells that no inode has an ACL beyond
-  // its mode bits, SETACL answers NFS3ERR_ROFS.
+  // The same for an NFS_ACL v3 call (wire/protocol.hpp): GETACL tells the inode's POSIX ACLs
+  // (FileSystem::acl), SETACL answers NFS3ERR_ROFS.
   bool dispatchAcl(const wire::Call& call, std::vector<std::uint8_t>& out) const;
 
  private:

@@ -108,8 +108,9 @@ void arguments(const Call& call, std::span<const std::uint8_t> record) {
   if (auto a = decodeGetaclArgs(args); a.ok()) {
     checkFh(a->object, record);
     XdrWriter w(out);
-    encodeGetaclNone(w, std::nullopt, a->mask);
-    check(w.ok() && w.written().size() == 4 + 4 + 4 + 16);
+    const AclEntry entry{acltag::kUser, 1000, 5};
+    encodeGetaclOk(w, std::nullopt, a->mask, std::span(&entry, 1), {});
+    check(w.ok() && w.written().size() == getaclOkSize(1, 0) - kFattr3Size);
   }
   if (auto a = decodeReadArgs(args); a.ok()) checkFh(a->file, record);
   if (auto a = decodeReaddirArgs(args); a.ok()) checkFh(a->dir, record);

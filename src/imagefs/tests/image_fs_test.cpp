@@ -482,5 +482,56 @@ TEST_P(ImageFsDebugfsTest, DevicesTimestampsAndHtree) {
 INSTANTIATE_TEST_SUITE_P(Ext4, ImageFsDebugfsTest, ::testing::Values(Format{"ext4_htree", "-t ext4", true, true}),
                          [](const auto& p) { return std::string(p.param.name); });
 
+// POSIX ACLs come back as the entries Linux stored (debugfs ea_set writes them as the kernel would);
+// a file without one has none, and only directories have a default ACL.
+TEST(ImageFsAcl, EntriesAsStoredAndNoneWithout) {
+  TempDir tmp;
+  fs::create_directories(tmp / "tree" / "shared");
+  std::ofstream(tmp / "tree" / "log") << "x";
+  std::ofstream(tmp / "tree" / "plain") << "y";
+  const fs::path img = tmp / "acl.img";
+  ASSERT_TRUE(makeImage(img, tmp / "tree", "-t ext4", "8M"));
+  // Linux's xattr form: version 2, then {tag, perm, id} little-endian.
+  auto value = [](std::initializer_list<AclEntry> entries) {
+    std::string v{'\x02', '\0', '\0', '\0'};
+    for (const auto& e : entries)
+      for (std::uint32_t x : {std::uint32_t{e.tag} | std::uint32_t{e.perm} << 16, e.id})
+        for (int i = 0; i < 4; ++i) v += static_cast<char>((x >> (8 * i)) & 0xff);
+    return v;
+  };
+  constexpr std::uint32_t kNone = 0xffffffff;  // what Linux writes for the tags without an id
+  std::vector<AclEntry> access{{acltag::kUserObj, 6, kNone}, {acltag::kUser, 4, 1234},
+                                     {acltag::kGroupObj, 4, kNone}, {acltag::kMask, 4, kNone},
+                                     {acltag::kOther, 0, kNone}};
+  std::vector<AclEntry> dflt{{acltag::kUserObj, 7, kNone}, {acltag::kGroupObj, 5, kNone},
+                                   {acltag::kGroup, 7, 50}, {acltag::kMask, 7, kNone}, {acltag::kOther, 5, kNone}};
+  std::ofstream(tmp / "access.bin", std::ios::binary)
+      << value({access[0], access[1], access[2], access[3], access[4]});
+  std::ofstream(tmp / "default.bin", std::ios::binary) << value({dflt[0], dflt[1], dflt[2], dflt[3], dflt[4]});
+  ASSERT_TRUE(debugfsWrite(img, "ea_set -f " + (tmp / "access.bin").string() + " log system.posix_acl_access"));
+  ASSERT_TRUE(
+      debugfsWrite(img, "ea_set -f " + (tmp / "default.bin").string() + " shared system.posix_acl_default"));
+  for (auto* acl : {&access, &dflt})  // ... and what comes back for them
+    for (auto& e : *acl)
+      if (e.id == kNone) e.id = 0;
+  auto opened = ImageFs::open(img);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& f = **opened;
+  auto log = resolve(f, "log");
+  auto plain = resolve(f, "plain");
+  auto shared = resolve(f, "shared");
+  ASSERT_TRUE(log && plain && shared);
+  auto a = f.acl(*log, AclKind::Access);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(*a, access);
+  EXPECT_TRUE(f.acl(*log, AclKind::Default)->empty());  // not a directory
+  EXPECT_TRUE(f.acl(*plain, AclKind::Access)->empty());
+  auto d = f.acl(*shared, AclKind::Default);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(*d, dflt);
+  EXPECT_TRUE(f.acl(*shared, AclKind::Access)->empty());
+  EXPECT_FALSE(f.acl(999999, AclKind::Access));  // no such inode
+}
+
 }  // namespace
 }  // namespace pxedust::imagefs

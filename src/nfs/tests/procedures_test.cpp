@@ -69,6 +69,10 @@ class MemFs : public FileSystem {
     return n;
   }
   Result<Stat> statfs() override { return Stat{1u << 30, 1u << 29, 65536, 60000}; }
+  Result<std::vector<wire::AclEntry>> acl(std::uint64_t inode, bool dflt) override {
+    auto it = acls.find({inode, dflt});
+    return it == acls.end() ? std::vector<wire::AclEntry>{} : it->second;
+  }
 
   struct Node {
     Attr attr;
@@ -90,6 +94,7 @@ class MemFs : public FileSystem {
     inodes[ino] = std::move(n);
   }
   std::map<std::uint64_t, Node> inodes;
+  std::map<std::pair<std::uint64_t, bool>, std::vector<wire::AclEntry>> acls;  // (inode, default)
   std::map<std::uint64_t, std::vector<std::pair<std::string, std::uint64_t>>> children;
 };
 
@@ -261,8 +266,9 @@ TEST_F(ProceduresTest, WritesAreRefusedAndAccessNeverGrantsThem) {
   EXPECT_EQ(ar.u32(), wire::access3::kRead);  // 0640, the owner: read; no write of any kind
 }
 
-// NFS_ACL v3: GETACL answers every inode with empty access and default ACLs (the mode bits are all
-// there is), echoing the mask asked for, as the Linux client requires; SETACL is refused.
+// NFS_ACL v3: GETACL answers an inode without ACLs with empty access and default ACLs (the mode bits
+// are all there is) and one with ACLs with their entries, echoing the mask asked for, as the Linux
+// client requires; SETACL is refused.
 TEST_F(ProceduresTest, AclsAreTheModeBitsAndCannotBeSet) {
   const Bytes r = root();
   auto acl = [&](std::uint32_t procedure, const Bytes& args) -> std::optional<Bytes> {
@@ -288,6 +294,34 @@ TEST_F(ProceduresTest, AclsAreTheModeBitsAndCannotBeSet) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(x.u32(), 0U);  // access: count, array; default: count, array
   EXPECT_TRUE(x.ok());
   EXPECT_EQ(x.remaining(), 0U);
+
+  // A directory with a default ACL: its entries carry NFS_ACL_DEFAULT, the owner's the owner's ids.
+  namespace tag = wire::acltag;
+  fs_->acls[{5, true}] = {{tag::kUserObj, 0, 7}, {tag::kGroupObj, 0, 5}, {tag::kGroup, 50, 7}, {tag::kMask, 0, 7},
+                         {tag::kOther, 0, 5}};
+  fs_->inodes[5].attr.uid = 1000;
+  fs_->inodes[5].attr.gid = 100;
+  Bytes dirArgs = fhArgs(lookup(r, "big"));
+  put32(dirArgs, wire::aclmask::kDefault | wire::aclmask::kDefaultCount);
+  reply = acl(wire::aclproc::kGetacl, dirArgs);
+  ASSERT_TRUE(reply);
+  wire::XdrReader d(*reply);
+  EXPECT_EQ(static_cast<Nfsstat3>(d.u32()), Nfsstat3::Ok);
+  ASSERT_TRUE(wire::readPostOpAttr(d));
+  EXPECT_EQ(d.u32(), wire::aclmask::kDefault | wire::aclmask::kDefaultCount);
+  EXPECT_EQ(d.u32(), 0U);  // no access ACL
+  EXPECT_EQ(d.u32(), 0U);
+  EXPECT_EQ(d.u32(), 5U);  // five default entries
+  EXPECT_EQ(d.u32(), 5U);
+  const std::uint32_t want[5][3] = {{tag::kUserObj, 1000, 7}, {tag::kGroupObj, 100, 5}, {tag::kGroup, 50, 7},
+                                    {tag::kMask, 0, 7}, {tag::kOther, 0, 5}};
+  for (const auto& e : want) {
+    EXPECT_EQ(d.u32(), e[0] | wire::kAclDefaultFlag);
+    EXPECT_EQ(d.u32(), e[1]);
+    EXPECT_EQ(d.u32(), e[2]);
+  }
+  EXPECT_TRUE(d.ok());
+  EXPECT_EQ(d.remaining(), 0U);
 
   Bytes bad = fhArgs(r);
   put32(bad, 0x10);  // no such mask bit

@@ -309,14 +309,24 @@ void encodePathconfOk(XdrWriter& w, const PostOpAttr& attr, const PathconfOk& r)
   w.boolean(r.casePreserving);
 }
 
-void encodeGetaclNone(XdrWriter& w, const PostOpAttr& attr, std::uint32_t mask) {
+void encodeGetaclOk(XdrWriter& w, const PostOpAttr& attr, std::uint32_t mask, std::span<const AclEntry> access,
+                    std::span<const AclEntry> dflt) {
   writeStatus(w, Nfsstat3::Ok);
   writePostOpAttr(w, attr);
   w.u32(mask);
-  for (int acl = 0; acl < 2; ++acl) {  // the access ACL, then the default ACL
-    w.u32(0);                          // its entry count ...
-    w.u32(0);                          // ... and the array of entries, empty
+  for (auto [acl, flag] : {std::pair{access, 0u}, std::pair{dflt, kAclDefaultFlag}}) {
+    w.u32(static_cast<std::uint32_t>(acl.size()));  // the entry count, then the array of entries
+    w.u32(static_cast<std::uint32_t>(acl.size()));
+    for (const auto& e : acl) {
+      w.u32(e.tag | flag);
+      w.u32(e.id);
+      w.u32(e.perm);
+    }
   }
+}
+
+std::size_t getaclOkSize(std::size_t accessEntries, std::size_t defaultEntries) {
+  return 4 + 4 + kFattr3Size + 4 + 2 * 8 + 12 * (accessEntries + defaultEntries);
 }
 
 void encodeAclFailure(XdrWriter& w, Nfsstat3 status) { writeStatus(w, status); }

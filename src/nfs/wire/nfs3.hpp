@@ -130,6 +130,18 @@ struct GetaclArgs {
   Fh3 object;
   std::uint32_t mask = 0;
 };
+// One entry of a POSIX ACL on the wire (nfsacl's {tag, id, perm}); tags as Linux's acl_tag_t.
+namespace acltag {
+inline constexpr std::uint32_t kUserObj = 0x01, kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08, kMask = 0x10,
+                               kOther = 0x20;
+}  // namespace acltag
+struct AclEntry {
+  std::uint32_t tag = 0;
+  std::uint32_t id = 0;  // the uid of USER, the gid of GROUP; the owner's for USER_OBJ, the group's for GROUP_OBJ
+  std::uint32_t perm = 0;
+};
+inline constexpr std::uint32_t kAclDefaultFlag = 0x1000;  // NFS_ACL_DEFAULT, on every entry of a default ACL
+inline constexpr std::uint32_t kMaxAclEntries = 1024;     // NFS_ACL_MAX_ENTRIES
 
 Result<FhArgs> decodeFhArgs(std::span<const std::uint8_t> args);
 Result<GetaclArgs> decodeGetaclArgs(std::span<const std::uint8_t> args);
@@ -173,9 +185,13 @@ void encodeReadOk(XdrWriter& w, const PostOpAttr& attr, bool eof, std::span<cons
 void encodeFsstatOk(XdrWriter& w, const PostOpAttr& attr, const FsstatOk& r);
 void encodeFsinfoOk(XdrWriter& w, const PostOpAttr& attr, const FsinfoOk& r);
 void encodePathconfOk(XdrWriter& w, const PostOpAttr& attr, const PathconfOk& r);
-// NFS_ACL GETACL's answer for an inode with no ACL beyond its mode bits: the mask asked for, and an
-// empty access and default ACL (zero entries each), from which the client judges by the mode alone.
-void encodeGetaclNone(XdrWriter& w, const PostOpAttr& attr, std::uint32_t mask);
+// NFS_ACL GETACL's answer: the mask asked for, then the access ACL and the default ACL (each a count
+// and the array of entries; kAclDefaultFlag is added to the default ACL's tags here). Empty ones say
+// the inode has no ACL beyond its mode bits, from which the client then judges.
+void encodeGetaclOk(XdrWriter& w, const PostOpAttr& attr, std::uint32_t mask, std::span<const AclEntry> access,
+                    std::span<const AclEntry> dflt);
+// Its size in bytes (with post_op_attr present).
+std::size_t getaclOkSize(std::size_t accessEntries, std::size_t defaultEntries);
 // NFS_ACL GETACL and SETACL failures: the status alone.
 void encodeAclFailure(XdrWriter& w, Nfsstat3 status);
 
