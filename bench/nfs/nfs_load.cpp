@@ -9,13 +9,14 @@
 //
 // Modes (one JSON line on stdout each):
 //   probe    MNT + FSINFO; exits 0 when the server answers (run.sh waits for a new server with it)
-//   list     READDIRPLUS the tree under --path, depth first, one call at a time: entries/s
+//   list     READDIRPLUS the tree under --path, depth first, one call at a time, whole passes over
+//            and over until --seconds have passed: entries/s
 //   getattr  GETATTR of --path's handle for --seconds with --inflight calls in flight: ops/s
 //   lookup   LOOKUP of the names in directory --path (its first 512 entries, cycled): ops/s
 //   read     READ every file of --files (one path a line) from start to end in --chunk bytes
 //            (default 1 MiB, less if FSINFO's rtmax is smaller), --inflight at once, over and over
 //            until --seconds have passed: MB/s (10^6 bytes)
-//   storm    --clients threads; each opens its own connections, MNTs, then for every path of
+//   storm    --clients threads; each opens its own connections (from its own address, 127.0.X.Y), MNTs, then for every path of
 //            --files LOOKUPs each component (remembering directories it resolved, like a kernel's
 //            dentry cache), GETATTRs the file and READs it whole, one call at a time: seconds
 //            until the last client is done. Every client's data digest (FNV-1a) must agree.
@@ -155,6 +156,10 @@ bool postOpAttr(XdrIn& x, Attr* a = nullptr) {
 }
 
 // ---- one TCP connection with record marking -------------------------------------------------------
+// The storm's clients each connect from their own loopback address (127.0.X.Y), as booting machines
+// each have their own IP: servers may limit connections per client address.
+thread_local std::string tSource;
+
 class Conn {
  public:
   Conn(const std::string& host, uint16_t port) {
@@ -166,6 +171,13 @@ class Conn {
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) throw std::runtime_error("bad address " + host);
+    if (!tSource.empty()) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      if (inet_pton(AF_INET, tSource.c_str(), &src.sin_addr) != 1 ||
+          bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0)
+        throw std::runtime_error("bind " + tSource + ": " + std::strerror(errno));
+    }
     if (connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
       throw std::runtime_error("connect " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
     static std::atomic<uint32_t> seed{uint32_t(getpid()) << 16};
@@ -354,6 +366,8 @@ void modeList(const Options& o) {
   std::string start = resolve(c, root, o.path);
   double t0 = nowS(), c0 = cpuS();
   uint64_t entries = 0, dirs = 0;
+  int passes = 0;
+  for (; passes == 0 || nowS() < t0 + o.seconds; ++passes) {
   std::vector<std::string> stack{start};
   while (!stack.empty()) {
     std::string d = std::move(stack.back());
@@ -368,8 +382,10 @@ void modeList(const Options& o) {
       }
     }
   }
+  }
   double t = nowS() - t0;
-  printJson(num("entries", double(entries)) + "," + num("dirs", double(dirs)) + "," + num("seconds", t) + "," +
+  printJson(num("entries", double(entries)) + "," + num("dirs", double(dirs)) + "," + num("passes", passes) + "," +
+            num("seconds", t) + "," +
             num("rate", double(entries) / t) + "," + num("client_cpu_s", cpuS() - c0));
 }
 
@@ -502,6 +518,7 @@ void modeStorm(const Options& o) {
   std::atomic<bool> go{false};
   double t0 = 0, c0 = cpuS();
   auto client = [&](int id) {
+    tSource = "127.0." + std::to_string(1 + id / 250) + "." + std::to_string(1 + id % 250);
     ready++;
     while (!go.load()) std::this_thread::yield();
     try {

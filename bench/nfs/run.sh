@@ -270,7 +270,7 @@ clk_tck=$(getconf CLK_TCK)
 
 # id | label | nfs_load arguments
 rows=(
-  "list|recursive listing of $list_path (READDIRPLUS), entries/s|list --path $list_path"
+  "list|recursive listing of $list_path (READDIRPLUS), entries/s|list --path $list_path --seconds $row_s"
   "getattr1|GETATTR, 1 in flight, ops/s|getattr --path $getattr_path --inflight 1 --seconds $row_s"
   "getattr64|GETATTR, 64 in flight, ops/s|getattr --path $getattr_path --inflight 64 --seconds $row_s"
   "lookup1|LOOKUP in $lookup_dir, 1 in flight, ops/s|lookup --path $lookup_dir --inflight 1 --seconds $row_s"
@@ -284,9 +284,11 @@ runRow() {   # server spec run -> a line in samples.tsv
   IFS='|' read -r id _ a <<<"$spec"
   c0=$(cpuTicks "$srv_pid")
   # shellcheck disable=SC2086,SC2046
-  json=$("$load" $a $(target "$name") 2>"$W/load.err") || json=""
+  json=$("$load" $a $(target "$name") 2>"$W/load.err") || true   # a failed storm still prints its JSON
   c1=$(cpuTicks "$srv_pid")
-  if [[ -z $json || $json != \{* ]]; then
+  if [[ $json == *'"errors":["'* ]]; then
+    say "  $name $id run $run: FAILED: $json"
+  elif [[ -z $json || $json != \{* ]]; then
     json="{\"error\":\"$(tr -d '"\\' <"$W/load.err" | tr '\n' ' ' | cut -c1-300)\"}"
     say "  $name $id run $run: FAILED: $(cat "$W/load.err")"
   else
