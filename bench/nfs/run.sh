@@ -303,7 +303,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A skipped=()
 for ((r = 1; r <= runs; r++)); do
   order=("${server_list[@]}")
-  ((r % 2 == 0)) && order=($(printf '%s\n' "${server_list[@]}" | tac))   # alternate who goes first
+  ((r % 2 == 0)) && mapfile -t order < <(printf '%s\n' "${server_list[@]}" | tac)   # alternate who goes first
   for name in "${order[@]}"; do
     [[ -n ${skipped[$name]:-} ]] && continue
     say "run $r: $name (page cache warmed first)"
