@@ -45,6 +45,7 @@ bench_pkgs=(
   kea-admin kea-dhcp4-server isc-dhcp-server   # bench/dhcp: perfdhcp (in kea-admin), Kea and ISC dhcpd as peers
   tgt libiscsi-dev    # bench/iscsi: tgtd as the peer, a libiscsi load generator; bench/e2e: the reference stack
   nginx-light lighttpd   # bench/http: the peers (wrk, the load, is a test package)
+  nfs-ganesha nfs-ganesha-vfs   # bench/nfs: the peer NFSv3 server (FSAL VFS; brings rpcbind)
 )
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
