@@ -170,14 +170,12 @@ void accountAnswer(ServiceContext& ctx, const wire::CallOutcome& decoded, const 
     ctx.stats.bytesOut += readCount(a.body);
 }
 
-std::vector<std::uint8_t> encodeReply(const CallAnswer& a, std::size_t prefix) {
-  std::vector<std::uint8_t> out(prefix + 64 + a.body.size());
+std::vector<std::uint8_t> encodeReplyHead(const CallAnswer& a, std::size_t prefix) {
+  std::vector<std::uint8_t> out(prefix + 64);
   wire::XdrWriter w(std::span<std::uint8_t>(out).subspan(prefix));
   wire::encodeReplyHeader(w, a.header);
   if (!w.ok()) return {};
-  const std::size_t head = w.size();
-  std::copy(a.body.begin(), a.body.end(), out.begin() + static_cast<std::ptrdiff_t>(prefix + head));
-  out.resize(prefix + head + a.body.size());
+  out.resize(prefix + w.size());
   return out;
 }
 

@@ -79,8 +79,9 @@ asio::awaitable<CallAnswer> answerRecord(ServiceContext& ctx, std::span<const st
 void accountAnswer(ServiceContext& ctx, const wire::CallOutcome& decoded, const CallAnswer& a,
                    const asio::ip::address& peer, std::string_view via);
 
-// The reply's bytes with `prefix` bytes left free in front (TCP's record mark goes there); empty when
-// the header cannot be encoded.
-std::vector<std::uint8_t> encodeReply(const CallAnswer& a, std::size_t prefix);
+// The reply's RPC header with `prefix` bytes left free in front (TCP's record mark goes there); the
+// answer's body follows it on the wire as a buffer of its own, uncopied. Empty when the header cannot
+// be encoded.
+std::vector<std::uint8_t> encodeReplyHead(const CallAnswer& a, std::size_t prefix);
 
 }  // namespace pxedust::nfs

@@ -18,7 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadChunk = 64u << 10;
-constexpr std::size_t kMaxBatch = 64;  // replies per gathered write
+constexpr std::size_t kMaxBatch = 64;  // buffers per gathered write (a reply is one or two)
 
 asio::awaitable<void> waitOn(asio::steady_timer& t) {
   if (t.expiry() != Clock::time_point::max()) t.expires_at(Clock::time_point::max());
@@ -130,23 +130,26 @@ asio::awaitable<void> Connection::run(std::vector<std::uint8_t> record) {
   auto self = shared_from_this();
   wire::CallOutcome decoded;
   auto answered = answerRecord(*ctx_, record, decoded, ctx_->procedures, peerAddress_, peerPort_);
-  const CallAnswer a = co_await std::move(answered);
+  CallAnswer a = co_await std::move(answered);
   if (inFlight_ > 0) --inFlight_;
   slotSignal_.cancel();
   if (!a.noReply) {
     accountAnswer(*ctx_, decoded, a, peerAddress_, fmt::format("tcp/{}", id_));
-    queueReply(a);
+    queueReply(std::move(a));
   }
   finish();
 }
 
-void Connection::queueReply(const CallAnswer& a) {
+void Connection::queueReply(CallAnswer&& a) {
   if (closed_) return;
-  auto out = encodeReply(a, wire::kRecordMarkSize);
-  if (out.empty()) return;
-  const auto mark = wire::recordMark(static_cast<std::uint32_t>(out.size() - wire::kRecordMarkSize));
-  std::copy(mark.begin(), mark.end(), out.begin());
-  outq_.push_back(std::move(out));
+  auto head = encodeReplyHead(a, wire::kRecordMarkSize);
+  if (head.empty()) return;
+  const auto mark = wire::recordMark(static_cast<std::uint32_t>(head.size() - wire::kRecordMarkSize + a.body.size()));
+  std::copy(mark.begin(), mark.end(), head.begin());
+  // The header and the body go out as two buffers of one gathered write, in this order: nothing
+  // else is queued between them.
+  outq_.push_back(std::move(head));
+  if (!a.body.empty()) outq_.push_back(std::move(a.body));
   writeSignal_.cancel();
 }
 

@@ -48,7 +48,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> writeLoop();
   asio::awaitable<void> timerLoop();
   asio::awaitable<void> run(std::vector<std::uint8_t> record);
-  void queueReply(const CallAnswer& a);
+  void queueReply(CallAnswer&& a);
   void closeSocket();
   void finish();
 

@@ -81,17 +81,17 @@ asio::awaitable<void> DatagramSocket::run(std::vector<std::uint8_t> datagram, as
   --ctx_->datagramsInFlight;
   slotSignal_.cancel();
   if (a.noReply || closed_) co_return;
-  auto out = encodeReply(a, 0);
-  if (out.size() > kMaxDatagram && decoded.action == wire::CallOutcome::Action::Dispatch) {
+  auto head = encodeReplyHead(a, 0);
+  if (head.size() + a.body.size() > kMaxDatagram && decoded.action == wire::CallOutcome::Action::Dispatch) {
     PXD_WARN("nfs.udp_reply_too_large", "via={} peer={}:{} program={} procedure={} bytes={}", label_,
-             peer.to_string(), port, decoded.call.program, decoded.call.procedure, out.size());
+             peer.to_string(), port, decoded.call.program, decoded.call.procedure, head.size() + a.body.size());
     a = CallAnswer{wire::ReplyHeader::accepted(decoded.call.xid, wire::AcceptStat::SystemErr), {}, false, {}};
-    out = encodeReply(a, 0);
+    head = encodeReplyHead(a, 0);
   }
   accountAnswer(*ctx_, decoded, a, peer, label_);
-  if (out.empty() || out.size() > kMaxDatagram) co_return;
-  const iovec part{out.data(), out.size()};
-  socket_.send(std::span<const iovec>(&part, 1), from, local.is_unspecified() ? nullptr : &local);
+  if (head.empty() || head.size() + a.body.size() > kMaxDatagram) co_return;
+  const iovec parts[2] = {{head.data(), head.size()}, {a.body.data(), a.body.size()}};
+  socket_.send(std::span<const iovec>(parts, a.body.empty() ? 1 : 2), from, local.is_unspecified() ? nullptr : &local);
 }
 
 }  // namespace pxedust::nfs

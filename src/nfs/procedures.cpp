@@ -259,25 +259,33 @@ bool Procedures::read(const wire::Call& c, std::vector<std::uint8_t>& out) const
   Nfsstat3 s = resolve(args->file, t);
   if (s == Nfsstat3::Ok && t.attr.type == wire::Ftype3::Dir) s = Nfsstat3::IsDir;
   else if (s == Nfsstat3::Ok && t.attr.type != wire::Ftype3::Reg) s = Nfsstat3::Inval;
-  std::vector<std::uint8_t> data;
-  bool eof = false;
+  const wire::PostOpAttr attr = t.exp ? wire::PostOpAttr(fattr(*t.exp, t.attr)) : std::nullopt;
   if (s == Nfsstat3::Ok) {
     // Never past the end, never more than rtmax: a peer's count sizes nothing beyond these.
     const std::uint64_t left = args->offset >= t.attr.size ? 0 : t.attr.size - args->offset;
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>({args->count, limits_.readMax, left}));
-    data.resize(n);
+    // The reply's head, then the file's bytes read straight into place after it (no copy), then
+    // the XDR padding; the head is written once the count is known.
+    const std::size_t at = out.size();
+    const std::size_t head = wire::readOkHeadSize(attr);
+    out.resize(at + head + n + 3);
+    std::size_t got = 0;
     if (n > 0) {
-      auto r = t.exp->fs->read(t.attr.inode, args->offset, data);
-      if (!r) s = statusFor(r.error().code);
-      else data.resize(*r);
+      auto r = t.exp->fs->read(t.attr.inode, args->offset, std::span<std::uint8_t>(out).subspan(at + head, n));
+      if (r) got = *r;
+      else s = statusFor(r.error().code);
     }
-    eof = args->offset + data.size() >= t.attr.size;
+    if (s == Nfsstat3::Ok) {
+      wire::XdrWriter w(std::span<std::uint8_t>(out).subspan(at, head));
+      wire::encodeReadOkHead(w, attr, args->offset + got >= t.attr.size, static_cast<std::uint32_t>(got));
+      const std::size_t end = at + head + got;
+      std::fill(out.begin() + static_cast<std::ptrdiff_t>(end), out.begin() + static_cast<std::ptrdiff_t>(end + 3), 0);
+      out.resize(end + (4 - got % 4) % 4);
+      return true;
+    }
+    out.resize(at);
   }
-  emit(out, kFixedReply + data.size(), [&](wire::XdrWriter& w) {
-    const wire::PostOpAttr attr = t.exp ? wire::PostOpAttr(fattr(*t.exp, t.attr)) : std::nullopt;
-    if (s != Nfsstat3::Ok) return wire::encodeFailure(w, c.procedure, s, attr);
-    wire::encodeReadOk(w, attr, eof, data);
-  });
+  emit(out, kFixedReply, [&](wire::XdrWriter& w) { wire::encodeFailure(w, c.procedure, s, attr); });
   return true;
 }
 

@@ -690,8 +690,8 @@ class DebianRamRoot(DebianCase):
 @unittest.skipUnless(os.path.exists("/usr/bin/mmdebstrap"), "mmdebstrap not installed")
 class DebianNfsRoot(DebianCase):
     """The same Debian image as a read-only NFS root under a RAM overlay, the classic diskless web
-    farm: multi-user with no failed unit, serving, a reboot from inside and a power-off from outside,
-    each clean; nothing is kept between boots."""
+    farm: multi-user with no failed unit, serving; pxedust killed and started again under the running
+    host, which reads on; a reboot from inside and a power-off from outside, each clean."""
     ROOT_PROTOCOL = "nfs"
     MACS = {"deb-n": "52:54:00:e2:06:0a"}
     IPS = {"deb-n": "10.219.0.81"}
@@ -701,7 +701,7 @@ class DebianNfsRoot(DebianCase):
 
         def check_root(vm):
             r = self.ssh("deb-n", "findmnt -n -o FSTYPE /; findmnt -n -o FSTYPE,OPTIONS /run/pxedust/lower; "
-                                  "touch /written-here && echo written")
+                                  "echo kept > /written-here && echo written")
             self.assertEqual(r.returncode, 0, r.stderr)
             fstype, lower, written = r.stdout.splitlines()
             self.assertEqual(fstype, "overlay")
@@ -710,6 +710,16 @@ class DebianNfsRoot(DebianCase):
             self.assertIn("ro", options.split(","))
             self.assertIn("vers=3", options.split(","))
             self.assertEqual(written, "written")
+            # pxedust dies and comes back: the host's handles are still good (they name the image
+            # version and inode, never process memory), so it reads on from disk, caches dropped.
+            self.assertEqual(self.lab.stop(signal.SIGKILL), -signal.SIGKILL)
+            self.lab.start(self.config_text, services=self.services)
+            r = self.ssh("deb-n", "echo 3 > /proc/sys/vm/drop_caches; cat /usr/bin/* | md5sum >/dev/null && "
+                                  "ls /usr/lib/x86_64-linux-gnu | wc -l && cat /written-here")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            files, kept = r.stdout.split()
+            self.assertGreater(int(files), 100)
+            self.assertEqual(kept, "kept")  # what the host wrote is still in its RAM layer
 
         n1 = self.boot_debian("deb-n", "dn1", "reboot", while_up=check_root)
         n2 = self.boot_debian("deb-n", "dn2", "button")

@@ -271,6 +271,14 @@ void encodeReadOk(XdrWriter& w, const PostOpAttr& attr, bool eof, std::span<cons
   w.opaque(data);
 }
 
+void encodeReadOkHead(XdrWriter& w, const PostOpAttr& attr, bool eof, std::uint32_t count) {
+  writeStatus(w, Nfsstat3::Ok);
+  writePostOpAttr(w, attr);
+  w.u32(count);
+  w.boolean(eof);
+  w.u32(count);  // the opaque's length; its bytes follow
+}
+
 void encodeFsstatOk(XdrWriter& w, const PostOpAttr& attr, const FsstatOk& r) {
   writeStatus(w, Nfsstat3::Ok);
   writePostOpAttr(w, attr);

@@ -182,6 +182,10 @@ void encodeAccessOk(XdrWriter& w, const PostOpAttr& attr, std::uint32_t access);
 void encodeReadlinkOk(XdrWriter& w, const PostOpAttr& attr, std::string_view path);
 // READ3resok with the data inline; count is data.size().
 void encodeReadOk(XdrWriter& w, const PostOpAttr& attr, bool eof, std::span<const std::uint8_t> data);
+// READ3resok up to its data, for a server that reads the file's bytes straight into place after it
+// (then XDR padding to a multiple of 4): encodeReadOk() is this, the data and the padding.
+void encodeReadOkHead(XdrWriter& w, const PostOpAttr& attr, bool eof, std::uint32_t count);
+constexpr std::size_t readOkHeadSize(const PostOpAttr& a) { return 4 + postOpAttrSize(a) + 4 + 4 + 4; }
 void encodeFsstatOk(XdrWriter& w, const PostOpAttr& attr, const FsstatOk& r);
 void encodeFsinfoOk(XdrWriter& w, const PostOpAttr& attr, const FsinfoOk& r);
 void encodePathconfOk(XdrWriter& w, const PostOpAttr& attr, const PathconfOk& r);
