@@ -363,8 +363,10 @@ for line in open(results):
     j["srv_cpu_s"] = float(cpu_s)
     data.setdefault((name, rid), []).append(j)
 
-def cell(vals, fmt):
-    if not vals: return "FAILED"
+ran = {name for name, _ in data} | set(rss)
+
+def cell(vals, fmt, name):
+    if not vals: return "FAILED" if name in ran else "not run"
     m = statistics.median(vals)
     return (fmt % m) + (" [" + fmt % min(vals) + "-" + fmt % max(vals) + "]" if len(vals) > 1 else "")
 
@@ -386,15 +388,15 @@ for rid, label in rows:
     if pv and gv:
         pm, gm = statistics.median(pv), statistics.median(gv)
         ratio = "%.2fx" % ((gm / pm) if rid == "storm" else (pm / gm))
-    print(fmtw % (label, cell(pv, fmt), cell(gv, fmt), ratio))
+    print(fmtw % (label, cell(pv, fmt, "pxedust"), cell(gv, fmt, "ganesha"), ratio))
     if rid == "read":
         pc = [j["srv_cpu_s"] / (j["bytes"] / 1e9) for j in p]; gc = [j["srv_cpu_s"] / (j["bytes"] / 1e9) for j in g]
         r = "%.2fx" % (statistics.median(gc) / statistics.median(pc)) if pc and gc and statistics.median(pc) > 0 else "-"
-        print(fmtw % ("  server CPU seconds per GB read (lower = better)", cell(pc, "%.2f"), cell(gc, "%.2f"), r))
+        print(fmtw % ("  server CPU seconds per GB read (lower = better)", cell(pc, "%.2f", "pxedust"), cell(gc, "%.2f", "ganesha"), r))
     if rid == "storm":
         pc = [j["rate"] for j in p]; gc = [j["rate"] for j in g]
         r = "%.2fx" % (statistics.median(pc) / statistics.median(gc)) if pc and gc else "-"
-        print(fmtw % ("  clients per second", cell(pc, "%.1f"), cell(gc, "%.1f"), r))
+        print(fmtw % ("  clients per second", cell(pc, "%.1f", "pxedust"), cell(gc, "%.1f", "ganesha"), r))
         dp = {j["digest"] for j in p}; dg = {j["digest"] for j in g}
         if p and g and dp != dg:
             print("  WARNING: the storm read different data from the two servers (digests %s vs %s)" % (dp, dg))
