@@ -104,7 +104,7 @@ std::string describe(const config::Config& c) {
     }
     s += fmt::format("  nfs: listening on {} ({}{}); {} images read-only, each to the hosts that boot it; {} NFS "
                      "roots\n",
-                     addrs.empty() ? "0.0.0.0:2049" : addrs, nfs->udp ? "TCP and UDP" : "TCP",
+                     addrs, nfs->udp ? "TCP and UDP" : "TCP",
                      nfs->portmap ? ", PORTMAP on 111" : "", images.size(), roots);
   }
   s += fmt::format("  hosts: {} in {} groups\n", c.hosts.size(), c.groups.size());

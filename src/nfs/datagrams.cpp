@@ -52,11 +52,11 @@ asio::awaitable<void> DatagramSocket::serve() {
       if (ec == asio::error::operation_aborted) break;
       continue;
     }
+    ++ctx_->stats.udpDatagrams;
     if (got->truncated) {  // no call we answer is this long (a WRITE's would be, refused anyway)
       ++ctx_->stats.dropped;
       continue;
     }
-    ++ctx_->stats.udpDatagrams;
     ++inFlight_;
     ++ctx_->datagramsInFlight;
     std::vector<std::uint8_t> datagram(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(got->size));

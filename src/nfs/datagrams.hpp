@@ -39,6 +39,8 @@ class DatagramSocket : public std::enable_shared_from_this<DatagramSocket> {
   // Stops reading; calls on the workers finish and are not answered.
   void close();
   [[nodiscard]] asio::ip::udp::endpoint localEndpoint() const { return socket_.localEndpoint(); }
+  // "udp/ADDRESS:PORT", for the log.
+  [[nodiscard]] const std::string& label() const { return label_; }
 
  private:
   asio::awaitable<void> serve();

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "event/udp.hpp"
-
 #include "common/log.hpp"
 #include "metrics/counters.hpp"
 
@@ -23,11 +21,6 @@ constexpr metrics::Family kConnections{"pxedust_nfs_connections_active", "TCP co
 constexpr metrics::Family kExportsOpen{"pxedust_nfs_exports_open",
                                        "Image versions whose file system is open (mounted since the start).",
                                        metrics::Type::Gauge};
-
-std::string udpText(const asio::ip::udp::endpoint& ep) {
-  const auto a = ep.address().to_string();
-  return (ep.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(ep.port());
-}
 
 constexpr std::uint16_t kPortmapPort = 111;  // IANA "sunrpc"
 
@@ -157,13 +150,13 @@ void NfsService::commit(std::unique_ptr<service::Staged> base) noexcept {
   portmapListeners_.commit(std::move(staged.portmapListeners));
   for (auto& [key, d] : datagrams_)
     if (!staged.datagrams.contains(key)) {
-      PXD_INFO("nfs.udp_closed", "address={}", udpText(d->localEndpoint()));
+      PXD_INFO("nfs.udp_closed", "address={}", d->label());
       d->close();
     }
   datagrams_ = std::move(staged.datagrams);
   ctx_->generation = staged.generation;
   for (auto& d : staged.opened) {
-    PXD_INFO("nfs.udp_listening", "address={}", udpText(d->localEndpoint()));
+    PXD_INFO("nfs.udp_listening", "address={}", d->label());
     d->start();
   }
   // What PORTMAP tells: NFS, NFS_ACL and MOUNT share the first listen address's port, over TCP and
